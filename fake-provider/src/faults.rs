@@ -1,0 +1,146 @@
+//! Faults chosen per run: how the provider misbehaves.
+//!
+//! ```
+//! use fake_provider::{Coop, Faults};
+//! use std::time::Duration;
+//! let faults = Faults::none()
+//!     .coop_on_redirect(Coop::SameOrigin)
+//!     .token_delay(Duration::from_millis(1500));
+//! assert_eq!(faults.token_delay_ms, 1500);
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A `Cross-Origin-Opener-Policy` the provider sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Coop {
+    /// `same-origin`: severs the opener.
+    SameOrigin,
+    /// `same-origin-allow-popups`: severs the opener of a page it did not open.
+    SameOriginAllowPopups,
+    /// `Cross-Origin-Opener-Policy-Report-Only: same-origin`: reports, severs nothing.
+    ReportOnly,
+}
+
+impl Coop {
+    /// The header name and value to send.
+    pub fn header(self) -> (&'static str, &'static str) {
+        match self {
+            Coop::SameOrigin => ("cross-origin-opener-policy", "same-origin"),
+            Coop::SameOriginAllowPopups => {
+                ("cross-origin-opener-policy", "same-origin-allow-popups")
+            }
+            Coop::ReportOnly => ("cross-origin-opener-policy-report-only", "same-origin"),
+        }
+    }
+}
+
+/// What the authorization endpoint does instead of asking the user.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum ConsentFault {
+    /// Show the consent page and do what the user clicks.
+    #[default]
+    AskUser,
+    /// Answer every request with `error=access_denied`, as if the user had declined.
+    Denied,
+    /// Redirect with an error of the provider's own, such as `server_error`.
+    ErrorRedirect { error: String, description: String },
+}
+
+/// How the token endpoint fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenFailure {
+    /// HTTP 503 with a `temporarily_unavailable` error body.
+    ServerError,
+    /// HTTP 400 `invalid_grant` for every grant.
+    InvalidGrant,
+}
+
+/// Every fault of one run. `Faults::none()` is a well-behaved provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    pub consent: ConsentFault,
+    pub token_delay_ms: u64,
+    pub token_failure: Option<TokenFailure>,
+    pub coop_on_consent_page: Option<Coop>,
+    pub coop_on_redirect: Option<Coop>,
+    pub token_lifetime_secs: u64,
+    pub revoke_endpoint_fails: bool,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            consent: ConsentFault::AskUser,
+            token_delay_ms: 0,
+            token_failure: None,
+            coop_on_consent_page: None,
+            coop_on_redirect: None,
+            token_lifetime_secs: 3600,
+            revoke_endpoint_fails: false,
+        }
+    }
+}
+
+impl Faults {
+    /// A provider that behaves.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    #[must_use]
+    pub fn consent_denied(mut self) -> Self {
+        self.consent = ConsentFault::Denied;
+        self
+    }
+
+    #[must_use]
+    pub fn error_redirect(mut self, error: &str, description: &str) -> Self {
+        self.consent = ConsentFault::ErrorRedirect {
+            error: error.to_owned(),
+            description: description.to_owned(),
+        };
+        self
+    }
+
+    #[must_use]
+    pub fn token_delay(mut self, delay: Duration) -> Self {
+        self.token_delay_ms = delay.as_millis() as u64;
+        self
+    }
+
+    #[must_use]
+    pub fn token_fails_with(mut self, failure: TokenFailure) -> Self {
+        self.token_failure = Some(failure);
+        self
+    }
+
+    #[must_use]
+    pub fn coop_on_consent_page(mut self, coop: Coop) -> Self {
+        self.coop_on_consent_page = Some(coop);
+        self
+    }
+
+    #[must_use]
+    pub fn coop_on_redirect(mut self, coop: Coop) -> Self {
+        self.coop_on_redirect = Some(coop);
+        self
+    }
+
+    #[must_use]
+    pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
+        self.token_lifetime_secs = lifetime.as_secs();
+        self
+    }
+
+    #[must_use]
+    pub fn revoke_endpoint_fails(mut self) -> Self {
+        self.revoke_endpoint_fails = true;
+        self
+    }
+}

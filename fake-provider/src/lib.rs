@@ -1,0 +1,38 @@
+//! An OAuth 2.0 authorization server for conformance tests.
+//!
+//! The rules (authorization requests, consent, single-use codes bound to client, redirect URI
+//! and PKCE verifier, tokens, RFC 7009 revocation, a protected API) are plain Rust in
+//! [`Provider`]; [`FakeProvider`] puts a wiremock `MockServer` in front of them. Faults are
+//! chosen per run with [`Faults`]. Every secret issued or received is in a [`SecretLedger`],
+//! so a checker can search any text for it. Codes and tokens derive from a seed.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use fake_provider::{ClientRegistration, Coop, FakeProvider, Faults};
+//! let provider = FakeProvider::builder()
+//!     .client(ClientRegistration::new("files-client", "s3cret-files", "http://127.0.0.1:8080/oauth/redirect"))
+//!     .faults(Faults::none().coop_on_redirect(Coop::SameOrigin))
+//!     .start()
+//!     .await
+//!     .unwrap();
+//! let leaked = provider.rules().secrets().find_in("some page text");
+//! assert!(leaked.is_empty());
+//! # }
+//! ```
+
+mod consent_page;
+mod faults;
+mod mint;
+mod rules;
+mod secrets;
+mod server;
+
+pub use consent_page::escape_html;
+pub use faults::{ConsentFault, Coop, Faults, TokenFailure};
+pub use mint::Mint;
+pub use rules::{
+    ClientRegistration, Endpoint, LoggedRequest, Provider, ProviderConfig, ProviderRequest,
+    ProviderResponse, Violation, pkce_challenge,
+};
+pub use secrets::{Encoding, Secret, SecretFinding, SecretKind, SecretLedger};
+pub use server::{FakeProvider, FakeProviderBuilder, StartError};

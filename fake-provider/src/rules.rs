@@ -1,0 +1,1059 @@
+//! The provider's rules in plain Rust: authorization requests, consent, codes, PKCE, tokens,
+//! revocation and the protected API. No sockets here: the wiremock front door (`server.rs`)
+//! and an in-process simulator both call [`Provider::handle`].
+
+use crate::consent_page;
+use crate::faults::{ConsentFault, Faults, TokenFailure};
+use crate::mint::Mint;
+use crate::secrets::{SecretKind, SecretLedger};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use url::Url;
+
+/// How long an authorization code stays exchangeable.
+pub const CODE_LIFETIME_MS: u64 = 10 * 60 * 1000;
+
+/// An OAuth client the provider knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Registered redirect URIs; a request must match one exactly.
+    pub redirect_uris: Vec<String>,
+    /// The name the consent page shows.
+    pub name: String,
+}
+
+impl ClientRegistration {
+    pub fn new(client_id: &str, client_secret: &str, redirect_uri: &str) -> Self {
+        Self {
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            redirect_uris: vec![redirect_uri.to_owned()],
+            name: client_id.to_owned(),
+        }
+    }
+}
+
+/// The endpoints of the provider. The front door picks one per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Endpoint {
+    Authorize,
+    Consent,
+    Token,
+    Revoke,
+    ApiFiles,
+    ApiCalendar,
+    AdminSecrets,
+    AdminRequests,
+    AdminViolations,
+    AdminFaults,
+    AdminRevokeGrants,
+    Unmatched,
+}
+
+impl Endpoint {
+    /// Every endpoint with its method and path (all but `Unmatched`).
+    pub const ROUTES: [(Endpoint, &'static str, &'static str); 11] = [
+        (Endpoint::Authorize, "GET", "/authorize"),
+        (Endpoint::Consent, "POST", "/consent"),
+        (Endpoint::Token, "POST", "/token"),
+        (Endpoint::Revoke, "POST", "/revoke"),
+        (Endpoint::ApiFiles, "GET", "/api/files"),
+        (Endpoint::ApiCalendar, "GET", "/api/calendar"),
+        (Endpoint::AdminSecrets, "GET", "/_admin/secrets"),
+        (Endpoint::AdminRequests, "GET", "/_admin/requests"),
+        (Endpoint::AdminViolations, "GET", "/_admin/violations"),
+        (Endpoint::AdminFaults, "PUT", "/_admin/faults"),
+        (Endpoint::AdminRevokeGrants, "POST", "/_admin/revoke-grants"),
+    ];
+
+    /// The endpoint for a method and path, as the wiremock matchers choose it.
+    pub fn route(method: &str, path: &str) -> Endpoint {
+        Self::ROUTES
+            .iter()
+            .find(|(_, m, p)| m.eq_ignore_ascii_case(method) && *p == path)
+            .map(|(endpoint, _, _)| *endpoint)
+            .unwrap_or(Endpoint::Unmatched)
+    }
+
+    fn is_admin(self) -> bool {
+        matches!(
+            self,
+            Endpoint::AdminSecrets
+                | Endpoint::AdminRequests
+                | Endpoint::AdminViolations
+                | Endpoint::AdminFaults
+                | Endpoint::AdminRevokeGrants
+        )
+    }
+}
+
+/// A request as the rules see it.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderRequest {
+    pub method: String,
+    pub path: String,
+    /// The raw query string, without `?`.
+    pub query: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl ProviderRequest {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn query_pairs(&self) -> BTreeMap<String, String> {
+        pairs(self.query.as_bytes())
+    }
+
+    fn form_pairs(&self) -> BTreeMap<String, String> {
+        pairs(&self.body)
+    }
+}
+
+fn pairs(input: &[u8]) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(input).into_owned().collect()
+}
+
+/// A response as the rules produce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// How long the front door waits before answering.
+    pub delay_ms: u64,
+}
+
+impl ProviderResponse {
+    fn json(status: u16, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            headers: vec![
+                ("cache-control".into(), "no-store".into()),
+                ("pragma".into(), "no-cache".into()),
+            ],
+            content_type: "application/json",
+            body: body.to_string().into_bytes(),
+            delay_ms: 0,
+        }
+    }
+
+    fn oauth_error(status: u16, error: &str, description: &str) -> Self {
+        Self::json(
+            status,
+            serde_json::json!({ "error": error, "error_description": description }),
+        )
+    }
+
+    fn html(status: u16, body: String) -> Self {
+        Self {
+            status,
+            headers: vec![("cache-control".into(), "no-store".into())],
+            content_type: "text/html; charset=utf-8",
+            body: body.into_bytes(),
+            delay_ms: 0,
+        }
+    }
+
+    fn redirect(location: Url) -> Self {
+        Self {
+            status: 302,
+            headers: vec![
+                ("location".into(), location.to_string()),
+                ("cache-control".into(), "no-store".into()),
+            ],
+            content_type: "text/plain",
+            body: Vec::new(),
+            delay_ms: 0,
+        }
+    }
+
+    fn with_header(mut self, (name, value): (&str, &str)) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The value of a header the response carries.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One request the provider received, as recorded for traces and checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggedRequest {
+    pub seq: u64,
+    pub at_ms: u64,
+    pub endpoint: Endpoint,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    /// Every header but `authorization`, whose presence only is kept.
+    pub headers: Vec<(String, String)>,
+    pub status: u16,
+    /// What the rules decided, in a few words (`issued tokens`, `invalid_grant: code reused`).
+    pub outcome: String,
+}
+
+/// A request no endpoint accepts: the platform did something a provider would not expect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub method: String,
+    pub path: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone)]
+struct AuthorizationRequest {
+    client_id: String,
+    redirect_uri: String,
+    state: String,
+    code_challenge: String,
+    scope: String,
+    decided: bool,
+}
+
+#[derive(Debug, Clone)]
+struct CodeGrant {
+    client_id: String,
+    redirect_uri: String,
+    code_challenge: String,
+    scope: String,
+    issued_at_ms: u64,
+    presented: bool,
+    issued_tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct AccessGrant {
+    client_id: String,
+    scope: String,
+    expires_at_ms: u64,
+    revoked: bool,
+}
+
+#[derive(Debug, Clone)]
+struct RefreshGrant {
+    client_id: String,
+    scope: String,
+    revoked: bool,
+    access_tokens: Vec<String>,
+}
+
+/// Everything that configures one provider.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The URL browsers and the platform use to reach the provider.
+    pub public_url: Url,
+    pub clients: Vec<ClientRegistration>,
+    pub seed: u64,
+    pub faults: Faults,
+}
+
+#[derive(Debug)]
+struct State {
+    public_url: Url,
+    clients: BTreeMap<String, ClientRegistration>,
+    faults: Faults,
+    mint: Mint,
+    ledger: SecretLedger,
+    authorization_requests: BTreeMap<String, AuthorizationRequest>,
+    codes: BTreeMap<String, CodeGrant>,
+    access_tokens: BTreeMap<String, AccessGrant>,
+    refresh_tokens: BTreeMap<String, RefreshGrant>,
+    log: Vec<LoggedRequest>,
+    violations: Vec<Violation>,
+}
+
+/// The provider: shared state behind a lock, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    state: Arc<Mutex<State>>,
+}
+
+/// A rule's answer plus the words that go into the request log.
+struct Decision {
+    response: ProviderResponse,
+    outcome: String,
+}
+
+fn decided(response: ProviderResponse, outcome: impl Into<String>) -> Decision {
+    Decision {
+        response,
+        outcome: outcome.into(),
+    }
+}
+
+fn rejected(status: u16, error: &str, description: &str) -> Decision {
+    decided(
+        ProviderResponse::oauth_error(status, error, description),
+        format!("{error}: {description}"),
+    )
+}
+
+impl Provider {
+    pub fn new(config: ProviderConfig) -> Self {
+        let mut ledger = SecretLedger::default();
+        for client in &config.clients {
+            ledger.record(SecretKind::ClientSecret, &client.client_secret);
+        }
+        let state = State {
+            public_url: config.public_url,
+            clients: config
+                .clients
+                .into_iter()
+                .map(|c| (c.client_id.clone(), c))
+                .collect(),
+            faults: config.faults,
+            mint: Mint::new(config.seed),
+            ledger,
+            authorization_requests: BTreeMap::new(),
+            codes: BTreeMap::new(),
+            access_tokens: BTreeMap::new(),
+            refresh_tokens: BTreeMap::new(),
+            log: Vec::new(),
+            violations: Vec::new(),
+        };
+        Self {
+            state: Arc::new(Mutex::new(state)),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Answers one request. `now_ms` is the provider's clock (milliseconds since it started);
+    /// the front door passes wall time, a simulator passes virtual time.
+    pub fn handle(
+        &self,
+        endpoint: Endpoint,
+        request: &ProviderRequest,
+        now_ms: u64,
+    ) -> ProviderResponse {
+        let mut state = self.lock();
+        let decision = match endpoint {
+            Endpoint::Authorize => state.authorize(request),
+            Endpoint::Consent => state.consent(request, now_ms),
+            Endpoint::Token => state.token(request, now_ms),
+            Endpoint::Revoke => state.revoke(request),
+            Endpoint::ApiFiles => state.api(request, now_ms, ApiResource::Files),
+            Endpoint::ApiCalendar => state.api(request, now_ms, ApiResource::Calendar),
+            Endpoint::AdminSecrets => decided(
+                ProviderResponse::json(200, serde_json::to_value(state.ledger.all()).unwrap()),
+                "secrets listed",
+            ),
+            Endpoint::AdminRequests => decided(
+                ProviderResponse::json(200, serde_json::to_value(&state.log).unwrap()),
+                "requests listed",
+            ),
+            Endpoint::AdminViolations => decided(
+                ProviderResponse::json(200, serde_json::to_value(&state.violations).unwrap()),
+                "violations listed",
+            ),
+            Endpoint::AdminFaults => match serde_json::from_slice::<Faults>(&request.body) {
+                Ok(faults) => {
+                    state.faults = faults;
+                    decided(ProviderResponse::json(200, serde_json::json!({})), "faults set")
+                }
+                Err(error) => rejected(400, "invalid_request", &format!("faults: {error}")),
+            },
+            Endpoint::AdminRevokeGrants => {
+                let client_id = request.form_pairs().get("client_id").cloned();
+                let count = state.revoke_all_grants(client_id.as_deref());
+                decided(
+                    ProviderResponse::json(200, serde_json::json!({ "revoked": count })),
+                    "grants revoked",
+                )
+            }
+            Endpoint::Unmatched => {
+                let detail = "no endpoint of the provider matches this request".to_owned();
+                state.violations.push(Violation {
+                    method: request.method.clone(),
+                    path: request.path.clone(),
+                    detail: detail.clone(),
+                });
+                rejected(404, "not_found", &detail)
+            }
+        };
+        if !endpoint.is_admin() {
+            let seq = state.log.len() as u64 + 1;
+            let headers = request
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    let shown = if name.eq_ignore_ascii_case("authorization") {
+                        "[present]".to_owned()
+                    } else {
+                        value.clone()
+                    };
+                    (name.to_ascii_lowercase(), shown)
+                })
+                .collect();
+            state.log.push(LoggedRequest {
+                seq,
+                at_ms: now_ms,
+                endpoint,
+                method: request.method.clone(),
+                path: request.path.clone(),
+                query: request.query.clone(),
+                headers,
+                status: decision.response.status,
+                outcome: decision.outcome.clone(),
+            });
+        }
+        decision.response
+    }
+
+    /// Every secret issued or received so far.
+    pub fn secrets(&self) -> SecretLedger {
+        self.lock().ledger.clone()
+    }
+
+    /// Every request received so far (admin requests excluded).
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.lock().log.clone()
+    }
+
+    /// Requests that matched no endpoint.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.lock().violations.clone()
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.lock().faults.clone()
+    }
+
+    /// Changes the faults for the requests that follow.
+    pub fn set_faults(&self, faults: Faults) {
+        self.lock().faults = faults;
+    }
+
+    /// Revokes every grant (of one client, or of all), as a user who removes the app at the
+    /// provider would. Returns how many tokens were revoked.
+    pub fn revoke_all_grants(&self, client_id: Option<&str>) -> usize {
+        self.lock().revoke_all_grants(client_id)
+    }
+
+    /// Whether an access token would be accepted by the API at `now_ms`.
+    pub fn access_token_is_live(&self, token: &str, now_ms: u64) -> bool {
+        self.lock()
+            .access_tokens
+            .get(token)
+            .is_some_and(|grant| !grant.revoked && now_ms < grant.expires_at_ms)
+    }
+
+    /// Whether a refresh token is still usable.
+    pub fn refresh_token_is_live(&self, token: &str) -> bool {
+        self.lock()
+            .refresh_tokens
+            .get(token)
+            .is_some_and(|grant| !grant.revoked)
+    }
+
+    pub fn public_url(&self) -> Url {
+        self.lock().public_url.clone()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum ApiResource {
+    Files,
+    Calendar,
+}
+
+impl ApiResource {
+    fn scope(self) -> &'static str {
+        match self {
+            ApiResource::Files => "files.read",
+            ApiResource::Calendar => "calendar.read",
+        }
+    }
+
+    fn items(self) -> serde_json::Value {
+        match self {
+            ApiResource::Files => serde_json::json!([
+                { "name": "quarterly-report.pdf", "size": 48213 },
+                { "name": "roadmap.md", "size": 3120 },
+                { "name": "team-photo.png", "size": 918_204 },
+            ]),
+            ApiResource::Calendar => serde_json::json!([
+                { "title": "Standup", "starts": "Monday 09:00" },
+                { "title": "Design review", "starts": "Tuesday 14:00" },
+            ]),
+        }
+    }
+}
+
+/// PKCE S256: BASE64URL(SHA256(verifier)).
+pub fn pkce_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn is_pkce_verifier(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
+fn with_query(base: &str, params: &[(&str, &str)]) -> Url {
+    let mut url = Url::parse(base).expect("registered redirect URIs are absolute URLs");
+    {
+        let mut query = url.query_pairs_mut();
+        for (key, value) in params {
+            query.append_pair(key, value);
+        }
+    }
+    url
+}
+
+impl State {
+    fn authorize(&mut self, request: &ProviderRequest) -> Decision {
+        let query = request.query_pairs();
+        let get = |key: &str| query.get(key).map(String::as_str).unwrap_or("");
+        let Some(client) = self.clients.get(get("client_id")).cloned() else {
+            return decided(
+                ProviderResponse::html(
+                    400,
+                    consent_page::error_page("Unknown client", "client_id is not registered."),
+                ),
+                "rejected: unknown client_id",
+            );
+        };
+        let redirect_uri = get("redirect_uri");
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return decided(
+                ProviderResponse::html(
+                    400,
+                    consent_page::error_page(
+                        "Redirect URI mismatch",
+                        "redirect_uri does not exactly match a registered URI.",
+                    ),
+                ),
+                "rejected: redirect_uri mismatch",
+            );
+        }
+        let state = get("state");
+        let redirect_error = |error: &str, description: &str| {
+            let mut params = vec![("error", error), ("error_description", description)];
+            if !state.is_empty() {
+                params.push(("state", state));
+            }
+            decided(
+                ProviderResponse::redirect(with_query(redirect_uri, &params)),
+                format!("redirected with {error}: {description}"),
+            )
+        };
+        if get("response_type") != "code" {
+            return redirect_error("unsupported_response_type", "response_type must be code");
+        }
+        if state.is_empty() {
+            return redirect_error("invalid_request", "state is required");
+        }
+        let challenge = get("code_challenge");
+        if challenge.is_empty() {
+            return redirect_error("invalid_request", "PKCE code_challenge is required");
+        }
+        if get("code_challenge_method") != "S256" {
+            return redirect_error("invalid_request", "code_challenge_method must be S256");
+        }
+        if challenge.len() != 43 || URL_SAFE_NO_PAD.decode(challenge).is_err() {
+            return redirect_error("invalid_request", "code_challenge is not a S256 challenge");
+        }
+        match self.faults.consent.clone() {
+            ConsentFault::AskUser => {}
+            ConsentFault::Denied => {
+                return decided(
+                    ProviderResponse::redirect(with_query(
+                        redirect_uri,
+                        &[("error", "access_denied"), ("state", state)],
+                    )),
+                    "consent denied (fault)",
+                );
+            }
+            ConsentFault::ErrorRedirect { error, description } => {
+                return redirect_error(&error, &description);
+            }
+        }
+        let request_id = self.mint.next("req_");
+        let scope = get("scope").to_owned();
+        self.authorization_requests.insert(
+            request_id.clone(),
+            AuthorizationRequest {
+                client_id: client.client_id.clone(),
+                redirect_uri: redirect_uri.to_owned(),
+                state: state.to_owned(),
+                code_challenge: challenge.to_owned(),
+                scope: scope.clone(),
+                decided: false,
+            },
+        );
+        let page = consent_page::consent_page(&client.name, &scope, &request_id);
+        let mut response = ProviderResponse::html(200, page);
+        if let Some(coop) = self.faults.coop_on_consent_page {
+            response = response.with_header(coop.header());
+        }
+        decided(response, "consent page shown")
+    }
+
+    fn consent(&mut self, request: &ProviderRequest, now_ms: u64) -> Decision {
+        let form = request.form_pairs();
+        let request_id = form.get("request").cloned().unwrap_or_default();
+        let Some(pending) = self.authorization_requests.get_mut(&request_id) else {
+            return decided(
+                ProviderResponse::html(
+                    400,
+                    consent_page::error_page(
+                        "Unknown request",
+                        "This consent request does not exist.",
+                    ),
+                ),
+                "rejected: unknown consent request",
+            );
+        };
+        if pending.decided {
+            return decided(
+                ProviderResponse::html(
+                    400,
+                    consent_page::error_page(
+                        "Already decided",
+                        "This consent request was already answered.",
+                    ),
+                ),
+                "rejected: consent request already decided",
+            );
+        }
+        pending.decided = true;
+        let pending = pending.clone();
+        let (location, outcome) = match form.get("decision").map(String::as_str) {
+            Some("allow") => {
+                let code = self.mint.next("code_");
+                self.ledger.record(SecretKind::AuthorizationCode, &code);
+                self.codes.insert(
+                    code.clone(),
+                    CodeGrant {
+                        client_id: pending.client_id.clone(),
+                        redirect_uri: pending.redirect_uri.clone(),
+                        code_challenge: pending.code_challenge.clone(),
+                        scope: pending.scope.clone(),
+                        issued_at_ms: now_ms,
+                        presented: false,
+                        issued_tokens: Vec::new(),
+                    },
+                );
+                (
+                    with_query(
+                        &pending.redirect_uri,
+                        &[("code", &code), ("state", &pending.state)],
+                    ),
+                    "consent given, code issued",
+                )
+            }
+            _ => (
+                with_query(
+                    &pending.redirect_uri,
+                    &[("error", "access_denied"), ("state", &pending.state)],
+                ),
+                "consent denied by the user",
+            ),
+        };
+        let mut response = ProviderResponse::redirect(location);
+        if let Some(coop) = self.faults.coop_on_redirect {
+            response = response.with_header(coop.header());
+        }
+        decided(response, outcome)
+    }
+
+    /// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1).
+    fn authenticate_client(
+        &mut self,
+        request: &ProviderRequest,
+        form: &BTreeMap<String, String>,
+    ) -> Result<ClientRegistration, Decision> {
+        let basic = request
+            .header("authorization")
+            .and_then(|value| value.strip_prefix("Basic "))
+            .map(|encoded| {
+                let decoded = STANDARD.decode(encoded.trim()).unwrap_or_default();
+                let text = String::from_utf8_lossy(&decoded).into_owned();
+                let (id, secret) = text.split_once(':').unwrap_or((&text, ""));
+                let unescape = |s: &str| {
+                    url::form_urlencoded::parse(format!("v={s}").as_bytes())
+                        .next()
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default()
+                };
+                (unescape(id), unescape(secret))
+            });
+        let in_form = form.get("client_secret").is_some();
+        let (client_id, secret) = match (basic, in_form) {
+            (Some(_), true) => {
+                return Err(rejected(
+                    400,
+                    "invalid_request",
+                    "client authenticated by two methods at once",
+                ));
+            }
+            (Some(pair), false) => pair,
+            (None, true) => (
+                form.get("client_id").cloned().unwrap_or_default(),
+                form.get("client_secret").cloned().unwrap_or_default(),
+            ),
+            (None, false) => {
+                return Err(unauthenticated("client authentication is required"));
+            }
+        };
+        self.ledger.record(SecretKind::ClientSecret, &secret);
+        match self.clients.get(&client_id) {
+            Some(client) if client.client_secret == secret => Ok(client.clone()),
+            _ => Err(unauthenticated("unknown client or wrong client secret")),
+        }
+    }
+
+    fn token(&mut self, request: &ProviderRequest, now_ms: u64) -> Decision {
+        let delay_ms = self.faults.token_delay_ms;
+        let mut decision = self.token_without_delay(request, now_ms);
+        decision.response.delay_ms = delay_ms;
+        decision
+    }
+
+    fn token_without_delay(&mut self, request: &ProviderRequest, now_ms: u64) -> Decision {
+        let form = request.form_pairs();
+        if let Some(code) = form.get("code") {
+            self.ledger.record(SecretKind::AuthorizationCode, code);
+        }
+        if let Some(verifier) = form.get("code_verifier") {
+            self.ledger.record(SecretKind::PkceVerifier, verifier);
+        }
+        if let Some(refresh) = form.get("refresh_token") {
+            self.ledger.record(SecretKind::RefreshToken, refresh);
+        }
+        let client = match self.authenticate_client(request, &form) {
+            Ok(client) => client,
+            Err(decision) => return decision,
+        };
+        match self.faults.token_failure {
+            Some(TokenFailure::ServerError) => {
+                return rejected(
+                    503,
+                    "temporarily_unavailable",
+                    "the token endpoint is failing (fault)",
+                );
+            }
+            Some(TokenFailure::InvalidGrant) => {
+                return rejected(400, "invalid_grant", "the grant is refused (fault)");
+            }
+            None => {}
+        }
+        match form.get("grant_type").map(String::as_str) {
+            Some("authorization_code") => self.exchange_code(&client, &form, now_ms),
+            Some("refresh_token") => self.refresh(&client, &form, now_ms),
+            Some(other) => rejected(
+                400,
+                "unsupported_grant_type",
+                &format!("grant_type {other:?} is not supported"),
+            ),
+            None => rejected(400, "invalid_request", "grant_type is required"),
+        }
+    }
+
+    fn exchange_code(
+        &mut self,
+        client: &ClientRegistration,
+        form: &BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Decision {
+        let Some(code) = form.get("code") else {
+            return rejected(400, "invalid_request", "code is required");
+        };
+        let Some(grant) = self.codes.get_mut(code) else {
+            return rejected(400, "invalid_grant", "unknown code");
+        };
+        if grant.client_id != client.client_id {
+            return rejected(400, "invalid_grant", "the code was issued to another client");
+        }
+        if grant.presented {
+            // RFC 6749 §4.1.2: a reused code revokes what it issued.
+            let issued = std::mem::take(&mut grant.issued_tokens);
+            for token in &issued {
+                self.revoke_token(token);
+            }
+            return rejected(
+                400,
+                "invalid_grant",
+                "code already used; the tokens it issued are revoked",
+            );
+        }
+        grant.presented = true;
+        if now_ms.saturating_sub(grant.issued_at_ms) > CODE_LIFETIME_MS {
+            return rejected(400, "invalid_grant", "code expired");
+        }
+        if form.get("redirect_uri") != Some(&grant.redirect_uri) {
+            return rejected(
+                400,
+                "invalid_grant",
+                "redirect_uri differs from the authorization request",
+            );
+        }
+        let verifier = form.get("code_verifier").map(String::as_str).unwrap_or("");
+        if !is_pkce_verifier(verifier) {
+            return rejected(400, "invalid_grant", "code_verifier is missing or malformed");
+        }
+        if pkce_challenge(verifier) != grant.code_challenge {
+            return rejected(
+                400,
+                "invalid_grant",
+                "code_verifier does not match the code_challenge",
+            );
+        }
+        let scope = grant.scope.clone();
+        let (response, access, refresh) =
+            self.issue_tokens(&client.client_id, &scope, None, now_ms);
+        if let Some(grant) = self.codes.get_mut(code) {
+            grant.issued_tokens = vec![access, refresh];
+        }
+        decided(response, "issued tokens for a code")
+    }
+
+    fn refresh(
+        &mut self,
+        client: &ClientRegistration,
+        form: &BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Decision {
+        let Some(token) = form.get("refresh_token") else {
+            return rejected(400, "invalid_request", "refresh_token is required");
+        };
+        let Some(grant) = self.refresh_tokens.get(token) else {
+            return rejected(400, "invalid_grant", "unknown refresh token");
+        };
+        if grant.client_id != client.client_id {
+            return rejected(
+                400,
+                "invalid_grant",
+                "the refresh token was issued to another client",
+            );
+        }
+        if grant.revoked {
+            return rejected(400, "invalid_grant", "the refresh token is revoked");
+        }
+        let scope = grant.scope.clone();
+        let (response, _, _) =
+            self.issue_tokens(&client.client_id, &scope, Some(token.clone()), now_ms);
+        decided(response, "issued an access token for a refresh token")
+    }
+
+    /// Mints an access token (and a refresh token unless one is being used) and answers them.
+    fn issue_tokens(
+        &mut self,
+        client_id: &str,
+        scope: &str,
+        existing_refresh: Option<String>,
+        now_ms: u64,
+    ) -> (ProviderResponse, String, String) {
+        let access = self.mint.next("at_");
+        self.ledger.record(SecretKind::AccessToken, &access);
+        let refresh = existing_refresh.unwrap_or_else(|| {
+            let refresh = self.mint.next("rt_");
+            self.ledger.record(SecretKind::RefreshToken, &refresh);
+            self.refresh_tokens.insert(
+                refresh.clone(),
+                RefreshGrant {
+                    client_id: client_id.to_owned(),
+                    scope: scope.to_owned(),
+                    revoked: false,
+                    access_tokens: Vec::new(),
+                },
+            );
+            refresh
+        });
+        let lifetime = self.faults.token_lifetime_secs;
+        self.access_tokens.insert(
+            access.clone(),
+            AccessGrant {
+                client_id: client_id.to_owned(),
+                scope: scope.to_owned(),
+                expires_at_ms: now_ms + lifetime * 1000,
+                revoked: false,
+            },
+        );
+        if let Some(grant) = self.refresh_tokens.get_mut(&refresh) {
+            grant.access_tokens.push(access.clone());
+        }
+        let body = serde_json::json!({
+            "access_token": access,
+            "token_type": "bearer",
+            "expires_in": lifetime,
+            "refresh_token": refresh,
+            "scope": scope,
+        });
+        (ProviderResponse::json(200, body), access, refresh)
+    }
+
+    /// Revokes an access or refresh token; a refresh token takes its access tokens with it.
+    fn revoke_token(&mut self, token: &str) -> usize {
+        if let Some(grant) = self.access_tokens.get_mut(token) {
+            grant.revoked = true;
+            return 1;
+        }
+        let Some(grant) = self.refresh_tokens.get_mut(token) else {
+            return 0;
+        };
+        grant.revoked = true;
+        let access_tokens = grant.access_tokens.clone();
+        for access in &access_tokens {
+            if let Some(access_grant) = self.access_tokens.get_mut(access) {
+                access_grant.revoked = true;
+            }
+        }
+        1 + access_tokens.len()
+    }
+
+    fn revoke_all_grants(&mut self, client_id: Option<&str>) -> usize {
+        let refresh: Vec<String> = self
+            .refresh_tokens
+            .iter()
+            .filter(|(_, g)| !g.revoked && client_id.is_none_or(|id| g.client_id == id))
+            .map(|(t, _)| t.clone())
+            .collect();
+        let access: Vec<String> = self
+            .access_tokens
+            .iter()
+            .filter(|(_, g)| !g.revoked && client_id.is_none_or(|id| g.client_id == id))
+            .map(|(t, _)| t.clone())
+            .collect();
+        for token in refresh.iter().chain(&access) {
+            self.revoke_token(token);
+        }
+        refresh.len() + access.len()
+    }
+
+    fn revoke(&mut self, request: &ProviderRequest) -> Decision {
+        let form = request.form_pairs();
+        if let Some(token) = form.get("token") {
+            let kind = if token.starts_with("rt_") {
+                SecretKind::RefreshToken
+            } else {
+                SecretKind::AccessToken
+            };
+            self.ledger.record(kind, token);
+        }
+        let client = match self.authenticate_client(request, &form) {
+            Ok(client) => client,
+            Err(decision) => return decision,
+        };
+        if self.faults.revoke_endpoint_fails {
+            return rejected(
+                503,
+                "temporarily_unavailable",
+                "the revocation endpoint is failing (fault)",
+            );
+        }
+        let Some(token) = form.get("token").cloned() else {
+            return rejected(400, "invalid_request", "token is required");
+        };
+        let owner = self
+            .access_tokens
+            .get(&token)
+            .map(|g| g.client_id.clone())
+            .or_else(|| self.refresh_tokens.get(&token).map(|g| g.client_id.clone()));
+        match owner {
+            None => decided(
+                ProviderResponse::json(200, serde_json::json!({})),
+                "revoke of an unknown token (accepted, RFC 7009)",
+            ),
+            Some(owner) if owner != client.client_id => rejected(
+                400,
+                "unauthorized_client",
+                "the token was issued to another client",
+            ),
+            Some(_) => {
+                let count = self.revoke_token(&token);
+                decided(
+                    ProviderResponse::json(200, serde_json::json!({})),
+                    format!("revoked {count} token(s)"),
+                )
+            }
+        }
+    }
+
+    fn api(&mut self, request: &ProviderRequest, now_ms: u64, resource: ApiResource) -> Decision {
+        let Some(token) = request
+            .header("authorization")
+            .and_then(|value| value.strip_prefix("Bearer "))
+        else {
+            return decided(
+                ProviderResponse::json(401, serde_json::json!({ "error": "invalid_request" }))
+                    .with_header(("www-authenticate", "Bearer realm=\"fake-provider\"")),
+                "rejected: no bearer token",
+            );
+        };
+        let invalid = |why: &str| {
+            decided(
+                ProviderResponse::json(401, serde_json::json!({ "error": "invalid_token", "error_description": why }))
+                    .with_header((
+                        "www-authenticate",
+                        "Bearer realm=\"fake-provider\", error=\"invalid_token\"",
+                    )),
+                format!("invalid_token: {why}"),
+            )
+        };
+        let Some(grant) = self.access_tokens.get(token) else {
+            return invalid("unknown token");
+        };
+        if grant.revoked {
+            return invalid("token revoked");
+        }
+        if now_ms >= grant.expires_at_ms {
+            return invalid("token expired");
+        }
+        if !grant.scope.split(' ').any(|s| s == resource.scope()) {
+            return decided(
+                ProviderResponse::json(403, serde_json::json!({ "error": "insufficient_scope" }))
+                    .with_header((
+                        "www-authenticate",
+                        "Bearer realm=\"fake-provider\", error=\"insufficient_scope\"",
+                    )),
+                "insufficient_scope",
+            );
+        }
+        let client_id = grant.client_id.clone();
+        decided(
+            ProviderResponse::json(
+                200,
+                serde_json::json!({ "client": client_id, "items": resource.items() }),
+            ),
+            "served",
+        )
+    }
+}
+
+fn unauthenticated(description: &str) -> Decision {
+    let mut decision = rejected(401, "invalid_client", description);
+    decision.response = decision
+        .response
+        .with_header(("www-authenticate", "Basic realm=\"fake-provider\""));
+    decision
+}
