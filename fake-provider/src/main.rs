@@ -6,7 +6,10 @@ use fake_provider::{ClientRegistration, FakeProvider, Faults};
 use std::net::SocketAddr;
 
 #[derive(Parser)]
-#[command(name = "fake-provider", about = "An OAuth 2.0 provider for conformance tests")]
+#[command(
+    name = "fake-provider",
+    about = "An OAuth 2.0 provider for conformance tests"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,8 +48,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let Command::Serve {

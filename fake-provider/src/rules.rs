@@ -341,7 +341,9 @@ impl Provider {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Answers one request. `now_ms` is the provider's clock (milliseconds since it started);
@@ -375,7 +377,10 @@ impl Provider {
             Endpoint::AdminFaults => match serde_json::from_slice::<Faults>(&request.body) {
                 Ok(faults) => {
                     state.faults = faults;
-                    decided(ProviderResponse::json(200, serde_json::json!({})), "faults set")
+                    decided(
+                        ProviderResponse::json(200, serde_json::json!({})),
+                        "faults set",
+                    )
                 }
                 Err(error) => rejected(400, "invalid_request", &format!("faults: {error}")),
             },
@@ -792,7 +797,11 @@ impl State {
             return rejected(400, "invalid_grant", "unknown code");
         };
         if grant.client_id != client.client_id {
-            return rejected(400, "invalid_grant", "the code was issued to another client");
+            return rejected(
+                400,
+                "invalid_grant",
+                "the code was issued to another client",
+            );
         }
         if grant.presented {
             // RFC 6749 §4.1.2: a reused code revokes what it issued.
@@ -819,7 +828,11 @@ impl State {
         }
         let verifier = form.get("code_verifier").map(String::as_str).unwrap_or("");
         if !is_pkce_verifier(verifier) {
-            return rejected(400, "invalid_grant", "code_verifier is missing or malformed");
+            return rejected(
+                400,
+                "invalid_grant",
+                "code_verifier is missing or malformed",
+            );
         }
         if pkce_challenge(verifier) != grant.code_challenge {
             return rejected(
@@ -1012,11 +1025,14 @@ impl State {
         };
         let invalid = |why: &str| {
             decided(
-                ProviderResponse::json(401, serde_json::json!({ "error": "invalid_token", "error_description": why }))
-                    .with_header((
-                        "www-authenticate",
-                        "Bearer realm=\"fake-provider\", error=\"invalid_token\"",
-                    )),
+                ProviderResponse::json(
+                    401,
+                    serde_json::json!({ "error": "invalid_token", "error_description": why }),
+                )
+                .with_header((
+                    "www-authenticate",
+                    "Bearer realm=\"fake-provider\", error=\"invalid_token\"",
+                )),
                 format!("invalid_token: {why}"),
             )
         };

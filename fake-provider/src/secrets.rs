@@ -178,7 +178,11 @@ mod tests {
     #[test]
     fn does_not_report_text_that_only_resembles_a_secret() {
         let ledger = ledger_with("at_0123456789abcdefghij");
-        assert!(ledger.find_in("at_0123456789abcdefghiJ at_012345").is_empty());
+        assert!(
+            ledger
+                .find_in("at_0123456789abcdefghiJ at_012345")
+                .is_empty()
+        );
         let mut short = SecretLedger::default();
         short.record(SecretKind::ClientSecret, "abc");
         assert!(short.find_in("abc abc").is_empty());

@@ -25,7 +25,9 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 /// Errors starting the provider.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot bind the fake provider to {addr}: {source} (hint: pick a free port, or 127.0.0.1:0 for any)")]
+    #[error(
+        "cannot bind the fake provider to {addr}: {source} (hint: pick a free port, or 127.0.0.1:0 for any)"
+    )]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
@@ -76,10 +78,11 @@ impl FakeProviderBuilder {
     }
 
     pub async fn start(self) -> Result<FakeProvider, StartError> {
-        let listener = std::net::TcpListener::bind(self.bind).map_err(|source| StartError::Bind {
-            addr: self.bind,
-            source,
-        })?;
+        let listener =
+            std::net::TcpListener::bind(self.bind).map_err(|source| StartError::Bind {
+                addr: self.bind,
+                source,
+            })?;
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
             addr: self.bind,
             source,
@@ -212,7 +215,9 @@ impl Respond for FrontDoor {
             body: request.body.clone(),
         };
         let now_ms = self.started.elapsed().as_millis() as u64;
-        let response = self.provider.handle(self.endpoint, &provider_request, now_ms);
+        let response = self
+            .provider
+            .handle(self.endpoint, &provider_request, now_ms);
         let mut template = ResponseTemplate::new(response.status);
         for (name, value) in &response.headers {
             template = template.insert_header(name.as_str(), value.as_str());

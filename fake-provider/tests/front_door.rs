@@ -1,0 +1,107 @@
+//! The provider over real sockets: wiremock serves the rules on loopback.
+
+use fake_provider::{ClientRegistration, Coop, FakeProvider, Faults, pkce_challenge};
+
+const REDIRECT: &str = "http://127.0.0.1:9/oauth/redirect";
+
+#[tokio::test]
+async fn the_consent_page_and_its_redirect_are_served_over_http_with_their_faults() {
+    let provider = FakeProvider::builder()
+        .client(ClientRegistration::new(
+            "files-client",
+            "files-secret-value",
+            REDIRECT,
+        ))
+        .faults(Faults::none().coop_on_redirect(Coop::SameOrigin))
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(provider.public_url().host_str(), Some("localhost"));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut url = provider.authorize_url();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "files-client")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("state", "s1")
+        .append_pair("code_challenge", &pkce_challenge("v".repeat(43).as_str()))
+        .append_pair("code_challenge_method", "S256");
+    let page = http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(html.contains("data-testid=\"consent-allow\""));
+    let start = html.find("name=\"request\" value=\"").unwrap() + 22;
+    let request = html[start..].split('"').next().unwrap();
+    let redirect = http
+        .post(provider.public_url().join("consent").unwrap())
+        .form(&[("request", request), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 302);
+    assert_eq!(
+        redirect.headers()["cross-origin-opener-policy"],
+        "same-origin"
+    );
+    assert!(
+        redirect.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with(REDIRECT)
+    );
+
+    let stray = http
+        .get(provider.public_url().join("favicon.ico").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stray.status(), 404);
+    let violations = provider.rules().violations();
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert_eq!(violations[0].path, "/favicon.ico");
+}
+
+#[tokio::test]
+async fn a_slow_token_endpoint_answers_after_its_delay() {
+    let provider = FakeProvider::builder()
+        .client(ClientRegistration::new(
+            "files-client",
+            "files-secret-value",
+            REDIRECT,
+        ))
+        .faults(Faults::none().token_delay(std::time::Duration::from_millis(300)))
+        .start()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new()
+        .post(provider.token_url())
+        .form(&[("grant_type", "authorization_code"), ("code", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn binding_a_taken_port_is_a_clear_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let error = FakeProvider::builder()
+        .bind(holder.local_addr().unwrap())
+        .start()
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.contains("cannot bind"), "{message}");
+    assert!(message.contains("hint"), "{message}");
+}

@@ -1,0 +1,605 @@
+//! Each rule of the provider, called in-process: what it accepts and what it rejects.
+
+use base64::Engine;
+use fake_provider::{
+    ClientRegistration, Endpoint, Faults, Provider, ProviderConfig, ProviderRequest,
+    ProviderResponse, SecretKind, TokenFailure, pkce_challenge,
+};
+use std::collections::BTreeMap;
+use url::Url;
+
+const REDIRECT: &str = "http://127.0.0.1:9/oauth/redirect";
+const VERIFIER: &str = "verifier-0123456789-0123456789-0123456789-abc";
+
+fn provider(faults: Faults) -> Provider {
+    Provider::new(ProviderConfig {
+        public_url: Url::parse("http://localhost:1/").unwrap(),
+        clients: vec![
+            ClientRegistration::new("files-client", "files-secret-value", REDIRECT),
+            ClientRegistration::new("calendar-client", "calendar-secret-value", REDIRECT),
+        ],
+        seed: 1,
+        faults,
+    })
+}
+
+fn get(provider: &Provider, endpoint: Endpoint, query: &[(&str, &str)]) -> ProviderResponse {
+    let query = serde_urlencoded::to_string(query).unwrap();
+    provider.handle(
+        endpoint,
+        &ProviderRequest {
+            method: "GET".into(),
+            path: "/".into(),
+            query,
+            ..Default::default()
+        },
+        0,
+    )
+}
+
+fn post(
+    provider: &Provider,
+    endpoint: Endpoint,
+    headers: &[(&str, &str)],
+    form: &[(&str, &str)],
+    now_ms: u64,
+) -> ProviderResponse {
+    provider.handle(
+        endpoint,
+        &ProviderRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body: serde_urlencoded::to_string(form).unwrap().into_bytes(),
+        },
+        now_ms,
+    )
+}
+
+fn authorize_query<'a>(client_id: &'a str, challenge: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("state", "state-1"),
+        ("scope", "files.read"),
+        ("code_challenge", challenge),
+        ("code_challenge_method", "S256"),
+    ]
+}
+
+fn location_params(response: &ProviderResponse) -> BTreeMap<String, String> {
+    assert_eq!(response.status, 302, "{}", response.body_text());
+    let location = Url::parse(response.header("location").unwrap()).unwrap();
+    location.query_pairs().into_owned().collect()
+}
+
+fn basic(client: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{client}:{secret}"))
+    )
+}
+
+fn consent_request_id(page: &ProviderResponse) -> String {
+    let text = page.body_text();
+    let start = text.find("name=\"request\" value=\"").unwrap() + 22;
+    text[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Runs authorize and consent; returns the code.
+fn code_for(provider: &Provider, client_id: &str) -> String {
+    let challenge = pkce_challenge(VERIFIER);
+    let page = get(
+        provider,
+        Endpoint::Authorize,
+        &authorize_query(client_id, &challenge),
+    );
+    assert_eq!(page.status, 200, "{}", page.body_text());
+    let request = consent_request_id(&page);
+    let redirect = post(
+        provider,
+        Endpoint::Consent,
+        &[],
+        &[("request", &request), ("decision", "allow")],
+        0,
+    );
+    let params = location_params(&redirect);
+    assert_eq!(params["state"], "state-1");
+    params["code"].clone()
+}
+
+fn exchange(provider: &Provider, code: &str, verifier: &str, now_ms: u64) -> ProviderResponse {
+    post(
+        provider,
+        Endpoint::Token,
+        &[(
+            "authorization",
+            &basic("files-client", "files-secret-value"),
+        )],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+        now_ms,
+    )
+}
+
+fn json(response: &ProviderResponse) -> serde_json::Value {
+    serde_json::from_slice(&response.body).unwrap()
+}
+
+fn api(provider: &Provider, token: &str, now_ms: u64) -> ProviderResponse {
+    provider.handle(
+        Endpoint::ApiFiles,
+        &ProviderRequest {
+            method: "GET".into(),
+            path: "/api/files".into(),
+            headers: vec![("authorization".into(), format!("Bearer {token}"))],
+            ..Default::default()
+        },
+        now_ms,
+    )
+}
+
+#[test]
+fn a_well_formed_flow_issues_tokens_that_the_api_accepts() {
+    let provider = provider(Faults::none());
+    let code = code_for(&provider, "files-client");
+    let tokens = exchange(&provider, &code, VERIFIER, 10);
+    assert_eq!(tokens.status, 200, "{}", tokens.body_text());
+    let body = json(&tokens);
+    assert_eq!(body["token_type"], "bearer");
+    let access = body["access_token"].as_str().unwrap();
+    let files = api(&provider, access, 20);
+    assert_eq!(files.status, 200);
+    assert_eq!(json(&files)["items"][0]["name"], "quarterly-report.pdf");
+    let kinds: Vec<SecretKind> = provider.secrets().all().iter().map(|s| s.kind).collect();
+    for kind in [
+        SecretKind::ClientSecret,
+        SecretKind::AuthorizationCode,
+        SecretKind::AccessToken,
+        SecretKind::RefreshToken,
+        SecretKind::PkceVerifier,
+    ] {
+        assert!(kinds.contains(&kind), "{kind:?} missing from {kinds:?}");
+    }
+}
+
+#[test]
+fn the_authorize_endpoint_rejects_each_malformed_request() {
+    let provider = provider(Faults::none());
+    let challenge = pkce_challenge(VERIFIER);
+    let unknown_client = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query("nobody", &challenge),
+    );
+    assert_eq!(
+        unknown_client.status, 400,
+        "an unknown client gets an error page, no redirect"
+    );
+    let mut wrong_redirect = authorize_query("files-client", &challenge);
+    wrong_redirect[2] = ("redirect_uri", "http://127.0.0.1:9/oauth/redirect/");
+    assert_eq!(
+        get(&provider, Endpoint::Authorize, &wrong_redirect).status,
+        400
+    );
+
+    let cases: [(usize, (&str, &str), &str); 4] = [
+        (0, ("response_type", "token"), "unsupported_response_type"),
+        (3, ("state", ""), "invalid_request"),
+        (5, ("code_challenge", ""), "invalid_request"),
+        (6, ("code_challenge_method", "plain"), "invalid_request"),
+    ];
+    for (index, replacement, error) in cases {
+        let mut query = authorize_query("files-client", &challenge);
+        query[index] = replacement;
+        let params = location_params(&get(&provider, Endpoint::Authorize, &query));
+        assert_eq!(params["error"], error, "with {replacement:?}");
+        assert!(!params.contains_key("code"));
+    }
+}
+
+#[test]
+fn denying_consent_redirects_with_access_denied_and_the_state() {
+    let provider = provider(Faults::none());
+    let challenge = pkce_challenge(VERIFIER);
+    let page = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query("files-client", &challenge),
+    );
+    let request = consent_request_id(&page);
+    let params = location_params(&post(
+        &provider,
+        Endpoint::Consent,
+        &[],
+        &[("request", &request), ("decision", "deny")],
+        0,
+    ));
+    assert_eq!(params["error"], "access_denied");
+    assert_eq!(params["state"], "state-1");
+    let again = post(
+        &provider,
+        Endpoint::Consent,
+        &[],
+        &[("request", &request), ("decision", "allow")],
+        0,
+    );
+    assert_eq!(again.status, 400, "a consent request is answered once");
+}
+
+#[test]
+fn a_code_is_single_use_and_its_reuse_revokes_what_it_issued() {
+    let provider = provider(Faults::none());
+    let code = code_for(&provider, "files-client");
+    let first = json(&exchange(&provider, &code, VERIFIER, 0));
+    let access = first["access_token"].as_str().unwrap().to_owned();
+    let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+    let replay = exchange(&provider, &code, VERIFIER, 0);
+    assert_eq!(replay.status, 400);
+    assert_eq!(json(&replay)["error"], "invalid_grant");
+    assert!(!provider.access_token_is_live(&access, 0));
+    assert!(!provider.refresh_token_is_live(&refresh));
+    assert_eq!(api(&provider, &access, 0).status, 401);
+}
+
+#[test]
+fn a_code_is_bound_to_its_verifier_its_redirect_uri_and_its_client() {
+    let provider = provider(Faults::none());
+    let wrong_verifier = exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        "another-verifier-0123456789-0123456789-01234",
+        0,
+    );
+    assert_eq!(json(&wrong_verifier)["error"], "invalid_grant");
+
+    let code = code_for(&provider, "files-client");
+    let wrong_redirect = post(
+        &provider,
+        Endpoint::Token,
+        &[(
+            "authorization",
+            &basic("files-client", "files-secret-value"),
+        )],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", "http://127.0.0.1:9/elsewhere"),
+            ("code_verifier", VERIFIER),
+        ],
+        0,
+    );
+    assert_eq!(json(&wrong_redirect)["error"], "invalid_grant");
+
+    let code = code_for(&provider, "files-client");
+    let other_client = post(
+        &provider,
+        Endpoint::Token,
+        &[],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", "calendar-client"),
+            ("client_secret", "calendar-secret-value"),
+        ],
+        0,
+    );
+    assert_eq!(json(&other_client)["error"], "invalid_grant");
+
+    let expired = exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        11 * 60 * 1000,
+    );
+    assert_eq!(json(&expired)["error"], "invalid_grant");
+}
+
+#[test]
+fn the_token_endpoint_authenticates_the_client_by_basic_or_by_form_but_not_both() {
+    let provider = provider(Faults::none());
+    let code = code_for(&provider, "files-client");
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+        ("client_id", "files-client"),
+        ("client_secret", "files-secret-value"),
+    ];
+    let both = post(
+        &provider,
+        Endpoint::Token,
+        &[(
+            "authorization",
+            &basic("files-client", "files-secret-value"),
+        )],
+        &form,
+        0,
+    );
+    assert_eq!(json(&both)["error"], "invalid_request");
+    let none = post(&provider, Endpoint::Token, &[], &form[..4], 0);
+    assert_eq!(none.status, 401);
+    assert_eq!(json(&none)["error"], "invalid_client");
+    let wrong = post(
+        &provider,
+        Endpoint::Token,
+        &[("authorization", &basic("files-client", "not-the-secret"))],
+        &form[..4],
+        0,
+    );
+    assert_eq!(wrong.status, 401);
+    let by_form = post(&provider, Endpoint::Token, &[], &form, 0);
+    assert_eq!(by_form.status, 200, "{}", by_form.body_text());
+    let unsupported = post(
+        &provider,
+        Endpoint::Token,
+        &[],
+        &[("grant_type", "password"), form[4], form[5]],
+        0,
+    );
+    assert_eq!(json(&unsupported)["error"], "unsupported_grant_type");
+}
+
+#[test]
+fn a_refresh_token_mints_access_tokens_until_it_is_revoked() {
+    let provider = provider(Faults::none());
+    let tokens = json(&exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        0,
+    ));
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let auth = basic("files-client", "files-secret-value");
+    let refreshed = post(
+        &provider,
+        Endpoint::Token,
+        &[("authorization", &auth)],
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        0,
+    );
+    assert_eq!(refreshed.status, 200);
+    let new_access = json(&refreshed)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_access, tokens["access_token"].as_str().unwrap());
+    let by_other_client = post(
+        &provider,
+        Endpoint::Token,
+        &[(
+            "authorization",
+            &basic("calendar-client", "calendar-secret-value"),
+        )],
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        0,
+    );
+    assert_eq!(json(&by_other_client)["error"], "invalid_grant");
+
+    let revoked = post(
+        &provider,
+        Endpoint::Revoke,
+        &[("authorization", &auth)],
+        &[("token", refresh)],
+        0,
+    );
+    assert_eq!(revoked.status, 200);
+    assert!(
+        !provider.access_token_is_live(&new_access, 0),
+        "revoking a refresh token revokes its access tokens"
+    );
+    let after = post(
+        &provider,
+        Endpoint::Token,
+        &[("authorization", &auth)],
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        0,
+    );
+    assert_eq!(json(&after)["error"], "invalid_grant");
+}
+
+#[test]
+fn the_revoke_endpoint_needs_client_auth_accepts_unknown_tokens_and_refuses_others_tokens() {
+    let provider = provider(Faults::none());
+    let tokens = json(&exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        0,
+    ));
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        post(&provider, Endpoint::Revoke, &[], &[("token", access)], 0).status,
+        401
+    );
+    let other = post(
+        &provider,
+        Endpoint::Revoke,
+        &[(
+            "authorization",
+            &basic("calendar-client", "calendar-secret-value"),
+        )],
+        &[("token", access)],
+        0,
+    );
+    assert_eq!(other.status, 400);
+    assert!(provider.access_token_is_live(access, 0));
+    let unknown = post(
+        &provider,
+        Endpoint::Revoke,
+        &[(
+            "authorization",
+            &basic("files-client", "files-secret-value"),
+        )],
+        &[("token", "at_nothing_like_this_exists_here")],
+        0,
+    );
+    assert_eq!(unknown.status, 200);
+}
+
+#[test]
+fn the_api_refuses_missing_expired_and_revoked_tokens() {
+    let provider = provider(Faults::none().token_lifetime(std::time::Duration::from_secs(2)));
+    let tokens = json(&exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        0,
+    ));
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(api(&provider, access, 1_000).status, 200);
+    let expired = api(&provider, access, 2_000);
+    assert_eq!(expired.status, 401);
+    assert!(
+        expired
+            .header("www-authenticate")
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let missing = provider.handle(Endpoint::ApiFiles, &ProviderRequest::default(), 0);
+    assert_eq!(missing.status, 401);
+
+    let provider = self::provider(Faults::none());
+    let tokens = json(&exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        0,
+    ));
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(provider.revoke_all_grants(None), 2);
+    assert_eq!(api(&provider, access, 0).status, 401);
+    let calendar = provider.handle(
+        Endpoint::ApiCalendar,
+        &ProviderRequest {
+            headers: vec![("authorization".into(), format!("Bearer {access}"))],
+            ..Default::default()
+        },
+        0,
+    );
+    assert_eq!(calendar.status, 401);
+}
+
+#[test]
+fn faults_change_what_the_endpoints_answer() {
+    let challenge = pkce_challenge(VERIFIER);
+    let denied = provider(Faults::none().consent_denied());
+    let params = location_params(&get(
+        &denied,
+        Endpoint::Authorize,
+        &authorize_query("files-client", &challenge),
+    ));
+    assert_eq!(params["error"], "access_denied");
+
+    let erroring = provider(Faults::none().error_redirect("server_error", "provider is down"));
+    let params = location_params(&get(
+        &erroring,
+        Endpoint::Authorize,
+        &authorize_query("files-client", &challenge),
+    ));
+    assert_eq!(params["error"], "server_error");
+    assert_eq!(params["error_description"], "provider is down");
+
+    let failing = provider(Faults::none().token_fails_with(TokenFailure::ServerError));
+    let response = exchange(&failing, &code_for(&failing, "files-client"), VERIFIER, 0);
+    assert_eq!(response.status, 503);
+
+    let refusing = provider(Faults::none().token_fails_with(TokenFailure::InvalidGrant));
+    let response = exchange(&refusing, &code_for(&refusing, "files-client"), VERIFIER, 0);
+    assert_eq!(json(&response)["error"], "invalid_grant");
+
+    let slow = provider(Faults::none().token_delay(std::time::Duration::from_millis(1500)));
+    assert_eq!(
+        exchange(&slow, &code_for(&slow, "files-client"), VERIFIER, 0).delay_ms,
+        1500
+    );
+
+    let coop = provider(
+        Faults::none()
+            .coop_on_consent_page(fake_provider::Coop::ReportOnly)
+            .coop_on_redirect(fake_provider::Coop::SameOrigin),
+    );
+    let page = get(
+        &coop,
+        Endpoint::Authorize,
+        &authorize_query("files-client", &challenge),
+    );
+    assert_eq!(
+        page.header("cross-origin-opener-policy-report-only"),
+        Some("same-origin")
+    );
+    let request = consent_request_id(&page);
+    let redirect = post(
+        &coop,
+        Endpoint::Consent,
+        &[],
+        &[("request", &request), ("decision", "allow")],
+        0,
+    );
+    assert_eq!(
+        redirect.header("cross-origin-opener-policy"),
+        Some("same-origin")
+    );
+
+    let revoke_fails = provider(Faults::none().revoke_endpoint_fails());
+    let response = post(
+        &revoke_fails,
+        Endpoint::Revoke,
+        &[(
+            "authorization",
+            &basic("files-client", "files-secret-value"),
+        )],
+        &[("token", "at_whatever_whatever_whatever")],
+        0,
+    );
+    assert_eq!(response.status, 503);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_codes_and_tokens() {
+    let run = || {
+        let provider = provider(Faults::none());
+        let code = code_for(&provider, "files-client");
+        let tokens = json(&exchange(&provider, &code, VERIFIER, 0));
+        (
+            code,
+            tokens["access_token"].clone(),
+            tokens["refresh_token"].clone(),
+        )
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn a_request_no_endpoint_matches_is_a_violation_and_admin_requests_are_not_logged() {
+    let provider = provider(Faults::none());
+    let response = provider.handle(
+        Endpoint::route("GET", "/oauth/authorize"),
+        &ProviderRequest {
+            method: "GET".into(),
+            path: "/oauth/authorize".into(),
+            ..Default::default()
+        },
+        0,
+    );
+    assert_eq!(response.status, 404);
+    let violations = provider.violations();
+    assert_eq!(violations.len(), 1);
+    assert_eq!(violations[0].path, "/oauth/authorize");
+    provider.handle(Endpoint::AdminSecrets, &ProviderRequest::default(), 0);
+    assert_eq!(provider.request_log().len(), 1);
+    assert_eq!(Endpoint::route("POST", "/token"), Endpoint::Token);
+    assert_eq!(Endpoint::route("GET", "/token"), Endpoint::Unmatched);
+}
