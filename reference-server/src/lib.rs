@@ -1,1 +1,25 @@
+//! The reference Alumia platform: org connectors, OAuth 2.0 authorization code + PKCE against a
+//! provider, server-side code exchange, the callback page that broadcasts the result on three
+//! channels and closes, and a chat whose queued message is re-sent exactly once on connection.
+//!
+//! `Application::build(settings)` binds; `run_until_stopped()` serves; `router(state)` gives the
+//! routes without a socket.
 
+mod agent;
+mod db;
+mod entropy;
+mod oauth;
+mod pages;
+mod routes;
+mod settings;
+mod startup;
+mod state;
+
+pub use agent::connector_for;
+pub use routes::{SESSION_COOKIE, router};
+pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
+pub use startup::Application;
+pub use state::AppState;
+
+/// The chat card's decision module (pure JavaScript), as served at `/static/card-decisions.js`.
+pub const CARD_DECISIONS_JS: &str = include_str!("../static/card-decisions.js");

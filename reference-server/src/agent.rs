@@ -1,0 +1,264 @@
+//! The deterministic agent: a message that needs a connector either uses the live connection
+//! (tool call to the provider's API with the stored token) or gets a connect card, and the
+//! message waits, queued server-side, until the connection resolves.
+
+use crate::db::{
+    ConnectionRecord, ConnectionStatus, Credentials, MessageRecord, NewMessage, QueuedRecord,
+    now_ms,
+};
+use crate::oauth::{ApiOutcome, TokenError};
+use crate::state::{AppResult, AppState};
+
+/// The connector a message needs, if any.
+pub fn connector_for(text: &str) -> Option<&'static str> {
+    let text = text.to_lowercase();
+    if text.contains("file") {
+        Some("files")
+    } else if text.contains("calendar") || text.contains("meeting") {
+        Some("calendar")
+    } else {
+        None
+    }
+}
+
+/// Why a tool call did not produce an answer.
+enum ToolFailure {
+    /// The credentials are gone or the provider no longer accepts them.
+    Revoked,
+    Unavailable(String),
+}
+
+pub struct Conversation<'a> {
+    pub state: &'a AppState,
+    pub org: &'a str,
+    pub chat: &'a str,
+    pub user: &'a str,
+}
+
+impl Conversation<'_> {
+    fn say(&self, message: NewMessage<'_>) -> AppResult<MessageRecord> {
+        Ok(self.state.db().add_message(self.org, self.chat, &message)?)
+    }
+
+    /// Answers a message; returns the messages it added (after the user's own).
+    pub async fn answer(&self, text: &str) -> AppResult<Vec<MessageRecord>> {
+        let Some(connector) = connector_for(text).filter(|c| self.state.connector(c).is_some())
+        else {
+            return Ok(vec![self.say(NewMessage {
+                role: "agent",
+                kind: "text",
+                text: "I can list your files or your calendar. Try \u{201c}list my files\u{201d}.",
+                ..Default::default()
+            })?]);
+        };
+        let latest = self.state.db().latest_connection(self.org, connector)?;
+        match latest {
+            Some(connection) if connection.status == ConnectionStatus::Connected => {
+                match self.call_tool(&connection).await? {
+                    Ok(answer) => Ok(vec![self.say(NewMessage {
+                        role: "agent",
+                        kind: "answer",
+                        text: &answer,
+                        connector: Some(connector),
+                        connection_id: Some(&connection.id),
+                        ..Default::default()
+                    })?]),
+                    Err(ToolFailure::Revoked) => {
+                        self.state.db().revoke_connection(
+                            &connection.id,
+                            "The provider no longer accepts this connection.",
+                        )?;
+                        self.reconnect_prompt(connector, text)
+                    }
+                    Err(ToolFailure::Unavailable(why)) => Ok(vec![self.say(NewMessage {
+                        role: "agent",
+                        kind: "tool-error",
+                        text: &format!("Tool error: {why}. Try again in a moment."),
+                        connector: Some(connector),
+                        ..Default::default()
+                    })?]),
+                }
+            }
+            Some(connection) if connection.status == ConnectionStatus::Revoked => {
+                self.reconnect_prompt(connector, text)
+            }
+            _ => Ok(vec![self.connect_card(connector, text, "connect-card")?]),
+        }
+    }
+
+    fn reconnect_prompt(&self, connector: &str, text: &str) -> AppResult<Vec<MessageRecord>> {
+        let display = self.display_name(connector);
+        let error = self.say(NewMessage {
+            role: "agent",
+            kind: "tool-error",
+            text: &format!(
+                "Tool error: the {display} connection was revoked. Reconnect to continue."
+            ),
+            connector: Some(connector),
+            ..Default::default()
+        })?;
+        Ok(vec![
+            error,
+            self.connect_card(connector, text, "reconnect-card")?,
+        ])
+    }
+
+    fn display_name(&self, connector: &str) -> String {
+        self.state
+            .connector(connector)
+            .map(|c| c.settings.display_name.clone())
+            .unwrap_or_else(|| connector.to_owned())
+    }
+
+    /// Queues the message on a pending connection (reused if one is pending or failed).
+    fn connect_card(&self, connector: &str, text: &str, kind: &str) -> AppResult<MessageRecord> {
+        let connection = pending_connection(self.state, self.org, connector, self.user)?;
+        let queued = QueuedRecord {
+            id: self.state.entropy().token("q_", 16),
+            text: text.to_owned(),
+            connector: connector.to_owned(),
+            connection_id: connection.id.clone(),
+            state: "waiting".to_owned(),
+        };
+        self.state
+            .db()
+            .queue_message(&queued, self.org, self.chat)?;
+        let display = self.display_name(connector);
+        self.say(NewMessage {
+            role: "agent",
+            kind,
+            text: &format!(
+                "I need access to your {display} to answer this. Connect it and I will continue."
+            ),
+            connector: Some(connector),
+            connection_id: Some(&connection.id),
+            queued_id: Some(&queued.id),
+        })
+    }
+
+    /// Calls the connector's API with the stored token, refreshing it once when needed.
+    async fn call_tool(
+        &self,
+        connection: &ConnectionRecord,
+    ) -> AppResult<Result<String, ToolFailure>> {
+        let Some(client) = self.state.connector(&connection.connector) else {
+            return Ok(Err(ToolFailure::Unavailable(
+                "this connector is not configured".into(),
+            )));
+        };
+        let Some(mut credentials) = self.state.db().credentials(&connection.id)? else {
+            return Ok(Err(ToolFailure::Revoked));
+        };
+        let expired = credentials.expires_at_ms.is_some_and(|at| at <= now_ms());
+        let mut refreshed = false;
+        if expired {
+            match self.refresh(connection, &credentials).await? {
+                Ok(fresh) => {
+                    credentials = fresh;
+                    refreshed = true;
+                }
+                Err(failure) => return Ok(Err(failure)),
+            }
+        }
+        loop {
+            match client
+                .call_api(self.state.http(), &credentials.access_token)
+                .await
+            {
+                ApiOutcome::Served(body) => {
+                    return Ok(Ok(format_answer(&connection.connector, &body)));
+                }
+                ApiOutcome::Failed(why) => return Ok(Err(ToolFailure::Unavailable(why))),
+                ApiOutcome::Unauthorized if refreshed => return Ok(Err(ToolFailure::Revoked)),
+                ApiOutcome::Unauthorized => match self.refresh(connection, &credentials).await? {
+                    Ok(fresh) => {
+                        credentials = fresh;
+                        refreshed = true;
+                    }
+                    Err(failure) => return Ok(Err(failure)),
+                },
+            }
+        }
+    }
+
+    async fn refresh(
+        &self,
+        connection: &ConnectionRecord,
+        credentials: &Credentials,
+    ) -> AppResult<Result<Credentials, ToolFailure>> {
+        let (Some(client), Some(refresh_token)) = (
+            self.state.connector(&connection.connector),
+            credentials.refresh_token.as_deref(),
+        ) else {
+            return Ok(Err(ToolFailure::Revoked));
+        };
+        match client.refresh(self.state.http(), refresh_token).await {
+            Ok(tokens) => {
+                let fresh = Credentials {
+                    access_token: tokens.access_token,
+                    refresh_token: tokens
+                        .refresh_token
+                        .or_else(|| credentials.refresh_token.clone()),
+                    expires_at_ms: tokens.expires_in.map(|d| now_ms() + d.as_millis() as i64),
+                };
+                if self.state.db().credentials(&connection.id)?.is_none() {
+                    // Disconnected while refreshing: do not bring the credentials back.
+                    return Ok(Err(ToolFailure::Revoked));
+                }
+                self.state
+                    .db()
+                    .store_credentials(&connection.id, &fresh, &tokens.scope)?;
+                Ok(Ok(fresh))
+            }
+            Err(TokenError::Refused(_)) => Ok(Err(ToolFailure::Revoked)),
+            Err(TokenError::Unavailable(why)) => Ok(Err(ToolFailure::Unavailable(why))),
+        }
+    }
+}
+
+/// The pending connection of an org to a connector: the newest one if it is pending or failed,
+/// else a new one. Retrying never creates a second pending connection.
+pub fn pending_connection(
+    state: &AppState,
+    org: &str,
+    connector: &str,
+    user: &str,
+) -> AppResult<ConnectionRecord> {
+    if let Some(latest) = state.db().latest_connection(org, connector)? {
+        if matches!(
+            latest.status,
+            ConnectionStatus::Pending | ConnectionStatus::Failed
+        ) {
+            return Ok(latest);
+        }
+    }
+    let id = state.entropy().token("conn_", 16);
+    state.db().create_connection(&id, org, connector, user)?;
+    Ok(state
+        .db()
+        .connection(org, &id)?
+        .expect("the connection was just created"))
+}
+
+fn format_answer(connector: &str, body: &serde_json::Value) -> String {
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    match connector {
+        "files" => {
+            let names: Vec<&str> = items.iter().filter_map(|i| i["name"].as_str()).collect();
+            format!("Your files: {}.", names.join(", "))
+        }
+        _ => {
+            let events: Vec<String> = items
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{} ({})",
+                        i["title"].as_str().unwrap_or("?"),
+                        i["starts"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect();
+            format!("Your calendar: {}.", events.join(", "))
+        }
+    }
+}

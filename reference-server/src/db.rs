@@ -1,0 +1,530 @@
+//! The platform's SQLite database: users, orgs, sessions, connections, OAuth attempts,
+//! credentials and chats. `secure_delete` is on, so deleted credentials leave the file.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS memberships (
+    user_id TEXT NOT NULL,
+    org TEXT NOT NULL,
+    PRIMARY KEY (user_id, org)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS attempts (
+    state TEXT PRIMARY KEY,
+    connection_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS credentials (
+    connection_id TEXT PRIMARY KEY,
+    access_token TEXT NOT NULL,
+    refresh_token TEXT,
+    expires_at INTEGER,
+    scope TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    org TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    role TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    connector TEXT,
+    connection_id TEXT,
+    queued_id TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queued (
+    id TEXT PRIMARY KEY,
+    org TEXT NOT NULL,
+    chat TEXT NOT NULL,
+    text TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    connection_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    resent_at INTEGER
+);
+"#;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectionStatus {
+    Pending,
+    Connected,
+    Failed,
+    Revoked,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Pending => "pending",
+            ConnectionStatus::Connected => "connected",
+            ConnectionStatus::Failed => "failed",
+            ConnectionStatus::Revoked => "revoked",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "connected" => ConnectionStatus::Connected,
+            "failed" => ConnectionStatus::Failed,
+            "revoked" => ConnectionStatus::Revoked,
+            _ => ConnectionStatus::Pending,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub org: String,
+    pub connector: String,
+    pub status: ConnectionStatus,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub connection_id: String,
+    pub session_id: String,
+    pub pkce_verifier: String,
+}
+
+/// What taking an attempt by its state found.
+#[derive(Debug)]
+pub enum AttemptLookup {
+    Fresh(Attempt),
+    AlreadyUsed(Attempt),
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRecord {
+    pub id: i64,
+    pub role: String,
+    pub kind: String,
+    pub text: String,
+    pub connector: Option<String>,
+    pub connection_id: Option<String>,
+    pub queued_id: Option<String>,
+}
+
+/// A message to append.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage<'a> {
+    pub role: &'a str,
+    pub kind: &'a str,
+    pub text: &'a str,
+    pub connector: Option<&'a str>,
+    pub connection_id: Option<&'a str>,
+    pub queued_id: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueuedRecord {
+    pub id: String,
+    pub text: String,
+    pub connector: String,
+    pub connection_id: String,
+    pub state: String,
+}
+
+#[derive(Debug)]
+pub struct Database {
+    connection: Mutex<Connection>,
+}
+
+type Result<T> = rusqlite::Result<T>;
+
+fn connection_from_row(row: &rusqlite::Row<'_>) -> Result<ConnectionRecord> {
+    Ok(ConnectionRecord {
+        id: row.get(0)?,
+        org: row.get(1)?,
+        connector: row.get(2)?,
+        status: ConnectionStatus::parse(&row.get::<_, String>(3)?),
+        message: row.get(4)?,
+    })
+}
+
+const CONNECTION_COLUMNS: &str = "id, org, connector, status, message";
+
+impl Database {
+    pub fn open(path: &Path) -> Result<Self> {
+        let connection = Connection::open(path)?;
+        connection.execute_batch(
+            "PRAGMA secure_delete = ON; PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = ON;",
+        )?;
+        connection.execute_batch(SCHEMA)?;
+        Ok(Self {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn add_membership(&self, user: &str, org: &str) -> Result<()> {
+        self.lock().execute(
+            "INSERT OR IGNORE INTO memberships (user_id, org) VALUES (?1, ?2)",
+            params![user, org],
+        )?;
+        Ok(())
+    }
+
+    pub fn is_member(&self, user: &str, org: &str) -> Result<bool> {
+        self.lock()
+            .query_row(
+                "SELECT 1 FROM memberships WHERE user_id = ?1 AND org = ?2",
+                params![user, org],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+    }
+
+    pub fn create_session(&self, id: &str, user: &str) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
+            params![id, user, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn session_user(&self, id: &str) -> Result<Option<String>> {
+        self.lock()
+            .query_row(
+                "SELECT user_id FROM sessions WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()
+    }
+
+    pub fn create_connection(
+        &self,
+        id: &str,
+        org: &str,
+        connector: &str,
+        user: &str,
+    ) -> Result<()> {
+        let now = now_ms();
+        self.lock().execute(
+            "INSERT INTO connections (id, org, connector, created_by, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+            params![id, org, connector, user, now],
+        )?;
+        Ok(())
+    }
+
+    /// A connection of this org; `None` for another org's connection.
+    pub fn connection(&self, org: &str, id: &str) -> Result<Option<ConnectionRecord>> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE org = ?1 AND id = ?2"),
+                params![org, id],
+                connection_from_row,
+            )
+            .optional()
+    }
+
+    pub fn connection_by_id(&self, id: &str) -> Result<Option<ConnectionRecord>> {
+        self.lock()
+            .query_row(
+                &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1"),
+                params![id],
+                connection_from_row,
+            )
+            .optional()
+    }
+
+    /// The newest connection of an org to a connector.
+    pub fn latest_connection(
+        &self,
+        org: &str,
+        connector: &str,
+    ) -> Result<Option<ConnectionRecord>> {
+        self.lock()
+            .query_row(
+                &format!(
+                    "SELECT {CONNECTION_COLUMNS} FROM connections WHERE org = ?1 AND connector = ?2
+                     ORDER BY created_at DESC, rowid DESC LIMIT 1"
+                ),
+                params![org, connector],
+                connection_from_row,
+            )
+            .optional()
+    }
+
+    pub fn set_connection_status(
+        &self,
+        id: &str,
+        status: ConnectionStatus,
+        message: Option<&str>,
+    ) -> Result<()> {
+        self.lock().execute(
+            "UPDATE connections SET status = ?2, message = ?3, updated_at = ?4 WHERE id = ?1",
+            params![id, status.as_str(), message, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    pub fn create_attempt(
+        &self,
+        state: &str,
+        connection_id: &str,
+        session_id: &str,
+        verifier: &str,
+    ) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO attempts (state, connection_id, session_id, pkce_verifier, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![state, connection_id, session_id, verifier, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Marks an attempt used and returns it; a second take finds it already used.
+    pub fn take_attempt(&self, state: &str) -> Result<AttemptLookup> {
+        let db = self.lock();
+        let found = db
+            .query_row(
+                "SELECT connection_id, session_id, pkce_verifier, used_at FROM attempts WHERE state = ?1",
+                params![state],
+                |row| {
+                    Ok((
+                        Attempt {
+                            connection_id: row.get(0)?,
+                            session_id: row.get(1)?,
+                            pkce_verifier: row.get(2)?,
+                        },
+                        row.get::<_, Option<i64>>(3)?,
+                    ))
+                },
+            )
+            .optional()?;
+        match found {
+            None => Ok(AttemptLookup::Unknown),
+            Some((attempt, Some(_))) => Ok(AttemptLookup::AlreadyUsed(attempt)),
+            Some((attempt, None)) => {
+                db.execute(
+                    "UPDATE attempts SET used_at = ?2, pkce_verifier = '' WHERE state = ?1",
+                    params![state, now_ms()],
+                )?;
+                Ok(AttemptLookup::Fresh(attempt))
+            }
+        }
+    }
+
+    pub fn store_credentials(
+        &self,
+        connection_id: &str,
+        credentials: &Credentials,
+        scope: &str,
+    ) -> Result<()> {
+        self.lock().execute(
+            "INSERT OR REPLACE INTO credentials (connection_id, access_token, refresh_token, expires_at, scope)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                connection_id,
+                credentials.access_token,
+                credentials.refresh_token,
+                credentials.expires_at_ms,
+                scope
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn credentials(&self, connection_id: &str) -> Result<Option<Credentials>> {
+        self.lock()
+            .query_row(
+                "SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1",
+                params![connection_id],
+                |row| {
+                    Ok(Credentials {
+                        access_token: row.get(0)?,
+                        refresh_token: row.get(1)?,
+                        expires_at_ms: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+    }
+
+    /// Deletes the stored credentials and marks the connection revoked, in one transaction.
+    /// Returns the credentials that were deleted, for revoking at the provider.
+    pub fn revoke_connection(&self, id: &str, message: &str) -> Result<Option<Credentials>> {
+        let mut db = self.lock();
+        let tx = db.transaction()?;
+        let credentials = tx
+            .query_row(
+                "SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1",
+                params![id],
+                |row| {
+                    Ok(Credentials {
+                        access_token: row.get(0)?,
+                        refresh_token: row.get(1)?,
+                        expires_at_ms: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?;
+        tx.execute(
+            "DELETE FROM credentials WHERE connection_id = ?1",
+            params![id],
+        )?;
+        tx.execute(
+            "UPDATE connections SET status = 'revoked', message = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, message, now_ms()],
+        )?;
+        tx.execute(
+            "UPDATE attempts SET pkce_verifier = '' WHERE connection_id = ?1",
+            params![id],
+        )?;
+        tx.commit()?;
+        Ok(credentials)
+    }
+
+    pub fn add_message(
+        &self,
+        org: &str,
+        chat: &str,
+        message: &NewMessage<'_>,
+    ) -> Result<MessageRecord> {
+        let db = self.lock();
+        db.execute(
+            "INSERT INTO messages (org, chat, role, kind, text, connector, connection_id, queued_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                org,
+                chat,
+                message.role,
+                message.kind,
+                message.text,
+                message.connector,
+                message.connection_id,
+                message.queued_id,
+                now_ms()
+            ],
+        )?;
+        Ok(MessageRecord {
+            id: db.last_insert_rowid(),
+            role: message.role.to_owned(),
+            kind: message.kind.to_owned(),
+            text: message.text.to_owned(),
+            connector: message.connector.map(str::to_owned),
+            connection_id: message.connection_id.map(str::to_owned),
+            queued_id: message.queued_id.map(str::to_owned),
+        })
+    }
+
+    pub fn messages(&self, org: &str, chat: &str) -> Result<Vec<MessageRecord>> {
+        let db = self.lock();
+        let mut statement = db.prepare(
+            "SELECT id, role, kind, text, connector, connection_id, queued_id FROM messages
+             WHERE org = ?1 AND chat = ?2 ORDER BY id",
+        )?;
+        let rows = statement.query_map(params![org, chat], |row| {
+            Ok(MessageRecord {
+                id: row.get(0)?,
+                role: row.get(1)?,
+                kind: row.get(2)?,
+                text: row.get(3)?,
+                connector: row.get(4)?,
+                connection_id: row.get(5)?,
+                queued_id: row.get(6)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    pub fn queue_message(&self, record: &QueuedRecord, org: &str, chat: &str) -> Result<()> {
+        self.lock().execute(
+            "INSERT INTO queued (id, org, chat, text, connector, connection_id, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7)",
+            params![
+                record.id,
+                org,
+                chat,
+                record.text,
+                record.connector,
+                record.connection_id,
+                now_ms()
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn queued(&self, org: &str, chat: &str) -> Result<Vec<QueuedRecord>> {
+        let db = self.lock();
+        let mut statement = db.prepare(
+            "SELECT id, text, connector, connection_id, state FROM queued
+             WHERE org = ?1 AND chat = ?2 ORDER BY created_at, rowid",
+        )?;
+        let rows = statement.query_map(params![org, chat], |row| {
+            Ok(QueuedRecord {
+                id: row.get(0)?,
+                text: row.get(1)?,
+                connector: row.get(2)?,
+                connection_id: row.get(3)?,
+                state: row.get(4)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    pub fn queued_message(&self, org: &str, chat: &str, id: &str) -> Result<Option<QueuedRecord>> {
+        Ok(self.queued(org, chat)?.into_iter().find(|q| q.id == id))
+    }
+
+    /// Marks a waiting message re-sent. `false` when it was re-sent already: the caller
+    /// must not re-send it again.
+    pub fn mark_resent(&self, id: &str) -> Result<bool> {
+        let changed = self.lock().execute(
+            "UPDATE queued SET state = 'resent', resent_at = ?2 WHERE id = ?1 AND state = 'waiting'",
+            params![id, now_ms()],
+        )?;
+        Ok(changed == 1)
+    }
+}

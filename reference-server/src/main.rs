@@ -1,0 +1,116 @@
+//! `reference-server`: runs the reference platform.
+
+use anyhow::Context;
+use clap::Parser;
+use reference_server::{Application, Settings};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The reference Alumia platform. Settings come from --config FILE (TOML), then environment
+/// variables, then flags.
+#[derive(Parser)]
+#[command(name = "reference-server")]
+struct Cli {
+    /// A TOML settings file (keys: bind, public_url, data_dir, seed, revoke_timeout,
+    /// token_timeout, [[connectors]]).
+    #[arg(long, env = "ALUMIA_CONFIG")]
+    config: Option<PathBuf>,
+    /// Socket address to listen on.
+    #[arg(long, env = "ALUMIA_BIND")]
+    bind: Option<SocketAddr>,
+    /// The URL browsers use to reach the platform.
+    #[arg(long, env = "ALUMIA_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Base URL of the OAuth provider: sets the files and calendar connectors' authorize,
+    /// token, revoke and api URLs under it.
+    #[arg(long, env = "ALUMIA_PROVIDER_URL")]
+    provider_url: Option<String>,
+    /// Where the SQLite database lives (default: a fresh temporary directory).
+    #[arg(long, env = "ALUMIA_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Seed of the platform's random values.
+    #[arg(long, env = "HARNESS_SEED")]
+    seed: Option<u64>,
+    #[arg(long, env = "ALUMIA_FILES_CLIENT_ID")]
+    files_client_id: Option<String>,
+    #[arg(long, env = "ALUMIA_FILES_CLIENT_SECRET", hide_env_values = true)]
+    files_client_secret: Option<String>,
+    #[arg(long, env = "ALUMIA_CALENDAR_CLIENT_ID")]
+    calendar_client_id: Option<String>,
+    #[arg(long, env = "ALUMIA_CALENDAR_CLIENT_SECRET", hide_env_values = true)]
+    calendar_client_secret: Option<String>,
+}
+
+impl Cli {
+    fn settings(self) -> anyhow::Result<Settings> {
+        let mut settings = match &self.config {
+            Some(path) => Settings::from_file(path)?,
+            None => Settings::default(),
+        };
+        if let Some(url) = &self.provider_url {
+            settings.set_provider(url);
+        }
+        if let Some(bind) = self.bind {
+            settings.bind = bind;
+        }
+        if self.public_url.is_some() {
+            settings.public_url = self.public_url;
+        }
+        if self.data_dir.is_some() {
+            settings.data_dir = self.data_dir;
+        }
+        if self.seed.is_some() {
+            settings.seed = self.seed;
+        }
+        for (name, id, secret) in [
+            ("files", self.files_client_id, self.files_client_secret),
+            (
+                "calendar",
+                self.calendar_client_id,
+                self.calendar_client_secret,
+            ),
+        ] {
+            let connector = settings.connectors.iter_mut().find(|c| c.name == name);
+            match connector {
+                Some(connector) => {
+                    if let Some(id) = id {
+                        connector.client_id = id;
+                    }
+                    if let Some(secret) = secret {
+                        connector.client_secret = secret;
+                    }
+                }
+                None if id.is_some() || secret.is_some() => anyhow::bail!(
+                    "--{name}-client-id/--{name}-client-secret given, but no {name} connector is configured (hint: pass --provider-url)"
+                ),
+                None => {}
+            }
+        }
+        Ok(settings)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,reference_server=info".into()),
+        )
+        .init();
+    let settings = Cli::parse().settings()?;
+    let app = Application::build(settings)
+        .await
+        .context("the reference server could not start")?;
+    println!("reference-server listening on {}", app.url());
+    println!(
+        "redirect URI to register at the provider: {}",
+        app.redirect_uri()
+    );
+    println!("database: {}", app.database_path().display());
+    app.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The platform's OAuth client for one connector: authorization URL (state + PKCE S256),
+//! server-side code exchange and refresh through `oauth2`, RFC 7009 revocation and the
+//! protected API call. Error texts never carry a token, code or secret.
+
+use crate::settings::ConnectorSettings;
+use oauth2::basic::BasicClient;
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError, Scope,
+    TokenResponse, TokenUrl,
+};
+use std::time::Duration;
+
+type Oauth = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// What a successful token response gave.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    pub expires_in: Option<Duration>,
+    pub scope: String,
+}
+
+/// Why a token request failed, in words safe to show and log.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TokenError {
+    /// The provider refused the grant (`invalid_grant` and the like).
+    #[error("the provider refused the grant: {0}")]
+    Refused(String),
+    /// The provider could not be reached or answered something unusable.
+    #[error("the provider's token endpoint failed: {0}")]
+    Unavailable(String),
+}
+
+/// What the protected API answered.
+#[derive(Debug)]
+pub enum ApiOutcome {
+    Served(serde_json::Value),
+    /// 401: the token is not (or no longer) accepted.
+    Unauthorized,
+    Failed(String),
+}
+
+pub struct ConnectorClient {
+    pub settings: ConnectorSettings,
+    oauth: Oauth,
+}
+
+impl ConnectorClient {
+    pub fn new(settings: ConnectorSettings, redirect_uri: &str) -> anyhow::Result<Self> {
+        let oauth = BasicClient::new(ClientId::new(settings.client_id.clone()))
+            .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
+            .set_auth_uri(AuthUrl::new(settings.authorize_url.clone())?)
+            .set_token_uri(TokenUrl::new(settings.token_url.clone())?)
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned())?);
+        Ok(Self { settings, oauth })
+    }
+
+    /// The provider's authorization URL for one attempt.
+    pub fn authorization_url(&self, state: &str, verifier: &str) -> url::Url {
+        let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
+            verifier.to_owned(),
+        ));
+        let state = state.to_owned();
+        let mut request = self
+            .oauth
+            .authorize_url(move || CsrfToken::new(state))
+            .set_pkce_challenge(challenge);
+        for scope in &self.settings.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        request.url().0
+    }
+
+    pub async fn exchange_code(
+        &self,
+        http: &oauth2::reqwest::Client,
+        code: &str,
+        verifier: &str,
+    ) -> Result<TokenSet, TokenError> {
+        let response = self
+            .oauth
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
+            .request_async(http)
+            .await
+            .map_err(describe_token_error)?;
+        Ok(self.token_set(&response))
+    }
+
+    pub async fn refresh(
+        &self,
+        http: &oauth2::reqwest::Client,
+        refresh_token: &str,
+    ) -> Result<TokenSet, TokenError> {
+        let response = self
+            .oauth
+            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+            .request_async(http)
+            .await
+            .map_err(describe_token_error)?;
+        Ok(self.token_set(&response))
+    }
+
+    fn token_set(&self, response: &oauth2::basic::BasicTokenResponse) -> TokenSet {
+        TokenSet {
+            access_token: response.access_token().secret().clone(),
+            refresh_token: response.refresh_token().map(|t| t.secret().clone()),
+            expires_in: response.expires_in(),
+            scope: response
+                .scopes()
+                .map(|scopes| {
+                    scopes
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_else(|| self.settings.scopes.join(" ")),
+        }
+    }
+
+    /// RFC 7009 revocation, posted by hand: `oauth2`'s `revoke_token` refuses non-https URLs.
+    pub async fn revoke(
+        &self,
+        http: &oauth2::reqwest::Client,
+        token: &str,
+        hint: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let request = http
+            .post(&self.settings.revoke_url)
+            .basic_auth(
+                form_encode(&self.settings.client_id),
+                Some(form_encode(&self.settings.client_secret)),
+            )
+            .form(&[("token", token), ("token_type_hint", hint)])
+            .timeout(timeout);
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!(
+                "the revocation endpoint answered {}",
+                response.status()
+            )),
+            Err(error) if error.is_timeout() => Err(format!(
+                "the revocation endpoint did not answer within {timeout:?}"
+            )),
+            Err(_) => Err("the revocation endpoint could not be reached".to_owned()),
+        }
+    }
+
+    pub async fn call_api(&self, http: &oauth2::reqwest::Client, access_token: &str) -> ApiOutcome {
+        let response = http
+            .get(&self.settings.api_url)
+            .bearer_auth(access_token)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        match response {
+            Ok(response) if response.status() == 401 => ApiOutcome::Unauthorized,
+            Ok(response) if response.status().is_success() => match response.json().await {
+                Ok(body) => ApiOutcome::Served(body),
+                Err(_) => {
+                    ApiOutcome::Failed("the provider's API answered something unreadable".into())
+                }
+            },
+            Ok(response) => {
+                ApiOutcome::Failed(format!("the provider's API answered {}", response.status()))
+            }
+            Err(_) => ApiOutcome::Failed("the provider's API could not be reached".into()),
+        }
+    }
+}
+
+/// RFC 6749 §2.3.1: client credentials in HTTP Basic are form-urlencoded first.
+fn form_encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+fn describe_token_error<RE: std::error::Error + 'static>(
+    error: RequestTokenError<RE, oauth2::basic::BasicErrorResponse>,
+) -> TokenError {
+    match error {
+        RequestTokenError::ServerResponse(response) => match response.error() {
+            oauth2::basic::BasicErrorResponseType::Extension(code)
+                if code == "temporarily_unavailable" || code == "server_error" =>
+            {
+                TokenError::Unavailable(code.clone())
+            }
+            other => TokenError::Refused(other.to_string()),
+        },
+        RequestTokenError::Request(_) => {
+            TokenError::Unavailable("the token endpoint could not be reached".to_owned())
+        }
+        RequestTokenError::Parse(_, _) => {
+            TokenError::Unavailable("the token response was not understood".to_owned())
+        }
+        RequestTokenError::Other(_) => TokenError::Unavailable(
+            "the token endpoint answered an error without a body".to_owned(),
+        ),
+    }
+}

@@ -1,0 +1,148 @@
+//! The connectors page and the connections API: list, status, disconnect.
+
+use super::session::{api_member, page_member, require_json};
+use crate::db::ConnectionStatus;
+use crate::pages::{self, ConnectorRow};
+use crate::state::{AppResult, AppState};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+pub async fn connectors_page(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let session = match page_member(&state, &headers, &org, &format!("/{org}/connectors"))? {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let mut latest = Vec::new();
+    for connector in state.connectors() {
+        latest.push((
+            connector,
+            state
+                .db()
+                .latest_connection(&org, &connector.settings.name)?,
+        ));
+    }
+    let rows: Vec<ConnectorRow<'_>> = latest
+        .iter()
+        .map(|(connector, connection)| ConnectorRow {
+            name: &connector.settings.name,
+            display_name: &connector.settings.display_name,
+            status: connection.as_ref().map(|c| c.status),
+            connection_id: connection.as_ref().map(|c| c.id.as_str()),
+        })
+        .collect();
+    Ok(Html(pages::connectors_page(&org, &session.user, &rows)).into_response())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(org): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    if let Err(response) = api_member(&state, &headers, &org)? {
+        return Ok(response);
+    }
+    let mut connectors = Vec::new();
+    for connector in state.connectors() {
+        let latest = state
+            .db()
+            .latest_connection(&org, &connector.settings.name)?;
+        connectors.push(json!({
+            "name": connector.settings.name,
+            "displayName": connector.settings.display_name,
+            "status": latest.as_ref().map(|c| c.status.as_str()).unwrap_or("not-connected"),
+            "connectionId": latest.as_ref().map(|c| c.id.clone()),
+        }));
+    }
+    Ok(Json(json!({ "connectors": connectors })).into_response())
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({ "error": "not-found" }))).into_response()
+}
+
+/// `GET /api/orgs/{org}/connections/{id}`: status and message, never a secret.
+pub async fn status(
+    State(state): State<AppState>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    if let Err(response) = api_member(&state, &headers, &org)? {
+        return Ok(response);
+    }
+    let Some(connection) = state.db().connection(&org, &id)? else {
+        return Ok(not_found());
+    };
+    Ok(Json(json!({
+        "connectionId": connection.id,
+        "connector": connection.connector,
+        "status": connection.status.as_str(),
+        "message": connection.message,
+    }))
+    .into_response())
+}
+
+/// Deletes the stored credentials at once, then revokes them at the provider, best-effort and
+/// with a timeout: a failing provider never keeps the credentials alive here.
+pub async fn disconnect(
+    State(state): State<AppState>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    if let Err(response) = api_member(&state, &headers, &org)? {
+        return Ok(response);
+    }
+    if let Err(response) = require_json(&headers) {
+        return Ok(response);
+    }
+    let Some(connection) = state.db().connection(&org, &id)? else {
+        return Ok(not_found());
+    };
+    let deleted = state
+        .db()
+        .revoke_connection(&connection.id, "Disconnected by a member of the org.")?;
+    let provider_revocation = match (deleted, state.connector(&connection.connector)) {
+        (Some(credentials), Some(client)) => {
+            let timeout = state.settings().revoke_timeout;
+            let mut outcomes = Vec::new();
+            if let Some(refresh) = &credentials.refresh_token {
+                outcomes.push(
+                    client
+                        .revoke(state.http(), refresh, "refresh_token", timeout)
+                        .await,
+                );
+            }
+            outcomes.push(
+                client
+                    .revoke(
+                        state.http(),
+                        &credentials.access_token,
+                        "access_token",
+                        timeout,
+                    )
+                    .await,
+            );
+            match outcomes.into_iter().find_map(Result::err) {
+                None => "revoked".to_owned(),
+                Some(why) => {
+                    tracing::warn!(connection = %connection.id, %why, "provider revocation failed; credentials already deleted");
+                    format!("failed: {why}")
+                }
+            }
+        }
+        _ => "nothing to revoke".to_owned(),
+    };
+    tracing::info!(connection = %connection.id, %provider_revocation, "disconnected");
+    Ok(Json(json!({
+        "connectionId": connection.id,
+        "status": ConnectionStatus::Revoked.as_str(),
+        "providerRevocation": provider_revocation,
+    }))
+    .into_response())
+}

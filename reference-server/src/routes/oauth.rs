@@ -1,0 +1,256 @@
+//! The OAuth hops: start (pending connection, state + PKCE, redirect to the provider), the
+//! server-side redirect URI (state check, code exchange, credentials stored) and the callback
+//! page that tells the originating page and closes itself.
+
+use super::session::{page_member, session};
+use crate::agent::pending_connection;
+use crate::db::{AttemptLookup, ConnectionStatus, Credentials, now_ms};
+use crate::pages;
+use crate::state::{AppResult, AppState};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+
+fn found(location: &str) -> AppResult<Response> {
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::LOCATION, HeaderValue::from_str(location)?);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    (status, Html(pages::error_page(title, detail))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StartQuery {
+    connection: Option<String>,
+}
+
+/// `GET /{org}/connectors/{connector}/connect[?connection=ID]`: the URL the connect button
+/// opens in a new tab. Re-opening it for the same pending or failed connection starts a new
+/// attempt on that connection: no duplicate connection on retry.
+pub async fn start(
+    State(state): State<AppState>,
+    Path((org, connector)): Path<(String, String)>,
+    Query(query): Query<StartQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let path = format!("/{org}/connectors/{connector}/connect");
+    let session = match page_member(&state, &headers, &org, &path)? {
+        Ok(session) => session,
+        Err(response) => return Ok(response),
+    };
+    let Some(client) = state.connector(&connector) else {
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "Unknown connector",
+            "This connector does not exist.",
+        ));
+    };
+    let connection = match query.connection {
+        Some(id) => match state.db().connection(&org, &id)? {
+            Some(connection) if connection.connector == connector => connection,
+            _ => {
+                return Ok(error_page(
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "There is no such connection.",
+                ));
+            }
+        },
+        None => match state.db().latest_connection(&org, &connector)? {
+            Some(latest) if latest.status == ConnectionStatus::Connected => latest,
+            _ => pending_connection(&state, &org, &connector, &session.user)?,
+        },
+    };
+    match connection.status {
+        ConnectionStatus::Connected => {
+            return found(&callback_location(
+                true,
+                Some(&connection.id),
+                &format!("{} is already connected.", client.settings.display_name),
+            ));
+        }
+        ConnectionStatus::Revoked => {
+            return Ok(error_page(
+                StatusCode::CONFLICT,
+                "Connection removed",
+                "This connection was disconnected. Ask again in the chat to connect anew.",
+            ));
+        }
+        ConnectionStatus::Failed => {
+            state
+                .db()
+                .set_connection_status(&connection.id, ConnectionStatus::Pending, None)?;
+        }
+        ConnectionStatus::Pending => {}
+    }
+    let attempt_state = state.entropy().token("st_", 32);
+    let verifier = state.entropy().token("", 64);
+    state
+        .db()
+        .create_attempt(&attempt_state, &connection.id, &session.id, &verifier)?;
+    tracing::info!(connection = %connection.id, connector = %connector, "sign-in started");
+    found(client.authorization_url(&attempt_state, &verifier).as_str())
+}
+
+fn callback_location(success: bool, connection_id: Option<&str>, message: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("oauth_result", if success { "success" } else { "error" });
+    if let Some(id) = connection_id {
+        query.append_pair("connection_id", id);
+    }
+    query.append_pair("oauth_message", message);
+    format!("/auth/connector-callback?{}", query.finish())
+}
+
+/// An error code from the provider, kept only if it looks like one (`access_denied`).
+fn safe_error_code(code: &str) -> &str {
+    if !code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+    {
+        code
+    } else {
+        "unknown_error"
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RedirectQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /oauth/redirect`: the redirect URI registered at the provider. The code is exchanged
+/// here; the browser only ever sees the callback URL, without the code.
+pub async fn redirect(
+    State(state): State<AppState>,
+    Query(query): Query<RedirectQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let fail = |id: Option<&str>, message: &str| found(&callback_location(false, id, message));
+    let Some(attempt_state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
+        return fail(None, "The sign-in response carried no state.");
+    };
+    let attempt = match state.db().take_attempt(attempt_state)? {
+        AttemptLookup::Unknown => {
+            tracing::warn!("redirect with an unknown state");
+            return fail(None, "This sign-in response is unknown.");
+        }
+        AttemptLookup::AlreadyUsed(_) => {
+            tracing::warn!("redirect with a state already used");
+            return fail(None, "This sign-in response was already used.");
+        }
+        AttemptLookup::Fresh(attempt) => attempt,
+    };
+    let current = session(&state, &headers)?;
+    if current.as_ref().map(|s| s.id.as_str()) != Some(attempt.session_id.as_str()) {
+        tracing::warn!(connection = %attempt.connection_id, "redirect in another browser session than the one that started it");
+        return fail(None, "This sign-in was started in another browser session.");
+    }
+    let Some(connection) = state.db().connection_by_id(&attempt.connection_id)? else {
+        return fail(None, "This connection no longer exists.");
+    };
+    if connection.status != ConnectionStatus::Pending {
+        return fail(
+            Some(&connection.id),
+            "This connection is no longer waiting for a sign-in.",
+        );
+    }
+    let Some(client) = state.connector(&connection.connector) else {
+        return fail(Some(&connection.id), "This connector is not configured.");
+    };
+    let display = client.settings.display_name.clone();
+    if let Some(error) = &query.error {
+        let message = format!(
+            "{display} did not grant access ({}).",
+            safe_error_code(error)
+        );
+        state.db().set_connection_status(
+            &connection.id,
+            ConnectionStatus::Failed,
+            Some(&message),
+        )?;
+        return fail(Some(&connection.id), &message);
+    }
+    let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
+        let message = format!("{display} sent neither a code nor an error.");
+        state.db().set_connection_status(
+            &connection.id,
+            ConnectionStatus::Failed,
+            Some(&message),
+        )?;
+        return fail(Some(&connection.id), &message);
+    };
+    match client
+        .exchange_code(state.http(), code, &attempt.pkce_verifier)
+        .await
+    {
+        Ok(tokens) => {
+            let credentials = Credentials {
+                access_token: tokens.access_token,
+                refresh_token: tokens.refresh_token,
+                expires_at_ms: tokens.expires_in.map(|d| now_ms() + d.as_millis() as i64),
+            };
+            if state
+                .db()
+                .connection_by_id(&connection.id)?
+                .map(|c| c.status)
+                != Some(ConnectionStatus::Pending)
+            {
+                return fail(
+                    Some(&connection.id),
+                    "This connection was cancelled during the sign-in.",
+                );
+            }
+            state
+                .db()
+                .store_credentials(&connection.id, &credentials, &tokens.scope)?;
+            state
+                .db()
+                .set_connection_status(&connection.id, ConnectionStatus::Connected, None)?;
+            tracing::info!(connection = %connection.id, "connected");
+            found(&callback_location(
+                true,
+                Some(&connection.id),
+                &format!("Connected to {display}."),
+            ))
+        }
+        Err(error) => {
+            let message = format!("Connecting {display} failed: {error}.");
+            tracing::warn!(connection = %connection.id, %error, "code exchange failed");
+            state.db().set_connection_status(
+                &connection.id,
+                ConnectionStatus::Failed,
+                Some(&message),
+            )?;
+            fail(Some(&connection.id), &message)
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    oauth_result: Option<String>,
+    oauth_message: Option<String>,
+}
+
+/// `GET /auth/connector-callback`: shows the result as text; its script broadcasts it and
+/// closes the tab.
+pub async fn callback_page(Query(query): Query<CallbackQuery>) -> Response {
+    let success = query.oauth_result.as_deref() == Some("success");
+    let mut response = Html(pages::callback_page(
+        success,
+        query.oauth_message.as_deref().unwrap_or(""),
+    ))
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,174 @@
+//! Settings: defaults, then a TOML file, then environment variables and flags.
+//!
+//! ```
+//! use reference_server::Settings;
+//! let settings = Settings::for_provider("http://localhost:9000/", "http://127.0.0.1:0");
+//! assert_eq!(settings.connectors.len(), 2);
+//! assert_eq!(settings.connectors[0].name, "files");
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One connector: a provider the platform can connect an org to, with its own OAuth client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSettings {
+    /// The short name used in URLs and by the agent (`files`, `calendar`).
+    pub name: String,
+    pub display_name: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub revoke_url: String,
+    /// The protected resource the agent's tool reads.
+    pub api_url: String,
+    pub scopes: Vec<String>,
+}
+
+/// Everything the platform needs to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Socket address to listen on.
+    pub bind: SocketAddr,
+    /// The URL browsers use to reach the platform; `http://127.0.0.1:PORT` when unset.
+    pub public_url: Option<String>,
+    /// Where the SQLite database lives; a fresh temporary directory when unset.
+    pub data_dir: Option<PathBuf>,
+    /// Seed of the platform's own random values (session ids, state, PKCE); OS entropy when unset.
+    pub seed: Option<u64>,
+    /// How long a disconnect waits for the provider's revocation endpoint.
+    #[serde(with = "millis")]
+    pub revoke_timeout: Duration,
+    /// How long the server waits for the provider's token endpoint.
+    #[serde(with = "millis")]
+    pub token_timeout: Duration,
+    pub connectors: Vec<ConnectorSettings>,
+}
+
+mod millis {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(value.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            data_dir: None,
+            seed: None,
+            revoke_timeout: Duration::from_secs(3),
+            token_timeout: Duration::from_secs(30),
+            connectors: Vec::new(),
+        }
+    }
+}
+
+/// The client ids and secrets the two default connectors use unless told otherwise.
+pub const DEFAULT_CLIENTS: [(&str, &str, &str, &str); 2] = [
+    ("files", "Files", "alumia-files", "files-client-secret-0001"),
+    (
+        "calendar",
+        "Calendar",
+        "alumia-calendar",
+        "calendar-client-secret-0002",
+    ),
+];
+
+impl Settings {
+    /// The `files` and `calendar` connectors, both against one provider at `provider_url`
+    /// (its `authorize`, `token`, `revoke` and `api/<name>` paths), with the default clients.
+    pub fn for_provider(provider_url: &str, bind_url: &str) -> Self {
+        let mut settings = Settings::default();
+        if let Ok(url) = url::Url::parse(bind_url) {
+            if let (Some(host), Some(port)) = (url.host_str(), url.port()) {
+                if let Ok(addr) = format!("{host}:{port}").parse() {
+                    settings.bind = addr;
+                }
+            }
+        }
+        settings.set_provider(provider_url);
+        settings
+    }
+
+    /// Points every default connector at a provider base URL.
+    pub fn set_provider(&mut self, provider_url: &str) {
+        let base = if provider_url.ends_with('/') {
+            provider_url.to_owned()
+        } else {
+            format!("{provider_url}/")
+        };
+        self.connectors = DEFAULT_CLIENTS
+            .iter()
+            .map(|(name, display, id, secret)| ConnectorSettings {
+                name: (*name).to_owned(),
+                display_name: (*display).to_owned(),
+                client_id: (*id).to_owned(),
+                client_secret: (*secret).to_owned(),
+                authorize_url: format!("{base}authorize"),
+                token_url: format!("{base}token"),
+                revoke_url: format!("{base}revoke"),
+                api_url: format!("{base}api/{name}"),
+                scopes: vec![format!("{name}.read")],
+            })
+            .collect();
+    }
+
+    /// Reads a TOML settings file; errors name the file and the line.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read settings file {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "settings file {}: {e}hint: the allowed keys are bind, public_url, data_dir, seed, \
+                 revoke_timeout, token_timeout and [[connectors]] tables",
+                path.display()
+            )
+        })
+    }
+
+    pub fn connector(&self, name: &str) -> Option<&ConnectorSettings> {
+        self.connectors.iter().find(|c| c.name == name)
+    }
+
+    /// Checks what a person could get wrong; the error says which setting.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.connectors.is_empty() {
+            anyhow::bail!(
+                "no connectors are configured (hint: pass --provider-url URL, or list [[connectors]] in the settings file)"
+            );
+        }
+        for connector in &self.connectors {
+            for (what, value) in [
+                ("authorize_url", &connector.authorize_url),
+                ("token_url", &connector.token_url),
+                ("revoke_url", &connector.revoke_url),
+                ("api_url", &connector.api_url),
+            ] {
+                url::Url::parse(value).map_err(|e| {
+                    anyhow::anyhow!(
+                        "connector {}: {what} {value:?} is not a URL: {e}",
+                        connector.name
+                    )
+                })?;
+            }
+        }
+        if let Some(url) = &self.public_url {
+            url::Url::parse(url).map_err(|e| anyhow::anyhow!("public_url {url:?}: {e}"))?;
+        }
+        Ok(())
+    }
+}

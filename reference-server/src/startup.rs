@@ -1,0 +1,110 @@
+//! Building the application apart from running it.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use reference_server::{Application, Settings};
+//! let settings = Settings::for_provider("http://localhost:9000/", "http://127.0.0.1:0");
+//! let app = Application::build(settings).await?;
+//! println!("open {}", app.url());
+//! app.run_until_stopped().await?;
+//! # Ok(()) }
+//! ```
+
+use crate::db::Database;
+use crate::routes::router;
+use crate::settings::Settings;
+use crate::state::AppState;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use tokio::net::TcpListener;
+
+/// A bound, ready-to-run platform.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    port: u16,
+    database_path: PathBuf,
+    /// Holds the temporary data directory (when no data directory was given) until drop.
+    _temporary_data_dir: Option<tempfile::TempDir>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let listener = TcpListener::bind(settings.bind).await.with_context(|| {
+            format!(
+                "cannot bind the reference server to {} (hint: pick a free port, or 127.0.0.1:0 for any)",
+                settings.bind
+            )
+        })?;
+        let port = listener.local_addr()?.port();
+        let public_url = match &settings.public_url {
+            Some(url) => url::Url::parse(url)?,
+            None => url::Url::parse(&format!("http://127.0.0.1:{port}/"))?,
+        };
+        let (data_dir, temporary) = match &settings.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| {
+                    format!("cannot create the data directory {}", dir.display())
+                })?;
+                (dir.clone(), None)
+            }
+            None => {
+                let temp = tempfile::Builder::new().prefix("alumia-data-").tempdir()?;
+                (temp.path().to_owned(), Some(temp))
+            }
+        };
+        let database_path = data_dir.join("alumia.sqlite3");
+        let db = Database::open(&database_path)
+            .with_context(|| format!("cannot open the database {}", database_path.display()))?;
+        let state = AppState::new(settings, public_url, db)?;
+        Ok(Self {
+            listener,
+            state,
+            port,
+            database_path,
+            _temporary_data_dir: temporary,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The platform's public URL, e.g. `http://127.0.0.1:PORT/`.
+    pub fn url(&self) -> url::Url {
+        self.state.public_url().clone()
+    }
+
+    /// The redirect URI to register at the provider.
+    pub fn redirect_uri(&self) -> String {
+        self.url()
+            .join("oauth/redirect")
+            .expect("a path joins")
+            .to_string()
+    }
+
+    pub fn database_path(&self) -> &Path {
+        &self.database_path
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            listener,
+            state,
+            _temporary_data_dir,
+            ..
+        } = self;
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,108 @@
+//! What every handler shares: settings, database, entropy, the HTTP client and one OAuth
+//! client per connector.
+
+use crate::db::Database;
+use crate::entropy::Entropy;
+use crate::oauth::ConnectorClient;
+use crate::settings::Settings;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    public_url: url::Url,
+    db: Database,
+    entropy: Entropy,
+    http: oauth2::reqwest::Client,
+    connectors: BTreeMap<String, ConnectorClient>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, public_url: url::Url, db: Database) -> anyhow::Result<Self> {
+        let redirect_uri = public_url.join("oauth/redirect")?.to_string();
+        let connectors = settings
+            .connectors
+            .iter()
+            .map(|c| {
+                Ok((
+                    c.name.clone(),
+                    ConnectorClient::new(c.clone(), &redirect_uri)?,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        // No redirects: a token endpoint that redirects must not send the code elsewhere.
+        let http = oauth2::reqwest::ClientBuilder::new()
+            .redirect(oauth2::reqwest::redirect::Policy::none())
+            .timeout(settings.token_timeout)
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                entropy: Entropy::new(settings.seed),
+                settings,
+                public_url,
+                db,
+                http,
+                connectors,
+            }),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.inner.db
+    }
+
+    pub fn entropy(&self) -> &Entropy {
+        &self.inner.entropy
+    }
+
+    pub fn http(&self) -> &oauth2::reqwest::Client {
+        &self.inner.http
+    }
+
+    pub fn connector(&self, name: &str) -> Option<&ConnectorClient> {
+        self.inner.connectors.get(name)
+    }
+
+    pub fn connectors(&self) -> impl Iterator<Item = &ConnectorClient> {
+        self.inner.connectors.values()
+    }
+
+    /// The platform's origin, e.g. `http://127.0.0.1:8080`.
+    pub fn origin(&self) -> String {
+        self.inner.public_url.origin().ascii_serialization()
+    }
+
+    pub fn public_url(&self) -> &url::Url {
+        &self.inner.public_url
+    }
+}
+
+/// An unexpected failure: logged in full, answered as a bare 500.
+#[derive(Debug)]
+pub struct AppError(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for AppError {
+    fn from(error: E) -> Self {
+        Self(error.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        tracing::error!(error = %self.0, "request failed");
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
