@@ -431,6 +431,15 @@ impl Provider {
         decision.response
     }
 
+    /// Registers one more client (for example once the platform knows its redirect URI).
+    pub fn register_client(&self, client: ClientRegistration) {
+        let mut state = self.lock();
+        state
+            .ledger
+            .record(SecretKind::ClientSecret, &client.client_secret);
+        state.clients.insert(client.client_id.clone(), client);
+    }
+
     /// Every secret issued or received so far.
     pub fn secrets(&self) -> SecretLedger {
         self.lock().ledger.clone()

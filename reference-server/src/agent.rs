@@ -224,13 +224,13 @@ pub fn pending_connection(
     connector: &str,
     user: &str,
 ) -> AppResult<ConnectionRecord> {
-    if let Some(latest) = state.db().latest_connection(org, connector)? {
-        if matches!(
+    if let Some(latest) = state.db().latest_connection(org, connector)?
+        && matches!(
             latest.status,
             ConnectionStatus::Pending | ConnectionStatus::Failed
-        ) {
-            return Ok(latest);
-        }
+        )
+    {
+        return Ok(latest);
     }
     let id = state.entropy().token("conn_", 16);
     state.db().create_connection(&id, org, connector, user)?;

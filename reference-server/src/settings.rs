@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use reference_server::Settings;
-//! let settings = Settings::for_provider("http://localhost:9000/", "http://127.0.0.1:0");
+//! let settings = Settings::for_provider("http://localhost:9000/");
 //! assert_eq!(settings.connectors.len(), 2);
 //! assert_eq!(settings.connectors[0].name, "files");
 //! ```
@@ -91,15 +91,9 @@ pub const DEFAULT_CLIENTS: [(&str, &str, &str, &str); 2] = [
 impl Settings {
     /// The `files` and `calendar` connectors, both against one provider at `provider_url`
     /// (its `authorize`, `token`, `revoke` and `api/<name>` paths), with the default clients.
-    pub fn for_provider(provider_url: &str, bind_url: &str) -> Self {
+    /// The platform listens on any free loopback port.
+    pub fn for_provider(provider_url: &str) -> Self {
         let mut settings = Settings::default();
-        if let Ok(url) = url::Url::parse(bind_url) {
-            if let (Some(host), Some(port)) = (url.host_str(), url.port()) {
-                if let Ok(addr) = format!("{host}:{port}").parse() {
-                    settings.bind = addr;
-                }
-            }
-        }
         settings.set_provider(provider_url);
         settings
     }

@@ -3,7 +3,7 @@
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use reference_server::{Application, Settings};
-//! let settings = Settings::for_provider("http://localhost:9000/", "http://127.0.0.1:0");
+//! let settings = Settings::for_provider("http://localhost:9000/");
 //! let app = Application::build(settings).await?;
 //! println!("open {}", app.url());
 //! app.run_until_stopped().await?;

@@ -7,7 +7,6 @@ use crate::oauth::ConnectorClient;
 use crate::settings::Settings;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Clone)]
@@ -21,7 +20,8 @@ struct Inner {
     db: Database,
     entropy: Entropy,
     http: oauth2::reqwest::Client,
-    connectors: BTreeMap<String, ConnectorClient>,
+    /// In the order the settings list them.
+    connectors: Vec<ConnectorClient>,
 }
 
 impl AppState {
@@ -30,12 +30,7 @@ impl AppState {
         let connectors = settings
             .connectors
             .iter()
-            .map(|c| {
-                Ok((
-                    c.name.clone(),
-                    ConnectorClient::new(c.clone(), &redirect_uri)?,
-                ))
-            })
+            .map(|c| ConnectorClient::new(c.clone(), &redirect_uri))
             .collect::<anyhow::Result<_>>()?;
         // No redirects: a token endpoint that redirects must not send the code elsewhere.
         let http = oauth2::reqwest::ClientBuilder::new()
@@ -71,11 +66,14 @@ impl AppState {
     }
 
     pub fn connector(&self, name: &str) -> Option<&ConnectorClient> {
-        self.inner.connectors.get(name)
+        self.inner
+            .connectors
+            .iter()
+            .find(|c| c.settings.name == name)
     }
 
     pub fn connectors(&self) -> impl Iterator<Item = &ConnectorClient> {
-        self.inner.connectors.values()
+        self.inner.connectors.iter()
     }
 
     /// The platform's origin, e.g. `http://127.0.0.1:8080`.

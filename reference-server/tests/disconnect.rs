@@ -1,0 +1,230 @@
+//! Disconnecting and revocation: local deletion first, provider revocation best-effort, and
+//! the chat's next tool call gets a tool error and a reconnect prompt.
+
+mod support;
+
+use fake_provider::{Endpoint, Faults};
+use serde_json::{Value, json};
+use support::{Browser, Stack, callback_params, card, stack};
+
+/// Logs in, connects `files` through the chat and re-sends; returns the connection id.
+async fn connected(stack: &Stack, browser: &Browser) -> String {
+    browser.login("alice", "acme").await;
+    let card = card(&browser.say("acme", "c1", "list my files").await).clone();
+    let (consent, request) = browser
+        .open_consent(card["startUrl"].as_str().unwrap())
+        .await;
+    let params = callback_params(&browser.decide(&consent, &request, "allow").await);
+    assert_eq!(params["oauth_result"], "success");
+    let queued = card["queuedId"].as_str().unwrap();
+    let (_, resent) = browser
+        .api_post(
+            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(resent["resent"], true);
+    assert!(stack.provider.rules().secrets().all().len() >= 4);
+    card["connectionId"].as_str().unwrap().to_owned()
+}
+
+fn kinds(messages: &[Value]) -> Vec<&str> {
+    messages
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect()
+}
+
+fn issued_tokens(stack: &Stack) -> Vec<String> {
+    stack
+        .provider
+        .rules()
+        .secrets()
+        .all()
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                fake_provider::SecretKind::AccessToken | fake_provider::SecretKind::RefreshToken
+            )
+        })
+        .map(|s| s.value.clone())
+        .collect()
+}
+
+fn database_bytes(stack: &Stack) -> Vec<u8> {
+    let mut bytes = std::fs::read(&stack.database_path).unwrap();
+    for suffix in ["-journal", "-wal"] {
+        let extra = stack
+            .database_path
+            .with_extension(format!("sqlite3{suffix}"));
+        if let Ok(more) = std::fs::read(extra) {
+            bytes.extend(more);
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn disconnect_revokes_at_the_provider_erases_the_token_and_the_next_tool_call_asks_to_reconnect()
+ {
+    let stack = stack(Faults::none()).await;
+    let browser = Browser::new(&stack);
+    let connection = connected(&stack, &browser).await;
+    let tokens = issued_tokens(&stack);
+    assert_eq!(tokens.len(), 2);
+    assert!(
+        tokens.iter().all(|t| contains(&database_bytes(&stack), t)),
+        "stored before the disconnect"
+    );
+
+    let (status, body) = browser
+        .api_post(
+            &format!("/api/orgs/acme/connections/{connection}/disconnect"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "revoked");
+    assert_eq!(body["providerRevocation"], "revoked");
+    assert!(
+        stack
+            .provider
+            .rules()
+            .request_log()
+            .iter()
+            .any(|r| r.endpoint == Endpoint::Revoke && r.status == 200)
+    );
+    for token in &tokens {
+        assert!(
+            !contains(&database_bytes(&stack), token),
+            "token bytes left in the database file"
+        );
+    }
+    assert!(!stack.provider.rules().access_token_is_live(&tokens[0], 0));
+
+    let added = browser.say("acme", "c1", "list my files").await;
+    assert_eq!(kinds(&added), ["text", "tool-error", "reconnect-card"]);
+    let reconnect = card(&added);
+    assert_ne!(
+        reconnect["connectionId"], connection,
+        "reconnecting makes a new connection"
+    );
+    let (_, status) = browser
+        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
+        .await;
+    assert_eq!(status["status"], "revoked");
+
+    // Reconnecting resumes the message that hit the error.
+    let (consent, request) = browser
+        .open_consent(reconnect["startUrl"].as_str().unwrap())
+        .await;
+    browser.decide(&consent, &request, "allow").await;
+    let queued = reconnect["queuedId"].as_str().unwrap();
+    let (_, resent) = browser
+        .api_post(
+            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        kinds(resent["messages"].as_array().unwrap()),
+        ["resent", "answer"]
+    );
+}
+
+#[tokio::test]
+async fn a_failing_revoke_endpoint_does_not_block_the_disconnect() {
+    let stack = stack(Faults::none().revoke_endpoint_fails()).await;
+    let browser = Browser::new(&stack);
+    let connection = connected(&stack, &browser).await;
+    let tokens = issued_tokens(&stack);
+    let (status, body) = browser
+        .api_post(
+            &format!("/api/orgs/acme/connections/{connection}/disconnect"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "revoked");
+    assert!(
+        body["providerRevocation"]
+            .as_str()
+            .unwrap()
+            .starts_with("failed"),
+        "{body}"
+    );
+    for token in &tokens {
+        assert!(!contains(&database_bytes(&stack), token));
+    }
+    let added = browser.say("acme", "c1", "list my files").await;
+    assert_eq!(kinds(&added), ["text", "tool-error", "reconnect-card"]);
+}
+
+#[tokio::test]
+async fn a_revoke_endpoint_that_never_answers_is_cut_off_by_the_timeout() {
+    let slow = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/revoke", slow.local_addr().unwrap());
+    let stack = support::stack_with(Faults::none(), |settings| {
+        settings.revoke_timeout = std::time::Duration::from_millis(300);
+        for connector in &mut settings.connectors {
+            connector.revoke_url = slow_url.clone();
+        }
+    })
+    .await;
+    let browser = Browser::new(&stack);
+    let connection = connected(&stack, &browser).await;
+    let (status, body) = browser
+        .api_post(
+            &format!("/api/orgs/acme/connections/{connection}/disconnect"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        body["providerRevocation"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{body}"
+    );
+    drop(slow);
+}
+
+#[tokio::test]
+async fn revocation_at_the_provider_gives_a_tool_error_and_a_reconnect_prompt() {
+    let stack = stack(Faults::none()).await;
+    let browser = Browser::new(&stack);
+    let connection = connected(&stack, &browser).await;
+    assert_eq!(stack.provider.rules().revoke_all_grants(None), 2);
+    let added = browser.say("acme", "c1", "list my files").await;
+    assert_eq!(kinds(&added), ["text", "tool-error", "reconnect-card"]);
+    let (_, status) = browser
+        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
+        .await;
+    assert_eq!(status["status"], "revoked");
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_before_the_tool_call() {
+    let stack = stack(Faults::none().token_lifetime(std::time::Duration::from_secs(1))).await;
+    let browser = Browser::new(&stack);
+    connected(&stack, &browser).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let added = browser.say("acme", "c1", "list my files").await;
+    assert_eq!(kinds(&added), ["text", "answer"]);
+    let refreshes = stack
+        .provider
+        .rules()
+        .request_log()
+        .iter()
+        .filter(|r| r.outcome.contains("refresh token"))
+        .count();
+    assert_eq!(refreshes, 1);
+}
