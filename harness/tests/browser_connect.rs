@@ -1,0 +1,144 @@
+//! The whole flow in real headless Chromium against the embedded stack: sign in, ask for
+//! files, connect in a new tab, allow, watch the tab close itself and the chat answer.
+//!
+//! Without chromedriver this test is skipped with a reason locally, and fails in CI (`CI` set).
+
+use fantoccini::{Client, Locator};
+use harness::stack::EmbeddedStack;
+use harness::webdriver::{DriverProcess, Engine, Session, find_program};
+use std::time::Duration;
+
+fn browser_available() -> bool {
+    if find_program("chromedriver").is_some() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    assert!(
+        !ci,
+        "chromedriver is missing in CI (hint: .ci/run installs chromium chromium-driver)"
+    );
+    eprintln!(
+        "skipped: chromedriver is not on PATH (hint: apt-get install -y chromium chromium-driver)"
+    );
+    false
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_connects_files_from_the_chat_and_the_chat_answers() {
+    if !browser_available() {
+        return;
+    }
+    let stack = EmbeddedStack::start(fake_provider::Faults::none(), 3)
+        .await
+        .unwrap();
+    let driver = DriverProcess::spawn(Engine::Chromium).unwrap();
+    let session = Session::start(Engine::Chromium, &driver.url).await.unwrap();
+    let outcome = run(&session.client, &stack).await;
+    session.close().await.unwrap();
+    let (answer, visible_to_script, window_count_after) = outcome.unwrap();
+    assert_eq!(
+        answer,
+        "Your files: quarterly-report.pdf, roadmap.md, team-photo.png."
+    );
+    assert_eq!(window_count_after, 1, "the callback tab closed itself");
+    let secrets = stack.provider.rules();
+    assert!(secrets.secrets().all().len() >= 5, "tokens were issued");
+    let leaks = secrets.secrets().find_in(&visible_to_script);
+    assert!(
+        leaks.is_empty(),
+        "secrets visible to the chat page: {leaks:?}"
+    );
+}
+
+/// Keeps a screenshot under `target/harness/browser_connect/` for a person to look at.
+async fn keep_screenshot(client: &Client, name: &str) -> anyhow::Result<()> {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness/browser_connect");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("{name}.png")), client.screenshot().await?)?;
+    Ok(())
+}
+
+async fn run(client: &Client, stack: &EmbeddedStack) -> anyhow::Result<(String, String, usize)> {
+    client
+        .goto(
+            stack
+                .login_url("alice", "acme", "/acme/chat/general")
+                .as_str(),
+        )
+        .await?;
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("body[data-ready=true]"))
+        .await?;
+    client
+        .find(Locator::Css("[data-testid=chat-input]"))
+        .await?
+        .send_keys("list my files")
+        .await?;
+    client
+        .find(Locator::Css("[data-testid=chat-send]"))
+        .await?
+        .click()
+        .await?;
+    let chat_window = client.window().await?;
+    let button = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-testid=connect-card-button]"))
+        .await?;
+    keep_screenshot(client, "1-chat-with-connect-card").await?;
+    button.click().await?;
+    let mut provider_window = None;
+    for _ in 0..200 {
+        let windows = client.windows().await?;
+        if let Some(other) = windows.into_iter().find(|w| *w != chat_window) {
+            provider_window = Some(other);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let provider_window = provider_window.ok_or_else(|| anyhow::anyhow!("no new tab opened"))?;
+    client.switch_to_window(provider_window).await?;
+    let allow = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-testid=consent-allow]"))
+        .await?;
+    keep_screenshot(client, "2-consent-page").await?;
+    allow.click().await?;
+    // The callback tab closes itself; wait for a single window.
+    let mut windows = client.windows().await?.len();
+    for _ in 0..200 {
+        windows = client.windows().await?.len();
+        if windows == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    client.switch_to_window(chat_window).await?;
+    let answer = text_of(client, "[data-testid=agent-answer]").await;
+    keep_screenshot(client, "3-chat-answered").await?;
+    let visible: serde_json::Value = client
+        .execute(
+            "return JSON.stringify({text: document.body.innerText, html: document.documentElement.outerHTML, \
+             storage: Object.assign({}, localStorage), session: Object.assign({}, sessionStorage), \
+             cookies: document.cookie, name: window.name})",
+            vec![],
+        )
+        .await?;
+    Ok((answer, visible.to_string(), windows))
+}
