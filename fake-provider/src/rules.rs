@@ -54,12 +54,14 @@ pub enum Endpoint {
     AdminViolations,
     AdminFaults,
     AdminRevokeGrants,
+    /// Browsers ask every origin for its icon on their own: answered, not a violation.
+    Favicon,
     Unmatched,
 }
 
 impl Endpoint {
     /// Every endpoint with its method and path (all but `Unmatched`).
-    pub const ROUTES: [(Endpoint, &'static str, &'static str); 11] = [
+    pub const ROUTES: [(Endpoint, &'static str, &'static str); 12] = [
         (Endpoint::Authorize, "GET", "/authorize"),
         (Endpoint::Consent, "POST", "/consent"),
         (Endpoint::Token, "POST", "/token"),
@@ -71,6 +73,7 @@ impl Endpoint {
         (Endpoint::AdminViolations, "GET", "/_admin/violations"),
         (Endpoint::AdminFaults, "PUT", "/_admin/faults"),
         (Endpoint::AdminRevokeGrants, "POST", "/_admin/revoke-grants"),
+        (Endpoint::Favicon, "GET", "/favicon.ico"),
     ];
 
     /// The endpoint for a method and path, as the wiremock matchers choose it.
@@ -90,6 +93,7 @@ impl Endpoint {
                 | Endpoint::AdminViolations
                 | Endpoint::AdminFaults
                 | Endpoint::AdminRevokeGrants
+                | Endpoint::Favicon
         )
     }
 }
@@ -392,6 +396,16 @@ impl Provider {
                     "grants revoked",
                 )
             }
+            Endpoint::Favicon => decided(
+                ProviderResponse {
+                    status: 204,
+                    headers: Vec::new(),
+                    content_type: "image/x-icon",
+                    body: Vec::new(),
+                    delay_ms: 0,
+                },
+                "no icon",
+            ),
             Endpoint::Unmatched => {
                 let detail = "no endpoint of the provider matches this request".to_owned();
                 state.violations.push(Violation {

@@ -83,6 +83,15 @@ impl SecretLedger {
         });
     }
 
+    /// A ledger holding these secrets (for example read back from `GET /_admin/secrets`).
+    pub fn from_secrets(secrets: impl IntoIterator<Item = Secret>) -> Self {
+        let mut ledger = Self::default();
+        for secret in secrets {
+            ledger.record(secret.kind, &secret.value);
+        }
+        ledger
+    }
+
     pub fn all(&self) -> &[Secret] {
         &self.secrets
     }

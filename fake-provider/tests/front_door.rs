@@ -60,14 +60,14 @@ async fn the_consent_page_and_its_redirect_are_served_over_http_with_their_fault
     );
 
     let stray = http
-        .get(provider.public_url().join("favicon.ico").unwrap())
+        .get(provider.public_url().join("apple-touch-icon.png").unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(stray.status(), 404);
     let violations = provider.rules().violations();
     assert_eq!(violations.len(), 1, "{violations:?}");
-    assert_eq!(violations[0].path, "/favicon.ico");
+    assert_eq!(violations[0].path, "/apple-touch-icon.png");
 }
 
 #[tokio::test]

@@ -3,5 +3,16 @@
 //! For now: the embedded target ([`stack::EmbeddedStack`]: fake provider and reference server
 //! in-process) and browser sessions over WebDriver ([`webdriver`]).
 
+pub mod bidi;
+pub mod command;
+pub mod invariants;
+pub mod observe;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod snapshot;
 pub mod stack;
+pub mod suite;
+pub mod target;
+pub mod trace;
 pub mod webdriver;

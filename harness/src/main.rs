@@ -1,8 +1,12 @@
 //! `harness`: the conformance harness's command line.
 
 use clap::{Parser, Subcommand};
+use harness::command::{RunOptions, run};
+use harness::scenario::{default_root, discover};
 use harness::stack::EmbeddedStack;
+use harness::webdriver::Engine;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -16,6 +20,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run scenarios in a real browser and check every invariant.
+    Run {
+        /// A deployment to test instead of the embedded reference server.
+        #[arg(long)]
+        target: Option<url::Url>,
+        /// The fake provider the --target deployment is configured against (`fake-provider serve`).
+        #[arg(long)]
+        provider: Option<url::Url>,
+        /// Browser engine.
+        #[arg(long, default_value = "chromium")]
+        engine: String,
+        /// Glob over scenario ids (`channels/*`).
+        #[arg(long, default_value = "*")]
+        scenario: String,
+        /// Seed of every random choice (default: from the clock, printed).
+        #[arg(long, env = "HARNESS_SEED")]
+        seed: Option<u64>,
+        /// Use a running WebDriver endpoint instead of spawning a driver.
+        #[arg(long)]
+        webdriver: Option<String>,
+        /// Write a JSON report.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write a JUnit XML report.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Where failed scenarios keep their artifacts.
+        #[arg(long, default_value_os_t = default_artifacts())]
+        artifacts: PathBuf,
+        /// Write the snapshots of new or changed traces (embedded target only).
+        #[arg(long)]
+        accept: bool,
+        /// Folder of the scenario files.
+        #[arg(long, default_value_os_t = default_root())]
+        scenarios: PathBuf,
+        /// Folder of the snapshots.
+        #[arg(long, default_value_os_t = harness::snapshot::default_root())]
+        snapshots: PathBuf,
+    },
+    /// List the scenarios with their descriptions.
+    List {
+        #[arg(long, default_value_os_t = default_root())]
+        scenarios: PathBuf,
+    },
     /// Start the fake provider and the reference platform, print the URL to open, and serve
     /// until interrupted.
     Demo {
@@ -28,14 +76,76 @@ enum Command {
     },
 }
 
+fn default_artifacts() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/harness")
+}
+
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64 % 1_000_000_007)
+        .unwrap_or(1)
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     match Cli::parse().command {
+        Command::Run {
+            target,
+            provider,
+            engine,
+            scenario,
+            seed,
+            webdriver,
+            json,
+            junit,
+            artifacts,
+            accept,
+            scenarios,
+            snapshots,
+        } => {
+            let seed = seed.unwrap_or_else(clock_seed);
+            let run_id = if target.is_some() {
+                format!("{:x}", clock_seed())
+            } else {
+                String::new()
+            };
+            let options = RunOptions {
+                scenarios_root: scenarios,
+                snapshots_root: snapshots,
+                pattern: scenario,
+                engine: Engine::parse(&engine)?,
+                seed,
+                target,
+                provider,
+                webdriver,
+                json,
+                junit,
+                artifacts,
+                accept,
+                run_id,
+            };
+            let results = run(&options).await?;
+            let all_expected = results.iter().all(|r| r.as_expected());
+            Ok(if all_expected {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
+        }
+        Command::List { scenarios } => {
+            let files = discover(&scenarios, "*")?;
+            let width = files.iter().map(|f| f.id.0.len()).max().unwrap_or(0);
+            for file in files {
+                println!("{:<width$}  {}", file.id.0, file.scenario.description);
+            }
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Demo { bind, seed } => {
             let stack = EmbeddedStack::start_on(fake_provider::Faults::none(), seed, bind).await?;
             println!("fake provider: {}", stack.provider.public_url());
@@ -48,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
             );
             println!("(seed {seed}; Ctrl-C stops both)");
             tokio::signal::ctrl_c().await?;
-            Ok(())
+            Ok(std::process::ExitCode::SUCCESS)
         }
     }
 }

@@ -35,6 +35,16 @@ impl EmbeddedStack {
         seed: u64,
         platform_bind: std::net::SocketAddr,
     ) -> anyhow::Result<Self> {
+        Self::start_with(faults, seed, platform_bind, None).await
+    }
+
+    /// Same, with the platform's routes changed first (a deliberately broken platform).
+    pub async fn start_with(
+        faults: Faults,
+        seed: u64,
+        platform_bind: std::net::SocketAddr,
+        customize: Option<reference_server::RouterCustomizer>,
+    ) -> anyhow::Result<Self> {
         let provider = FakeProvider::builder()
             .seed(seed)
             .faults(faults)
@@ -48,7 +58,7 @@ impl EmbeddedStack {
         settings.bind = platform_bind;
         settings.data_dir = Some(data_dir.path().to_owned());
         settings.seed = Some(seed);
-        let app = Application::build(settings)
+        let app = Application::build_with(settings, customize)
             .await
             .context("the reference server could not start")?;
         for (_, _, client_id, secret) in DEFAULT_CLIENTS {

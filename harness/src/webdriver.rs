@@ -15,6 +15,19 @@ pub enum Engine {
 }
 
 impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+        }
+    }
+
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        match name {
+            "chromium" => Ok(Engine::Chromium),
+            other => bail!("unknown engine {other:?} (allowed: chromium)"),
+        }
+    }
+
     /// The WebDriver server binary and the hint to install it.
     fn driver(self) -> (&'static str, &'static str) {
         match self {
@@ -40,6 +53,8 @@ impl Engine {
                     ],
                 },
                 "goog:loggingPrefs": { "browser": "ALL" },
+                // WebDriver BiDi: the recorder and the browser configuration need it.
+                "webSocketUrl": true,
             }),
         };
         caps.as_object().expect("an object").clone()
@@ -64,6 +79,9 @@ pub fn free_port() -> std::io::Result<u16> {
 pub struct DriverProcess {
     child: Child,
     pub url: String,
+    /// The driver's own log, kept among a failed scenario's artifacts.
+    pub log_path: PathBuf,
+    _log_dir: tempfile::TempDir,
 }
 
 impl DriverProcess {
@@ -73,8 +91,13 @@ impl DriverProcess {
             bail!("{program} is not on PATH (hint: {hint})");
         };
         let port = free_port()?;
+        let log_dir = tempfile::Builder::new()
+            .prefix("alumia-driver-")
+            .tempdir()?;
+        let log_path = log_dir.path().join(format!("{program}.log"));
         let child = Command::new(&path)
             .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log_path.display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -87,7 +110,12 @@ impl DriverProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(Self { child, url })
+        Ok(Self {
+            child,
+            url,
+            log_path,
+            _log_dir: log_dir,
+        })
     }
 }
 
@@ -98,9 +126,12 @@ impl Drop for DriverProcess {
     }
 }
 
-/// One browser session. Call [`Session::close`]; dropping without it leaks the browser.
+/// One browser session with its BiDi side channel. Call [`Session::close`]; dropping without
+/// it leaks the browser.
 pub struct Session {
     pub client: Client,
+    /// `None` when the WebDriver endpoint offers no BiDi (`webSocketUrl`).
+    pub bidi: Option<crate::bidi::Bidi>,
     _profile: tempfile::TempDir,
 }
 
@@ -118,13 +149,36 @@ impl Session {
         .await
         .with_context(|| format!("no browser session from {webdriver_url} within 60 s"))?
         .with_context(|| format!("cannot start a browser session at {webdriver_url}"))?;
+        let socket = client
+            .capabilities()
+            .and_then(|caps| caps.get("webSocketUrl"))
+            .and_then(|url| url.as_str())
+            .map(str::to_owned);
+        let bidi = match socket {
+            Some(url) => {
+                let bidi = crate::bidi::Bidi::connect(&url).await?;
+                bidi.command(
+                    "session.subscribe",
+                    serde_json::json!({ "events": [
+                        "log.entryAdded",
+                        "browsingContext.contextCreated",
+                        "browsingContext.contextDestroyed",
+                    ] }),
+                )
+                .await?;
+                Some(bidi)
+            }
+            None => None,
+        };
         Ok(Self {
             client,
+            bidi,
             _profile: profile,
         })
     }
 
     pub async fn close(self) -> anyhow::Result<()> {
+        drop(self.bidi);
         self.client.close().await?;
         Ok(())
     }

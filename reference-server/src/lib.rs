@@ -20,9 +20,9 @@ mod startup;
 mod state;
 
 pub use agent::connector_for;
-pub use routes::{SESSION_COOKIE, router};
+pub use routes::{SESSION_COOKIE, asset, router};
 pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
-pub use startup::Application;
+pub use startup::{Application, RouterCustomizer};
 pub use state::AppState;
 
 /// The chat card's decision module (pure JavaScript), as served at `/static/card-decisions.js`.

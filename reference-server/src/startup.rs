@@ -18,18 +18,30 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
 
+/// Changes the routes before they serve (tests use it to build deliberately broken platforms).
+pub type RouterCustomizer = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
+
 /// A bound, ready-to-run platform.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     port: u16,
     database_path: PathBuf,
+    customize: Option<RouterCustomizer>,
     /// Holds the temporary data directory (when no data directory was given) until drop.
     _temporary_data_dir: Option<tempfile::TempDir>,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, None).await
+    }
+
+    /// Like [`Application::build`], with the routes passed through `customize` before serving.
+    pub async fn build_with(
+        settings: Settings,
+        customize: Option<RouterCustomizer>,
+    ) -> anyhow::Result<Self> {
         settings.validate()?;
         let listener = TcpListener::bind(settings.bind).await.with_context(|| {
             format!(
@@ -63,6 +75,7 @@ impl Application {
             state,
             port,
             database_path,
+            customize,
             _temporary_data_dir: temporary,
         })
     }
@@ -100,10 +113,15 @@ impl Application {
         let Self {
             listener,
             state,
+            customize,
             _temporary_data_dir,
             ..
         } = self;
-        axum::serve(listener, router(state))
+        let routes = match customize {
+            Some(customize) => customize(router(state)),
+            None => router(state),
+        };
+        axum::serve(listener, routes)
             .with_graceful_shutdown(shutdown)
             .await
     }

@@ -32,6 +32,14 @@ const ASSETS: [(&str, &str, &str); 5] = [
     ),
 ];
 
+/// The source of a page script or style by file name (`callback.js`).
+pub fn asset(name: &str) -> Option<&'static str> {
+    ASSETS
+        .iter()
+        .find(|(file, _, _)| *file == name)
+        .map(|(_, _, body)| *body)
+}
+
 pub async fn static_file(Path(file): Path<String>) -> Response {
     match ASSETS.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => {

@@ -15,6 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 
+pub use assets::asset;
 pub use session::SESSION_COOKIE;
 
 pub fn router(state: AppState) -> Router {

@@ -1,0 +1,352 @@
+//! The invariants checked after every scenario. Each returns violations naming itself; each
+//! has a test in `harness/tests/invariants_catch_broken_platforms.rs` where a deliberately
+//! broken platform makes it fire.
+
+use crate::observe::{ChatState, Observation};
+use crate::runner::CALLBACK_PATH;
+use crate::scenario::{ChatExpectation, Scenario};
+use serde::Serialize;
+use serde_json::Value;
+
+/// The names of the invariants, as reports and scenario files spell them.
+pub const NO_SECRET_VISIBLE: &str = "no-secret-visible";
+pub const PAYLOAD_SHAPE: &str = "payload-shape";
+pub const OPENED_AS_TAB: &str = "opened-as-tab";
+pub const CHAT_RESUMED: &str = "chat-resumed";
+pub const CALLBACK_CLOSED: &str = "callback-closed";
+pub const PROVIDER_NEVER_GETS_PLATFORM_AUTH: &str = "provider-never-gets-platform-auth";
+pub const REVOCATION: &str = "revocation";
+/// Not an invariant of the flow: the provider saw a request it has no endpoint for.
+pub const PROVIDER_CONTRACT: &str = "provider-contract";
+/// Not an invariant: a step could not be performed.
+pub const STEP: &str = "step";
+/// Not an invariant: the normalized trace differs from its snapshot.
+pub const SNAPSHOT: &str = "snapshot";
+
+pub const INVARIANTS: [&str; 7] = [
+    NO_SECRET_VISIBLE,
+    PAYLOAD_SHAPE,
+    OPENED_AS_TAB,
+    CHAT_RESUMED,
+    CALLBACK_CLOSED,
+    PROVIDER_NEVER_GETS_PLATFORM_AUTH,
+    REVOCATION,
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub invariant: String,
+    pub detail: String,
+}
+
+fn violation(invariant: &str, detail: impl Into<String>) -> Violation {
+    Violation {
+        invariant: invariant.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+/// Every invariant, in order.
+pub fn check(
+    scenario: &Scenario,
+    observation: &Observation,
+    platform_origin: &str,
+) -> Vec<Violation> {
+    let mut found = Vec::new();
+    found.extend(no_secret_visible(observation));
+    found.extend(payload_shape(observation, platform_origin));
+    found.extend(opened_as_tab(observation));
+    found.extend(chat_resumed(scenario, observation));
+    found.extend(callback_closed(observation));
+    found.extend(provider_never_gets_platform_auth(observation));
+    found.extend(revocation(scenario, observation));
+    for stray in &observation.provider_violations {
+        found.push(violation(
+            PROVIDER_CONTRACT,
+            format!("{} {}: {}", stray.method, stray.path, stray.detail),
+        ));
+    }
+    found
+}
+
+fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// 1. No secret the provider issued or received on any browser-visible surface.
+fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
+    let mut surfaces: Vec<(String, String)> = Vec::new();
+    for record in &observation.recorded {
+        let where_ = format!("tab {} ({})", record.tab, record.kind);
+        match record.kind.as_str() {
+            "document" => surfaces.push((format!("{where_} URL"), text_of(&record.event["url"]))),
+            "window-open" => {
+                surfaces.push((format!("{where_} URL"), text_of(&record.event["url"])))
+            }
+            "surfaces" => {
+                for key in ["html", "text", "cookie", "local", "session", "name"] {
+                    surfaces.push((format!("{where_} {key}"), text_of(&record.event[key])));
+                }
+            }
+            _ => surfaces.push((where_, record.event.to_string())),
+        }
+    }
+    for line in &observation.console {
+        surfaces.push((format!("tab {} console", line.tab), line.text.clone()));
+    }
+    let mut found = Vec::new();
+    for (surface, text) in surfaces {
+        for finding in observation.secrets.find_in(&text) {
+            found.push(violation(
+                NO_SECRET_VISIBLE,
+                format!("{:?} ({:?}) in {surface}", finding.kind, finding.encoding),
+            ));
+        }
+    }
+    found.dedup();
+    found
+}
+
+/// The shape a result payload must have: result, connectionId and an optional message.
+pub fn payload_problem(data: &Value) -> Option<String> {
+    let Value::Object(fields) = data else {
+        return Some(format!("not an object: {data}"));
+    };
+    for key in fields.keys() {
+        if !["result", "connectionId", "message"].contains(&key.as_str()) {
+            return Some(format!("unexpected field {key:?}"));
+        }
+    }
+    if !matches!(
+        fields.get("result").and_then(Value::as_str),
+        Some("success" | "error")
+    ) {
+        return Some("result is not \"success\" or \"error\"".into());
+    }
+    if !fields.get("connectionId").is_some_and(Value::is_string) {
+        return Some("connectionId is not a string".into());
+    }
+    if fields.get("message").is_some_and(|m| !m.is_string()) {
+        return Some("message is not a string".into());
+    }
+    None
+}
+
+/// 2. Payloads on the three channels carry only result, connectionId and an optional message;
+/// `postMessage` names the platform's exact origin.
+fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let check = |found: &mut Vec<Violation>, where_: String, data: &Value| {
+        if let Some(problem) = payload_problem(data) {
+            found.push(violation(PAYLOAD_SHAPE, format!("{where_}: {problem}")));
+        }
+    };
+    for record in &observation.recorded {
+        let where_ = format!("tab {} {}", record.tab, record.kind);
+        match record.kind.as_str() {
+            "bc-send" | "bc-receive" => check(&mut found, where_, &record.event["data"]),
+            "storage-write" | "storage-event" => {
+                let key = record.event["key"].as_str().unwrap_or("");
+                let value = record.event["value"]
+                    .as_str()
+                    .or(record.event["newValue"].as_str());
+                if key == "alumia:connector-oauth"
+                    && let Some(value) = value
+                {
+                    match serde_json::from_str::<Value>(value) {
+                        Ok(data) => check(&mut found, where_, &data),
+                        Err(_) => check(&mut found, where_, &Value::String(value.to_owned())),
+                    }
+                }
+            }
+            "message" if record.event["origin"] == platform_origin => {
+                check(&mut found, where_, &record.event["data"])
+            }
+            "post-message" => {
+                let target = record.event["targetOrigin"].as_str().unwrap_or("");
+                if target != platform_origin {
+                    found.push(violation(
+                        PAYLOAD_SHAPE,
+                        format!(
+                            "{where_}: target origin {target:?}, not the platform's exact origin"
+                        ),
+                    ));
+                }
+                check(&mut found, where_, &record.event["data"]);
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
+/// 3. The provider tab was opened with `window.open`, as a tab: no features string.
+fn opened_as_tab(observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    let opens: Vec<_> = observation.of_kind("window-open").collect();
+    for open in &opens {
+        let features = open.event["features"].as_str().unwrap_or("");
+        if !features.is_empty() {
+            found.push(violation(
+                OPENED_AS_TAB,
+                format!(
+                    "tab {} called window.open with features {features:?}",
+                    open.tab
+                ),
+            ));
+        }
+    }
+    let connects = observation
+        .steps
+        .iter()
+        .filter(|s| s.contains(". connect "))
+        .count();
+    if connects > opens.len() {
+        found.push(violation(
+            OPENED_AS_TAB,
+            format!("{connects} connect click(s) but {} window.open call(s): a tab was opened another way", opens.len()),
+        ));
+    }
+    found
+}
+
+fn describe(chat: &ChatState) -> String {
+    format!(
+        "{} card(s), {} re-sent, {} answer(s), {} tool error(s), {} reconnect prompt(s), {} card error(s) shown",
+        chat.cards,
+        chat.resent(),
+        chat.answers,
+        chat.tool_errors,
+        chat.reconnect_prompts,
+        chat.card_errors_visible
+    )
+}
+
+/// 4. The chat resumed (each queued message re-sent exactly once and answered, within the
+/// bound), or on denial and failure nothing was re-sent and the error is shown.
+fn chat_resumed(scenario: &Scenario, observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for (tab, expected) in &scenario.expect.chat {
+        let Some(chat) = observation.chats.get(tab) else {
+            found.push(violation(
+                CHAT_RESUMED,
+                format!("tab {tab}: no chat to read at the end"),
+            ));
+            continue;
+        };
+        let cards = chat.cards as isize;
+        let resent = chat.resent();
+        if resent > cards {
+            found.push(violation(
+                CHAT_RESUMED,
+                format!(
+                    "tab {tab}: a queued message was re-sent more than once ({})",
+                    describe(chat)
+                ),
+            ));
+            continue;
+        }
+        let ok = match expected {
+            ChatExpectation::Resumed => resent == cards && cards > 0 && chat.answers > 0,
+            ChatExpectation::ErrorShown => resent == cards - 1 && chat.card_errors_visible > 0,
+            ChatExpectation::Waiting => resent == cards - 1 && chat.card_errors_visible == 0,
+            ChatExpectation::ToolErrorAndReconnect => {
+                resent == cards - 1 && chat.tool_errors > 0 && chat.reconnect_prompts > 0
+            }
+        };
+        if !ok {
+            found.push(violation(
+                CHAT_RESUMED,
+                format!("tab {tab}: expected {expected:?}, got {}", describe(chat)),
+            ));
+        }
+    }
+    let bound = scenario.expect.resume_within_ms.unwrap_or(15_000);
+    for latency in &observation.resume_latencies_ms {
+        if *latency > bound {
+            found.push(violation(
+                CHAT_RESUMED,
+                format!(
+                    "the answer came {latency} ms after the consent, over the {bound} ms bound"
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// 5. The callback tab closed itself, or stayed open showing how to close it.
+fn callback_closed(observation: &Observation) -> Vec<Violation> {
+    observation
+        .callback_tabs
+        .iter()
+        .filter(|tab| !tab.closed_by_itself && !tab.close_hint_visible)
+        .map(|tab| {
+            violation(
+                CALLBACK_CLOSED,
+                format!(
+                    "tab {} loaded {CALLBACK_PATH}, stayed open and shows no close hint",
+                    tab.tab
+                ),
+            )
+        })
+        .collect()
+}
+
+/// 6. The provider never received the platform's session cookie or anything of the chat's auth.
+fn provider_never_gets_platform_auth(observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for request in &observation.provider_requests {
+        let mut seen = format!("{} {}?{}", request.method, request.path, request.query);
+        for (name, value) in &request.headers {
+            seen.push_str(&format!("\n{name}: {value}"));
+        }
+        for (name, value) in &observation.platform_cookies {
+            if value.len() >= 8 && seen.contains(value.as_str()) {
+                found.push(violation(
+                    PROVIDER_NEVER_GETS_PLATFORM_AUTH,
+                    format!(
+                        "the provider received the platform cookie {name} in {} {}",
+                        request.method, request.path
+                    ),
+                ));
+            }
+        }
+    }
+    found.dedup();
+    found
+}
+
+/// 7. After a disconnect or a provider-side revocation, the next tool call gives a tool error
+/// and a reconnect prompt.
+fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> {
+    use crate::scenario::Step;
+    let mut found = Vec::new();
+    let mut revoked = false;
+    let mut asked_after: Vec<String> = Vec::new();
+    for step in &scenario.steps {
+        match step {
+            Step::Disconnect { .. } | Step::ProviderRevokes => revoked = true,
+            Step::Say { tab, .. } if revoked => {
+                asked_after.push(tab.clone());
+                revoked = false;
+            }
+            _ => {}
+        }
+    }
+    for tab in asked_after {
+        let Some(chat) = observation.chats.get(&tab) else {
+            continue;
+        };
+        if chat.tool_errors == 0 || chat.reconnect_prompts == 0 {
+            found.push(violation(
+                REVOCATION,
+                format!("tab {tab}: after the revocation the tool call gave no tool error and reconnect prompt ({})", describe(chat)),
+            ));
+        }
+    }
+    found
+}

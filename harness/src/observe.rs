@@ -1,0 +1,131 @@
+//! What one scenario run observed: the recorder's events by tab (from BiDi `log.entryAdded`),
+//! the console, tab lifetimes, the chats' final state and the provider's request log.
+
+use crate::bidi::BidiEvent;
+use fake_provider::{LoggedRequest, SecretLedger};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The console marker of the recorder's reports.
+pub const MARKER: &str = "[alumia-harness] ";
+
+/// One report of the recorder, with the tab it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    pub tab: String,
+    pub kind: String,
+    pub event: Value,
+}
+
+/// A console line that is not the recorder's.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsoleLine {
+    pub tab: String,
+    pub level: String,
+    pub text: String,
+}
+
+/// What a chat tab shows at the end, read through the target contract's selectors.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ChatState {
+    pub user_messages: usize,
+    pub answers: usize,
+    pub tool_errors: usize,
+    pub reconnect_prompts: usize,
+    pub cards: usize,
+    pub card_errors_visible: usize,
+    /// How many messages the harness typed in this tab.
+    pub said: usize,
+}
+
+impl ChatState {
+    /// Messages the platform re-sent (user messages the harness did not type).
+    pub fn resent(&self) -> isize {
+        self.user_messages as isize - self.said as isize
+    }
+}
+
+/// A tab that loaded the callback page.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallbackTab {
+    pub tab: String,
+    pub closed_by_itself: bool,
+    pub close_hint_visible: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Observation {
+    pub recorded: Vec<Recorded>,
+    pub console: Vec<ConsoleLine>,
+    /// Tabs whose browsing context went away, in order.
+    pub destroyed_tabs: Vec<String>,
+    /// Tabs the harness closed itself (a user action).
+    pub closed_by_user: Vec<String>,
+    pub chats: BTreeMap<String, ChatState>,
+    pub callback_tabs: Vec<CallbackTab>,
+    pub provider_requests: Vec<LoggedRequest>,
+    pub provider_violations: Vec<fake_provider::Violation>,
+    /// Cookie values the platform set in the browser (its session among them).
+    pub platform_cookies: Vec<(String, String)>,
+    /// The steps as they ran, one line each.
+    pub steps: Vec<String>,
+    /// How long each chat took to show an answer after the consent, in ms.
+    pub resume_latencies_ms: Vec<u64>,
+    #[serde(skip)]
+    pub secrets: SecretLedger,
+}
+
+impl Observation {
+    /// Sorts the BiDi events into recorder reports and console lines, naming tabs by handle.
+    pub fn absorb(&mut self, events: &[BidiEvent], tab_names: &BTreeMap<String, String>) {
+        let name_of = |context: &str| {
+            tab_names
+                .get(context)
+                .cloned()
+                .unwrap_or_else(|| format!("unnamed-{}", &context[..context.len().min(6)]))
+        };
+        for event in events {
+            match event.method.as_str() {
+                "log.entryAdded" => {
+                    let tab = name_of(event.params["source"]["context"].as_str().unwrap_or(""));
+                    let text = event.params["text"].as_str().unwrap_or("").to_owned();
+                    if let Some(json) = text.strip_prefix(MARKER) {
+                        if let Ok(value) = serde_json::from_str::<Value>(json) {
+                            let kind = value["e"].as_str().unwrap_or("").to_owned();
+                            self.recorded.push(Recorded {
+                                tab,
+                                kind,
+                                event: value,
+                            });
+                        }
+                    } else {
+                        self.console.push(ConsoleLine {
+                            tab,
+                            level: event.params["level"].as_str().unwrap_or("").to_owned(),
+                            text,
+                        });
+                    }
+                }
+                "browsingContext.contextDestroyed" => {
+                    let context = event.params["context"].as_str().unwrap_or("");
+                    self.destroyed_tabs.push(name_of(context));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Documents loaded, per tab, skipping `about:blank`.
+    pub fn documents(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.recorded
+            .iter()
+            .filter(|r| r.kind == "document")
+            .filter_map(|r| Some((r.tab.as_str(), r.event["url"].as_str()?)))
+            .filter(|(_, url)| *url != "about:blank")
+    }
+
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Recorded> {
+        self.recorded.iter().filter(move |r| r.kind == kind)
+    }
+}

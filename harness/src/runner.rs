@@ -1,0 +1,672 @@
+//! Runs one scenario in one browser session against one target: applies the browser
+//! configuration, signs in, performs the steps, then gathers what was observed.
+
+use crate::observe::{CallbackTab, ChatState, MARKER, Observation};
+use crate::scenario::{Condition, Decision, OpenerMode, ScenarioFile, Step, StorageMode};
+use crate::target::Target;
+use crate::webdriver::Session;
+use anyhow::{Context, anyhow};
+use fantoccini::wd::WindowHandle;
+use fantoccini::{Client, Locator};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The recorder installed in every document (see `recorder.js`).
+const RECORDER_JS: &str = include_str!("recorder.js");
+/// The hidden function through which the harness asks a page for its surfaces.
+const SURFACES_HOOK: &str = "__alumiaHarnessSurfaces";
+/// The target contract's callback path.
+pub const CALLBACK_PATH: &str = "/auth/connector-callback";
+
+/// How long a step may wait for the page (an element, a tab, an answer).
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a step did not complete.
+#[derive(Debug)]
+pub enum StepError {
+    Timeout(String),
+    Failed(String),
+}
+
+/// The identity a scenario runs under: its own org and user, so scenarios never share state.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub org: String,
+    pub user: String,
+}
+
+/// Everything a run produced before judging.
+pub struct RawRun {
+    pub observation: Observation,
+    pub step_error: Option<StepError>,
+    pub identity: Identity,
+    /// Screenshots of the tabs open at the end, by tab name.
+    pub screenshots: Vec<(String, Vec<u8>)>,
+}
+
+/// The preload script for a scenario's browser configuration.
+pub fn preload_script(file: &ScenarioFile) -> String {
+    let browser = &file.scenario.browser;
+    let config = json!({
+        "marker": MARKER,
+        "channelName": "alumia-connector-oauth",
+        "removeFeatures": browser.remove_features.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>(),
+        "storage": match browser.storage { StorageMode::Available => "available", StorageMode::Throws => "throws" },
+        "opener": match browser.opener { OpenerMode::Keep => "keep", OpenerMode::Noopener => "noopener" },
+        "surfacesHook": SURFACES_HOOK,
+    });
+    format!("() => ({RECORDER_JS})({config})")
+}
+
+struct Tabs {
+    by_name: BTreeMap<String, WindowHandle>,
+    /// Every tab ever named, closed ones included: context id (= window handle) to name.
+    ever: BTreeMap<String, String>,
+    /// The session's first window, until a step takes it.
+    spare: Option<WindowHandle>,
+}
+
+impl Tabs {
+    fn handle(&self, tab: &str) -> Result<WindowHandle, StepError> {
+        self.by_name
+            .get(tab)
+            .cloned()
+            .ok_or_else(|| StepError::Failed(format!("no open tab named \"{tab}\"")))
+    }
+
+    fn insert(&mut self, name: &str, handle: WindowHandle) {
+        self.ever
+            .insert(String::from(handle.clone()), name.to_owned());
+        self.by_name.insert(name.to_owned(), handle);
+    }
+
+    /// Context id (= window handle) to tab name, for every tab ever named.
+    fn names(&self) -> BTreeMap<String, String> {
+        self.ever.clone()
+    }
+}
+
+struct Run<'a> {
+    client: &'a Client,
+    bidi: &'a crate::bidi::Bidi,
+    target: &'a Target,
+    identity: &'a Identity,
+    tabs: Tabs,
+    said: BTreeMap<String, usize>,
+    answers_seen: BTreeMap<String, usize>,
+    consent_at: Option<Instant>,
+    observation: Observation,
+    /// Names handed out to tabs the harness did not open itself.
+    last_callback_url: Option<String>,
+}
+
+fn cmd<T>(result: Result<T, fantoccini::error::CmdError>, what: &str) -> Result<T, StepError> {
+    result.map_err(|e| StepError::Failed(format!("{what}: {e}")))
+}
+
+impl Run<'_> {
+    async fn switch(&self, tab: &str) -> Result<(), StepError> {
+        let handle = self.tabs.handle(tab)?;
+        cmd(
+            self.client.switch_to_window(handle).await,
+            &format!("switch to tab {tab}"),
+        )
+    }
+
+    /// Returns a tab to navigate: the existing one, the spare first window, or a new tab.
+    async fn tab_for(&mut self, tab: &str) -> Result<(), StepError> {
+        if self.tabs.by_name.contains_key(tab) {
+            return self.switch(tab).await;
+        }
+        let handle = match self.tabs.spare.take() {
+            Some(handle) => handle,
+            None => cmd(self.client.new_window(true).await, "open a new tab")?.handle,
+        };
+        cmd(
+            self.client.switch_to_window(handle.clone()).await,
+            "switch to the new tab",
+        )?;
+        self.tabs.insert(tab, handle);
+        Ok(())
+    }
+
+    async fn wait_css(&self, css: &str) -> Result<fantoccini::elements::Element, StepError> {
+        self.client
+            .wait()
+            .at_most(STEP_TIMEOUT)
+            .for_element(Locator::Css(css))
+            .await
+            .map_err(|_| {
+                StepError::Timeout(format!("{css} did not appear within {STEP_TIMEOUT:?}"))
+            })
+    }
+
+    async fn goto_ready(&self, path: &str) -> Result<(), StepError> {
+        let url = self
+            .target
+            .platform
+            .join(path)
+            .map_err(|e| StepError::Failed(e.to_string()))?;
+        cmd(self.client.goto(url.as_str()).await, &format!("open {url}"))?;
+        self.wait_css("body[data-ready=true]").await.map(|_| ())
+    }
+
+    async fn count(&self, css: &str) -> Result<usize, StepError> {
+        let value = cmd(
+            self.client
+                .execute(
+                    "return document.querySelectorAll(arguments[0]).length",
+                    vec![json!(css)],
+                )
+                .await,
+            "count elements",
+        )?;
+        Ok(value.as_u64().unwrap_or(0) as usize)
+    }
+
+    async fn poll_until<F, Fut>(&self, what: &str, mut ready: F) -> Result<(), StepError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, StepError>>,
+    {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            if ready().await? {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(StepError::Timeout(format!(
+                    "{what} within {STEP_TIMEOUT:?}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn windows(&self) -> Result<Vec<WindowHandle>, StepError> {
+        cmd(self.client.windows().await, "list windows")
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), StepError> {
+        let org = self.identity.org.clone();
+        match step {
+            Step::OpenChat { tab, chat } => {
+                self.tab_for(tab).await?;
+                self.goto_ready(&format!("{org}/chat/{chat}")).await
+            }
+            Step::OpenConnectors { tab } => {
+                self.tab_for(tab).await?;
+                self.goto_ready(&format!("{org}/connectors")).await
+            }
+            Step::Say { text, tab } => {
+                self.switch(tab).await?;
+                let before = self.count("[data-testid=chat-message]").await?;
+                let input = self.wait_css("[data-testid=chat-input]").await?;
+                cmd(input.send_keys(text).await, "type the message")?;
+                cmd(
+                    self.client
+                        .find(Locator::Css("[data-testid=chat-send]"))
+                        .await,
+                    "find [data-testid=chat-send]",
+                )?
+                .click()
+                .await
+                .map_err(|e| StepError::Failed(format!("click send: {e}")))?;
+                *self.said.entry(tab.clone()).or_default() += 1;
+                self.poll_until("the chat to answer the message", || async {
+                    Ok(self.count("[data-testid=chat-message]").await? >= before + 2)
+                })
+                .await
+            }
+            Step::Connect {
+                tab,
+                connector,
+                opens,
+            } => {
+                self.switch(tab).await?;
+                let events_before = self.bidi.events().len();
+                let css = match connector {
+                    Some(name) => format!("[data-testid=connect-{name}]"),
+                    None => "[data-testid=connect-card-button]".to_owned(),
+                };
+                self.wait_css(&css).await?;
+                let buttons = cmd(
+                    self.client.find_all(Locator::Css(&css)).await,
+                    "find connect buttons",
+                )?;
+                let mut clicked = false;
+                for button in buttons.iter().rev() {
+                    if button.is_displayed().await.unwrap_or(false) {
+                        cmd(button.click().await, "click connect")?;
+                        clicked = true;
+                        break;
+                    }
+                }
+                if !clicked {
+                    return Err(StepError::Failed(format!("no visible {css} to click")));
+                }
+                // The new tab, from BiDi: seen even if it closes itself before a poll would.
+                let deadline = Instant::now() + STEP_TIMEOUT;
+                let handle = loop {
+                    let created = self
+                        .bidi
+                        .events()
+                        .into_iter()
+                        .skip(events_before)
+                        .find(|e| {
+                            e.method == "browsingContext.contextCreated"
+                                && e.params["parent"].is_null()
+                        });
+                    if let Some(event) = created {
+                        let context = event.params["context"].as_str().unwrap_or("").to_owned();
+                        break WindowHandle::try_from(context)
+                            .map_err(|e| StepError::Failed(format!("bad context id: {e}")))?;
+                    }
+                    if Instant::now() > deadline {
+                        return Err(StepError::Failed(format!(
+                            "no new tab opened within {STEP_TIMEOUT:?} after clicking {css}"
+                        )));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                };
+                self.tabs.insert(opens, handle);
+                Ok(())
+            }
+            Step::Consent { decision, tab } => {
+                self.switch(tab).await?;
+                let css = match decision {
+                    Decision::Allow => "[data-testid=consent-allow]",
+                    Decision::Deny => "[data-testid=consent-deny]",
+                };
+                let button = self.wait_css(css).await?;
+                self.consent_at = Some(Instant::now());
+                cmd(button.click().await, "click the consent button")
+            }
+            Step::CloseTab { tab } => {
+                self.switch(tab).await?;
+                cmd(self.client.close_window().await, "close the tab")?;
+                self.observation.closed_by_user.push(tab.clone());
+                self.tabs.by_name.remove(tab);
+                if let Some(other) = self.tabs.by_name.values().next().cloned() {
+                    cmd(
+                        self.client.switch_to_window(other).await,
+                        "switch after closing",
+                    )?;
+                }
+                Ok(())
+            }
+            Step::Reload { tab } => {
+                self.switch(tab).await?;
+                cmd(self.client.refresh().await, "reload")?;
+                self.answers_seen.insert(tab.clone(), 0);
+                self.wait_css("body[data-ready=true]").await.map(|_| ())
+            }
+            Step::Disconnect { connector, tab } => {
+                self.switch(tab).await?;
+                let button = self
+                    .wait_css(&format!("[data-testid=disconnect-{connector}]"))
+                    .await?;
+                cmd(button.click().await, "click disconnect")?;
+                let status = format!("[data-testid=connector-status-{connector}]");
+                self.poll_until("the connector to show revoked", || async {
+                    let element = self.wait_css(&status).await?;
+                    Ok(element.text().await.unwrap_or_default().trim() == "revoked")
+                })
+                .await
+            }
+            Step::ProviderRevokes => self
+                .target
+                .provider
+                .revoke_all_grants()
+                .await
+                .map_err(|e| StepError::Failed(format!("provider revocation: {e}"))),
+            Step::RevisitCallback { tab } => {
+                let url = self.last_callback_url.clone().ok_or_else(|| {
+                    StepError::Failed("no callback page was loaded before".into())
+                })?;
+                self.tab_for(tab).await?;
+                cmd(self.client.goto(&url).await, "open the callback again")
+            }
+            Step::WaitFor { condition, tab } => match condition {
+                Condition::TabClosed => {
+                    let handle = self.tabs.handle(tab)?;
+                    let deadline = Instant::now() + STEP_TIMEOUT;
+                    while self.windows().await?.contains(&handle) {
+                        if Instant::now() > deadline {
+                            return Err(StepError::Timeout(format!(
+                                "tab {tab} did not close within {STEP_TIMEOUT:?}"
+                            )));
+                        }
+                        tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
+                    self.tabs.by_name.remove(tab);
+                    Ok(())
+                }
+                Condition::Answer => {
+                    self.switch(tab).await?;
+                    let seen = self.answers_seen.get(tab).copied().unwrap_or(0);
+                    self.poll_until(&format!("an agent answer in tab {tab}"), || async {
+                        Ok(self.count("[data-testid=agent-answer]").await? > seen)
+                    })
+                    .await?;
+                    let now = self.count("[data-testid=agent-answer]").await?;
+                    self.answers_seen.insert(tab.clone(), now);
+                    if let Some(at) = self.consent_at {
+                        self.observation
+                            .resume_latencies_ms
+                            .push(at.elapsed().as_millis() as u64);
+                    }
+                    Ok(())
+                }
+                Condition::CardError => {
+                    self.switch(tab).await?;
+                    self.poll_until(&format!("the card error in tab {tab}"), || async {
+                        Ok(
+                            visible_count(self.client, "[data-testid=connect-card-error]").await?
+                                > 0,
+                        )
+                    })
+                    .await
+                }
+                Condition::ReconnectPrompt => {
+                    self.switch(tab).await?;
+                    self.poll_until(
+                        &format!("a tool error and a reconnect prompt in tab {tab}"),
+                        || async {
+                            Ok(self.count("[data-testid=tool-error]").await? > 0
+                                && self.count("[data-testid=reconnect-prompt]").await? > 0)
+                        },
+                    )
+                    .await
+                }
+            },
+            Step::Pause { ms } => {
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
+                Ok(())
+            }
+        }
+    }
+
+    fn note_callback_urls(&mut self, session: &Session) {
+        if let Some(bidi) = &session.bidi {
+            for event in bidi.events() {
+                let text = event.params["text"].as_str().unwrap_or("");
+                if let Some(json) = text.strip_prefix(MARKER)
+                    && let Ok(value) = serde_json::from_str::<serde_json::Value>(json)
+                    && value["e"] == "document"
+                    && let Some(url) = value["url"].as_str()
+                    && url::Url::parse(url).is_ok_and(|u| u.path() == CALLBACK_PATH)
+                {
+                    self.last_callback_url = Some(url.to_owned());
+                }
+            }
+        }
+    }
+}
+
+async fn visible_count(client: &Client, css: &str) -> Result<usize, StepError> {
+    let value = cmd(
+        client
+            .execute(
+                "return Array.from(document.querySelectorAll(arguments[0])).filter(e => !e.hidden && e.offsetParent !== null).length",
+                vec![json!(css)],
+            )
+            .await,
+        "count visible elements",
+    )?;
+    Ok(value.as_u64().unwrap_or(0) as usize)
+}
+
+/// Runs the steps of `file` and gathers the observation.
+pub async fn run_steps(
+    session: &Session,
+    target: &Target,
+    file: &ScenarioFile,
+    identity: &Identity,
+) -> anyhow::Result<RawRun> {
+    let client = &session.client;
+    let bidi = session
+        .bidi
+        .as_ref()
+        .ok_or_else(|| anyhow!("the browser session has no BiDi socket"))?;
+    target
+        .provider
+        .set_faults(&file.scenario.provider)
+        .await
+        .context("setting the provider's faults")?;
+    let first_request = target.provider.requests().await?.len();
+
+    // Sign in before the recorder starts: the trace begins with the scenario's first step.
+    let first_window = client.window().await?;
+    let login = target.login_url(
+        &identity.user,
+        &identity.org,
+        &format!("/{}/connectors", identity.org),
+    );
+    client.goto(login.as_str()).await?;
+    client
+        .wait()
+        .at_most(STEP_TIMEOUT)
+        .for_element(Locator::Css("body[data-ready=true]"))
+        .await
+        .with_context(|| {
+            format!(
+                "signing in at {login} did not reach a ready page (see docs/target-contract.md)"
+            )
+        })?;
+    let script = bidi
+        .command(
+            "script.addPreloadScript",
+            json!({ "functionDeclaration": preload_script(file) }),
+        )
+        .await?;
+    bidi.clear_events();
+
+    let mut run = Run {
+        client,
+        bidi,
+        target,
+        identity,
+        tabs: Tabs {
+            by_name: BTreeMap::new(),
+            ever: BTreeMap::new(),
+            spare: Some(first_window),
+        },
+        said: BTreeMap::new(),
+        answers_seen: BTreeMap::new(),
+        consent_at: None,
+        observation: Observation::default(),
+        last_callback_url: None,
+    };
+    let mut step_error = None;
+    for (index, step) in file.scenario.steps.iter().enumerate() {
+        run.note_callback_urls(session);
+        let started = Instant::now();
+        let result = run.step(step).await;
+        let line = format!("{:>2}. {}", index + 1, describe_step(step));
+        match result {
+            Ok(()) => run.observation.steps.push(line),
+            Err(error) => {
+                run.observation.steps.push(format!(
+                    "{line}  <- stopped here after {} ms",
+                    started.elapsed().as_millis()
+                ));
+                step_error = Some(error);
+                break;
+            }
+        }
+    }
+
+    // Give a callback tab that is about to close itself the time to do so.
+    let callback_grace = Instant::now() + Duration::from_secs(3);
+    let mut screenshots = Vec::new();
+    let names = run.tabs.names();
+    // Final state of every open tab.
+    let open = client.windows().await.unwrap_or_default();
+    for (name, handle) in run.tabs.by_name.clone() {
+        if !open.contains(&handle) {
+            continue;
+        }
+        if client.switch_to_window(handle.clone()).await.is_err() {
+            continue;
+        }
+        let _ = client
+            .execute(
+                &format!("if (window.{SURFACES_HOOK}) window.{SURFACES_HOOK}()"),
+                vec![],
+            )
+            .await;
+        if let Ok(png) = client.screenshot().await {
+            screenshots.push((name.clone(), png));
+        }
+        if let Ok(state) = client
+            .execute(
+                "const q = s => Array.from(document.querySelectorAll(s)); \
+                 return { user: q('[data-testid=chat-message][data-role=user]').length, \
+                 answers: q('[data-testid=agent-answer]').length, toolErrors: q('[data-testid=tool-error]').length, \
+                 reconnect: q('[data-testid=reconnect-prompt]').length, cards: q('[data-testid=connect-card]').length, \
+                 cardErrors: q('[data-testid=connect-card-error]').filter(e => !e.hidden && e.offsetParent !== null).length, \
+                 isChat: document.querySelector('[data-testid=chat-input]') !== null };",
+                vec![],
+            )
+            .await
+            && state["isChat"] == true
+        {
+            let count = |key: &str| state[key].as_u64().unwrap_or(0) as usize;
+            run.observation.chats.insert(
+                name.clone(),
+                ChatState {
+                    user_messages: count("user"),
+                    answers: count("answers"),
+                    tool_errors: count("toolErrors"),
+                    reconnect_prompts: count("reconnect"),
+                    cards: count("cards"),
+                    card_errors_visible: count("cardErrors"),
+                    said: run.said.get(&name).copied().unwrap_or(0),
+                },
+            );
+        }
+    }
+    // Platform cookies (the session among them), read through WebDriver: HttpOnly included.
+    if let Some(platform_tab) = run
+        .tabs
+        .by_name
+        .iter()
+        .find(|(_, h)| open.contains(h))
+        .map(|(_, h)| h.clone())
+        && client.switch_to_window(platform_tab).await.is_ok()
+        && let Ok(cookies) = client.get_all_cookies().await
+    {
+        run.observation.platform_cookies = cookies
+            .iter()
+            .map(|c| (c.name().to_owned(), c.value().to_owned()))
+            .collect();
+    }
+
+    // Callback tabs: closed by themselves, or showing how to close them.
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut observation = Observation::default();
+        observation.absorb(&bidi.events(), &names);
+        let pending: Vec<String> = callback_tab_names(&observation)
+            .into_iter()
+            .filter(|tab| {
+                !observation.destroyed_tabs.contains(tab)
+                    && !run.observation.closed_by_user.contains(tab)
+            })
+            .collect();
+        if pending.is_empty() || Instant::now() > callback_grace {
+            break;
+        }
+    }
+    run.observation.absorb(&bidi.events(), &names);
+    let open = client.windows().await.unwrap_or_default();
+    for tab in callback_tab_names(&run.observation) {
+        let closed_by_itself = run.observation.destroyed_tabs.contains(&tab)
+            && !run.observation.closed_by_user.contains(&tab);
+        let mut close_hint_visible = false;
+        if let Some(handle) = run.tabs.by_name.get(&tab)
+            && open.contains(handle)
+            && client.switch_to_window(handle.clone()).await.is_ok()
+        {
+            close_hint_visible = visible_count(client, "[data-testid=callback-close-hint]")
+                .await
+                .unwrap_or(0)
+                > 0;
+        }
+        run.observation.callback_tabs.push(CallbackTab {
+            tab,
+            closed_by_itself,
+            close_hint_visible,
+        });
+    }
+
+    let _ = bidi
+        .command(
+            "script.removePreloadScript",
+            json!({ "script": script["script"] }),
+        )
+        .await;
+    let requests = target.provider.requests().await?;
+    run.observation.provider_requests = requests.into_iter().skip(first_request).collect();
+    run.observation.provider_violations = target.provider.violations().await?;
+    run.observation.secrets = target.provider.secrets().await?;
+    Ok(RawRun {
+        observation: run.observation,
+        step_error,
+        identity: identity.clone(),
+        screenshots,
+    })
+}
+
+/// Tabs that loaded the callback page, in order of first load.
+fn callback_tab_names(observation: &Observation) -> Vec<String> {
+    let mut tabs: Vec<String> = Vec::new();
+    for (tab, url) in observation.documents() {
+        if url::Url::parse(url).is_ok_and(|u| u.path() == CALLBACK_PATH)
+            && !tabs.iter().any(|t| t == tab)
+        {
+            tabs.push(tab.to_owned());
+        }
+    }
+    tabs
+}
+
+/// One line per step, for traces and failure reports.
+pub fn describe_step(step: &Step) -> String {
+    match step {
+        Step::OpenChat { tab, chat } => format!("open-chat {chat} in [{tab}]"),
+        Step::OpenConnectors { tab } => format!("open-connectors in [{tab}]"),
+        Step::Say { text, tab } => format!("say {text:?} in [{tab}]"),
+        Step::Connect {
+            tab,
+            connector,
+            opens,
+        } => match connector {
+            Some(c) => format!("connect {c} from [{tab}], opening [{opens}]"),
+            None => format!("connect from the card in [{tab}], opening [{opens}]"),
+        },
+        Step::Consent { decision, tab } => {
+            let name = if *decision == Decision::Allow {
+                "allow"
+            } else {
+                "deny"
+            };
+            format!("consent {name} in [{tab}]")
+        }
+        Step::CloseTab { tab } => format!("close-tab [{tab}]"),
+        Step::Reload { tab } => format!("reload [{tab}]"),
+        Step::Disconnect { connector, tab } => format!("disconnect {connector} in [{tab}]"),
+        Step::ProviderRevokes => "provider-revokes".to_owned(),
+        Step::RevisitCallback { tab } => format!("revisit-callback in [{tab}]"),
+        Step::WaitFor { condition, tab } => {
+            let name = serde_json::to_value(condition)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("wait-for {name} in [{tab}]")
+        }
+        Step::Pause { ms } => format!("pause {ms} ms"),
+    }
+}

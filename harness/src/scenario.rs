@@ -1,0 +1,413 @@
+//! Scenario files: `scenarios/<group>/<name>.toml`, one case each, with a closed schema.
+//!
+//! ```
+//! use harness::scenario::Scenario;
+//! let scenario = Scenario::parse("x.toml", r#"
+//! description = "All three channels live."
+//! [[steps]]
+//! do = "say"
+//! text = "list my files"
+//! [expect.chat]
+//! chat = "card"
+//! "#).unwrap();
+//! assert_eq!(scenario.steps.len(), 1);
+//! ```
+
+use fake_provider::Faults;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A scenario's id: its path under `scenarios/` without `.toml` (`channels/no-broadcast-channel`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ScenarioId(pub String);
+
+impl fmt::Display for ScenarioId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The closed vocabulary of outcomes (as web-platform-tests: PASS, FAIL, TIMEOUT, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    #[default]
+    Pass,
+    Fail,
+    Timeout,
+    PreconditionFailed,
+    Skipped,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "fail",
+            Outcome::Timeout => "timeout",
+            Outcome::PreconditionFailed => "precondition-failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// A browser feature a scenario can remove before any page script runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Feature {
+    BroadcastChannel,
+}
+
+/// What `localStorage` and `sessionStorage` do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StorageMode {
+    #[default]
+    Available,
+    /// Every access throws `SecurityError`, as with cookies blocked (produced by a preload
+    /// script, because the browser's own cookie blocking would also stop the platform's login).
+    Throws,
+}
+
+/// Whether tabs opened with `window.open` keep their opener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpenerMode {
+    #[default]
+    Keep,
+    /// Every `window.open` is made with `noopener` (the browser severs the opener).
+    Noopener,
+}
+
+/// The browser configuration, produced with the browser's own means (BiDi preload scripts),
+/// never by changing the platform's pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrowserConfig {
+    pub remove_features: Vec<Feature>,
+    pub storage: StorageMode,
+    pub opener: OpenerMode,
+}
+
+/// Whether the user allows or denies at the consent page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+/// What a `wait-for` step waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    /// An agent answer in the tab's chat.
+    Answer,
+    /// The connect card shows an error.
+    CardError,
+    /// A tool error and a reconnect prompt in the chat.
+    ReconnectPrompt,
+    /// The tab is gone (closed itself).
+    TabClosed,
+}
+
+/// One thing the user (or the world) does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "do", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// Open a chat in a tab (a new tab unless it exists).
+    OpenChat {
+        #[serde(default = "default_chat_tab")]
+        tab: String,
+        #[serde(default = "default_chat_id")]
+        chat: String,
+    },
+    /// Open the org's connectors page in a tab.
+    OpenConnectors {
+        #[serde(default = "default_connectors_tab")]
+        tab: String,
+    },
+    /// Type a message in the tab's chat and send it.
+    Say {
+        text: String,
+        #[serde(default = "default_chat_tab")]
+        tab: String,
+    },
+    /// Click connect: the chat card's button, or `connector`'s button on the connectors page.
+    /// The tab it opens is named `opens`.
+    Connect {
+        #[serde(default = "default_chat_tab")]
+        tab: String,
+        connector: Option<String>,
+        #[serde(default = "default_provider_tab")]
+        opens: String,
+    },
+    /// Answer the provider's consent page.
+    Consent {
+        decision: Decision,
+        #[serde(default = "default_provider_tab")]
+        tab: String,
+    },
+    /// The user closes a tab.
+    CloseTab { tab: String },
+    /// The user reloads a tab.
+    Reload { tab: String },
+    /// Disconnect a connector on the connectors page.
+    Disconnect {
+        connector: String,
+        #[serde(default = "default_connectors_tab")]
+        tab: String,
+    },
+    /// The provider revokes every grant (the user removed the app at the provider).
+    ProviderRevokes,
+    /// Open the last callback URL again, in a new tab.
+    RevisitCallback {
+        #[serde(default = "default_revisit_tab")]
+        tab: String,
+    },
+    /// Wait until a condition holds in a tab.
+    WaitFor {
+        condition: Condition,
+        #[serde(default = "default_chat_tab")]
+        tab: String,
+    },
+    /// Let time pass.
+    Pause { ms: u64 },
+}
+
+fn default_chat_tab() -> String {
+    "chat".into()
+}
+fn default_chat_id() -> String {
+    "main".into()
+}
+fn default_connectors_tab() -> String {
+    "connectors".into()
+}
+fn default_provider_tab() -> String {
+    "provider".into()
+}
+fn default_revisit_tab() -> String {
+    "revisit".into()
+}
+
+/// How a chat must end (invariants 4 and 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChatExpectation {
+    /// Every queued message was re-sent exactly once and answered.
+    Resumed,
+    /// Nothing was re-sent and the card shows the error.
+    ErrorShown,
+    /// Nothing was re-sent and the card still waits (e.g. the user closed the provider tab).
+    Waiting,
+    /// The last tool call gave a tool error and a reconnect prompt.
+    ToolErrorAndReconnect,
+}
+
+/// What the scenario expects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The outcome this scenario has today; anything but `pass` needs a `reason`.
+    #[serde(default)]
+    pub outcome: Outcome,
+    pub reason: Option<String>,
+    /// How each chat tab must end, by tab name.
+    #[serde(default)]
+    pub chat: BTreeMap<String, ChatExpectation>,
+    /// The bound within which a chat must resume, from the consent (default 15 000 ms).
+    pub resume_within_ms: Option<u64>,
+}
+
+/// One scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// One line: what this case shows.
+    pub description: String,
+    #[serde(default)]
+    pub browser: BrowserConfig,
+    /// The fake provider's faults for this run.
+    #[serde(default)]
+    pub provider: Faults,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub expect: Expectation,
+}
+
+/// A scenario file that cannot be used, with where and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl Scenario {
+    /// Parses and validates a scenario; `file` names it in errors.
+    pub fn parse(file: impl AsRef<Path>, text: &str) -> Result<Self, ScenarioError> {
+        let file = file.as_ref().to_owned();
+        let scenario: Scenario = toml::from_str(text).map_err(|error| ScenarioError {
+            file: file.clone(),
+            message: describe_toml_error(&error, text),
+        })?;
+        scenario
+            .validate()
+            .map_err(|message| ScenarioError { file, message })?;
+        Ok(scenario)
+    }
+
+    /// Combinations that cannot mean anything.
+    fn validate(&self) -> Result<(), String> {
+        if self.description.trim().is_empty() || self.description.contains('\n') {
+            return Err("description must be one non-empty line".into());
+        }
+        if self.expect.outcome != Outcome::Pass && self.expect.reason.is_none() {
+            return Err(format!(
+                "expect.outcome = \"{}\" needs expect.reason: say why this case does not pass",
+                self.expect.outcome.as_str()
+            ));
+        }
+        if self.steps.is_empty() {
+            return Err("steps is empty: a scenario needs at least one [[steps]] entry".into());
+        }
+        let mut tabs = vec![];
+        for (index, step) in self.steps.iter().enumerate() {
+            let at = format!("steps[{index}] (do = \"{}\")", step.name());
+            match step {
+                Step::OpenChat { tab, .. } | Step::OpenConnectors { tab } => tabs.push(tab.clone()),
+                Step::Connect { tab, opens, .. } => {
+                    require_tab(&tabs, tab, &at)?;
+                    tabs.push(opens.clone());
+                }
+                Step::RevisitCallback { tab } => tabs.push(tab.clone()),
+                Step::Say { tab, .. }
+                | Step::Consent { tab, .. }
+                | Step::CloseTab { tab }
+                | Step::Reload { tab }
+                | Step::Disconnect { tab, .. }
+                | Step::WaitFor { tab, .. } => require_tab(&tabs, tab, &at)?,
+                Step::ProviderRevokes | Step::Pause { .. } => {}
+            }
+            if let Step::Pause { ms } = step
+                && *ms > 30_000
+            {
+                return Err(format!(
+                    "{at}: ms = {ms} is over the 30 000 ms a pause may last"
+                ));
+            }
+        }
+        for tab in self.expect.chat.keys() {
+            if !tabs.contains(tab) {
+                return Err(format!(
+                    "expect.chat names the tab \"{tab}\", which no step opens"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn require_tab(tabs: &[String], tab: &str, at: &str) -> Result<(), String> {
+    if tabs.iter().any(|t| t == tab) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{at} uses the tab \"{tab}\" before a step opens it (open-chat, open-connectors, connect's `opens` and revisit-callback open tabs; opened so far: {})",
+            if tabs.is_empty() {
+                "none".to_owned()
+            } else {
+                tabs.join(", ")
+            }
+        ))
+    }
+}
+
+impl Step {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::OpenChat { .. } => "open-chat",
+            Step::OpenConnectors { .. } => "open-connectors",
+            Step::Say { .. } => "say",
+            Step::Connect { .. } => "connect",
+            Step::Consent { .. } => "consent",
+            Step::CloseTab { .. } => "close-tab",
+            Step::Reload { .. } => "reload",
+            Step::Disconnect { .. } => "disconnect",
+            Step::ProviderRevokes => "provider-revokes",
+            Step::RevisitCallback { .. } => "revisit-callback",
+            Step::WaitFor { .. } => "wait-for",
+            Step::Pause { .. } => "pause",
+        }
+    }
+}
+
+/// toml's message, with the line number spelled out and the hint to read the schema.
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let location = error
+        .span()
+        .map(|span| {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("line {line}: ")
+        })
+        .unwrap_or_default();
+    format!(
+        "{location}{}\nhint: the keys of a scenario are description, [browser], [provider], [[steps]] and [expect]; `harness list` shows working examples",
+        error.message()
+    )
+}
+
+/// A scenario found on disk.
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    pub id: ScenarioId,
+    pub path: PathBuf,
+    pub scenario: Scenario,
+}
+
+/// Every `*.toml` under `root` whose id matches `pattern` (a glob over ids, `*` for all),
+/// sorted by id. Any file that does not parse is an error.
+pub fn discover(root: &Path, pattern: &str) -> anyhow::Result<Vec<ScenarioFile>> {
+    let matcher = glob::Pattern::new(pattern)
+        .map_err(|e| anyhow::anyhow!("--scenario {pattern:?} is not a glob: {e}"))?;
+    let walk = format!("{}/**/*.toml", root.display());
+    let mut found = Vec::new();
+    for entry in glob::glob(&walk)? {
+        let path = entry?;
+        let id = scenario_id(root, &path);
+        if !matcher.matches(&id.0) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let scenario = Scenario::parse(&path, &text)?;
+        found.push(ScenarioFile { id, path, scenario });
+    }
+    found.sort_by(|a, b| a.id.cmp(&b.id));
+    if found.is_empty() {
+        anyhow::bail!(
+            "no scenario under {} matches {pattern:?} (hint: `harness list` shows the ids)",
+            root.display()
+        );
+    }
+    Ok(found)
+}
+
+/// `scenarios/channels/no-bc.toml` under `scenarios/` is `channels/no-bc`.
+pub fn scenario_id(root: &Path, path: &Path) -> ScenarioId {
+    let relative = path.strip_prefix(root).unwrap_or(path).with_extension("");
+    ScenarioId(
+        relative
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/"),
+    )
+}
+
+/// The `scenarios/` folder of this repository.
+pub fn default_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}

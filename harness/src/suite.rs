@@ -1,0 +1,200 @@
+//! Running scenarios: one scenario in one session against one target, judged by the invariants,
+//! with artifacts kept when the outcome is not the expected one.
+
+use crate::invariants::{self, STEP, Violation};
+use crate::runner::{Identity, StepError, run_steps};
+use crate::scenario::{Outcome, ScenarioFile};
+use crate::target::Target;
+use crate::trace::{Normalizer, render};
+use crate::webdriver::{Engine, Session};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One scenario's result in one engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub engine: String,
+    pub outcome: Outcome,
+    pub expected: Outcome,
+    pub violations: Vec<Violation>,
+    pub duration_ms: u64,
+    #[serde(skip)]
+    pub trace: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<PathBuf>,
+    pub seed: u64,
+}
+
+impl ScenarioResult {
+    /// The outcome is what the scenario file expects (an unexpected pass is a failure too).
+    pub fn as_expected(&self) -> bool {
+        self.outcome == self.expected
+    }
+}
+
+/// A short, stable hash (FNV-1a, 64 bits, 10 hex digits): the same inputs give the same
+/// identity on every machine.
+fn short_hash(parts: &[&str]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0u8]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")[..10].to_owned()
+}
+
+/// The org and user a scenario runs as: derived from the seed, the scenario and a run id
+/// (empty on the embedded target, whose database is fresh each time).
+pub fn identity(seed: u64, scenario: &str, run_id: &str) -> Identity {
+    let hash = short_hash(&[&seed.to_string(), scenario, run_id]);
+    Identity {
+        org: format!("h{hash}"),
+        user: format!("u{hash}"),
+    }
+}
+
+/// Where a run keeps what a person needs to understand a failure.
+pub struct Artifacts {
+    pub root: PathBuf,
+    pub driver_log: Option<PathBuf>,
+}
+
+pub async fn run_scenario(
+    file: &ScenarioFile,
+    target: &Target,
+    session: &Session,
+    engine: Engine,
+    seed: u64,
+    run_id: &str,
+    artifacts: &Artifacts,
+) -> ScenarioResult {
+    let started = Instant::now();
+    let identity = identity(seed, &file.id.0, run_id);
+    let mut result = ScenarioResult {
+        scenario: file.id.0.clone(),
+        engine: engine.name().to_owned(),
+        outcome: Outcome::Pass,
+        expected: file.scenario.expect.outcome,
+        violations: Vec::new(),
+        duration_ms: 0,
+        trace: String::new(),
+        artifacts: None,
+        seed,
+    };
+    if session.bidi.is_none() {
+        result.outcome = Outcome::PreconditionFailed;
+        result.violations.push(Violation {
+            invariant: STEP.into(),
+            detail: "the WebDriver endpoint gives no BiDi socket (webSocketUrl): the harness cannot record".into(),
+        });
+        return result;
+    }
+    let raw = match run_steps(session, target, file, &identity).await {
+        Ok(raw) => raw,
+        Err(error) => {
+            result.outcome = Outcome::Fail;
+            result.violations.push(Violation {
+                invariant: STEP.into(),
+                detail: format!("{error:#}"),
+            });
+            result.duration_ms = started.elapsed().as_millis() as u64;
+            return result;
+        }
+    };
+    let platform_origin = target.platform.origin().ascii_serialization();
+    let provider_origin = target.provider.public_url().origin().ascii_serialization();
+    result.violations = invariants::check(&file.scenario, &raw.observation, &platform_origin);
+    let timed_out = matches!(raw.step_error, Some(StepError::Timeout(_)));
+    match &raw.step_error {
+        Some(StepError::Timeout(detail)) | Some(StepError::Failed(detail)) => {
+            result.violations.insert(
+                0,
+                Violation {
+                    invariant: STEP.into(),
+                    detail: detail.clone(),
+                },
+            );
+        }
+        None => {}
+    }
+    result.outcome = if timed_out {
+        Outcome::Timeout
+    } else if result.violations.is_empty() {
+        Outcome::Pass
+    } else {
+        Outcome::Fail
+    };
+    let mut normalizer = Normalizer::new(
+        &platform_origin,
+        &provider_origin,
+        &identity,
+        &raw.observation.secrets,
+    );
+    result.trace = render(&raw.observation, &mut normalizer);
+    // Violation details are shown to people: no secret in them either.
+    for violation in &mut result.violations {
+        violation.detail = normalizer.apply(&violation.detail);
+    }
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    if !result.as_expected() {
+        let dir = artifacts.root.join(&file.id.0);
+        if keep_artifacts(
+            &dir,
+            &raw,
+            &result,
+            &mut normalizer,
+            artifacts.driver_log.as_deref(),
+        )
+        .is_ok()
+        {
+            result.artifacts = Some(dir);
+        }
+    }
+    result
+}
+
+fn keep_artifacts(
+    dir: &Path,
+    raw: &crate::runner::RawRun,
+    result: &ScenarioResult,
+    normalizer: &mut Normalizer,
+    driver_log: Option<&Path>,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("trace.txt"), &result.trace)?;
+    let observation = serde_json::to_string_pretty(&raw.observation).unwrap_or_default();
+    std::fs::write(dir.join("observation.json"), normalizer.apply(&observation))?;
+    let requests =
+        serde_json::to_string_pretty(&raw.observation.provider_requests).unwrap_or_default();
+    std::fs::write(
+        dir.join("provider-requests.json"),
+        normalizer.apply(&requests),
+    )?;
+    std::fs::write(
+        dir.join("result.json"),
+        serde_json::to_string_pretty(result).unwrap_or_default(),
+    )?;
+    for (tab, png) in &raw.screenshots {
+        std::fs::write(dir.join(format!("tab-{tab}.png")), png)?;
+    }
+    if let Some(log) = driver_log
+        && let Ok(text) = std::fs::read_to_string(log)
+    {
+        std::fs::write(dir.join("driver.log"), normalizer.apply(&text))?;
+    }
+    Ok(())
+}
+
+/// The command that reruns one scenario.
+pub fn rerun_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run -p harness -- run --scenario '{scenario}' --seed {seed}")
+}
+
+/// The command that accepts a new snapshot for one scenario.
+pub fn accept_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run -p harness -- run --scenario '{scenario}' --seed {seed} --accept")
+}

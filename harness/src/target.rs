@@ -1,0 +1,167 @@
+//! What the harness drives: a platform (embedded reference server, or a deployment elsewhere
+//! given by `--target`) and the fake provider it is configured against (embedded, or a
+//! `fake-provider serve` given by `--provider`, controlled through its `/_admin/` endpoints).
+
+use crate::stack::EmbeddedStack;
+use anyhow::{Context, bail};
+use fake_provider::{Faults, LoggedRequest, Provider, Secret, SecretLedger, Violation};
+use url::Url;
+
+/// Control of the fake provider for one run.
+#[derive(Clone)]
+pub enum ProviderControl {
+    /// In this process.
+    Embedded(Provider),
+    /// A `fake-provider serve` elsewhere, through its admin endpoints.
+    Remote { url: Url, http: reqwest::Client },
+}
+
+impl ProviderControl {
+    pub fn remote(url: Url) -> Self {
+        ProviderControl::Remote {
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn public_url(&self) -> Url {
+        match self {
+            ProviderControl::Embedded(provider) => provider.public_url(),
+            ProviderControl::Remote { url, .. } => url.clone(),
+        }
+    }
+
+    async fn admin_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let ProviderControl::Remote { url, http } = self else {
+            unreachable!("admin calls are for remote providers")
+        };
+        let endpoint = url.join(path)?;
+        let response = http
+            .get(endpoint.clone())
+            .send()
+            .await
+            .with_context(|| format!("the fake provider at {endpoint} cannot be reached (hint: is `fake-provider serve` running there?)"))?;
+        if !response.status().is_success() {
+            bail!(
+                "{endpoint} answered {}: is this a fake-provider?",
+                response.status()
+            );
+        }
+        Ok(response.json().await?)
+    }
+
+    pub async fn set_faults(&self, faults: &Faults) -> anyhow::Result<()> {
+        match self {
+            ProviderControl::Embedded(provider) => provider.set_faults(faults.clone()),
+            ProviderControl::Remote { url, http } => {
+                let endpoint = url.join("_admin/faults")?;
+                let response = http
+                    .put(endpoint.clone())
+                    .json(faults)
+                    .send()
+                    .await
+                    .with_context(|| {
+                        format!("the fake provider at {endpoint} cannot be reached")
+                    })?;
+                if !response.status().is_success() {
+                    bail!("{endpoint} refused the faults: {}", response.status());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn secrets(&self) -> anyhow::Result<SecretLedger> {
+        match self {
+            ProviderControl::Embedded(provider) => Ok(provider.secrets()),
+            ProviderControl::Remote { .. } => Ok(SecretLedger::from_secrets(
+                self.admin_get::<Vec<Secret>>("_admin/secrets").await?,
+            )),
+        }
+    }
+
+    pub async fn requests(&self) -> anyhow::Result<Vec<LoggedRequest>> {
+        match self {
+            ProviderControl::Embedded(provider) => Ok(provider.request_log()),
+            ProviderControl::Remote { .. } => self.admin_get("_admin/requests").await,
+        }
+    }
+
+    pub async fn violations(&self) -> anyhow::Result<Vec<Violation>> {
+        match self {
+            ProviderControl::Embedded(provider) => Ok(provider.violations()),
+            ProviderControl::Remote { .. } => self.admin_get("_admin/violations").await,
+        }
+    }
+
+    pub async fn revoke_all_grants(&self) -> anyhow::Result<()> {
+        match self {
+            ProviderControl::Embedded(provider) => {
+                provider.revoke_all_grants(None);
+            }
+            ProviderControl::Remote { url, http } => {
+                let endpoint = url.join("_admin/revoke-grants")?;
+                http.post(endpoint).send().await?.error_for_status()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A platform to drive and the provider behind it.
+pub struct Target {
+    pub platform: Url,
+    pub provider: ProviderControl,
+    /// Whether the platform is the embedded reference server (snapshots may be written).
+    pub embedded: bool,
+    _stack: Option<EmbeddedStack>,
+}
+
+impl Target {
+    /// The embedded default: a fresh provider and reference server.
+    pub async fn embedded(
+        seed: u64,
+        customize: Option<reference_server::RouterCustomizer>,
+    ) -> anyhow::Result<Self> {
+        let stack =
+            EmbeddedStack::start_with(Faults::none(), seed, "127.0.0.1:0".parse()?, customize)
+                .await?;
+        Ok(Self {
+            platform: stack.platform_url.clone(),
+            provider: ProviderControl::Embedded(stack.provider.rules().clone()),
+            embedded: true,
+            _stack: Some(stack),
+        })
+    }
+
+    /// A deployment elsewhere, configured against the fake provider at `provider`.
+    pub async fn remote(platform: Url, provider: Url) -> anyhow::Result<Self> {
+        let control = ProviderControl::remote(provider.clone());
+        control
+            .violations()
+            .await
+            .with_context(|| format!("--provider {provider} does not answer as a fake provider"))?;
+        let health = reqwest::Client::new().get(platform.clone()).send().await;
+        if let Err(error) = health {
+            bail!(
+                "the target {platform} cannot be reached: {error} (hint: is the deployment up, and is the URL right?)"
+            );
+        }
+        Ok(Self {
+            platform,
+            provider: control,
+            embedded: false,
+            _stack: None,
+        })
+    }
+
+    /// The target contract's sign-in URL for a test user.
+    pub fn login_url(&self, user: &str, org: &str, next: &str) -> Url {
+        let mut url = self.platform.join("dev/login").expect("a path joins");
+        url.query_pairs_mut()
+            .append_pair("user", user)
+            .append_pair("org", org)
+            .append_pair("next", next);
+        url
+    }
+}

@@ -1,0 +1,361 @@
+//! The normalized trace of a run: user actions, navigations, channel deliveries, provider
+//! requests and chat events, with numbered placeholders for volatile values (`[STATE#1]`
+//! sent and echoed stays `[STATE#1]`), so the same behaviour gives the same text.
+
+use crate::observe::Observation;
+use crate::runner::Identity;
+use fake_provider::SecretLedger;
+use regex::Regex;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+/// Replaces volatile values by placeholders, numbering each kind in order of first sight.
+pub struct Normalizer {
+    exact: Vec<(String, String)>,
+    kinds: Vec<(String, String)>,
+    numbered: BTreeMap<String, String>,
+    counters: BTreeMap<String, usize>,
+}
+
+/// Values that look random (ids, nonces) and have no known kind.
+static OPAQUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b[A-Za-z]{1,6}_[A-Za-z0-9_\-]{10,}|\b[A-Za-z0-9_\-]{20,}\b")
+        .expect("a valid regex")
+});
+
+impl Normalizer {
+    pub fn new(
+        platform_origin: &str,
+        provider_origin: &str,
+        identity: &Identity,
+        secrets: &SecretLedger,
+    ) -> Self {
+        let mut exact = Vec::new();
+        for (origin, placeholder) in [
+            (platform_origin, "[PLATFORM]"),
+            (provider_origin, "[PROVIDER]"),
+        ] {
+            let origin = origin.trim_end_matches('/');
+            let encoded: String = url::form_urlencoded::byte_serialize(origin.as_bytes()).collect();
+            exact.push((origin.to_owned(), placeholder.to_owned()));
+            exact.push((encoded, placeholder.to_owned()));
+        }
+        let mut normalizer = Self {
+            exact,
+            kinds: Vec::new(),
+            numbered: BTreeMap::new(),
+            counters: BTreeMap::new(),
+        };
+        for secret in secrets.all() {
+            normalizer.kinds.push((
+                secret.value.clone(),
+                secret.kind.placeholder_stem().to_owned(),
+            ));
+        }
+        // Longest first, so that no value is replaced inside a longer one.
+        normalizer
+            .kinds
+            .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        normalizer
+            .exact
+            .push((format!("/{}/", identity.org), "/[ORG]/".to_owned()));
+        normalizer
+            .exact
+            .push((format!("org={}", identity.org), "org=[ORG]".to_owned()));
+        normalizer
+            .exact
+            .push((format!("user={}", identity.user), "user=[USER]".to_owned()));
+        normalizer
+    }
+
+    /// Teaches the normalizer that `value` is of `kind` (e.g. a state seen at the provider).
+    pub fn learn(&mut self, value: &str, kind: &str) {
+        if value.len() >= 6 && !self.kinds.iter().any(|(v, _)| v == value) {
+            self.kinds.push((value.to_owned(), kind.to_owned()));
+            self.kinds
+                .sort_by_key(|(value, _)| std::cmp::Reverse(value.len()));
+        }
+    }
+
+    fn placeholder(&mut self, value: &str, kind: &str) -> String {
+        if let Some(existing) = self.numbered.get(value) {
+            return existing.clone();
+        }
+        let counter = self.counters.entry(kind.to_owned()).or_default();
+        *counter += 1;
+        let placeholder = format!("[{kind}#{counter}]");
+        self.numbered.insert(value.to_owned(), placeholder.clone());
+        placeholder
+    }
+
+    pub fn apply(&mut self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (value, replacement) in &self.exact {
+            out = out.replace(value.as_str(), replacement);
+        }
+        let kinds = self.kinds.clone();
+        for (value, kind) in kinds {
+            for form in [
+                value.clone(),
+                url::form_urlencoded::byte_serialize(value.as_bytes()).collect(),
+            ] {
+                if out.contains(&form) {
+                    let placeholder = self.placeholder(&value, &kind);
+                    out = out.replace(&form, &placeholder);
+                }
+            }
+        }
+        let mut result = String::with_capacity(out.len());
+        let mut last = 0;
+        let matches: Vec<(usize, usize)> = OPAQUE
+            .find_iter(&out)
+            .map(|m| (m.start(), m.end()))
+            .collect();
+        for (start, end) in matches {
+            let value = &out[start..end];
+            if !value.chars().any(|c| c.is_ascii_digit())
+                || !value.chars().any(|c| c.is_ascii_alphabetic())
+            {
+                continue;
+            }
+            result.push_str(&out[last..start]);
+            let placeholder = self.placeholder(value, "ID");
+            result.push_str(&placeholder);
+            last = end;
+        }
+        result.push_str(&out[last..]);
+        result
+    }
+}
+
+fn payload_text(data: &Value) -> String {
+    match data {
+        Value::Object(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", short(v)))
+                .collect();
+            format!("{{{}}}", parts.join(", "))
+        }
+        Value::String(s) => match serde_json::from_str::<Value>(s) {
+            Ok(inner @ Value::Object(_)) => payload_text(&inner),
+            _ => format!("{s:?}"),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn short(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Authorize query parameters, sorted, for a stable line.
+fn sorted_query(query: &str) -> String {
+    let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    pairs.sort();
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Renders the observation as the text kept in `snapshots/`.
+pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String {
+    for request in &observation.provider_requests {
+        for (key, value) in url::form_urlencoded::parse(request.query.as_bytes()) {
+            match key.as_ref() {
+                "state" => normalizer.learn(&value, "STATE"),
+                "code_challenge" => normalizer.learn(&value, "CHALLENGE"),
+                _ => {}
+            }
+        }
+    }
+    for record in &observation.recorded {
+        if let Some(id) = record.event["data"]["connectionId"].as_str() {
+            normalizer.learn(id, "CONNECTION");
+        }
+        if record.kind == "document"
+            && let Some(url) = record.event["url"]
+                .as_str()
+                .and_then(|u| url::Url::parse(u).ok())
+        {
+            for (key, value) in url.query_pairs() {
+                match key.as_ref() {
+                    "connection_id" | "connection" => normalizer.learn(&value, "CONNECTION"),
+                    "state" => normalizer.learn(&value, "STATE"),
+                    _ => {}
+                }
+            }
+        }
+        if record.kind == "window-open"
+            && let Some(url) = record.event["url"]
+                .as_str()
+                .and_then(|u| url::Url::parse(u).ok())
+        {
+            for (key, value) in url.query_pairs() {
+                if key == "connection" {
+                    normalizer.learn(&value, "CONNECTION");
+                }
+            }
+        }
+    }
+
+    let mut out = String::new();
+    out.push_str("steps:\n");
+    for step in &observation.steps {
+        out.push_str(&format!("  {}\n", step.trim_start()));
+    }
+
+    out.push_str("tabs:\n");
+    for record in &observation.recorded {
+        let line = match record.kind.as_str() {
+            "document" => {
+                let url = record.event["url"].as_str().unwrap_or("");
+                if url == "about:blank" {
+                    continue;
+                }
+                let opener = if record.event["hasOpener"] == true {
+                    "with opener"
+                } else {
+                    "no opener"
+                };
+                format!("[{}] loads {url} ({opener})", record.tab)
+            }
+            "window-open" => format!(
+                "[{}] window.open {} target={} features={}",
+                record.tab,
+                short(&record.event["url"]),
+                short(&record.event["target"]),
+                short(&record.event["features"]),
+            ),
+            _ => continue,
+        };
+        out.push_str(&format!("  {}\n", normalizer.apply(&line)));
+    }
+    let mut gone: Vec<String> = observation
+        .destroyed_tabs
+        .iter()
+        .map(|tab| {
+            let how = if observation.closed_by_user.contains(tab) {
+                "closed by the user"
+            } else {
+                "closed itself"
+            };
+            format!("[{tab}] {how}")
+        })
+        .collect();
+    gone.dedup();
+    for line in gone {
+        out.push_str(&format!("  {line}\n"));
+    }
+    for tab in &observation.callback_tabs {
+        if !tab.closed_by_itself {
+            let hint = if tab.close_hint_visible {
+                "shows the close hint"
+            } else {
+                "shows no close hint"
+            };
+            out.push_str(&format!("  [{}] stays open, {hint}\n", tab.tab));
+        }
+    }
+
+    // Deliveries: which tab got what on which channel. Their relative timing is the
+    // browser's, so they are listed sorted, with counts.
+    let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();
+    for record in &observation.recorded {
+        let line = match record.kind.as_str() {
+            "bc-send" => format!(
+                "[{}] posts on BroadcastChannel {}",
+                record.tab,
+                payload_text(&record.event["data"])
+            ),
+            "bc-receive" => format!(
+                "[{}] receives on BroadcastChannel {}",
+                record.tab,
+                payload_text(&record.event["data"])
+            ),
+            "storage-write" => format!(
+                "[{}] writes localStorage {} = {}",
+                record.tab,
+                short(&record.event["key"]),
+                payload_text(&record.event["value"])
+            ),
+            "storage-event" => {
+                if record.event["newValue"].is_null() {
+                    format!(
+                        "[{}] storage event {} removed",
+                        record.tab,
+                        short(&record.event["key"])
+                    )
+                } else {
+                    format!(
+                        "[{}] storage event {} = {}",
+                        record.tab,
+                        short(&record.event["key"]),
+                        payload_text(&record.event["newValue"])
+                    )
+                }
+            }
+            "post-message" => format!(
+                "[{}] is posted a message for origin {} {}",
+                record.tab,
+                short(&record.event["targetOrigin"]),
+                payload_text(&record.event["data"])
+            ),
+            "message" => format!(
+                "[{}] receives a message from {} {}",
+                record.tab,
+                short(&record.event["origin"]),
+                payload_text(&record.event["data"])
+            ),
+            "bc-unavailable" => format!("[{}] cannot listen on BroadcastChannel", record.tab),
+            _ => continue,
+        };
+        let line = normalizer.apply(&line);
+        *deliveries.entry(line).or_default() += 1;
+    }
+    out.push_str("channels:\n");
+    for (line, count) in deliveries {
+        if count > 1 {
+            out.push_str(&format!("  {line} (x{count})\n"));
+        } else {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+
+    out.push_str("provider:\n");
+    for request in &observation.provider_requests {
+        let query = if request.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", sorted_query(&request.query))
+        };
+        let line = format!(
+            "{} {}{} -> {} ({})",
+            request.method, request.path, query, request.status, request.outcome
+        );
+        out.push_str(&format!("  {}\n", normalizer.apply(&line)));
+    }
+
+    out.push_str("chats:\n");
+    for (tab, chat) in &observation.chats {
+        out.push_str(&format!(
+            "  [{tab}] said {}, re-sent {}, cards {}, answers {}, tool errors {}, reconnect prompts {}, card errors shown {}\n",
+            chat.said,
+            chat.resent(),
+            chat.cards,
+            chat.answers,
+            chat.tool_errors,
+            chat.reconnect_prompts,
+            chat.card_errors_visible
+        ));
+    }
+    out
+}
