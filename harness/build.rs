@@ -34,7 +34,13 @@ fn main() {
             .replace('\\', "/");
         let name: String = id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .collect();
         tests.push_str(&format!(
             "#[test]\nfn scenario_{name}() {{\n    run_scenario_test({id:?});\n}}\n\n"

@@ -564,43 +564,46 @@ pub async fn run_steps(
             .collect();
     }
 
-    // Callback tabs: closed by themselves, or showing how to close them.
+    // Callback tabs: closed by themselves, or showing how to close them. One that is about to
+    // close itself gets a grace period. Tabs the user closed are the user's doing.
+    let closed_by_user = run.observation.closed_by_user.clone();
+    let mut settled: Vec<CallbackTab> = Vec::new();
     loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
         let mut observation = Observation::default();
         observation.absorb(&bidi.events(), &names);
-        let pending: Vec<String> = callback_tab_names(&observation)
-            .into_iter()
-            .filter(|tab| {
-                !observation.destroyed_tabs.contains(tab)
-                    && !run.observation.closed_by_user.contains(tab)
-            })
-            .collect();
-        if pending.is_empty() || Instant::now() > callback_grace {
+        let open = client.windows().await.unwrap_or_default();
+        settled.clear();
+        let mut pending = false;
+        for tab in callback_tab_names(&observation) {
+            if closed_by_user.contains(&tab) {
+                continue;
+            }
+            let closed_by_itself = observation.destroyed_tabs.contains(&tab);
+            let mut close_hint_visible = false;
+            if !closed_by_itself
+                && let Some(handle) = run.tabs.by_name.get(&tab)
+                && open.contains(handle)
+                && client.switch_to_window(handle.clone()).await.is_ok()
+            {
+                close_hint_visible = visible_count(client, "[data-testid=callback-close-hint]")
+                    .await
+                    .unwrap_or(0)
+                    > 0;
+            }
+            pending |= !closed_by_itself && !close_hint_visible;
+            settled.push(CallbackTab {
+                tab,
+                closed_by_itself,
+                close_hint_visible,
+            });
+        }
+        if !pending || Instant::now() > callback_grace {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     run.observation.absorb(&bidi.events(), &names);
-    let open = client.windows().await.unwrap_or_default();
-    for tab in callback_tab_names(&run.observation) {
-        let closed_by_itself = run.observation.destroyed_tabs.contains(&tab)
-            && !run.observation.closed_by_user.contains(&tab);
-        let mut close_hint_visible = false;
-        if let Some(handle) = run.tabs.by_name.get(&tab)
-            && open.contains(handle)
-            && client.switch_to_window(handle.clone()).await.is_ok()
-        {
-            close_hint_visible = visible_count(client, "[data-testid=callback-close-hint]")
-                .await
-                .unwrap_or(0)
-                > 0;
-        }
-        run.observation.callback_tabs.push(CallbackTab {
-            tab,
-            closed_by_itself,
-            close_hint_visible,
-        });
-    }
+    run.observation.callback_tabs = settled;
 
     let _ = bidi
         .command(

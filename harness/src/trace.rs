@@ -213,56 +213,66 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
         out.push_str(&format!("  {}\n", step.trim_start()));
     }
 
+    // Tabs in order of first appearance, each with its own events in order: the relative
+    // timing of two tabs is the browser's, so it is not part of the trace.
     out.push_str("tabs:\n");
+    let mut tab_order: Vec<&str> = Vec::new();
     for record in &observation.recorded {
-        let line = match record.kind.as_str() {
-            "document" => {
-                let url = record.event["url"].as_str().unwrap_or("");
-                if url == "about:blank" {
-                    continue;
-                }
-                let opener = if record.event["hasOpener"] == true {
-                    "with opener"
-                } else {
-                    "no opener"
-                };
-                format!("[{}] loads {url} ({opener})", record.tab)
-            }
-            "window-open" => format!(
-                "[{}] window.open {} target={} features={}",
-                record.tab,
-                short(&record.event["url"]),
-                short(&record.event["target"]),
-                short(&record.event["features"]),
-            ),
-            _ => continue,
-        };
-        out.push_str(&format!("  {}\n", normalizer.apply(&line)));
+        if matches!(record.kind.as_str(), "document" | "window-open")
+            && !tab_order.contains(&record.tab.as_str())
+        {
+            tab_order.push(&record.tab);
+        }
     }
-    let mut gone: Vec<String> = observation
-        .destroyed_tabs
-        .iter()
-        .map(|tab| {
-            let how = if observation.closed_by_user.contains(tab) {
+    for tab in &observation.destroyed_tabs {
+        if !tab_order.contains(&tab.as_str()) {
+            tab_order.push(tab);
+        }
+    }
+    for tab in tab_order {
+        for record in observation.recorded.iter().filter(|r| r.tab == tab) {
+            let line = match record.kind.as_str() {
+                "document" => {
+                    let url = record.event["url"].as_str().unwrap_or("");
+                    if url == "about:blank" {
+                        continue;
+                    }
+                    let opener = if record.event["hasOpener"] == true {
+                        "with opener"
+                    } else {
+                        "no opener"
+                    };
+                    format!("[{tab}] loads {url} ({opener})")
+                }
+                "window-open" => format!(
+                    "[{tab}] window.open {} target={} features={}",
+                    short(&record.event["url"]),
+                    short(&record.event["target"]),
+                    short(&record.event["features"]),
+                ),
+                _ => continue,
+            };
+            out.push_str(&format!("  {}\n", normalizer.apply(&line)));
+        }
+        if observation.destroyed_tabs.iter().any(|t| t == tab) {
+            let how = if observation.closed_by_user.iter().any(|t| t == tab) {
                 "closed by the user"
             } else {
                 "closed itself"
             };
-            format!("[{tab}] {how}")
-        })
-        .collect();
-    gone.dedup();
-    for line in gone {
-        out.push_str(&format!("  {line}\n"));
-    }
-    for tab in &observation.callback_tabs {
-        if !tab.closed_by_itself {
-            let hint = if tab.close_hint_visible {
+            out.push_str(&format!("  [{tab}] {how}\n"));
+        }
+        if let Some(callback) = observation
+            .callback_tabs
+            .iter()
+            .find(|c| c.tab == tab && !c.closed_by_itself)
+        {
+            let hint = if callback.close_hint_visible {
                 "shows the close hint"
             } else {
                 "shows no close hint"
             };
-            out.push_str(&format!("  [{}] stays open, {hint}\n", tab.tab));
+            out.push_str(&format!("  [{tab}] stays open, {hint}\n"));
         }
     }
 

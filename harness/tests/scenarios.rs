@@ -17,8 +17,13 @@ fn browser_available() -> bool {
         return true;
     }
     let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    assert!(!ci, "chromedriver is missing in CI (hint: .ci/run installs chromium chromium-driver)");
-    eprintln!("skipped: chromedriver is not on PATH (hint: apt-get install -y chromium chromium-driver)");
+    assert!(
+        !ci,
+        "chromedriver is missing in CI (hint: .ci/run installs chromium chromium-driver)"
+    );
+    eprintln!(
+        "skipped: chromedriver is not on PATH (hint: apt-get install -y chromium chromium-driver)"
+    );
     false
 }
 
@@ -34,7 +39,10 @@ fn run_scenario_test(id: &str) {
         scenario: Scenario::parse(&path, &text).unwrap_or_else(|e| panic!("{e}")),
         path: path.clone(),
     };
-    let seed: u64 = std::env::var("HARNESS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let seed: u64 = std::env::var("HARNESS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -48,7 +56,16 @@ fn run_scenario_test(id: &str) {
             root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
             driver_log: Some(driver.log_path.clone()),
         };
-        let result = run_scenario(&file, &target, &session, Engine::Chromium, seed, "", &artifacts).await;
+        let result = run_scenario(
+            &file,
+            &target,
+            &session,
+            Engine::Chromium,
+            seed,
+            "",
+            &artifacts,
+        )
+        .await;
         session.close().await.unwrap();
         result
     });
@@ -56,7 +73,11 @@ fn run_scenario_test(id: &str) {
         eprint!("{}", failure_details(&result, None));
     }
     let group = Path::new(id).parent().unwrap_or(Path::new(""));
-    let name = Path::new(id).file_name().unwrap().to_string_lossy().into_owned();
+    let name = Path::new(id)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let mut settings = insta::Settings::clone_current();
     settings.set_snapshot_path(harness::snapshot::default_root().join(group));
     settings.set_prepend_module_to_snapshot(false);
