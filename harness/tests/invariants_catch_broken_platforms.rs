@@ -1,0 +1,352 @@
+//! Every invariant catches a deliberately broken platform: the reference server with one
+//! route or page script changed, driven through a scenario that passes on the unbroken server.
+//! No check can pass vacuously.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use harness::invariants::{
+    CALLBACK_CLOSED, CHAT_RESUMED, NO_SECRET_VISIBLE, OPENED_AS_TAB, PAYLOAD_SHAPE,
+    PROVIDER_NEVER_GETS_PLATFORM_AUTH, REVOCATION,
+};
+use harness::scenario::{Outcome, Scenario, ScenarioFile, ScenarioId};
+use harness::suite::{Artifacts, ScenarioResult, run_scenario};
+use harness::target::Target;
+use harness::webdriver::{DriverProcess, Engine, Session, find_program};
+use reference_server::RouterCustomizer;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const BASELINE: &str = r#"
+description = "Baseline flow for a broken platform."
+[[steps]]
+do = "open-chat"
+[[steps]]
+do = "say"
+text = "list my files"
+[[steps]]
+do = "connect"
+[[steps]]
+do = "consent"
+decision = "allow"
+[[steps]]
+do = "wait-for"
+condition = "answer"
+[expect.chat]
+chat = "resumed"
+"#;
+
+fn browser_available() -> bool {
+    if find_program("chromedriver").is_some() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    assert!(!ci, "chromedriver is missing in CI");
+    eprintln!("skipped: chromedriver is not on PATH");
+    false
+}
+
+fn run(broken: Option<RouterCustomizer>, scenario: &str) -> ScenarioResult {
+    let file = ScenarioFile {
+        id: ScenarioId("broken/platform".into()),
+        path: "inline.toml".into(),
+        scenario: Scenario::parse("inline.toml", scenario).unwrap(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let target = Target::embedded(2, broken).await.unwrap();
+        let driver = DriverProcess::spawn(Engine::Chromium).unwrap();
+        let session = Session::start(Engine::Chromium, &driver.url).await.unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let artifacts = Artifacts {
+            root: scratch.path().to_owned(),
+            driver_log: None,
+        };
+        let result = run_scenario(
+            &file,
+            &target,
+            &session,
+            Engine::Chromium,
+            2,
+            "",
+            &artifacts,
+        )
+        .await;
+        session.close().await.unwrap();
+        result
+    })
+}
+
+/// Asserts the run failed and that `invariant` is among its violations.
+fn assert_caught(result: &ScenarioResult, invariant: &str) {
+    assert_ne!(
+        result.outcome,
+        Outcome::Pass,
+        "the broken platform passed: {result:#?}"
+    );
+    assert!(
+        result.violations.iter().any(|v| v.invariant == invariant),
+        "{invariant} did not fire; violations: {:#?}",
+        result.violations
+    );
+}
+
+/// Serves `name` with each `(from, to)` edit made; panics at once if a `from` is not in the
+/// script, so a test can never run against an unbroken page by accident.
+fn broken_script(name: &'static str, edits: &[(&str, &str)]) -> RouterCustomizer {
+    let original = reference_server::asset(name).unwrap_or_else(|| panic!("no asset {name}"));
+    let mut broken = original.to_owned();
+    for (from, to) in edits {
+        assert!(broken.contains(from), "{name} does not contain {from:?}");
+        broken = broken.replace(from, to);
+    }
+    Box::new(move |router: Router| {
+        router.layer(middleware::from_fn(move |request: Request, next: Next| {
+            let broken = broken.clone();
+            async move {
+                if request.uri().path() == format!("/static/{name}") {
+                    return Response::builder()
+                        .header("content-type", "text/javascript")
+                        .body(Body::from(broken))
+                        .unwrap();
+                }
+                next.run(request).await
+            }
+        }))
+    })
+}
+
+/// Appends `extra(request)` to the `Location` of responses on paths that `path_matches`.
+fn broken_redirect(
+    path_matches: fn(&str) -> bool,
+    extra: fn(&Request) -> String,
+) -> RouterCustomizer {
+    Box::new(move |router: Router| {
+        router.layer(middleware::from_fn(
+            move |request: Request, next: Next| async move {
+                if !path_matches(request.uri().path()) {
+                    return next.run(request).await;
+                }
+                let added = extra(&request);
+                let mut response = next.run(request).await;
+                if let Some(location) = response
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                {
+                    let changed = format!("{location}&{added}");
+                    response
+                        .headers_mut()
+                        .insert("location", changed.parse().unwrap());
+                }
+                response
+            },
+        ))
+    })
+}
+
+#[test]
+fn the_unbroken_platform_passes_the_scenario_the_broken_ones_fail() {
+    if !browser_available() {
+        return;
+    }
+    let result = run(None, BASELINE);
+    assert_eq!(result.outcome, Outcome::Pass, "{:#?}", result.violations);
+}
+
+#[test]
+fn a_code_in_the_callback_url_is_caught_as_a_visible_secret() {
+    if !browser_available() {
+        return;
+    }
+    let leak = broken_redirect(
+        |path| path == "/oauth/redirect",
+        |request| {
+            let query = request.uri().query().unwrap_or("");
+            let code = url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            format!("code={code}")
+        },
+    );
+    let result = run(Some(leak), BASELINE);
+    assert_caught(&result, NO_SECRET_VISIBLE);
+    assert!(
+        result
+            .violations
+            .iter()
+            .all(|v| !v.detail.contains("code_")),
+        "violation details carry no secret: {:#?}",
+        result.violations
+    );
+}
+
+#[test]
+fn an_extra_field_in_the_payload_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    let broken = broken_script(
+        "callback.js",
+        &[(
+            r#"connectionId: params.get("connection_id") || """#,
+            r#"connectionId: params.get("connection_id") || "", tracking: document.referrer"#,
+        )],
+    );
+    assert_caught(&run(Some(broken), BASELINE), PAYLOAD_SHAPE);
+}
+
+#[test]
+fn post_message_to_any_origin_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    let broken = broken_script(
+        "callback.js",
+        &[(
+            "window.opener.postMessage(payload, location.origin);",
+            "window.opener.postMessage(payload, \"*\");",
+        )],
+    );
+    assert_caught(&run(Some(broken), BASELINE), PAYLOAD_SHAPE);
+}
+
+#[test]
+fn a_popup_with_a_features_string_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    let broken = broken_script(
+        "chat.js",
+        &[(
+            r#"window.open(command.url, "_blank");"#,
+            r#"window.open(command.url, "_blank", "popup,width=480,height=640");"#,
+        )],
+    );
+    assert_caught(&run(Some(broken), BASELINE), OPENED_AS_TAB);
+}
+
+#[test]
+fn a_card_that_never_resends_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    let broken = broken_script(
+        "chat.js",
+        &[(r#"case "resend":"#, r#"case "resend-never":"#)],
+    );
+    let result = run(Some(broken), BASELINE);
+    assert_eq!(result.outcome, Outcome::Timeout, "{:#?}", result.violations);
+    assert_caught(&result, CHAT_RESUMED);
+}
+
+#[test]
+fn a_callback_that_neither_closes_nor_says_how_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    let broken = broken_script(
+        "callback.js",
+        &[
+            ("window.close();", "/* stays open */"),
+            ("hint.hidden = false;", "/* no hint */"),
+        ],
+    );
+    assert_caught(&run(Some(broken), BASELINE), CALLBACK_CLOSED);
+}
+
+#[test]
+fn a_session_cookie_sent_to_the_provider_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    let leak = broken_redirect(
+        |path| path.ends_with("/connect"),
+        |request| {
+            let cookie = request
+                .headers()
+                .get("cookie")
+                .and_then(|c| c.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            format!(
+                "login_hint={}",
+                url::form_urlencoded::byte_serialize(cookie.as_bytes()).collect::<String>()
+            )
+        },
+    );
+    assert_caught(
+        &run(Some(leak), BASELINE),
+        PROVIDER_NEVER_GETS_PLATFORM_AUTH,
+    );
+}
+
+#[test]
+fn a_disconnect_that_leaves_the_token_usable_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    // The disconnect answers as if it worked and the status lies, but nothing is revoked.
+    let disconnected = Arc::new(AtomicBool::new(false));
+    let broken: RouterCustomizer = Box::new(move |router: Router| {
+        router.layer(middleware::from_fn(move |request: Request, next: Next| {
+            let disconnected = disconnected.clone();
+            async move {
+                let path = request.uri().path().to_owned();
+                if path.ends_with("/disconnect") {
+                    disconnected.store(true, Ordering::SeqCst);
+                    return Response::builder()
+                        .header("content-type", "application/json")
+                        .body(Body::from(r#"{"status":"revoked"}"#))
+                        .unwrap();
+                }
+                let response = next.run(request).await;
+                if path.ends_with("/connectors")
+                    && path.starts_with("/api/")
+                    && disconnected.load(Ordering::SeqCst)
+                {
+                    let (parts, body) = response.into_parts();
+                    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+                    let text =
+                        String::from_utf8_lossy(&bytes).replace("\"connected\"", "\"revoked\"");
+                    let mut parts = parts;
+                    parts.headers.remove("content-length");
+                    return Response::from_parts(parts, Body::from(text));
+                }
+                response
+            }
+        }))
+    });
+    let scenario = r#"
+description = "Disconnect, then ask again."
+[[steps]]
+do = "open-chat"
+[[steps]]
+do = "say"
+text = "list my files"
+[[steps]]
+do = "connect"
+[[steps]]
+do = "consent"
+decision = "allow"
+[[steps]]
+do = "wait-for"
+condition = "answer"
+[[steps]]
+do = "open-connectors"
+[[steps]]
+do = "disconnect"
+connector = "files"
+[[steps]]
+do = "say"
+text = "list my files"
+"#;
+    assert_caught(&run(Some(broken), scenario), REVOCATION);
+}
