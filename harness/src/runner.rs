@@ -436,6 +436,7 @@ pub async fn run_steps(
         .await
         .context("setting the provider's faults")?;
     let first_request = target.provider.requests().await?.len();
+    let first_violation = target.provider.violations().await?.len();
 
     // Sign in before the recorder starts: the trace begins with the scenario's first step.
     let first_window = client.window().await?;
@@ -613,7 +614,13 @@ pub async fn run_steps(
         .await;
     let requests = target.provider.requests().await?;
     run.observation.provider_requests = requests.into_iter().skip(first_request).collect();
-    run.observation.provider_violations = target.provider.violations().await?;
+    run.observation.provider_violations = target
+        .provider
+        .violations()
+        .await?
+        .into_iter()
+        .skip(first_violation)
+        .collect();
     run.observation.secrets = target.provider.secrets().await?;
     Ok(RawRun {
         observation: run.observation,

@@ -354,7 +354,7 @@ fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
         })
         .unwrap_or_default();
     format!(
-        "{location}{}\nhint: the keys of a scenario are description, [browser], [provider], [[steps]] and [expect]; `harness list` shows working examples",
+        "{location}{}\nhint: the keys of a scenario are description, [browser], [provider], [[steps]] and [expect]; scenarios/channels/baseline.toml is a complete example and README.md lists every key",
         error.message()
     )
 }

@@ -1,0 +1,291 @@
+//! The `harness` command as a user runs it: reports, exit status, snapshots, and a deployment
+//! elsewhere (`--target`): the `reference-server` and `fake-provider serve` binaries started as
+//! separate processes.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn browser_available() -> bool {
+    if harness::webdriver::find_program("chromedriver").is_some() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    assert!(!ci, "chromedriver is missing in CI");
+    eprintln!("skipped: chromedriver is not on PATH");
+    false
+}
+
+fn harness() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
+    command
+        .env_remove("HARNESS_SEED")
+        .env("RUST_BACKTRACE", "0");
+    command
+}
+
+/// A scenario folder with the repository's baseline scenario (and, if asked, its snapshot),
+/// expecting `outcome`.
+fn scenario_folder(expect: &str, with_snapshot: bool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = harness::scenario::default_root();
+    let mut text = std::fs::read_to_string(root.join("channels/baseline.toml")).unwrap();
+    if expect != "pass" {
+        text.push_str(&format!(
+            "\n[expect]\noutcome = \"{expect}\"\nreason = \"testing the harness\"\n"
+        ));
+    }
+    std::fs::create_dir_all(dir.path().join("scenarios/channels")).unwrap();
+    std::fs::write(dir.path().join("scenarios/channels/baseline.toml"), text).unwrap();
+    std::fs::create_dir_all(dir.path().join("snapshots/channels")).unwrap();
+    if with_snapshot {
+        std::fs::copy(
+            harness::snapshot::default_root().join("channels/baseline.snap"),
+            dir.path().join("snapshots/channels/baseline.snap"),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn run_in(dir: &Path, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let report = dir.join("report.json");
+    let output = harness()
+        .args(["run", "--seed", "12", "--scenarios"])
+        .arg(dir.join("scenarios"))
+        .arg("--snapshots")
+        .arg(dir.join("snapshots"))
+        .arg("--artifacts")
+        .arg(dir.join("artifacts"))
+        .arg("--json")
+        .arg(&report)
+        .args(extra)
+        .output()
+        .unwrap();
+    let json = std::fs::read_to_string(&report)
+        .map(|text| serde_json::from_str(&text).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    (output, json)
+}
+
+#[test]
+fn the_json_and_junit_reports_carry_every_field_and_a_pass_exits_zero() {
+    if !browser_available() {
+        return;
+    }
+    let dir = scenario_folder("pass", true);
+    let junit = dir.path().join("junit.xml");
+    let (output, json) = run_in(dir.path(), &["--junit", junit.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result = &json["results"][0];
+    assert_eq!(result["scenario"], "channels/baseline");
+    assert_eq!(result["engine"], "chromium");
+    assert_eq!(result["outcome"], "pass");
+    assert_eq!(result["expected"], "pass");
+    assert_eq!(result["violations"], serde_json::json!([]));
+    assert!(result["duration_ms"].as_u64().unwrap() > 0);
+    assert!(stdout.contains("1 as expected, 0 unexpected"), "{stdout}");
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(
+        xml.contains("<testcase classname=\"chromium\" name=\"channels/baseline\""),
+        "{xml}"
+    );
+}
+
+#[test]
+fn an_unexpected_pass_fails_the_run() {
+    if !browser_available() {
+        return;
+    }
+    let dir = scenario_folder("fail", true);
+    let (output, json) = run_in(dir.path(), &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(json["results"][0]["outcome"], "pass");
+    assert_eq!(json["results"][0]["expected"], "fail");
+}
+
+#[test]
+fn a_missing_snapshot_fails_with_the_commands_to_rerun_and_accept() {
+    if !browser_available() {
+        return;
+    }
+    let dir = scenario_folder("pass", false);
+    let (output, json) = run_in(dir.path(), &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_eq!(json["results"][0]["violations"][0]["invariant"], "snapshot");
+    assert!(stdout.contains("seed: 12"), "{stdout}");
+    assert!(
+        stdout.contains("--scenario 'channels/baseline' --seed 12"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("--accept"), "{stdout}");
+    // Accepting writes it; the next run passes.
+    let (accepted, _) = run_in(dir.path(), &["--accept"]);
+    assert!(accepted.status.success());
+    assert!(
+        dir.path()
+            .join("snapshots/channels/baseline.snap")
+            .is_file()
+    );
+    let (again, _) = run_in(dir.path(), &[]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[test]
+fn bad_input_gets_an_error_that_names_the_thing_and_a_hint() {
+    let unreachable = harness()
+        .args([
+            "run",
+            "--target",
+            "http://127.0.0.1:9/",
+            "--provider",
+            "http://127.0.0.1:9/",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&unreachable.stderr);
+    assert_eq!(unreachable.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("http://127.0.0.1:9/") && stderr.contains("fake-provider serve"),
+        "{stderr}"
+    );
+    let no_provider = harness()
+        .args(["run", "--target", "http://127.0.0.1:9/"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&no_provider.stderr).contains("--target needs --provider"));
+    let engine = harness()
+        .args(["run", "--engine", "netscape"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&engine.stderr).contains("allowed: chromium"));
+}
+
+// --- a deployment elsewhere -------------------------------------------------------------
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The workspace's binary `name`, built if needed (it belongs to another package).
+fn workspace_binary(name: &str) -> PathBuf {
+    let dir = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = dir.join(name);
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--bin", name, "-p", name])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "cargo build --bin {name} failed");
+    assert!(path.is_file(), "{} not found", path.display());
+    path
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn every_scenario_passes_against_a_separately_started_reference_server() {
+    if !browser_available() {
+        return;
+    }
+    let platform_port = free_port();
+    let provider_port = free_port();
+    let redirect = format!("http://127.0.0.1:{platform_port}/oauth/redirect");
+    let mut provider_args = vec![
+        "serve".to_owned(),
+        "--bind".into(),
+        format!("127.0.0.1:{provider_port}"),
+        "--public-url".into(),
+        format!("http://localhost:{provider_port}"),
+    ];
+    for (_, _, id, secret) in reference_server::DEFAULT_CLIENTS {
+        provider_args.extend([
+            "--client-id".into(),
+            id.into(),
+            "--client-secret".into(),
+            secret.into(),
+        ]);
+        provider_args.extend(["--redirect-uri".into(), redirect.clone()]);
+    }
+    let _provider = Killed(
+        Command::new(workspace_binary("fake-provider"))
+            .args(&provider_args)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let _platform = Killed(
+        Command::new(workspace_binary("reference-server"))
+            .args(["--bind", &format!("127.0.0.1:{platform_port}")])
+            .args([
+                "--provider-url",
+                &format!("http://localhost:{provider_port}/"),
+            ])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(provider_port);
+    wait_listening(platform_port);
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let output = harness()
+        .args(["run", "--seed", "21"])
+        .args(["--target", &format!("http://127.0.0.1:{platform_port}/")])
+        .args(["--provider", &format!("http://localhost:{provider_port}/")])
+        .arg("--json")
+        .arg(report.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.path()).unwrap()).unwrap();
+    let results = json["results"].as_array().unwrap();
+    let scenarios = harness::scenario::discover(&harness::scenario::default_root(), "*").unwrap();
+    assert_eq!(results.len(), scenarios.len());
+    assert!(
+        results.iter().all(|r| r["outcome"] == r["expected"]),
+        "{json:#}"
+    );
+}

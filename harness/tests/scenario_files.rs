@@ -1,0 +1,119 @@
+//! Scenario files have a closed schema: every mistake names the file, the line and what is
+//! allowed.
+
+use harness::scenario::{Scenario, discover};
+
+fn error_of(text: &str) -> String {
+    Scenario::parse("scenarios/demo/broken.toml", text)
+        .unwrap_err()
+        .to_string()
+}
+
+const STEPS: &str = "[[steps]]\ndo = \"open-chat\"\n";
+
+#[test]
+fn an_unknown_key_names_the_file_the_line_and_the_allowed_keys() {
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}[browser]\nremove_feature = [\"BroadcastChannel\"]\n"
+    ));
+    assert!(message.contains("scenarios/demo/broken.toml"), "{message}");
+    assert!(message.contains("line 5"), "{message}");
+    assert!(
+        message.contains("remove_feature") && message.contains("remove_features"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unknown_step_lists_the_steps_there_are() {
+    let message = error_of("description = \"x\"\n[[steps]]\ndo = \"teleport\"\n");
+    assert!(
+        message.contains("line 3") || message.contains("line 2"),
+        "{message}"
+    );
+    assert!(
+        message.contains("teleport")
+            && message.contains("open-chat")
+            && message.contains("wait-for"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_wrong_type_names_the_key_and_line() {
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}[provider]\ntoken_delay_ms = \"slow\"\n"
+    ));
+    assert!(message.contains("line 5"), "{message}");
+    assert!(message.contains("invalid type"), "{message}");
+}
+
+#[test]
+fn an_unknown_feature_or_fault_value_lists_the_allowed_values() {
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}[browser]\nremove_features = [\"WebSockets\"]\n"
+    ));
+    assert!(message.contains("BroadcastChannel"), "{message}");
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}[provider]\ncoop_on_redirect = \"strict\"\n"
+    ));
+    assert!(
+        message.contains("same-origin") && message.contains("report-only"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_expected_non_pass_needs_a_reason() {
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}[expect]\noutcome = \"fail\"\n"
+    ));
+    assert!(message.contains("needs expect.reason"), "{message}");
+    assert!(
+        Scenario::parse(
+            "x.toml",
+            &format!(
+                "description = \"x\"\n{STEPS}[expect]\noutcome = \"fail\"\nreason = \"known bug\"\n"
+            )
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_step_on_a_tab_no_step_opened_is_an_impossible_combination() {
+    let message = error_of("description = \"x\"\n[[steps]]\ndo = \"say\"\ntext = \"hi\"\n");
+    assert!(
+        message.contains("steps[0]")
+            && message.contains("\"chat\"")
+            && message.contains("before a step opens it"),
+        "{message}"
+    );
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}[expect.chat]\nchat2 = \"resumed\"\n"
+    ));
+    assert!(message.contains("chat2"), "{message}");
+}
+
+#[test]
+fn every_scenario_in_the_repository_parses_and_has_a_snapshot() {
+    let files = discover(&harness::scenario::default_root(), "*").unwrap();
+    assert!(files.len() >= 16, "{} scenarios", files.len());
+    for file in files {
+        let snapshot = harness::snapshot::path_for(&harness::snapshot::default_root(), &file.id.0);
+        assert!(
+            snapshot.is_file(),
+            "{} has no snapshot at {}",
+            file.id,
+            snapshot.display()
+        );
+    }
+}
+
+#[test]
+fn a_glob_that_matches_nothing_says_how_to_find_the_ids() {
+    let message = discover(&harness::scenario::default_root(), "nothing/*")
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("harness list"), "{message}");
+}
