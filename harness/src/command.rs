@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub accept: bool,
     /// Keeps identities apart between runs against a long-lived deployment.
     pub run_id: String,
+    /// One browser session for every scenario (faster), instead of a fresh one each.
+    pub reuse_session: bool,
 }
 
 /// Runs the selected scenarios; returns their results (the caller decides the exit status).
@@ -82,6 +84,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
     );
     let started = Instant::now();
     let mut results = Vec::new();
+    let mut shared_session: Option<Session> = None;
     for (index, file) in files.iter().enumerate() {
         eprint!(
             "[{:>w$}/{}] running {} ...\r",
@@ -98,9 +101,12 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
                 &embedded
             }
         };
-        let session = Session::start(options.engine, &webdriver_url)
-            .await
-            .with_context(|| format!("starting {} for {}", options.engine.name(), file.id))?;
+        let session = match shared_session.take() {
+            Some(session) => session,
+            None => Session::start(options.engine, &webdriver_url)
+                .await
+                .with_context(|| format!("starting {} for {}", options.engine.name(), file.id))?,
+        };
         let mut result = run_scenario(
             file,
             target,
@@ -111,13 +117,30 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
             &artifacts,
         )
         .await;
-        let _ = session.close().await;
+        if options.reuse_session {
+            shared_session = Some(session);
+        } else {
+            let _ = session.close().await;
+        }
         let diff = compare_snapshot(options, file, &mut result, remote.is_none());
+        if !result.as_expected() && result.artifacts.is_none() {
+            // A snapshot-only failure: keep the actual trace and the diff.
+            let dir = options.artifacts.join(&file.id.0);
+            if std::fs::create_dir_all(&dir).is_ok()
+                && std::fs::write(dir.join("trace.txt"), &result.trace).is_ok()
+            {
+                let _ = std::fs::write(dir.join("snapshot.diff"), diff.as_deref().unwrap_or(""));
+                result.artifacts = Some(dir);
+            }
+        }
         println!("{}", report::console_line(index + 1, files.len(), &result));
         if !result.as_expected() {
             print!("{}", report::failure_details(&result, diff.as_deref()));
         }
         results.push(result);
+    }
+    if let Some(session) = shared_session {
+        let _ = session.close().await;
     }
     println!();
     print!("{}", report::summary_table(&results));

@@ -52,12 +52,24 @@ enum Command {
         /// Write the snapshots of new or changed traces (embedded target only).
         #[arg(long)]
         accept: bool,
+        /// A fresh browser session for every scenario instead of one shared session.
+        #[arg(long)]
+        fresh_session: bool,
         /// Folder of the scenario files.
         #[arg(long, default_value_os_t = default_root())]
         scenarios: PathBuf,
         /// Folder of the snapshots.
         #[arg(long, default_value_os_t = harness::snapshot::default_root())]
         snapshots: PathBuf,
+    },
+    /// Measure the suite's wall time (fresh and reused sessions) and the baseline against its
+    /// floor; prints a Markdown table for BENCHMARKS.md.
+    Bench {
+        /// Runs of the baseline and of its floor (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
+        seed: u64,
     },
     /// List the scenarios with their descriptions.
     List {
@@ -118,6 +130,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             junit,
             artifacts,
             accept,
+            fresh_session,
             scenarios,
             snapshots,
         } => {
@@ -141,6 +154,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 artifacts,
                 accept,
                 run_id,
+                reuse_session: !fresh_session,
             };
             let results = run(&options).await?;
             let all_expected = results.iter().all(|r| r.as_expected());
@@ -149,6 +163,27 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             } else {
                 std::process::ExitCode::FAILURE
             })
+        }
+        Command::Bench { runs, seed } => {
+            let options = RunOptions {
+                scenarios_root: default_root(),
+                snapshots_root: harness::snapshot::default_root(),
+                pattern: "*".into(),
+                engine: Engine::Chromium,
+                seed,
+                target: None,
+                provider: None,
+                webdriver: None,
+                json: None,
+                junit: None,
+                artifacts: default_artifacts(),
+                accept: false,
+                run_id: String::new(),
+                reuse_session: true,
+            };
+            let report = harness::bench::bench(&options, runs.max(1)).await?;
+            println!("\n{report}");
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::List { scenarios } => {
             let files = discover(&scenarios, "*")?;

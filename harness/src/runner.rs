@@ -41,8 +41,8 @@ pub struct RawRun {
     pub observation: Observation,
     pub step_error: Option<StepError>,
     pub identity: Identity,
-    /// Screenshots of the tabs open at the end, by tab name.
-    pub screenshots: Vec<(String, Vec<u8>)>,
+    /// The tabs still open at the end, by name (for screenshots when the run failed).
+    pub open_tabs: Vec<(String, WindowHandle)>,
 }
 
 /// The preload script for a scenario's browser configuration.
@@ -438,8 +438,9 @@ pub async fn run_steps(
     let first_request = target.provider.requests().await?.len();
     let first_violation = target.provider.violations().await?.len();
 
+    // One window left from an earlier scenario in a reused session, at most.
+    let first_window = reset_windows(client).await?;
     // Sign in before the recorder starts: the trace begins with the scenario's first step.
-    let first_window = client.window().await?;
     let login = target.login_url(
         &identity.user,
         &identity.org,
@@ -456,6 +457,13 @@ pub async fn run_steps(
                 "signing in at {login} did not reach a ready page (see docs/target-contract.md)"
             )
         })?;
+    // Nothing of an earlier scenario on this origin: its storage starts empty.
+    client
+        .execute(
+            "try { localStorage.clear(); sessionStorage.clear(); } catch (e) {}",
+            vec![],
+        )
+        .await?;
     let script = bidi
         .command(
             "script.addPreloadScript",
@@ -501,7 +509,6 @@ pub async fn run_steps(
 
     // Give a callback tab that is about to close itself the time to do so.
     let callback_grace = Instant::now() + Duration::from_secs(3);
-    let mut screenshots = Vec::new();
     let names = run.tabs.names();
     // Final state of every open tab.
     let open = client.windows().await.unwrap_or_default();
@@ -518,9 +525,6 @@ pub async fn run_steps(
                 vec![],
             )
             .await;
-        if let Ok(png) = client.screenshot().await {
-            screenshots.push((name.clone(), png));
-        }
         if let Ok(state) = client
             .execute(
                 "const q = s => Array.from(document.querySelectorAll(s)); \
@@ -626,8 +630,47 @@ pub async fn run_steps(
         observation: run.observation,
         step_error,
         identity: identity.clone(),
-        screenshots,
+        open_tabs: run
+            .tabs
+            .by_name
+            .iter()
+            .map(|(name, handle)| (name.clone(), handle.clone()))
+            .collect(),
     })
+}
+
+/// A screenshot of every tab still open, by name.
+pub async fn screenshots(
+    client: &Client,
+    tabs: &[(String, WindowHandle)],
+) -> Vec<(String, Vec<u8>)> {
+    let open = client.windows().await.unwrap_or_default();
+    let mut shots = Vec::new();
+    for (name, handle) in tabs {
+        if open.contains(handle)
+            && client.switch_to_window(handle.clone()).await.is_ok()
+            && let Ok(png) = client.screenshot().await
+        {
+            shots.push((name.clone(), png));
+        }
+    }
+    shots
+}
+
+/// Closes every window but one and returns it: a reused session starts each scenario with a
+/// single tab.
+async fn reset_windows(client: &Client) -> anyhow::Result<WindowHandle> {
+    let windows = client.windows().await?;
+    let keep = windows
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("the browser has no window"))?;
+    for extra in windows.iter().skip(1) {
+        client.switch_to_window(extra.clone()).await?;
+        client.close_window().await?;
+    }
+    client.switch_to_window(keep.clone()).await?;
+    Ok(keep)
 }
 
 /// Tabs that loaded the callback page, in order of first load.

@@ -142,9 +142,11 @@ pub async fn run_scenario(
     result.duration_ms = started.elapsed().as_millis() as u64;
     if !result.as_expected() {
         let dir = artifacts.root.join(&file.id.0);
+        let shots = crate::runner::screenshots(&session.client, &raw.open_tabs).await;
         if keep_artifacts(
             &dir,
             &raw,
+            &shots,
             &result,
             &mut normalizer,
             artifacts.driver_log.as_deref(),
@@ -160,6 +162,7 @@ pub async fn run_scenario(
 fn keep_artifacts(
     dir: &Path,
     raw: &crate::runner::RawRun,
+    screenshots: &[(String, Vec<u8>)],
     result: &ScenarioResult,
     normalizer: &mut Normalizer,
     driver_log: Option<&Path>,
@@ -178,7 +181,7 @@ fn keep_artifacts(
         dir.join("result.json"),
         serde_json::to_string_pretty(result).unwrap_or_default(),
     )?;
-    for (tab, png) in &raw.screenshots {
+    for (tab, png) in screenshots {
         std::fs::write(dir.join(format!("tab-{tab}.png")), png)?;
     }
     if let Some(log) = driver_log

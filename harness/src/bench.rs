@@ -1,0 +1,168 @@
+//! `harness bench`: wall time of the whole suite with a fresh browser session per scenario and
+//! with one reused session, and the baseline scenario against its floor: the same navigations
+//! driven bare, without the recorder, the checks or the trace.
+
+use crate::command::{RunOptions, run};
+use crate::scenario::{ScenarioFile, discover};
+use crate::suite::{Artifacts, run_scenario};
+use crate::target::Target;
+use crate::webdriver::{DriverProcess, Engine, Session};
+use anyhow::Context;
+use fantoccini::{Client, Locator};
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// The baseline's user actions, driven bare: sign in, open the chat, ask, connect, allow, and
+/// wait for the answer.
+async fn baseline_floor(client: &Client, target: &Target, run: usize) -> anyhow::Result<Duration> {
+    let org = format!("floor{run}");
+    let started = Instant::now();
+    let login = target.login_url("floor", &org, &format!("/{org}/chat/main"));
+    client.goto(login.as_str()).await?;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("body[data-ready=true]"))
+        .await?;
+    let chat = client.window().await?;
+    client
+        .find(Locator::Css("[data-testid=chat-input]"))
+        .await?
+        .send_keys("list my files")
+        .await?;
+    client
+        .find(Locator::Css("[data-testid=chat-send]"))
+        .await?
+        .click()
+        .await?;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=connect-card-button]"))
+        .await?
+        .click()
+        .await?;
+    let provider = loop {
+        if let Some(tab) = client.windows().await?.into_iter().find(|w| *w != chat) {
+            break tab;
+        }
+        anyhow::ensure!(started.elapsed() < WAIT, "no provider tab");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    client.switch_to_window(provider).await?;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=consent-allow]"))
+        .await?
+        .click()
+        .await?;
+    client.switch_to_window(chat.clone()).await?;
+    client
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("[data-testid=agent-answer]"))
+        .await?;
+    let elapsed = started.elapsed();
+    // Leave one window for the next run.
+    for extra in client.windows().await?.into_iter().filter(|w| *w != chat) {
+        client.switch_to_window(extra).await?;
+        client.close_window().await?;
+    }
+    client.switch_to_window(chat).await?;
+    Ok(elapsed)
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Runs the benchmark; returns a Markdown report.
+pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
+    let mut report = String::new();
+    let _ = writeln!(report, "| measurement | wall time |\n|---|---|");
+    for (label, reuse) in [
+        ("whole suite, fresh session per scenario", false),
+        ("whole suite, one reused session", true),
+    ] {
+        let options = RunOptions {
+            reuse_session: reuse,
+            json: None,
+            junit: None,
+            ..base.clone()
+        };
+        let started = Instant::now();
+        let results = run(&options).await?;
+        let elapsed = started.elapsed();
+        anyhow::ensure!(
+            results.iter().all(|r| r.as_expected()),
+            "the suite did not pass; benchmark figures would mean nothing"
+        );
+        let _ = writeln!(
+            report,
+            "| {label} ({} scenarios) | {:.1} s |",
+            results.len(),
+            elapsed.as_secs_f64()
+        );
+    }
+
+    let baseline: ScenarioFile = discover(&base.scenarios_root, "channels/baseline")?.remove(0);
+    let driver = DriverProcess::spawn(base.engine)?;
+    let session = Session::start(base.engine, &driver.url)
+        .await
+        .context("starting the browser")?;
+    let scratch = tempfile::tempdir()?;
+    let artifacts = Artifacts {
+        root: scratch.path().to_owned(),
+        driver_log: None,
+    };
+    let mut harnessed = Vec::new();
+    let mut floor = Vec::new();
+    for index in 0..runs {
+        let target = Target::embedded(base.seed, None).await?;
+        let started = Instant::now();
+        let result = run_scenario(
+            &baseline,
+            &target,
+            &session,
+            Engine::Chromium,
+            base.seed,
+            "",
+            &artifacts,
+        )
+        .await;
+        harnessed.push(started.elapsed());
+        anyhow::ensure!(
+            result.as_expected(),
+            "the baseline failed: {:?}",
+            result.violations
+        );
+        let target = Target::embedded(base.seed, None).await?;
+        floor.push(baseline_floor(&session.client, &target, index).await?);
+    }
+    session.close().await?;
+    let (harnessed, floor) = (median(harnessed), median(floor));
+    let _ = writeln!(
+        report,
+        "| channels/baseline with the harness (median of {runs}, reused session) | {} |",
+        ms(harnessed)
+    );
+    let _ = writeln!(
+        report,
+        "| channels/baseline floor: same navigations, bare (median of {runs}) | {} |",
+        ms(floor)
+    );
+    let _ = writeln!(
+        report,
+        "| ratio harness / floor | {:.2}x |",
+        harnessed.as_secs_f64() / floor.as_secs_f64()
+    );
+    Ok(report)
+}
