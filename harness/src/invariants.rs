@@ -76,7 +76,7 @@ fn text_of(value: &Value) -> String {
     }
 }
 
-/// 1. No secret the provider issued or received on any browser-visible surface.
+/// Invariant 1: no secret the provider issued or received on any browser-visible surface.
 fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
     let mut surfaces: Vec<(String, String)> = Vec::new();
     for record in &observation.recorded {
@@ -135,8 +135,8 @@ pub fn payload_problem(data: &Value) -> Option<String> {
     None
 }
 
-/// 2. Payloads on the three channels carry only result, connectionId and an optional message;
-/// `postMessage` names the platform's exact origin.
+/// Invariant 2: payloads on the three channels carry only result, connectionId and an
+/// optional message; `postMessage` names the platform's exact origin.
 fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violation> {
     let mut found = Vec::new();
     let check = |found: &mut Vec<Violation>, where_: String, data: &Value| {
@@ -183,7 +183,7 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violat
     found
 }
 
-/// 3. The provider tab was opened with `window.open`, as a tab: no features string.
+/// Invariant 3: the provider tab was opened with `window.open`, as a tab: no features string.
 fn opened_as_tab(observation: &Observation) -> Vec<Violation> {
     let mut found = Vec::new();
     let opens: Vec<_> = observation.of_kind("window-open").collect();
@@ -225,8 +225,8 @@ fn describe(chat: &ChatState) -> String {
     )
 }
 
-/// 4. The chat resumed (each queued message re-sent exactly once and answered, within the
-/// bound), or on denial and failure nothing was re-sent and the error is shown.
+/// Invariant 4: the chat resumed (each queued message re-sent exactly once and answered,
+/// within the bound), or on denial and failure nothing was re-sent and the error is shown.
 fn chat_resumed(scenario: &Scenario, observation: &Observation) -> Vec<Violation> {
     let mut found = Vec::new();
     for (tab, expected) in &scenario.expect.chat {
@@ -278,7 +278,7 @@ fn chat_resumed(scenario: &Scenario, observation: &Observation) -> Vec<Violation
     found
 }
 
-/// 5. The callback tab closed itself, or stayed open showing how to close it.
+/// Invariant 5: the callback tab closed itself, or stayed open showing how to close it.
 fn callback_closed(observation: &Observation) -> Vec<Violation> {
     observation
         .callback_tabs
@@ -296,7 +296,7 @@ fn callback_closed(observation: &Observation) -> Vec<Violation> {
         .collect()
 }
 
-/// 6. The provider never received the platform's session cookie or anything of the chat's auth.
+/// Invariant 6: the provider never received the platform's session cookie or anything of the chat's auth.
 fn provider_never_gets_platform_auth(observation: &Observation) -> Vec<Violation> {
     let mut found = Vec::new();
     for request in &observation.provider_requests {
@@ -320,8 +320,8 @@ fn provider_never_gets_platform_auth(observation: &Observation) -> Vec<Violation
     found
 }
 
-/// 7. After a disconnect or a provider-side revocation, the next tool call gives a tool error
-/// and a reconnect prompt.
+/// Invariant 7: after a disconnect or a provider-side revocation, the next tool call gives a
+/// tool error and a reconnect prompt.
 fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> {
     use crate::scenario::Step;
     let mut found = Vec::new();
