@@ -5,12 +5,14 @@
 //! let scenario = Scenario::parse("x.toml", r#"
 //! description = "All three channels live."
 //! [[steps]]
+//! do = "open-chat"
+//! [[steps]]
 //! do = "say"
 //! text = "list my files"
 //! [expect.chat]
-//! chat = "card"
+//! chat = "waiting"
 //! "#).unwrap();
-//! assert_eq!(scenario.steps.len(), 1);
+//! assert_eq!(scenario.steps.len(), 2);
 //! ```
 
 use fake_provider::Faults;
