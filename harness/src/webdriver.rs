@@ -70,6 +70,22 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
+/// Whether `engine`'s driver can be used by a test. A missing driver skips the test locally
+/// (with the reason on stderr) and fails it in CI (`CI` set), as cargo's own test support does.
+pub fn driver_available_for_tests(engine: Engine) -> bool {
+    let (program, hint) = engine.driver();
+    if find_program(program).is_some() {
+        return true;
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
+    assert!(
+        !ci,
+        "{program} is missing in CI (hint: {hint}; .ci/run installs it)"
+    );
+    eprintln!("skipped: {program} is not on PATH (hint: {hint})");
+    false
+}
+
 /// A free TCP port on loopback (bound, then released for the driver to take).
 pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

@@ -5,22 +5,11 @@
 
 use fantoccini::{Client, Locator};
 use harness::stack::EmbeddedStack;
-use harness::webdriver::{DriverProcess, Engine, Session, find_program};
+use harness::webdriver::{DriverProcess, Engine, Session};
 use std::time::Duration;
 
 fn browser_available() -> bool {
-    if find_program("chromedriver").is_some() {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    assert!(
-        !ci,
-        "chromedriver is missing in CI (hint: .ci/run installs chromium chromium-driver)"
-    );
-    eprintln!(
-        "skipped: chromedriver is not on PATH (hint: apt-get install -y chromium chromium-driver)"
-    );
-    false
+    harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium)
 }
 
 async fn text_of(client: &Client, css: &str) -> String {

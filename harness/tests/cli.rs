@@ -8,13 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn browser_available() -> bool {
-    if harness::webdriver::find_program("chromedriver").is_some() {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    assert!(!ci, "chromedriver is missing in CI");
-    eprintln!("skipped: chromedriver is not on PATH");
-    false
+    harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium)
 }
 
 fn harness() -> Command {
@@ -288,4 +282,21 @@ fn every_scenario_passes_against_a_separately_started_reference_server() {
         results.iter().all(|r| r["outcome"] == r["expected"]),
         "{json:#}"
     );
+}
+
+#[test]
+fn a_running_webdriver_endpoint_can_be_given_instead_of_a_spawned_driver() {
+    if !browser_available() {
+        return;
+    }
+    let driver =
+        harness::webdriver::DriverProcess::spawn(harness::webdriver::Engine::Chromium).unwrap();
+    let dir = scenario_folder("pass", true);
+    let (output, json) = run_in(dir.path(), &["--webdriver", &driver.url]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_eq!(json["results"][0]["outcome"], "pass");
 }

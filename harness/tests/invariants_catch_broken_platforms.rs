@@ -14,13 +14,15 @@ use harness::invariants::{
 use harness::scenario::{Outcome, Scenario, ScenarioFile, ScenarioId};
 use harness::suite::{Artifacts, ScenarioResult, run_scenario};
 use harness::target::Target;
-use harness::webdriver::{DriverProcess, Engine, Session, find_program};
+use harness::webdriver::{DriverProcess, Engine, Session};
 use reference_server::RouterCustomizer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-const BASELINE: &str = r#"
-description = "Baseline flow for a broken platform."
+/// Connect from the chat, allow, wait for the answer.
+macro_rules! baseline_steps {
+    () => {
+        r#"
 [[steps]]
 do = "open-chat"
 [[steps]]
@@ -34,18 +36,17 @@ decision = "allow"
 [[steps]]
 do = "wait-for"
 condition = "answer"
-[expect.chat]
-chat = "resumed"
-"#;
+"#
+    };
+}
+const BASELINE: &str = concat!(
+    "description = \"Baseline flow for a broken platform.\"\n",
+    baseline_steps!(),
+    "[expect.chat]\nchat = \"resumed\"\n"
+);
 
 fn browser_available() -> bool {
-    if find_program("chromedriver").is_some() {
-        return true;
-    }
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    assert!(!ci, "chromedriver is missing in CI");
-    eprintln!("skipped: chromedriver is not on PATH");
-    false
+    harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium)
 }
 
 fn run(broken: Option<RouterCustomizer>, scenario: &str) -> ScenarioResult {
@@ -324,21 +325,10 @@ fn a_disconnect_that_leaves_the_token_usable_is_caught() {
             }
         }))
     });
-    let scenario = r#"
-description = "Disconnect, then ask again."
-[[steps]]
-do = "open-chat"
-[[steps]]
-do = "say"
-text = "list my files"
-[[steps]]
-do = "connect"
-[[steps]]
-do = "consent"
-decision = "allow"
-[[steps]]
-do = "wait-for"
-condition = "answer"
+    let scenario = concat!(
+        "description = \"Disconnect, then ask again.\"\n",
+        baseline_steps!(),
+        r#"
 [[steps]]
 do = "open-connectors"
 [[steps]]
@@ -347,6 +337,7 @@ connector = "files"
 [[steps]]
 do = "say"
 text = "list my files"
-"#;
+"#
+    );
     assert_caught(&run(Some(broken), scenario), REVOCATION);
 }
