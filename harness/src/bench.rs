@@ -6,7 +6,7 @@ use crate::command::{RunOptions, run};
 use crate::scenario::{ScenarioFile, discover};
 use crate::suite::{Artifacts, run_scenario};
 use crate::target::Target;
-use crate::webdriver::{DriverProcess, Engine, Session};
+use crate::webdriver::{DriverProcess, Session};
 use anyhow::Context;
 use fantoccini::{Client, Locator};
 use std::fmt::Write as _;
@@ -114,8 +114,8 @@ pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
     }
 
     let baseline: ScenarioFile = discover(&base.scenarios_root, "channels/baseline")?.remove(0);
-    let driver = DriverProcess::spawn(base.engine)?;
-    let session = Session::start(base.engine, &driver.url)
+    let driver = DriverProcess::spawn(base.engines[0])?;
+    let session = Session::start(base.engines[0], &driver.url)
         .await
         .context("starting the browser")?;
     let scratch = tempfile::tempdir()?;
@@ -132,7 +132,7 @@ pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
             &baseline,
             &target,
             &session,
-            Engine::Chromium,
+            base.engines[0],
             base.seed,
             "",
             &artifacts,

@@ -1,15 +1,18 @@
-//! `harness run`: discovers scenarios, prepares the target and the browser, runs each scenario,
-//! compares traces with snapshots, prints progress and a summary, and writes reports.
+//! `harness run`: discovers scenarios, prepares the target and the browsers, runs each scenario
+//! in each engine (N at a time with `-j`), compares traces with snapshots, prints progress and
+//! a summary, and writes reports.
 
-use crate::invariants::{SNAPSHOT, Violation};
+use crate::invariants::{SNAPSHOT, STEP, Violation};
 use crate::report;
 use crate::scenario::{Outcome, ScenarioFile, discover};
 use crate::snapshot;
-use crate::suite::{Artifacts, ScenarioResult, run_scenario};
+use crate::suite::{Artifacts, ScenarioResult, keep_artifacts, run_scenario};
 use crate::target::Target;
 use crate::webdriver::{DriverProcess, Engine, Session};
 use anyhow::Context;
+use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use url::Url;
 
@@ -19,13 +22,13 @@ pub struct RunOptions {
     pub scenarios_root: PathBuf,
     pub snapshots_root: PathBuf,
     pub pattern: String,
-    pub engine: Engine,
+    pub engines: Vec<Engine>,
     pub seed: u64,
     /// A deployment elsewhere; `None` runs the embedded reference server.
     pub target: Option<Url>,
     /// The fake provider the deployment is configured against (with `target`).
     pub provider: Option<Url>,
-    /// A running WebDriver endpoint instead of a spawned driver.
+    /// A running WebDriver endpoint (a Selenium Grid, say) instead of spawned drivers.
     pub webdriver: Option<String>,
     pub json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
@@ -34,13 +37,59 @@ pub struct RunOptions {
     pub accept: bool,
     /// Keeps identities apart between runs against a long-lived deployment.
     pub run_id: String,
-    /// One browser session for every scenario (faster), instead of a fresh one each.
+    /// One browser session per worker for all its scenarios, instead of a fresh one each.
     pub reuse_session: bool,
+    /// How many browser sessions run at once.
+    pub jobs: usize,
+    /// Only the scenarios of shard K of N (1-based), a stable split for parallel CI jobs.
+    pub shard: Option<(usize, usize)>,
+}
+
+/// `K/N` as in `--shard 2/3`.
+pub fn parse_shard(text: &str) -> anyhow::Result<(usize, usize)> {
+    let parsed = text.split_once('/').and_then(|(k, n)| {
+        Some((
+            k.trim().parse::<usize>().ok()?,
+            n.trim().parse::<usize>().ok()?,
+        ))
+    });
+    match parsed {
+        Some((k, n)) if n >= 1 && (1..=n).contains(&k) => Ok((k, n)),
+        _ => anyhow::bail!("--shard {text:?} is not K/N with 1 <= K <= N (e.g. --shard 2/3)"),
+    }
+}
+
+/// The shard a scenario belongs to: a hash of its id, so adding a scenario moves no other.
+pub fn shard_of(scenario_id: &str, shards: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in scenario_id.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % shards as u64) as usize + 1
+}
+
+struct Job {
+    index: usize,
+    engine: Engine,
+    file: ScenarioFile,
+}
+
+struct Shared {
+    options: RunOptions,
+    queue: Mutex<VecDeque<Job>>,
+    remote: Option<Target>,
+    done: Mutex<usize>,
+    total: usize,
+    started: Instant,
 }
 
 /// Runs the selected scenarios; returns their results (the caller decides the exit status).
 pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
-    let files = discover(&options.scenarios_root, &options.pattern)?;
+    let mut files = discover(&options.scenarios_root, &options.pattern)?;
+    if let Some((k, n)) = options.shard {
+        files.retain(|f| shard_of(&f.id.0, n) == k);
+    }
     if options.accept && options.target.is_some() {
         anyhow::bail!(
             "--accept writes snapshots from the embedded reference server only; drop --target to accept"
@@ -58,95 +107,63 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
         ),
         (None, None) => None,
     };
-    let driver = match &options.webdriver {
-        Some(_) => None,
-        None => Some(DriverProcess::spawn(options.engine)?),
-    };
-    let webdriver_url = options
-        .webdriver
-        .clone()
-        .or_else(|| driver.as_ref().map(|d| d.url.clone()))
-        .expect("a spawned or given WebDriver");
-    let artifacts = Artifacts {
-        root: options.artifacts.clone(),
-        driver_log: driver.as_ref().map(|d| d.log_path.clone()),
-    };
+    if remote.is_some() && options.jobs > 1 {
+        anyhow::bail!(
+            "-j {} with --target: the provider's faults are set per scenario on one shared provider, so scenarios against it run one at a time (use -j 1, or one `fake-provider serve` per CI shard with --shard)",
+            options.jobs
+        );
+    }
+    let mut jobs = VecDeque::new();
+    for engine in &options.engines {
+        for file in &files {
+            jobs.push_back(Job {
+                index: jobs.len(),
+                engine: *engine,
+                file: file.clone(),
+            });
+        }
+    }
+    let total = jobs.len();
     println!(
-        "harness: {} scenario(s), engine {}, seed {}, target {}",
+        "harness: {} scenario(s) x {} engine(s), -j {}, seed {}, target {}{}",
         files.len(),
-        options.engine.name(),
+        options.engines.len(),
+        options.jobs,
         options.seed,
         options
             .target
             .as_ref()
             .map(Url::to_string)
-            .unwrap_or_else(|| "embedded reference server".into())
+            .unwrap_or_else(|| "embedded reference server".into()),
+        options
+            .shard
+            .map(|(k, n)| format!(", shard {k}/{n}"))
+            .unwrap_or_default(),
     );
-    let started = Instant::now();
+    let shared = Arc::new(Shared {
+        options: options.clone(),
+        queue: Mutex::new(jobs),
+        remote,
+        done: Mutex::new(0),
+        total,
+        started: Instant::now(),
+    });
+    let mut workers = Vec::new();
+    for _ in 0..options.jobs.max(1).min(total.max(1)) {
+        let shared = shared.clone();
+        workers.push(tokio::spawn(async move { worker(shared).await }));
+    }
     let mut results = Vec::new();
-    let mut shared_session: Option<Session> = None;
-    for (index, file) in files.iter().enumerate() {
-        eprint!(
-            "[{:>w$}/{}] running {} ...\r",
-            index + 1,
-            files.len(),
-            file.id,
-            w = files.len().to_string().len()
-        );
-        let embedded;
-        let target = match &remote {
-            Some(target) => target,
-            None => {
-                embedded = Target::embedded(options.seed, None).await?;
-                &embedded
-            }
-        };
-        let session = match shared_session.take() {
-            Some(session) => session,
-            None => Session::start(options.engine, &webdriver_url)
-                .await
-                .with_context(|| format!("starting {} for {}", options.engine.name(), file.id))?,
-        };
-        let mut result = run_scenario(
-            file,
-            target,
-            &session,
-            options.engine,
-            options.seed,
-            &options.run_id,
-            &artifacts,
-        )
-        .await;
-        if options.reuse_session {
-            shared_session = Some(session);
-        } else {
-            let _ = session.close().await;
-        }
-        let diff = compare_snapshot(options, file, &mut result, remote.is_none());
-        if !result.as_expected() && result.artifacts.is_none() {
-            // A snapshot-only failure: keep the actual trace and the diff.
-            let dir = options.artifacts.join(&file.id.0);
-            if std::fs::create_dir_all(&dir).is_ok()
-                && std::fs::write(dir.join("trace.txt"), &result.trace).is_ok()
-            {
-                let _ = std::fs::write(dir.join("snapshot.diff"), diff.as_deref().unwrap_or(""));
-                result.artifacts = Some(dir);
-            }
-        }
-        println!("{}", report::console_line(index + 1, files.len(), &result));
-        if !result.as_expected() {
-            print!("{}", report::failure_details(&result, diff.as_deref()));
-        }
-        results.push(result);
+    for worker in workers {
+        results.extend(worker.await.context("a worker panicked")??);
     }
-    if let Some(session) = shared_session {
-        let _ = session.close().await;
-    }
+    results.sort_by_key(|(index, _)| *index);
+    let results: Vec<ScenarioResult> = results.into_iter().map(|(_, r)| r).collect();
     println!();
     print!("{}", report::summary_table(&results));
     println!(
         "total {:.1} s, seed {}",
-        started.elapsed().as_secs_f64(),
+        shared.started.elapsed().as_secs_f64(),
         options.seed
     );
     if let Some(path) = &options.json {
@@ -160,18 +177,142 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
     Ok(results)
 }
 
+/// One worker: its own driver (geckodriver serves one session) and, unless fresh sessions are
+/// asked for, one session per engine reused for its scenarios.
+async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResult)>> {
+    let options = &shared.options;
+    let mut drivers: Vec<(Engine, DriverProcess)> = Vec::new();
+    let mut session: Option<Session> = None;
+    let mut results = Vec::new();
+    loop {
+        let Some(job) = shared.queue.lock().unwrap().pop_front() else {
+            break;
+        };
+        let engine = job.engine;
+        let file = &job.file;
+        let webdriver_url = match &options.webdriver {
+            Some(url) => url.clone(),
+            None => {
+                if !drivers.iter().any(|(e, _)| *e == engine) {
+                    drivers.push((engine, DriverProcess::spawn(engine)?));
+                }
+                drivers
+                    .iter()
+                    .find(|(e, _)| *e == engine)
+                    .expect("spawned")
+                    .1
+                    .url
+                    .clone()
+            }
+        };
+        let driver_log = drivers
+            .iter()
+            .find(|(e, _)| *e == engine)
+            .map(|(_, d)| d.log_path.clone());
+        let artifacts = Artifacts {
+            root: options.artifacts.join(engine.name()),
+            driver_log,
+        };
+        // A session of another engine is of no use here.
+        if let Some(current) = session.take() {
+            if current.engine == engine {
+                session = Some(current);
+            } else {
+                let _ = current.close().await;
+            }
+        }
+        let (result, diff) = if engine.has_bidi() || options.webdriver.is_some() {
+            let current = match session.take() {
+                Some(current) => current,
+                None => Session::start(engine, &webdriver_url)
+                    .await
+                    .with_context(|| format!("starting {} for {}", engine.name(), file.id))?,
+            };
+            let embedded;
+            let target = match &shared.remote {
+                Some(target) => target,
+                None => {
+                    embedded = Target::embedded(options.seed, None).await?;
+                    &embedded
+                }
+            };
+            let mut result = run_scenario(
+                file,
+                target,
+                &current,
+                engine,
+                options.seed,
+                &options.run_id,
+                &artifacts,
+            )
+            .await;
+            let diff =
+                compare_snapshot(options, file, engine, &mut result, shared.remote.is_none());
+            if !result.as_expected() {
+                keep_artifacts(&mut result, &artifacts.root, &current).await;
+            }
+            if options.reuse_session {
+                session = Some(current);
+            } else {
+                let _ = current.close().await;
+            }
+            (result, diff)
+        } else {
+            (no_recorder_result(file, engine, options.seed), None)
+        };
+        {
+            let mut done = shared.done.lock().unwrap();
+            *done += 1;
+            println!("{}", report::console_line(*done, shared.total, &result));
+            if !result.as_expected() {
+                print!("{}", report::failure_details(&result, diff.as_deref()));
+            }
+        }
+        results.push((job.index, result));
+    }
+    if let Some(current) = session {
+        let _ = current.close().await;
+    }
+    Ok(results)
+}
+
+/// An engine whose WebDriver offers no BiDi cannot host the recorder: the scenario's
+/// preconditions fail, with the reason.
+fn no_recorder_result(file: &ScenarioFile, engine: Engine, seed: u64) -> ScenarioResult {
+    ScenarioResult {
+        scenario: file.id.0.clone(),
+        engine: engine.name().to_owned(),
+        outcome: Outcome::PreconditionFailed,
+        expected: file.scenario.expect.outcome_for(engine.name()),
+        violations: vec![Violation {
+            invariant: STEP.into(),
+            detail: format!(
+                "{}'s WebDriver offers no BiDi, so the recorder cannot be installed in every tab before page scripts run",
+                engine.name()
+            ),
+        }],
+        duration_ms: 0,
+        trace: String::new(),
+        artifacts: None,
+        seed,
+        pending: None,
+    }
+}
+
 /// Compares the trace with its snapshot; a missing or different snapshot fails the scenario,
 /// unless `--accept` writes it. Returns the diff when they differ.
 fn compare_snapshot(
     options: &RunOptions,
     file: &ScenarioFile,
+    engine: Engine,
     result: &mut ScenarioResult,
     embedded: bool,
 ) -> Option<String> {
     if result.trace.is_empty() {
         return None;
     }
-    let path = snapshot::path_for(&options.snapshots_root, &file.id.0);
+    let own = file.scenario.expect.own_snapshot(engine.name());
+    let path = snapshot::path_for_engine(&options.snapshots_root, &file.id.0, engine.name(), own);
     let existing = snapshot::read(&path);
     if existing
         .as_deref()
@@ -196,7 +337,11 @@ fn compare_snapshot(
             None,
         ),
         Some(body) => (
-            format!("the trace differs from {}", path.display()),
+            format!(
+                "the {} trace differs from {}",
+                engine.name(),
+                path.display()
+            ),
             Some(snapshot::diff(body, &result.trace)),
         ),
     };

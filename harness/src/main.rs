@@ -30,9 +30,15 @@ enum Command {
         /// The fake provider the --target deployment is configured against (`fake-provider serve`).
         #[arg(long)]
         provider: Option<url::Url>,
-        /// Browser engine.
+        /// Browser engines: chromium, firefox, webkit, a comma-separated list, or all.
         #[arg(long, default_value = "chromium")]
         engine: String,
+        /// How many browser sessions run at once.
+        #[arg(short = 'j', long = "jobs", default_value_t = 1)]
+        jobs: usize,
+        /// Run shard K of N (e.g. 2/3): a stable subset, for splitting CI.
+        #[arg(long)]
+        shard: Option<String>,
         /// Glob over scenario ids (`channels/*`).
         #[arg(long, default_value = "*")]
         scenario: String,
@@ -125,6 +131,8 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             target,
             provider,
             engine,
+            jobs,
+            shard,
             scenario,
             seed,
             webdriver,
@@ -146,7 +154,12 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 scenarios_root: scenarios,
                 snapshots_root: snapshots,
                 pattern: scenario,
-                engine: Engine::parse(&engine)?,
+                engines: Engine::parse_list(&engine)?,
+                jobs: jobs.max(1),
+                shard: shard
+                    .as_deref()
+                    .map(harness::command::parse_shard)
+                    .transpose()?,
                 seed,
                 target,
                 provider,
@@ -171,7 +184,9 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 scenarios_root: default_root(),
                 snapshots_root: harness::snapshot::default_root(),
                 pattern: "*".into(),
-                engine: Engine::Chromium,
+                engines: vec![Engine::Chromium],
+                jobs: 1,
+                shard: None,
                 seed,
                 target: None,
                 provider: None,

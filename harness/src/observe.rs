@@ -85,10 +85,17 @@ impl Observation {
                 .cloned()
                 .unwrap_or_else(|| format!("unnamed-{}", &context[..context.len().min(6)]))
         };
+        // A tab that is gone observes nothing more: Firefox may still deliver to the document of
+        // a tab that closed itself, which no person can see.
+        let mut gone: Vec<&str> = Vec::new();
         for event in events {
             match event.method.as_str() {
                 "log.entryAdded" => {
-                    let tab = name_of(event.params["source"]["context"].as_str().unwrap_or(""));
+                    let context = event.params["source"]["context"].as_str().unwrap_or("");
+                    if gone.contains(&context) {
+                        continue;
+                    }
+                    let tab = name_of(context);
                     let text = event.params["text"].as_str().unwrap_or("").to_owned();
                     if let Some(json) = text.strip_prefix(MARKER) {
                         if let Ok(value) = serde_json::from_str::<Value>(json) {
@@ -109,6 +116,7 @@ impl Observation {
                 }
                 "browsingContext.contextDestroyed" => {
                     let context = event.params["context"].as_str().unwrap_or("");
+                    gone.push(context);
                     self.destroyed_tabs.push(name_of(context));
                 }
                 _ => {}
@@ -122,7 +130,8 @@ impl Observation {
             .iter()
             .filter(|r| r.kind == "document")
             .filter_map(|r| Some((r.tab.as_str(), r.event["url"].as_str()?)))
-            .filter(|(_, url)| *url != "about:blank")
+            // Initial empty documents: Firefox reports them with an empty URL.
+            .filter(|(_, url)| !url.is_empty() && *url != "about:blank")
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Recorded> {

@@ -38,6 +38,8 @@ pub struct Identity {
 
 /// Everything a run produced before judging.
 pub struct RawRun {
+    /// Every BiDi event of the run, as received (kept among artifacts).
+    pub events: Vec<serde_json::Value>,
     pub observation: Observation,
     pub step_error: Option<StepError>,
     pub identity: Identity,
@@ -359,6 +361,10 @@ impl Run<'_> {
                     }
                     Ok(())
                 }
+                Condition::ConsentPage => {
+                    self.switch(tab).await?;
+                    self.wait_css("[data-testid=consent-page]").await.map(|_| ())
+                }
                 Condition::CardError => {
                     self.switch(tab).await?;
                     self.poll_until(&format!("the card error in tab {tab}"), || async {
@@ -609,6 +615,11 @@ pub async fn run_steps(
     }
     run.observation.absorb(&bidi.events(), &names);
     run.observation.callback_tabs = settled;
+    let events: Vec<serde_json::Value> = bidi
+        .events()
+        .iter()
+        .map(|e| json!({ "method": e.method, "params": e.params }))
+        .collect();
 
     let _ = bidi
         .command(
@@ -627,6 +638,7 @@ pub async fn run_steps(
         .collect();
     run.observation.secrets = target.provider.secrets().await?;
     Ok(RawRun {
+        events,
         observation: run.observation,
         step_error,
         identity: identity.clone(),

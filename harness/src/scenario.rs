@@ -112,6 +112,8 @@ pub enum Condition {
     ReconnectPrompt,
     /// The tab is gone (closed itself).
     TabClosed,
+    /// The provider's consent page is shown in the tab.
+    ConsentPage,
 }
 
 /// One thing the user (or the world) does.
@@ -208,6 +210,24 @@ pub enum ChatExpectation {
     ToolErrorAndReconnect,
 }
 
+/// What one engine does differently, beside the case (like web-platform-tests' expectations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineExpectation {
+    /// The outcome in this engine; anything but `pass` needs `reason`.
+    #[serde(default)]
+    pub outcome: Outcome,
+    /// Why this engine differs (required).
+    pub reason: String,
+    /// This engine's trace legitimately differs: it has its own snapshot,
+    /// `snapshots/<id>.<engine>.snap`.
+    #[serde(default)]
+    pub own_snapshot: bool,
+}
+
+/// The engines a scenario can name under `[expect.engines.<engine>]`.
+pub const ENGINE_NAMES: [&str; 3] = ["chromium", "firefox", "webkit"];
+
 /// What the scenario expects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -221,6 +241,24 @@ pub struct Expectation {
     pub chat: BTreeMap<String, ChatExpectation>,
     /// The bound within which a chat must resume, from the consent (default 15 000 ms).
     pub resume_within_ms: Option<u64>,
+    /// Per-engine differences, by engine name.
+    #[serde(default)]
+    pub engines: BTreeMap<String, EngineExpectation>,
+}
+
+impl Expectation {
+    /// The outcome expected in `engine`.
+    pub fn outcome_for(&self, engine: &str) -> Outcome {
+        self.engines
+            .get(engine)
+            .map(|e| e.outcome)
+            .unwrap_or(self.outcome)
+    }
+
+    /// Whether `engine` keeps its own snapshot.
+    pub fn own_snapshot(&self, engine: &str) -> bool {
+        self.engines.get(engine).is_some_and(|e| e.own_snapshot)
+    }
 }
 
 /// One scenario file.
@@ -274,6 +312,19 @@ impl Scenario {
         }
         if self.steps.is_empty() {
             return Err("steps is empty: a scenario needs at least one [[steps]] entry".into());
+        }
+        for (engine, expectation) in &self.expect.engines {
+            if !ENGINE_NAMES.contains(&engine.as_str()) {
+                return Err(format!(
+                    "expect.engines.{engine}: unknown engine (allowed: {})",
+                    ENGINE_NAMES.join(", ")
+                ));
+            }
+            if expectation.reason.trim().is_empty() {
+                return Err(format!(
+                    "expect.engines.{engine}.reason is empty: say why this engine differs"
+                ));
+            }
         }
         let mut tabs = vec![];
         for (index, step) in self.steps.iter().enumerate() {

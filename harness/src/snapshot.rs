@@ -13,6 +13,16 @@ pub fn path_for(root: &Path, scenario_id: &str) -> PathBuf {
     root.join(format!("{scenario_id}.snap"))
 }
 
+/// The snapshot `engine` is compared with: the scenario's own, unless the scenario says the
+/// engine legitimately differs (`own_snapshot`), then `<id>.<engine>.snap`.
+pub fn path_for_engine(root: &Path, scenario_id: &str, engine: &str, own: bool) -> PathBuf {
+    if own {
+        root.join(format!("{scenario_id}.{engine}.snap"))
+    } else {
+        path_for(root, scenario_id)
+    }
+}
+
 /// The body of a snapshot file (what follows its header), if the file exists.
 pub fn read(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;

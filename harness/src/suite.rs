@@ -25,6 +25,8 @@ pub struct ScenarioResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<PathBuf>,
     pub seed: u64,
+    #[serde(skip)]
+    pub pending: Option<PendingArtifacts>,
 }
 
 impl ScenarioResult {
@@ -78,12 +80,13 @@ pub async fn run_scenario(
         scenario: file.id.0.clone(),
         engine: engine.name().to_owned(),
         outcome: Outcome::Pass,
-        expected: file.scenario.expect.outcome,
+        expected: file.scenario.expect.outcome_for(engine.name()),
         violations: Vec::new(),
         duration_ms: 0,
         trace: String::new(),
         artifacts: None,
         seed,
+        pending: None,
     };
     if session.bidi.is_none() {
         result.outcome = Outcome::PreconditionFailed;
@@ -140,56 +143,68 @@ pub async fn run_scenario(
         violation.detail = normalizer.apply(&violation.detail);
     }
     result.duration_ms = started.elapsed().as_millis() as u64;
+    // What a person needs if the final verdict (snapshot included) is not the expected one;
+    // written by `keep_artifacts`, with secrets already redacted.
+    let observation = serde_json::to_string_pretty(&raw.observation).unwrap_or_default();
+    let requests =
+        serde_json::to_string_pretty(&raw.observation.provider_requests).unwrap_or_default();
+    let events = serde_json::to_string_pretty(&raw.events).unwrap_or_default();
+    let driver_log = artifacts
+        .driver_log
+        .as_deref()
+        .and_then(|log| std::fs::read_to_string(log).ok())
+        .map(|text| normalizer.apply(&text))
+        .unwrap_or_default();
+    result.pending = Some(PendingArtifacts {
+        files: vec![
+            ("observation.json".into(), normalizer.apply(&observation)),
+            ("provider-requests.json".into(), normalizer.apply(&requests)),
+            ("bidi-events.json".into(), normalizer.apply(&events)),
+            ("driver.log".into(), driver_log),
+        ],
+        open_tabs: raw.open_tabs,
+    });
     if !result.as_expected() {
-        let dir = artifacts.root.join(&file.id.0);
-        let shots = crate::runner::screenshots(&session.client, &raw.open_tabs).await;
-        if keep_artifacts(
-            &dir,
-            &raw,
-            &shots,
-            &result,
-            &mut normalizer,
-            artifacts.driver_log.as_deref(),
-        )
-        .is_ok()
-        {
-            result.artifacts = Some(dir);
-        }
+        keep_artifacts(&mut result, &artifacts.root, session).await;
     }
     result
 }
 
-fn keep_artifacts(
-    dir: &Path,
-    raw: &crate::runner::RawRun,
-    screenshots: &[(String, Vec<u8>)],
-    result: &ScenarioResult,
-    normalizer: &mut Normalizer,
-    driver_log: Option<&Path>,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("trace.txt"), &result.trace)?;
-    let observation = serde_json::to_string_pretty(&raw.observation).unwrap_or_default();
-    std::fs::write(dir.join("observation.json"), normalizer.apply(&observation))?;
-    let requests =
-        serde_json::to_string_pretty(&raw.observation.provider_requests).unwrap_or_default();
-    std::fs::write(
-        dir.join("provider-requests.json"),
-        normalizer.apply(&requests),
-    )?;
-    std::fs::write(
-        dir.join("result.json"),
-        serde_json::to_string_pretty(result).unwrap_or_default(),
-    )?;
-    for (tab, png) in screenshots {
-        std::fs::write(dir.join(format!("tab-{tab}.png")), png)?;
+/// What a failed run keeps, prepared before the final verdict.
+#[derive(Debug, Clone, Default)]
+pub struct PendingArtifacts {
+    files: Vec<(String, String)>,
+    open_tabs: Vec<(String, fantoccini::wd::WindowHandle)>,
+}
+
+/// Writes a result's artifacts under `<root>/<scenario>/`: the trace, the observation and the
+/// provider's requests (secrets redacted), the result, the driver's log and a screenshot of
+/// every tab still open. Sets `result.artifacts`.
+pub async fn keep_artifacts(result: &mut ScenarioResult, root: &Path, session: &Session) {
+    if result.artifacts.is_some() {
+        return;
     }
-    if let Some(log) = driver_log
-        && let Ok(text) = std::fs::read_to_string(log)
-    {
-        std::fs::write(dir.join("driver.log"), normalizer.apply(&text))?;
+    let dir = root.join(&result.scenario);
+    let pending = result.pending.clone().unwrap_or_default();
+    let shots = crate::runner::screenshots(&session.client, &pending.open_tabs).await;
+    let written = (|| -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("trace.txt"), &result.trace)?;
+        for (name, text) in &pending.files {
+            std::fs::write(dir.join(name), text)?;
+        }
+        std::fs::write(
+            dir.join("result.json"),
+            serde_json::to_string_pretty(&*result).unwrap_or_default(),
+        )?;
+        for (tab, png) in &shots {
+            std::fs::write(dir.join(format!("tab-{tab}.png")), png)?;
+        }
+        Ok(())
+    })();
+    if written.is_ok() {
+        result.artifacts = Some(dir);
     }
-    Ok(())
 }
 
 /// The command that reruns one scenario.

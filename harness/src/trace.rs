@@ -234,7 +234,7 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
             let line = match record.kind.as_str() {
                 "document" => {
                     let url = record.event["url"].as_str().unwrap_or("");
-                    if url == "about:blank" {
+                    if url.is_empty() || url == "about:blank" {
                         continue;
                     }
                     let opener = if record.event["hasOpener"] == true {
@@ -278,8 +278,19 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
 
     // Deliveries: which tab got what on which channel. Their relative timing is the
     // browser's, so they are listed sorted, with counts.
+    // What a callback tab itself receives is noise: its own broadcast, or (in Firefox, whose
+    // self-closing tabs linger) results meant for the pages that wait.
+    let callback_tabs: Vec<&str> = observation
+        .documents()
+        .filter(|(_, url)| url::Url::parse(url).is_ok_and(|u| u.path() == crate::runner::CALLBACK_PATH))
+        .map(|(tab, _)| tab)
+        .collect();
     let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();
     for record in &observation.recorded {
+        let receipt = matches!(record.kind.as_str(), "bc-receive" | "storage-event" | "message");
+        if receipt && callback_tabs.contains(&record.tab.as_str()) {
+            continue;
+        }
         let line = match record.kind.as_str() {
             "bc-send" => format!(
                 "[{}] posts on BroadcastChannel {}",

@@ -1,5 +1,5 @@
-//! Browsers over WebDriver: a driver process the harness spawns on a free port, and a
-//! session guard that closes the browser.
+//! Browsers over WebDriver: the engines, the driver processes the harness spawns on free ports
+//! (with an Xvfb display of its own for WebKit), and a session guard with its BiDi side channel.
 
 use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder};
@@ -9,37 +9,88 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A browser engine the harness can drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Engine {
+    /// Chromium through chromedriver.
     Chromium,
+    /// Firefox ESR through geckodriver.
+    Firefox,
+    /// WebKitGTK's MiniBrowser through WebKitWebDriver, on an Xvfb display.
+    Webkit,
 }
 
+/// Where MiniBrowser lives in Debian's `webkit2gtk-driver`.
+const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
+
 impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::Chromium, Engine::Firefox, Engine::Webkit];
+
     pub fn name(self) -> &'static str {
         match self {
             Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+            Engine::Webkit => "webkit",
         }
     }
 
+    /// One engine name.
     pub fn parse(name: &str) -> anyhow::Result<Self> {
-        match name {
-            "chromium" => Ok(Engine::Chromium),
-            other => bail!("unknown engine {other:?} (allowed: chromium)"),
+        Engine::ALL
+            .into_iter()
+            .find(|e| e.name() == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown engine {name:?} (allowed: chromium, firefox, webkit, all)")
+            })
+    }
+
+    /// A comma-separated list of engines, or `all`.
+    pub fn parse_list(list: &str) -> anyhow::Result<Vec<Self>> {
+        if list == "all" {
+            return Ok(Engine::ALL.to_vec());
         }
+        let mut engines = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let engine = Engine::parse(name)?;
+            if !engines.contains(&engine) {
+                engines.push(engine);
+            }
+        }
+        if engines.is_empty() {
+            bail!("--engine is empty (allowed: chromium, firefox, webkit, all)");
+        }
+        Ok(engines)
     }
 
     /// The WebDriver server binary and the hint to install it.
-    fn driver(self) -> (&'static str, &'static str) {
+    pub fn driver(self) -> (&'static str, &'static str) {
         match self {
             Engine::Chromium => (
                 "chromedriver",
                 "apt-get install -y chromium chromium-driver",
             ),
+            Engine::Firefox => (
+                "geckodriver",
+                "apt-get install -y firefox-esr && cargo install geckodriver --locked",
+            ),
+            Engine::Webkit => (
+                "WebKitWebDriver",
+                "apt-get install -y webkit2gtk-driver xvfb",
+            ),
         }
     }
 
-    /// Capabilities of a fresh headless session with its own profile directory.
-    pub fn capabilities(self, profile_dir: &Path) -> serde_json::Map<String, serde_json::Value> {
+    /// Whether the engine's WebDriver offers BiDi (the recorder needs it).
+    pub fn has_bidi(self) -> bool {
+        !matches!(self, Engine::Webkit)
+    }
+
+    /// Capabilities of a fresh session with its own profile directory. `browser_args` are
+    /// engine switches a scenario needs (WebKit's `--features=-BroadcastChannel`).
+    pub fn capabilities(
+        self,
+        profile_dir: &Path,
+        browser_args: &[String],
+    ) -> serde_json::Map<String, serde_json::Value> {
         let caps = match self {
             Engine::Chromium => serde_json::json!({
                 "browserName": "chrome",
@@ -56,9 +107,39 @@ impl Engine {
                 // WebDriver BiDi: the recorder and the browser configuration need it.
                 "webSocketUrl": true,
             }),
+            Engine::Firefox => serde_json::json!({
+                "browserName": "firefox",
+                "moz:firefoxOptions": {
+                    "binary": firefox_binary(),
+                    "args": ["-headless"],
+                    "prefs": {
+                        "browser.shell.checkDefaultBrowser": false,
+                        "datareporting.policy.dataSubmissionEnabled": false,
+                        "app.update.enabled": false,
+                    },
+                },
+                "webSocketUrl": true,
+            }),
+            Engine::Webkit => {
+                // A non-empty args list replaces MiniBrowser's default `--automation`.
+                let mut args = vec!["--automation".to_owned()];
+                args.extend(browser_args.iter().cloned());
+                serde_json::json!({
+                    "webkitgtk:browserOptions": { "binary": MINIBROWSER, "args": args },
+                })
+            }
         };
         caps.as_object().expect("an object").clone()
     }
+}
+
+fn firefox_binary() -> String {
+    for candidate in ["/usr/bin/firefox-esr", "/usr/bin/firefox"] {
+        if Path::new(candidate).is_file() {
+            return candidate.to_owned();
+        }
+    }
+    "firefox".to_owned()
 }
 
 /// Finds a program on PATH.
@@ -91,12 +172,69 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// An Xvfb display of the harness's own, on a free display number; killed by pid on drop.
+pub struct Xvfb {
+    child: Child,
+    pub display: String,
+}
+
+impl Xvfb {
+    pub fn start() -> anyhow::Result<Self> {
+        let Some(program) = find_program("Xvfb") else {
+            bail!("Xvfb is not on PATH (hint: apt-get install -y xvfb)");
+        };
+        for number in 90..400u32 {
+            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
+            let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
+            if socket.exists() || lock.exists() {
+                continue;
+            }
+            let mut child = Command::new(&program)
+                .args([
+                    format!(":{number}"),
+                    "-screen".into(),
+                    "0".into(),
+                    "1280x1024x24".into(),
+                ])
+                .args(["-nolisten", "tcp"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start Xvfb")?;
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if socket.exists() {
+                    return Ok(Self {
+                        child,
+                        display: format!(":{number}"),
+                    });
+                }
+                if child.try_wait()?.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        bail!("no free X display number between :90 and :399 for Xvfb")
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A WebDriver server the harness started; killed on drop.
 pub struct DriverProcess {
     child: Child,
     pub url: String,
     /// The driver's own log, kept among a failed scenario's artifacts.
     pub log_path: PathBuf,
+    _xvfb: Option<Xvfb>,
     _log_dir: tempfile::TempDir,
 }
 
@@ -111,18 +249,42 @@ impl DriverProcess {
             .prefix("alumia-driver-")
             .tempdir()?;
         let log_path = log_dir.path().join(format!("{program}.log"));
-        let child = Command::new(&path)
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log_path.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let log_file = std::fs::File::create(&log_path)?;
+        let mut command = Command::new(&path);
+        let mut xvfb = None;
+        match engine {
+            Engine::Chromium => {
+                command
+                    .arg(format!("--port={port}"))
+                    .arg(format!("--log-path={}", log_path.display()));
+            }
+            Engine::Firefox => {
+                // One session per geckodriver; its BiDi port must be free too (default 9222).
+                command
+                    .args(["--port", &port.to_string()])
+                    .args(["--websocket-port", &free_port()?.to_string()]);
+            }
+            Engine::Webkit => {
+                let display = Xvfb::start()?;
+                command
+                    .arg(format!("--port={port}"))
+                    .env("DISPLAY", &display.display);
+                xvfb = Some(display);
+            }
+        }
+        let child = command
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
             .spawn()
             .with_context(|| format!("cannot start {}", path.display()))?;
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
-                bail!("{program} did not listen on port {port} within 10 s");
+                bail!(
+                    "{program} did not listen on port {port} within 10 s (its log: {})",
+                    log_path.display()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -130,6 +292,7 @@ impl DriverProcess {
             child,
             url,
             log_path,
+            _xvfb: xvfb,
             _log_dir: log_dir,
         })
     }
@@ -146,6 +309,9 @@ impl Drop for DriverProcess {
 /// it leaks the browser.
 pub struct Session {
     pub client: Client,
+    pub engine: Engine,
+    /// The engine switches the session was started with (WebKit's feature toggles).
+    pub browser_args: Vec<String>,
     /// `None` when the WebDriver endpoint offers no BiDi (`webSocketUrl`).
     pub bidi: Option<crate::bidi::Bidi>,
     _profile: tempfile::TempDir,
@@ -153,18 +319,36 @@ pub struct Session {
 
 impl Session {
     pub async fn start(engine: Engine, webdriver_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(engine, webdriver_url, &[]).await
+    }
+
+    pub async fn start_with(
+        engine: Engine,
+        webdriver_url: &str,
+        browser_args: &[String],
+    ) -> anyhow::Result<Self> {
         let profile = tempfile::Builder::new()
             .prefix("alumia-browser-")
             .tempdir()?;
         let client = tokio::time::timeout(
             Duration::from_secs(60),
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(engine.capabilities(profile.path()))
+                .capabilities(engine.capabilities(profile.path(), browser_args))
                 .connect(webdriver_url),
         )
         .await
-        .with_context(|| format!("no browser session from {webdriver_url} within 60 s"))?
-        .with_context(|| format!("cannot start a browser session at {webdriver_url}"))?;
+        .with_context(|| {
+            format!(
+                "no {} session from {webdriver_url} within 60 s",
+                engine.name()
+            )
+        })?
+        .with_context(|| {
+            format!(
+                "cannot start a {} session at {webdriver_url}",
+                engine.name()
+            )
+        })?;
         let socket = client
             .capabilities()
             .and_then(|caps| caps.get("webSocketUrl"))
@@ -188,6 +372,8 @@ impl Session {
         };
         Ok(Self {
             client,
+            engine,
+            browser_args: browser_args.to_vec(),
             bidi,
             _profile: profile,
         })
