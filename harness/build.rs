@@ -42,8 +42,12 @@ fn main() {
                 }
             })
             .collect();
+        // Chromium under the plain name (`cargo test <name>`), then every other engine.
         tests.push_str(&format!(
-            "#[test]\nfn scenario_{name}() {{\n    run_scenario_test({id:?});\n}}\n\n"
+            "#[test]\nfn scenario_{name}() {{\n    run_scenario_test({id:?}, Engine::Chromium);\n}}\n\n"
+        ));
+        tests.push_str(&format!(
+            "#[test]\nfn scenario_{name}_in_firefox() {{\n    run_scenario_test({id:?}, Engine::Firefox);\n}}\n\n"
         ));
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));

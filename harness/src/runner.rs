@@ -363,7 +363,9 @@ impl Run<'_> {
                 }
                 Condition::ConsentPage => {
                     self.switch(tab).await?;
-                    self.wait_css("[data-testid=consent-page]").await.map(|_| ())
+                    self.wait_css("[data-testid=consent-page]")
+                        .await
+                        .map(|_| ())
                 }
                 Condition::CardError => {
                     self.switch(tab).await?;

@@ -282,12 +282,17 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
     // self-closing tabs linger) results meant for the pages that wait.
     let callback_tabs: Vec<&str> = observation
         .documents()
-        .filter(|(_, url)| url::Url::parse(url).is_ok_and(|u| u.path() == crate::runner::CALLBACK_PATH))
+        .filter(|(_, url)| {
+            url::Url::parse(url).is_ok_and(|u| u.path() == crate::runner::CALLBACK_PATH)
+        })
         .map(|(tab, _)| tab)
         .collect();
     let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();
     for record in &observation.recorded {
-        let receipt = matches!(record.kind.as_str(), "bc-receive" | "storage-event" | "message");
+        let receipt = matches!(
+            record.kind.as_str(),
+            "bc-receive" | "storage-event" | "message"
+        );
         if receipt && callback_tabs.contains(&record.tab.as_str()) {
             continue;
         }
