@@ -46,9 +46,12 @@ fn main() {
         tests.push_str(&format!(
             "#[test]\nfn scenario_{name}() {{\n    run_scenario_test({id:?}, Engine::Chromium);\n}}\n\n"
         ));
-        tests.push_str(&format!(
-            "#[test]\nfn scenario_{name}_in_firefox() {{\n    run_scenario_test({id:?}, Engine::Firefox);\n}}\n\n"
-        ));
+        for engine in ["Firefox", "Webkit"] {
+            let suffix = engine.to_lowercase();
+            tests.push_str(&format!(
+                "#[test]\nfn scenario_{name}_in_{suffix}() {{\n    run_scenario_test({id:?}, Engine::{engine});\n}}\n\n"
+            ));
+        }
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("scenario_tests.rs"), tests).expect("OUT_DIR is writable");

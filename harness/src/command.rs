@@ -213,52 +213,57 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
             root: options.artifacts.join(engine.name()),
             driver_log,
         };
-        // A session of another engine is of no use here.
+        let switches = engine.switches_for(&file.scenario.browser);
+        // A session of another engine, or started with other switches, is of no use here.
         if let Some(current) = session.take() {
-            if current.engine == engine {
+            if current.engine == engine && Ok(&current.browser_args) == switches.as_ref() {
                 session = Some(current);
             } else {
                 let _ = current.close().await;
             }
         }
-        let (result, diff) = if engine.has_bidi() || options.webdriver.is_some() {
-            let current = match session.take() {
-                Some(current) => current,
-                None => Session::start(engine, &webdriver_url)
-                    .await
-                    .with_context(|| format!("starting {} for {}", engine.name(), file.id))?,
-            };
-            let embedded;
-            let target = match &shared.remote {
-                Some(target) => target,
-                None => {
-                    embedded = Target::embedded(options.seed, None).await?;
-                    &embedded
+        let (result, diff) = match switches {
+            Err(reason) => (
+                precondition_failed(file, engine, options.seed, reason),
+                None,
+            ),
+            Ok(switches) => {
+                let current = match session.take() {
+                    Some(current) => current,
+                    None => Session::start_with(engine, &webdriver_url, &switches)
+                        .await
+                        .with_context(|| format!("starting {} for {}", engine.name(), file.id))?,
+                };
+                let embedded;
+                let target = match &shared.remote {
+                    Some(target) => target,
+                    None => {
+                        embedded = Target::embedded(options.seed, None).await?;
+                        &embedded
+                    }
+                };
+                let mut result = run_scenario(
+                    file,
+                    target,
+                    &current,
+                    engine,
+                    options.seed,
+                    &options.run_id,
+                    &artifacts,
+                )
+                .await;
+                let diff =
+                    compare_snapshot(options, file, engine, &mut result, shared.remote.is_none());
+                if !result.as_expected() {
+                    keep_artifacts(&mut result, &artifacts.root, &current).await;
                 }
-            };
-            let mut result = run_scenario(
-                file,
-                target,
-                &current,
-                engine,
-                options.seed,
-                &options.run_id,
-                &artifacts,
-            )
-            .await;
-            let diff =
-                compare_snapshot(options, file, engine, &mut result, shared.remote.is_none());
-            if !result.as_expected() {
-                keep_artifacts(&mut result, &artifacts.root, &current).await;
+                if options.reuse_session {
+                    session = Some(current);
+                } else {
+                    let _ = current.close().await;
+                }
+                (result, diff)
             }
-            if options.reuse_session {
-                session = Some(current);
-            } else {
-                let _ = current.close().await;
-            }
-            (result, diff)
-        } else {
-            (no_recorder_result(file, engine, options.seed), None)
         };
         {
             let mut done = shared.done.lock().unwrap();
@@ -276,9 +281,13 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
     Ok(results)
 }
 
-/// An engine whose WebDriver offers no BiDi cannot host the recorder: the scenario's
-/// preconditions fail, with the reason.
-fn no_recorder_result(file: &ScenarioFile, engine: Engine, seed: u64) -> ScenarioResult {
+/// The engine cannot produce the scenario's browser configuration with its own means.
+pub fn precondition_failed(
+    file: &ScenarioFile,
+    engine: Engine,
+    seed: u64,
+    reason: String,
+) -> ScenarioResult {
     ScenarioResult {
         scenario: file.id.0.clone(),
         engine: engine.name().to_owned(),
@@ -286,10 +295,7 @@ fn no_recorder_result(file: &ScenarioFile, engine: Engine, seed: u64) -> Scenari
         expected: file.scenario.expect.outcome_for(engine.name()),
         violations: vec![Violation {
             invariant: STEP.into(),
-            detail: format!(
-                "{}'s WebDriver offers no BiDi, so the recorder cannot be installed in every tab before page scripts run",
-                engine.name()
-            ),
+            detail: reason,
         }],
         duration_ms: 0,
         trace: String::new(),

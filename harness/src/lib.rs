@@ -8,6 +8,8 @@ pub mod bidi;
 pub mod command;
 pub mod invariants;
 pub mod observe;
+pub mod proxy;
+pub mod recording;
 pub mod report;
 pub mod runner;
 pub mod scenario;

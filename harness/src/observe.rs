@@ -100,6 +100,16 @@ impl Observation {
                     if let Some(json) = text.strip_prefix(MARKER) {
                         if let Ok(value) = serde_json::from_str::<Value>(json) {
                             let kind = value["e"].as_str().unwrap_or("").to_owned();
+                            // A document announces itself twice; keep the first that arrived.
+                            let repeated = kind == "document"
+                                && self.recorded.iter().any(|r| {
+                                    r.kind == "document"
+                                        && r.event["doc"] == value["doc"]
+                                        && r.event["url"] == value["url"]
+                                });
+                            if repeated {
+                                continue;
+                            }
                             self.recorded.push(Recorded {
                                 tab,
                                 kind,

@@ -1,4 +1,5 @@
-// The harness's recorder, installed as a WebDriver BiDi preload script: it runs in every
+// The harness's recorder, installed as a WebDriver BiDi preload script (or, in engines without
+// BiDi, served by the recording proxy as the first script of every document): it runs in every
 // document of every tab (the window.open tab included) before any page script.
 //
 // It keeps the originals of what it watches, applies the scenario's browser configuration
@@ -19,10 +20,37 @@
   const MARKER = config.marker;
   const log = console.debug.bind(console);
   const stringify = JSON.stringify.bind(JSON);
-  const emit = (event) => {
-    try { log(MARKER + stringify(event)); } catch (e) { /* unserializable data */ }
-  };
   const safe = (read) => { try { return read(); } catch (e) { return null; } };
+  // Where reports go: the console (read back over BiDi), or, where the engine has no BiDi,
+  // beacons to the recording proxy on this document's own origin.
+  const DOC = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  let sequence = 0;
+  const beacon = navigator.sendBeacon ? navigator.sendBeacon.bind(navigator) : null;
+  const emit = config.transport === "beacon"
+    ? (event) => {
+      event.doc = DOC;
+      try {
+        const body = stringify({ doc: DOC, seq: sequence++, event: event });
+        if (!beacon || !beacon(config.reportUrl, body)) {
+          fetch(config.reportUrl, { method: "POST", body: body, keepalive: true });
+        }
+      } catch (e) { /* unserializable data */ }
+    }
+    : (event) => {
+      event.doc = DOC;
+      try { log(MARKER + stringify(event)); } catch (e) { /* unserializable data */ }
+    };
+  if (config.transport === "beacon") {
+    Object.defineProperty(window, config.docHook, { value: DOC, enumerable: false });
+    // Without BiDi the console is not readable from outside: report what is written to it.
+    for (const level of ["log", "info", "warn", "error", "debug"]) {
+      const original = console[level].bind(console);
+      console[level] = function () {
+        emit({ e: "console", level: level, text: Array.from(arguments).map(String).join(" ") });
+        return original.apply(console, arguments);
+      };
+    }
+  }
 
   const OriginalBroadcastChannel = window.BroadcastChannel;
   const originalOpen = window.open;
@@ -30,7 +58,10 @@
   const realLocalStorage = safe(() => window.localStorage);
   const realSessionStorage = safe(() => window.sessionStorage);
 
-  emit({ e: "document", url: location.href, hasOpener: safe(() => window.opener !== null), name: safe(() => window.name) });
+  // Said again once the document is parsed: a new tab's very first console entries can be
+  // lost while the driver attaches to it. The harness keeps one per document.
+  const announce = () => emit({ e: "document", url: location.href, hasOpener: safe(() => window.opener !== null), name: safe(() => window.name) });
+  announce();
 
   if (OriginalBroadcastChannel) {
     try {
@@ -109,7 +140,9 @@
     session: dump(realSessionStorage),
     name: safe(() => window.name)
   });
-  document.addEventListener("DOMContentLoaded", () => surfaces("loaded"));
+  // On the window, not the document: when a new tab's first navigation reuses the window of
+  // its initial about:blank (Chromium), the document seen here is not the one that loads.
+  window.addEventListener("DOMContentLoaded", () => { announce(); surfaces("loaded"); });
   window.addEventListener("pagehide", () => surfaces("pagehide"));
   Object.defineProperty(window, config.surfacesHook, { value: () => surfaces("final"), enumerable: false });
 }

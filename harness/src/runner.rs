@@ -2,6 +2,7 @@
 //! configuration, signs in, performs the steps, then gathers what was observed.
 
 use crate::observe::{CallbackTab, ChatState, MARKER, Observation};
+use crate::recording::{DOC_HOOK, Recorder};
 use crate::scenario::{Condition, Decision, OpenerMode, ScenarioFile, Step, StorageMode};
 use crate::target::Target;
 use crate::webdriver::Session;
@@ -47,9 +48,15 @@ pub struct RawRun {
     pub open_tabs: Vec<(String, WindowHandle)>,
 }
 
-/// The preload script for a scenario's browser configuration.
-pub fn preload_script(file: &ScenarioFile) -> String {
-    let browser = &file.scenario.browser;
+/// `(recorder)(config)` for a scenario's browser configuration and the recorder's transport.
+pub fn recorder_call(file: &ScenarioFile, recorder: &Recorder<'_>) -> String {
+    // Without BiDi the recorder is a page script: the configuration comes from the engine's own
+    // switches (see `webdriver::Engine::switches_for`), never from the recorder.
+    let none = crate::scenario::BrowserConfig::default();
+    let browser = match recorder {
+        Recorder::Bidi(_) => &file.scenario.browser,
+        Recorder::Proxy(_) => &none,
+    };
     let config = json!({
         "marker": MARKER,
         "channelName": "alumia-connector-oauth",
@@ -57,8 +64,11 @@ pub fn preload_script(file: &ScenarioFile) -> String {
         "storage": match browser.storage { StorageMode::Available => "available", StorageMode::Throws => "throws" },
         "opener": match browser.opener { OpenerMode::Keep => "keep", OpenerMode::Noopener => "noopener" },
         "surfacesHook": SURFACES_HOOK,
+        "transport": recorder.transport(),
+        "reportUrl": recorder.report_url(),
+        "docHook": DOC_HOOK,
     });
-    format!("() => ({RECORDER_JS})({config})")
+    format!("({RECORDER_JS})({config})")
 }
 
 struct Tabs {
@@ -91,7 +101,14 @@ impl Tabs {
 
 struct Run<'a> {
     client: &'a Client,
-    bidi: &'a crate::bidi::Bidi,
+    recorder: Recorder<'a>,
+    /// Without BiDi: which tab each reporting document belongs to (read from the page), ...
+    documents: BTreeMap<String, String>,
+    /// ... and, for documents that were never current when the harness looked (a callback
+    /// that closed itself), the tab the harness last acted on, by event index.
+    owners: Vec<(usize, String)>,
+    /// Without BiDi: tabs seen gone (closed by themselves), in order.
+    gone: Vec<String>,
     target: &'a Target,
     identity: &'a Identity,
     tabs: Tabs,
@@ -227,7 +244,8 @@ impl Run<'_> {
                 opens,
             } => {
                 self.switch(tab).await?;
-                let events_before = self.bidi.events().len();
+                let events_before = self.recorder.events().len();
+                let windows_before = self.windows().await?;
                 let css = match connector {
                     Some(name) => format!("[data-testid=connect-{name}]"),
                     None => "[data-testid=connect-card-button]".to_owned(),
@@ -248,22 +266,37 @@ impl Run<'_> {
                 if !clicked {
                     return Err(StepError::Failed(format!("no visible {css} to click")));
                 }
-                // The new tab, from BiDi: seen even if it closes itself before a poll would.
+                // The new tab: from BiDi, seen even if it closes itself before a poll would;
+                // without BiDi, a new window handle, or a new document with an opener.
                 let deadline = Instant::now() + STEP_TIMEOUT;
                 let handle = loop {
-                    let created = self
-                        .bidi
-                        .events()
-                        .into_iter()
-                        .skip(events_before)
-                        .find(|e| {
-                            e.method == "browsingContext.contextCreated"
-                                && e.params["parent"].is_null()
-                        });
+                    let events = self.recorder.events();
+                    let created = events.iter().skip(events_before).find(|e| {
+                        e.method == "browsingContext.contextCreated" && e.params["parent"].is_null()
+                    });
                     if let Some(event) = created {
                         let context = event.params["context"].as_str().unwrap_or("").to_owned();
-                        break WindowHandle::try_from(context)
-                            .map_err(|e| StepError::Failed(format!("bad context id: {e}")))?;
+                        break Some(
+                            WindowHandle::try_from(context)
+                                .map_err(|e| StepError::Failed(format!("bad context id: {e}")))?,
+                        );
+                    }
+                    if let Recorder::Proxy(_) = self.recorder {
+                        let now = self.windows().await?;
+                        if let Some(new) = now.into_iter().find(|w| !windows_before.contains(w)) {
+                            break Some(new);
+                        }
+                        let opened_document = events.iter().skip(events_before).any(|e| {
+                            e.params["text"].as_str().is_some_and(|t| {
+                                t.contains("\"e\":\"document\"") && t.contains("\"hasOpener\":true")
+                            })
+                        });
+                        if opened_document
+                            && Instant::now() + STEP_TIMEOUT - deadline > Duration::from_secs(2)
+                        {
+                            // Opened and already closed before a window list showed it.
+                            break None;
+                        }
                     }
                     if Instant::now() > deadline {
                         return Err(StepError::Failed(format!(
@@ -271,6 +304,10 @@ impl Run<'_> {
                         )));
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
+                };
+                let Some(handle) = handle else {
+                    self.gone.push(opens.clone());
+                    return Ok(());
                 };
                 self.tabs.insert(opens, handle);
                 Ok(())
@@ -289,6 +326,9 @@ impl Run<'_> {
                 self.switch(tab).await?;
                 cmd(self.client.close_window().await, "close the tab")?;
                 self.observation.closed_by_user.push(tab.clone());
+                if let Recorder::Proxy(_) = self.recorder {
+                    self.gone.push(tab.clone());
+                }
                 self.tabs.by_name.remove(tab);
                 if let Some(other) = self.tabs.by_name.values().next().cloned() {
                     cmd(
@@ -332,6 +372,9 @@ impl Run<'_> {
             }
             Step::WaitFor { condition, tab } => match condition {
                 Condition::TabClosed => {
+                    if self.gone.contains(tab) && !self.tabs.by_name.contains_key(tab) {
+                        return Ok(());
+                    }
                     let handle = self.tabs.handle(tab)?;
                     let deadline = Instant::now() + STEP_TIMEOUT;
                     while self.windows().await?.contains(&handle) {
@@ -341,6 +384,11 @@ impl Run<'_> {
                             )));
                         }
                         tokio::time::sleep(Duration::from_millis(25)).await;
+                    }
+                    if let Recorder::Proxy(_) = self.recorder
+                        && !self.gone.contains(tab)
+                    {
+                        self.gone.push(tab.clone());
                     }
                     self.tabs.by_name.remove(tab);
                     Ok(())
@@ -396,19 +444,90 @@ impl Run<'_> {
         }
     }
 
-    fn note_callback_urls(&mut self, session: &Session) {
-        if let Some(bidi) = &session.bidi {
-            for event in bidi.events() {
-                let text = event.params["text"].as_str().unwrap_or("");
-                if let Some(json) = text.strip_prefix(MARKER)
-                    && let Ok(value) = serde_json::from_str::<serde_json::Value>(json)
-                    && value["e"] == "document"
-                    && let Some(url) = value["url"].as_str()
-                    && url::Url::parse(url).is_ok_and(|u| u.path() == CALLBACK_PATH)
-                {
-                    self.last_callback_url = Some(url.to_owned());
-                }
+    fn note_callback_urls(&mut self) {
+        for event in self.recorder.events() {
+            let text = event.params["text"].as_str().unwrap_or("");
+            if let Some(json) = text.strip_prefix(MARKER)
+                && let Ok(value) = serde_json::from_str::<serde_json::Value>(json)
+                && value["e"] == "document"
+                && let Some(url) = value["url"].as_str()
+                && url::Url::parse(url).is_ok_and(|u| u.path() == CALLBACK_PATH)
+            {
+                self.last_callback_url = Some(url.to_owned());
             }
+        }
+    }
+
+    /// The tab a step navigates in or opens: unattributed documents arriving from now on
+    /// belong to it (used without BiDi only).
+    fn note_owner(&mut self, step: &Step) {
+        let tab = match step {
+            Step::Connect { opens, .. } => opens,
+            Step::Consent { tab, .. }
+            | Step::Reload { tab }
+            | Step::RevisitCallback { tab }
+            | Step::OpenChat { tab, .. }
+            | Step::OpenConnectors { tab } => tab,
+            _ => return,
+        };
+        self.owners
+            .push((self.recorder.events().len(), tab.clone()));
+    }
+
+    /// Without BiDi: asks every open tab which document it shows, and notes the tabs gone.
+    async fn look_at_tabs(&mut self) {
+        let Recorder::Proxy(_) = self.recorder else {
+            return;
+        };
+        let open = self.client.windows().await.unwrap_or_default();
+        for (name, handle) in self.tabs.by_name.clone() {
+            if !open.contains(&handle) {
+                if !self.gone.contains(&name) && !self.observation.closed_by_user.contains(&name) {
+                    self.gone.push(name);
+                }
+                continue;
+            }
+            if self.client.switch_to_window(handle).await.is_ok()
+                && let Ok(doc) = self
+                    .client
+                    .execute(&format!("return window.{DOC_HOOK} || null"), vec![])
+                    .await
+                && let Some(doc) = doc.as_str()
+            {
+                self.documents.insert(doc.to_owned(), name);
+            }
+        }
+    }
+
+    /// Context (BiDi) or document (proxy) to tab name.
+    fn names(&self) -> BTreeMap<String, String> {
+        match self.recorder {
+            Recorder::Bidi(_) => self.tabs.names(),
+            Recorder::Proxy(_) => {
+                let mut names = self.documents.clone();
+                for (index, event) in self.recorder.events().iter().enumerate() {
+                    let doc = event.params["source"]["context"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    if names.contains_key(&doc) {
+                        continue;
+                    }
+                    if let Some((_, owner)) = self.owners.iter().rev().find(|(at, _)| *at <= index)
+                    {
+                        names.insert(doc, owner.clone());
+                    }
+                }
+                names
+            }
+        }
+    }
+
+    /// Tabs that are gone: from BiDi events, or from the window list.
+    fn absorb_into(&self, observation: &mut Observation) {
+        observation.absorb(&self.recorder.events(), &self.names());
+        if let Recorder::Proxy(_) = self.recorder {
+            observation.destroyed_tabs = self.gone.clone();
         }
     }
 }
@@ -434,10 +553,11 @@ pub async fn run_steps(
     identity: &Identity,
 ) -> anyhow::Result<RawRun> {
     let client = &session.client;
-    let bidi = session
-        .bidi
-        .as_ref()
-        .ok_or_else(|| anyhow!("the browser session has no BiDi socket"))?;
+    let recorder = match (&session.bidi, &session.proxy) {
+        (Some(bidi), _) => Recorder::Bidi(bidi),
+        (None, Some(proxy)) => Recorder::Proxy(proxy),
+        (None, None) => anyhow::bail!("the browser session has neither BiDi nor a recording proxy"),
+    };
     target
         .provider
         .set_faults(&file.scenario.provider)
@@ -472,17 +592,15 @@ pub async fn run_steps(
             vec![],
         )
         .await?;
-    let script = bidi
-        .command(
-            "script.addPreloadScript",
-            json!({ "functionDeclaration": preload_script(file) }),
-        )
-        .await?;
-    bidi.clear_events();
+    let installed = recorder.install(&recorder_call(file, &recorder)).await?;
+    recorder.clear();
 
     let mut run = Run {
         client,
-        bidi,
+        recorder,
+        documents: BTreeMap::new(),
+        owners: Vec::new(),
+        gone: Vec::new(),
         target,
         identity,
         tabs: Tabs {
@@ -498,9 +616,11 @@ pub async fn run_steps(
     };
     let mut step_error = None;
     for (index, step) in file.scenario.steps.iter().enumerate() {
-        run.note_callback_urls(session);
+        run.note_callback_urls();
+        run.note_owner(step);
         let started = Instant::now();
         let result = run.step(step).await;
+        run.look_at_tabs().await;
         let line = format!("{:>2}. {}", index + 1, describe_step(step));
         match result {
             Ok(()) => run.observation.steps.push(line),
@@ -517,7 +637,6 @@ pub async fn run_steps(
 
     // Give a callback tab that is about to close itself the time to do so.
     let callback_grace = Instant::now() + Duration::from_secs(3);
-    let names = run.tabs.names();
     // Final state of every open tab.
     let open = client.windows().await.unwrap_or_default();
     for (name, handle) in run.tabs.by_name.clone() {
@@ -582,8 +701,9 @@ pub async fn run_steps(
     let closed_by_user = run.observation.closed_by_user.clone();
     let mut settled: Vec<CallbackTab> = Vec::new();
     loop {
+        run.look_at_tabs().await;
         let mut observation = Observation::default();
-        observation.absorb(&bidi.events(), &names);
+        run.absorb_into(&mut observation);
         let open = client.windows().await.unwrap_or_default();
         settled.clear();
         let mut pending = false;
@@ -615,20 +735,17 @@ pub async fn run_steps(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    run.observation.absorb(&bidi.events(), &names);
+    let mut observation = std::mem::take(&mut run.observation);
+    run.absorb_into(&mut observation);
+    run.observation = observation;
     run.observation.callback_tabs = settled;
-    let events: Vec<serde_json::Value> = bidi
+    let events: Vec<serde_json::Value> = recorder
         .events()
         .iter()
         .map(|e| json!({ "method": e.method, "params": e.params }))
         .collect();
 
-    let _ = bidi
-        .command(
-            "script.removePreloadScript",
-            json!({ "script": script["script"] }),
-        )
-        .await;
+    recorder.uninstall(installed).await;
     let requests = target.provider.requests().await?;
     run.observation.provider_requests = requests.into_iter().skip(first_request).collect();
     run.observation.provider_violations = target

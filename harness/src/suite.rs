@@ -88,11 +88,14 @@ pub async fn run_scenario(
         seed,
         pending: None,
     };
-    if session.bidi.is_none() {
+    if session.bidi.is_none() && session.proxy.is_none() {
         result.outcome = Outcome::PreconditionFailed;
         result.violations.push(Violation {
             invariant: STEP.into(),
-            detail: "the WebDriver endpoint gives no BiDi socket (webSocketUrl): the harness cannot record".into(),
+            detail: format!(
+                "the WebDriver endpoint gives no BiDi socket (webSocketUrl) for {}: the harness cannot record",
+                engine.name()
+            ),
         });
         return result;
     }

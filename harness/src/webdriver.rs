@@ -79,6 +79,38 @@ impl Engine {
         }
     }
 
+    /// The engine switches that produce a browser configuration, or why the engine cannot
+    /// produce it with its own means (the scenario is then `precondition-failed`).
+    pub fn switches_for(
+        self,
+        config: &crate::scenario::BrowserConfig,
+    ) -> Result<Vec<String>, String> {
+        use crate::scenario::{Feature, OpenerMode, StorageMode};
+        if self.has_bidi() {
+            // A BiDi preload script produces every configuration, in every tab.
+            return Ok(Vec::new());
+        }
+        if config.storage == StorageMode::Throws {
+            return Err(format!(
+                "{} has no switch that makes storage throw (--features=-LocalStorage makes it null, another configuration) and no BiDi for a preload script",
+                self.name()
+            ));
+        }
+        if config.opener == OpenerMode::Noopener {
+            return Err(format!(
+                "{} has no switch that severs openers and no BiDi for a preload script",
+                self.name()
+            ));
+        }
+        Ok(config
+            .remove_features
+            .iter()
+            .map(|feature| match feature {
+                Feature::BroadcastChannel => "--features=-BroadcastChannel".to_owned(),
+            })
+            .collect())
+    }
+
     /// Whether the engine's WebDriver offers BiDi (the recorder needs it).
     pub fn has_bidi(self) -> bool {
         !matches!(self, Engine::Webkit)
@@ -314,6 +346,8 @@ pub struct Session {
     pub browser_args: Vec<String>,
     /// `None` when the WebDriver endpoint offers no BiDi (`webSocketUrl`).
     pub bidi: Option<crate::bidi::Bidi>,
+    /// For engines without BiDi: the recording proxy the browser goes through.
+    pub proxy: Option<crate::proxy::RecordingProxy>,
     _profile: tempfile::TempDir,
 }
 
@@ -330,10 +364,18 @@ impl Session {
         let profile = tempfile::Builder::new()
             .prefix("alumia-browser-")
             .tempdir()?;
+        let mut capabilities = engine.capabilities(profile.path(), browser_args);
+        let proxy = if engine.has_bidi() {
+            None
+        } else {
+            let proxy = crate::proxy::RecordingProxy::start().await?;
+            capabilities.insert("proxy".into(), proxy.capability());
+            Some(proxy)
+        };
         let client = tokio::time::timeout(
             Duration::from_secs(60),
             ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(engine.capabilities(profile.path(), browser_args))
+                .capabilities(capabilities)
                 .connect(webdriver_url),
         )
         .await
@@ -375,6 +417,7 @@ impl Session {
             engine,
             browser_args: browser_args.to_vec(),
             bidi,
+            proxy,
             _profile: profile,
         })
     }

@@ -1,0 +1,114 @@
+//! Where the recorder's reports come from: WebDriver BiDi (preload script, console entries and
+//! browsing-context events), or, for engines without BiDi, the recording proxy (beacons).
+//! Both are read as BiDi-shaped events, so the observation does not care which.
+
+use crate::bidi::{Bidi, BidiEvent};
+use crate::observe::MARKER;
+use crate::proxy::{PREFIX, RecordingProxy};
+use serde_json::{Value, json};
+
+/// The hidden property through which the proxy-served recorder names its document.
+pub const DOC_HOOK: &str = "__alumiaHarnessDoc";
+
+#[derive(Clone, Copy)]
+pub enum Recorder<'a> {
+    Bidi(&'a Bidi),
+    Proxy(&'a RecordingProxy),
+}
+
+impl Recorder<'_> {
+    /// The recorder's transport setting for `recorder.js`.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            Recorder::Bidi(_) => "console",
+            Recorder::Proxy(_) => "beacon",
+        }
+    }
+
+    pub fn report_url(&self) -> String {
+        format!("{PREFIX}report")
+    }
+
+    /// Installs `call` (`(recorder)(config)`) in every document from now on; returns what
+    /// `uninstall` needs.
+    pub async fn install(&self, call: &str) -> anyhow::Result<Option<Value>> {
+        match self {
+            Recorder::Bidi(bidi) => {
+                let script = bidi
+                    .command(
+                        "script.addPreloadScript",
+                        json!({ "functionDeclaration": format!("() => {call}") }),
+                    )
+                    .await?;
+                Ok(Some(script["script"].clone()))
+            }
+            Recorder::Proxy(proxy) => {
+                proxy.set_recorder(format!("{call};\n"));
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn uninstall(&self, installed: Option<Value>) {
+        match self {
+            Recorder::Bidi(bidi) => {
+                if let Some(script) = installed {
+                    let _ = bidi
+                        .command("script.removePreloadScript", json!({ "script": script }))
+                        .await;
+                }
+            }
+            Recorder::Proxy(proxy) => proxy.set_recorder(String::new()),
+        }
+    }
+
+    pub fn clear(&self) {
+        match self {
+            Recorder::Bidi(bidi) => bidi.clear_events(),
+            Recorder::Proxy(proxy) => proxy.clear(),
+        }
+    }
+
+    /// Every event so far, BiDi-shaped. From the proxy, each report becomes a console entry
+    /// whose context is the reporting document's id.
+    pub fn events(&self) -> Vec<BidiEvent> {
+        match self {
+            Recorder::Bidi(bidi) => bidi.events(),
+            Recorder::Proxy(proxy) => {
+                let mut reports = proxy.reports();
+                // Beacons of one document can arrive out of order.
+                reports.sort_by_key(|r| (r["doc"].as_str().map(str::to_owned), r["seq"].as_u64()));
+                let mut order: Vec<String> = Vec::new();
+                for report in proxy.reports() {
+                    let doc = report["doc"].as_str().unwrap_or("").to_owned();
+                    if !order.contains(&doc) {
+                        order.push(doc);
+                    }
+                }
+                // Documents in order of first arrival, each one's reports in sequence.
+                let mut events = Vec::new();
+                for doc in order {
+                    for report in reports.iter().filter(|r| r["doc"] == doc.as_str()) {
+                        events.push(report_event(&doc, &report["event"]));
+                    }
+                }
+                events
+            }
+        }
+    }
+}
+
+fn report_event(doc: &str, event: &Value) -> BidiEvent {
+    let (text, level) = if event["e"] == "console" {
+        (
+            event["text"].as_str().unwrap_or("").to_owned(),
+            event["level"].as_str().unwrap_or("info").to_owned(),
+        )
+    } else {
+        (format!("{MARKER}{event}"), "debug".to_owned())
+    };
+    BidiEvent {
+        method: "log.entryAdded".into(),
+        params: json!({ "source": { "context": doc }, "text": text, "level": level }),
+    }
+}
