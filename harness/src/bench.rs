@@ -88,34 +88,101 @@ fn ms(d: Duration) -> String {
 pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
     let mut report = String::new();
     let _ = writeln!(report, "| measurement | wall time |\n|---|---|");
-    for (label, reuse) in [
-        ("whole suite, fresh session per scenario", false),
-        ("whole suite, one reused session", true),
-    ] {
-        let options = RunOptions {
-            reuse_session: reuse,
-            json: None,
-            junit: None,
-            ..base.clone()
-        };
+    let suite = |label: String, options: RunOptions| async move {
         let started = Instant::now();
         let results = run(&options).await?;
         let elapsed = started.elapsed();
         anyhow::ensure!(
             results.iter().all(|r| r.as_expected()),
-            "the suite did not pass; benchmark figures would mean nothing"
+            "{label}: the suite did not go as expected; benchmark figures would mean nothing"
         );
-        let _ = writeln!(
-            report,
-            "| {label} ({} scenarios) | {:.1} s |",
+        Ok::<_, anyhow::Error>(format!(
+            "| {label} ({} runs) | {:.1} s |\n",
             results.len(),
             elapsed.as_secs_f64()
+        ))
+    };
+    let quiet = RunOptions {
+        json: None,
+        junit: None,
+        ..base.clone()
+    };
+    let first = base.engines[0];
+    report.push_str(
+        &suite(
+            format!(
+                "whole suite, {}, -j 1, fresh session per scenario",
+                first.name()
+            ),
+            RunOptions {
+                engines: vec![first],
+                jobs: 1,
+                reuse_session: false,
+                ..quiet.clone()
+            },
+        )
+        .await?,
+    );
+    for engine in &base.engines {
+        for jobs in [1, 2] {
+            report.push_str(
+                &suite(
+                    format!("whole suite, {}, -j {jobs}, reused sessions", engine.name()),
+                    RunOptions {
+                        engines: vec![*engine],
+                        jobs,
+                        reuse_session: true,
+                        ..quiet.clone()
+                    },
+                )
+                .await?,
+            );
+        }
+    }
+    if base.engines.len() > 1 {
+        report.push_str(
+            &suite(
+                format!(
+                    "whole suite, all of {}, -j 2",
+                    base.engines
+                        .iter()
+                        .map(|e| e.name())
+                        .collect::<Vec<_>>()
+                        .join(" + ")
+                ),
+                RunOptions {
+                    jobs: 2,
+                    reuse_session: true,
+                    ..quiet.clone()
+                },
+            )
+            .await?,
+        );
+    }
+    if let Some(grid) = &base.webdriver {
+        let grid_engines: Vec<_> = base
+            .engines
+            .iter()
+            .copied()
+            .filter(|e| e.has_bidi())
+            .collect();
+        report.push_str(
+            &suite(
+                format!("whole suite through the Selenium Grid at {grid}, -j 2"),
+                RunOptions {
+                    engines: grid_engines,
+                    jobs: 2,
+                    reuse_session: true,
+                    ..quiet.clone()
+                },
+            )
+            .await?,
         );
     }
 
     let baseline: ScenarioFile = discover(&base.scenarios_root, "channels/baseline")?.remove(0);
-    let driver = DriverProcess::spawn(base.engines[0])?;
-    let session = Session::start(base.engines[0], &driver.url)
+    let driver = DriverProcess::spawn(first)?;
+    let session = Session::start(first, &driver.url)
         .await
         .context("starting the browser")?;
     let scratch = tempfile::tempdir()?;

@@ -76,6 +76,13 @@ enum Command {
         /// Runs of the baseline and of its floor (the median is reported).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Engines to measure (the first also gives the floor): a list or all.
+        #[arg(long, default_value = "chromium")]
+        engine: String,
+        /// Also measure the suite through this running Selenium Grid (its URL, with a
+        /// trailing slash).
+        #[arg(long)]
+        grid: Option<String>,
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
     },
@@ -179,18 +186,23 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 std::process::ExitCode::FAILURE
             })
         }
-        Command::Bench { runs, seed } => {
+        Command::Bench {
+            runs,
+            engine,
+            grid,
+            seed,
+        } => {
             let options = RunOptions {
                 scenarios_root: default_root(),
                 snapshots_root: harness::snapshot::default_root(),
                 pattern: "*".into(),
-                engines: vec![Engine::Chromium],
+                engines: Engine::parse_list(&engine)?,
                 jobs: 1,
                 shard: None,
                 seed,
                 target: None,
                 provider: None,
-                webdriver: None,
+                webdriver: grid,
                 json: None,
                 junit: None,
                 artifacts: default_artifacts(),
