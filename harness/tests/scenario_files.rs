@@ -117,3 +117,47 @@ fn a_glob_that_matches_nothing_says_how_to_find_the_ids() {
         .to_string();
     assert!(message.contains("harness list"), "{message}");
 }
+
+#[test]
+fn shards_split_the_scenarios_into_disjoint_stable_parts() {
+    use harness::command::{parse_shard, shard_of};
+    let files = discover(&harness::scenario::default_root(), "*").unwrap();
+    for shards in 1..=4 {
+        let mut seen = 0;
+        for k in 1..=shards {
+            let part: Vec<_> = files
+                .iter()
+                .filter(|f| shard_of(&f.id.0, shards) == k)
+                .collect();
+            seen += part.len();
+        }
+        assert_eq!(
+            seen,
+            files.len(),
+            "every scenario in exactly one of {shards} shards"
+        );
+    }
+    // A scenario's shard depends on its id only: adding another moves nothing.
+    assert_eq!(
+        shard_of("channels/baseline", 3),
+        shard_of("channels/baseline", 3)
+    );
+    assert_eq!(parse_shard("2/3").unwrap(), (2, 3));
+    for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
+        let message = parse_shard(bad).unwrap_err().to_string();
+        assert!(message.contains("K/N"), "{message}");
+    }
+}
+
+#[test]
+fn an_engine_expectation_needs_a_known_engine_and_a_reason() {
+    let base = format!("description = \"x\"\n{STEPS}");
+    let message = error_of(&format!("{base}[expect.engines.safari]\nreason = \"x\"\n"));
+    assert!(message.contains("chromium, firefox, webkit"), "{message}");
+    let message = error_of(&format!("{base}[expect.engines.webkit]\nreason = \"\"\n"));
+    assert!(message.contains("reason is empty"), "{message}");
+    let message = error_of(&format!(
+        "{base}[expect.engines.webkit]\noutcome = \"fail\"\n"
+    ));
+    assert!(message.contains("reason"), "{message}");
+}
