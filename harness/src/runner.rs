@@ -286,15 +286,19 @@ impl Run<'_> {
                         if let Some(new) = now.into_iter().find(|w| !windows_before.contains(w)) {
                             break Some(new);
                         }
-                        let opened_document = events.iter().skip(events_before).any(|e| {
+                        // A callback page that closes itself can be gone before a window list
+                        // shows its tab (WebKit's click may return only after the round trip).
+                        // Any other page waits for the user: its tab must show up.
+                        let callback_loaded = events.iter().skip(events_before).any(|e| {
                             e.params["text"].as_str().is_some_and(|t| {
-                                t.contains("\"e\":\"document\"") && t.contains("\"hasOpener\":true")
+                                t.contains("\"e\":\"document\"") && t.contains(CALLBACK_PATH)
                             })
                         });
-                        if opened_document
+                        let open = self.windows().await?;
+                        if callback_loaded
+                            && open.len() == windows_before.len()
                             && Instant::now() + STEP_TIMEOUT - deadline > Duration::from_secs(2)
                         {
-                            // Opened and already closed before a window list showed it.
                             break None;
                         }
                     }
