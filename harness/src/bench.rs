@@ -102,9 +102,12 @@ pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
             elapsed.as_secs_f64()
         ))
     };
+    // Local drivers for every row but the Grid's.
     let quiet = RunOptions {
         json: None,
         junit: None,
+        html: None,
+        webdriver: None,
         ..base.clone()
     };
     let first = base.engines[0];
@@ -173,6 +176,7 @@ pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
                     engines: grid_engines,
                     jobs: 2,
                     reuse_session: true,
+                    webdriver: Some(grid.clone()),
                     ..quiet.clone()
                 },
             )

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub webdriver: Option<String>,
     pub json: Option<PathBuf>,
     pub junit: Option<PathBuf>,
+    /// Write a self-contained HTML report into this folder (`index.html`).
+    pub html: Option<PathBuf>,
     pub artifacts: PathBuf,
     /// Write snapshots for new or changed traces (embedded target only).
     pub accept: bool,
@@ -169,6 +171,13 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
     if let Some(path) = &options.json {
         std::fs::write(path, report::json(&results, options.seed))
             .with_context(|| format!("cannot write the JSON report {}", path.display()))?;
+    }
+    if let Some(dir) = &options.html {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("index.html");
+        std::fs::write(&path, report::html(&results, options.seed))
+            .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
+        println!("HTML report: {}", path.display());
     }
     if let Some(path) = &options.junit {
         std::fs::write(path, report::junit(&results))

@@ -3,6 +3,7 @@
 //! For now: the embedded target ([`stack::EmbeddedStack`]: fake provider and reference server
 //! in-process) and browser sessions over WebDriver ([`webdriver`]).
 
+pub mod authoring;
 pub mod bench;
 pub mod bidi;
 pub mod command;

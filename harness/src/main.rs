@@ -54,6 +54,9 @@ enum Command {
         /// Write a JUnit XML report.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Write a self-contained HTML report (index.html) into this folder.
+        #[arg(long)]
+        html: Option<PathBuf>,
         /// Where failed scenarios keep their artifacts.
         #[arg(long, default_value_os_t = default_artifacts())]
         artifacts: PathBuf,
@@ -64,10 +67,10 @@ enum Command {
         #[arg(long)]
         fresh_session: bool,
         /// Folder of the scenario files.
-        #[arg(long, default_value_os_t = default_root())]
+        #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
         /// Folder of the snapshots.
-        #[arg(long, default_value_os_t = harness::snapshot::default_root())]
+        #[arg(long, env = "HARNESS_SNAPSHOTS", default_value_os_t = harness::snapshot::default_root())]
         snapshots: PathBuf,
     },
     /// Measure the suite's wall time (fresh and reused sessions) and the baseline against its
@@ -88,7 +91,26 @@ enum Command {
     },
     /// List the scenarios with their descriptions.
     List {
-        #[arg(long, default_value_os_t = default_root())]
+        #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
+        scenarios: PathBuf,
+    },
+    /// Write a new scenario file from a commented template, or from a close case, and print
+    /// the commands that run it and accept its snapshot.
+    New {
+        /// The new scenario's id: <group>/<name>.
+        id: String,
+        /// Start from this scenario instead of the template.
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
+        scenarios: PathBuf,
+    },
+    /// Say in words what a scenario does: browser configuration, provider behaviour, steps,
+    /// expected outcome per engine, invariants.
+    Explain {
+        /// A scenario id (`harness list` shows them).
+        id: String,
+        #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
     },
     /// Start the fake provider and the reference platform, print the URL to open, and serve
@@ -145,6 +167,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             webdriver,
             json,
             junit,
+            html,
             artifacts,
             accept,
             fresh_session,
@@ -173,6 +196,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 webdriver,
                 json,
                 junit,
+                html,
                 artifacts,
                 accept,
                 run_id,
@@ -205,6 +229,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 webdriver: grid,
                 json: None,
                 junit: None,
+                html: None,
                 artifacts: default_artifacts(),
                 accept: false,
                 run_id: String::new(),
@@ -212,6 +237,38 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             };
             let report = harness::bench::bench(&options, runs.max(1)).await?;
             println!("\n{report}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::New {
+            id,
+            from,
+            scenarios,
+        } => {
+            let path = harness::authoring::new_scenario(&scenarios, &id, from.as_deref())?;
+            println!("wrote {}", path.display());
+            println!(
+                "1. edit it: describe the case, set [browser] and [provider], adjust the steps"
+            );
+            println!("2. see what it does:   cargo run -p harness -- explain {id}");
+            println!("3. run it:             cargo run -p harness -- run --scenario '{id}'");
+            println!("   (it fails the first time: its snapshot does not exist yet)");
+            println!(
+                "4. accept its trace:   cargo run -p harness -- run --scenario '{id}' --accept"
+            );
+            println!(
+                "5. commit {} and snapshots/{id}.snap; cargo test runs it in every engine",
+                path.display()
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Explain { id, scenarios } => {
+            let file = discover(&scenarios, &id)?
+                .into_iter()
+                .find(|f| f.id.0 == id)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no scenario {id:?} (hint: `harness list` shows the ids)")
+                })?;
+            print!("{}", harness::authoring::explain(&file));
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::List { scenarios } => {

@@ -1,0 +1,220 @@
+//! For contributors: `harness new` writes a scenario file from a commented template or from a
+//! close case, and `harness explain` says in words what a scenario does.
+
+use crate::invariants::INVARIANTS;
+use crate::runner::describe_step;
+use crate::scenario::{ChatExpectation, Feature, OpenerMode, Scenario, ScenarioFile, StorageMode};
+use crate::webdriver::Engine;
+use anyhow::{Context, bail};
+use fake_provider::{ConsentFault, Coop, TokenFailure};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The commented template `harness new` starts from.
+pub const TEMPLATE: &str = include_str!("templates/scenario.toml");
+
+/// Writes `scenarios/<id>.toml` from the template or from the scenario `from`; returns its path.
+pub fn new_scenario(root: &Path, id: &str, from: Option<&str>) -> anyhow::Result<PathBuf> {
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let parts: Vec<&str> = id.split('/').collect();
+    if parts.len() != 2 || !parts.iter().all(|p| valid_part(p)) {
+        bail!(
+            "{id:?} is not <group>/<name> of a-z, 0-9 and - (e.g. channels/no-broadcast-channel)"
+        );
+    }
+    let path = root.join(format!("{id}.toml"));
+    if path.exists() {
+        bail!(
+            "{} exists already (hint: pick another name, or edit that file)",
+            path.display()
+        );
+    }
+    let text = match from {
+        None => TEMPLATE.to_owned(),
+        Some(source) => {
+            let source_path = root.join(format!("{source}.toml"));
+            let text = std::fs::read_to_string(&source_path).with_context(|| {
+                format!(
+                    "cannot read {} (hint: `harness list` shows the ids)",
+                    source_path.display()
+                )
+            })?;
+            format!("# Started from {source}.\n{text}")
+        }
+    };
+    std::fs::create_dir_all(path.parent().expect("a group folder"))?;
+    std::fs::write(&path, text)?;
+    Ok(path)
+}
+
+fn browser_lines(scenario: &Scenario) -> Vec<String> {
+    let browser = &scenario.browser;
+    let mut lines = Vec::new();
+    for feature in &browser.remove_features {
+        match feature {
+            Feature::BroadcastChannel => lines.push(
+                "BroadcastChannel is removed before any page script, in every tab (as Safari before 15.4): \
+                 chromium and firefox by a BiDi preload script, webkit by its --features=-BroadcastChannel switch"
+                    .to_owned(),
+            ),
+        }
+    }
+    if browser.storage == StorageMode::Throws {
+        lines.push(
+            "localStorage and sessionStorage throw SecurityError in every tab (as with cookies blocked): \
+             a BiDi preload script in chromium and firefox; webkit has no switch for it"
+                .to_owned(),
+        );
+    }
+    if browser.opener == OpenerMode::Noopener {
+        lines.push(
+            "every window.open is made noopener, so the provider tab has no opener: a BiDi preload script \
+             in chromium and firefox; webkit has no switch for it"
+                .to_owned(),
+        );
+    }
+    if lines.is_empty() {
+        lines.push(
+            "a plain browser: every feature available, storage works, openers kept".to_owned(),
+        );
+    }
+    lines
+}
+
+fn coop_words(coop: Coop) -> &'static str {
+    match coop {
+        Coop::SameOrigin => "Cross-Origin-Opener-Policy: same-origin (severs the opener)",
+        Coop::SameOriginAllowPopups => {
+            "Cross-Origin-Opener-Policy: same-origin-allow-popups (severs the opener of a page it did not open)"
+        }
+        Coop::ReportOnly => {
+            "Cross-Origin-Opener-Policy-Report-Only: same-origin (reports, severs nothing)"
+        }
+    }
+}
+
+fn provider_lines(scenario: &Scenario) -> Vec<String> {
+    let faults = &scenario.provider;
+    let mut lines = Vec::new();
+    match &faults.consent {
+        ConsentFault::AskUser => {}
+        ConsentFault::Denied => lines.push(
+            "answers every authorization request with access_denied, without asking".to_owned(),
+        ),
+        ConsentFault::ErrorRedirect { error, description } => lines.push(format!(
+            "answers every authorization request with the error {error} ({description})"
+        )),
+    }
+    if let Some(coop) = faults.coop_on_consent_page {
+        lines.push(format!("sends {} on the consent page", coop_words(coop)));
+    }
+    if let Some(coop) = faults.coop_on_redirect {
+        lines.push(format!(
+            "sends {} on the redirect back to the platform",
+            coop_words(coop)
+        ));
+    }
+    match faults.token_failure {
+        Some(TokenFailure::ServerError) => {
+            lines.push("the token endpoint answers 503 temporarily_unavailable".to_owned())
+        }
+        Some(TokenFailure::InvalidGrant) => {
+            lines.push("the token endpoint refuses every grant with invalid_grant".to_owned())
+        }
+        None => {}
+    }
+    if faults.token_delay_ms > 0 {
+        lines.push(format!(
+            "the token endpoint answers after {} ms",
+            faults.token_delay_ms
+        ));
+    }
+    if faults.token_lifetime_secs != fake_provider::Faults::none().token_lifetime_secs {
+        lines.push(format!(
+            "access tokens live {} s",
+            faults.token_lifetime_secs
+        ));
+    }
+    if faults.revoke_endpoint_fails {
+        lines.push("the revocation endpoint answers 503".to_owned());
+    }
+    if lines.is_empty() {
+        lines.push("a well-behaved provider".to_owned());
+    }
+    lines
+}
+
+fn chat_words(expectation: ChatExpectation) -> &'static str {
+    match expectation {
+        ChatExpectation::Resumed => {
+            "resumed: every queued message re-sent exactly once and answered"
+        }
+        ChatExpectation::ErrorShown => "nothing re-sent, the card shows the error and a retry",
+        ChatExpectation::Waiting => "nothing re-sent, the card still waits with its connect button",
+        ChatExpectation::ToolErrorAndReconnect => {
+            "the last tool call gave a tool error and a reconnect prompt"
+        }
+    }
+}
+
+/// What a scenario does, in words.
+pub fn explain(file: &ScenarioFile) -> String {
+    let scenario = &file.scenario;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", file.id, scenario.description);
+    let _ = writeln!(out, "\nBrowser configuration:");
+    for line in browser_lines(scenario) {
+        let _ = writeln!(out, "  - {line}");
+    }
+    let _ = writeln!(out, "\nProvider behaviour:");
+    for line in provider_lines(scenario) {
+        let _ = writeln!(out, "  - {line}");
+    }
+    let _ = writeln!(out, "\nSteps:");
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let _ = writeln!(out, "  {:>2}. {}", index + 1, describe_step(step));
+    }
+    let _ = writeln!(out, "\nExpected outcome:");
+    for engine in Engine::ALL {
+        let name = engine.name();
+        let outcome = scenario.expect.outcome_for(name).as_str();
+        match scenario.expect.engines.get(name) {
+            Some(differs) => {
+                let snapshot = if differs.own_snapshot {
+                    format!(", own snapshot {}.{name}.snap", file.id)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(out, "  {name}: {outcome}{snapshot} ({})", differs.reason);
+            }
+            None => {
+                let reason = scenario
+                    .expect
+                    .reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default();
+                let _ = writeln!(out, "  {name}: {outcome}{reason}");
+            }
+        }
+    }
+    let bound = scenario.expect.resume_within_ms.unwrap_or(15_000);
+    for (tab, expectation) in &scenario.expect.chat {
+        let _ = writeln!(
+            out,
+            "  chat in [{tab}]: {} (within {bound} ms of the consent)",
+            chat_words(*expectation)
+        );
+    }
+    let _ = writeln!(out, "  trace: equal to snapshots/{}.snap", file.id);
+    let _ = writeln!(out, "\nInvariants checked (docs/target-contract.md):");
+    for invariant in INVARIANTS {
+        let _ = writeln!(out, "  - {invariant}");
+    }
+    out
+}

@@ -1,0 +1,136 @@
+//! The HTML report of a run with one deliberately failing scenario, opened in headless
+//! Chromium: a person finds the failing row, its violation and its timeline. A screenshot of
+//! the report is kept at `target/harness/html-report.png`.
+
+use fantoccini::Locator;
+use harness::webdriver::{DriverProcess, Engine, Session};
+use std::path::Path;
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline() {
+    if !harness::webdriver::driver_available_for_tests(Engine::Chromium) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let (scenarios, snapshots) = (work.path().join("scenarios"), work.path().join("snapshots"));
+    let baseline =
+        std::fs::read_to_string(harness::scenario::default_root().join("channels/baseline.toml"))
+            .unwrap();
+    let failing = baseline
+        .replace(
+            "description = \"",
+            "description = \"Deliberately wrong expectation: ",
+        )
+        .replace("chat = \"resumed\"", "chat = \"error-shown\"");
+    for (dir, name, text) in [
+        ("channels", "baseline", &baseline),
+        ("broken", "expects-error", &failing),
+    ] {
+        std::fs::create_dir_all(scenarios.join(dir)).unwrap();
+        std::fs::write(scenarios.join(dir).join(format!("{name}.toml")), text).unwrap();
+        std::fs::create_dir_all(snapshots.join(dir)).unwrap();
+        std::fs::copy(
+            harness::snapshot::default_root().join("channels/baseline.snap"),
+            snapshots.join(dir).join(format!("{name}.snap")),
+        )
+        .unwrap();
+    }
+    let report_dir = work.path().join("report");
+    let output = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["run", "--seed", "51"])
+        .arg("--scenarios")
+        .arg(&scenarios)
+        .arg("--snapshots")
+        .arg(&snapshots)
+        .arg("--artifacts")
+        .arg(work.path().join("artifacts"))
+        .arg("--html")
+        .arg(&report_dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let driver = DriverProcess::spawn(Engine::Chromium).unwrap();
+    let session = Session::start(Engine::Chromium, &driver.url).await.unwrap();
+    let client = &session.client;
+    let url = format!("file://{}", report_dir.join("index.html").display());
+    client.goto(&url).await.unwrap();
+    let row = client
+        .find(Locator::Css(
+            "tr.unexpected[data-scenario='broken/expects-error']",
+        ))
+        .await
+        .expect("the failing scenario's row is marked");
+    let row_text = row.text().await.unwrap();
+    assert!(
+        row_text.contains("fail") && row_text.contains("chromium"),
+        "{row_text}"
+    );
+    let passing = client
+        .find(Locator::Css(
+            "tr.expected[data-scenario='channels/baseline']",
+        ))
+        .await;
+    assert!(passing.is_ok(), "the passing scenario's row is there too");
+    let run = "section[data-scenario='broken/expects-error']";
+    let violation = client
+        .find(Locator::Css(&format!("{run} [data-testid=violation]")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        violation.contains("chat-resumed") && violation.contains("expected ErrorShown"),
+        "{violation}"
+    );
+    let timeline = client
+        .find(Locator::Css(&format!("{run} [data-testid=timeline]")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for lane in [
+        "user",
+        "chat",
+        "provider (server)",
+        "window.open",
+        "POST /token",
+    ] {
+        assert!(
+            timeline.contains(lane),
+            "{lane} missing from the timeline:\n{timeline}"
+        );
+    }
+    let rerun = client
+        .find(Locator::Css(&format!("{run} [data-testid=rerun]")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        rerun.contains("--scenario 'broken/expects-error' --seed 51"),
+        "{rerun}"
+    );
+    let shots = client
+        .find_all(Locator::Css(&format!("{run} img[data-testid=screenshot]")))
+        .await
+        .unwrap();
+    assert!(
+        !shots.is_empty(),
+        "the failed run's screenshots are in the report"
+    );
+    let png = client.screenshot().await.unwrap();
+    let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness");
+    std::fs::create_dir_all(&kept).unwrap();
+    std::fs::write(kept.join("html-report.png"), png).unwrap();
+    session.close().await.unwrap();
+}
