@@ -9,11 +9,12 @@
 //! assert_eq!(faults.token_delay_ms, 1500);
 //! ```
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// A `Cross-Origin-Opener-Policy` the provider sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Coop {
     /// `same-origin`: severs the opener.
@@ -38,7 +39,7 @@ impl Coop {
 }
 
 /// What the authorization endpoint does instead of asking the user.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum ConsentFault {
     /// Show the consent page and do what the user clicks.
@@ -51,7 +52,7 @@ pub enum ConsentFault {
 }
 
 /// How the token endpoint fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenFailure {
     /// HTTP 503 with a `temporarily_unavailable` error body.
@@ -61,7 +62,7 @@ pub enum TokenFailure {
 }
 
 /// Every fault of one run. `Faults::none()` is a well-behaved provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     pub consent: ConsentFault,

@@ -44,7 +44,13 @@ pub fn new_scenario(root: &Path, id: &str, from: Option<&str>) -> anyhow::Result
                     source_path.display()
                 )
             })?;
-            format!("# Started from {source}.\n{text}")
+            // The editor's `#:schema` line stays first.
+            match text.split_once('\n') {
+                Some((first, rest)) if first.starts_with("#:schema") => {
+                    format!("{first}\n# Started from {source}.\n{rest}")
+                }
+                _ => format!("# Started from {source}.\n{text}"),
+            }
         }
     };
     std::fs::create_dir_all(path.parent().expect("a group folder"))?;

@@ -18,6 +18,7 @@ const WAIT: Duration = Duration::from_secs(15);
 /// wait for the answer.
 async fn baseline_floor(client: &Client, target: &Target, run: usize) -> anyhow::Result<Duration> {
     let org = format!("floor{run}");
+    crate::runner::reset_windows(client).await?;
     let started = Instant::now();
     let login = target.login_url("floor", &org, &format!("/{org}/chat/main"));
     client.goto(login.as_str()).await?;

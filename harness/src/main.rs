@@ -89,6 +89,8 @@ enum Command {
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
     },
+    /// Print the JSON Schema of scenario files (committed as scenarios/scenario.schema.json).
+    Schema,
     /// List the scenarios with their descriptions.
     List {
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
@@ -269,6 +271,10 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                     anyhow::anyhow!("no scenario {id:?} (hint: `harness list` shows the ids)")
                 })?;
             print!("{}", harness::authoring::explain(&file));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Schema => {
+            print!("{}", harness::scenario::json_schema());
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::List { scenarios } => {

@@ -794,7 +794,7 @@ pub async fn screenshots(
 
 /// Closes every window but one and returns it: a reused session starts each scenario with a
 /// single tab.
-async fn reset_windows(client: &Client) -> anyhow::Result<WindowHandle> {
+pub async fn reset_windows(client: &Client) -> anyhow::Result<WindowHandle> {
     let windows = client.windows().await?;
     let keep = windows
         .first()

@@ -16,6 +16,7 @@
 //! ```
 
 use fake_provider::Faults;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -32,7 +33,7 @@ impl fmt::Display for ScenarioId {
 }
 
 /// The closed vocabulary of outcomes (as web-platform-tests: PASS, FAIL, TIMEOUT, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     #[default]
@@ -56,13 +57,13 @@ impl Outcome {
 }
 
 /// A browser feature a scenario can remove before any page script runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Feature {
     BroadcastChannel,
 }
 
 /// What `localStorage` and `sessionStorage` do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum StorageMode {
     #[default]
@@ -73,7 +74,7 @@ pub enum StorageMode {
 }
 
 /// Whether tabs opened with `window.open` keep their opener.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OpenerMode {
     #[default]
@@ -84,7 +85,7 @@ pub enum OpenerMode {
 
 /// The browser configuration, produced with the browser's own means (BiDi preload scripts),
 /// never by changing the platform's pages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrowserConfig {
     pub remove_features: Vec<Feature>,
@@ -93,7 +94,7 @@ pub struct BrowserConfig {
 }
 
 /// Whether the user allows or denies at the consent page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Decision {
     Allow,
@@ -101,7 +102,7 @@ pub enum Decision {
 }
 
 /// What a `wait-for` step waits for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Condition {
     /// An agent answer in the tab's chat.
@@ -117,7 +118,7 @@ pub enum Condition {
 }
 
 /// One thing the user (or the world) does.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "do", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Step {
     /// Open a chat in a tab (a new tab unless it exists).
@@ -197,7 +198,7 @@ fn default_revisit_tab() -> String {
 }
 
 /// How a chat must end (invariants 4 and 7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChatExpectation {
     /// Every queued message was re-sent exactly once and answered.
@@ -211,7 +212,7 @@ pub enum ChatExpectation {
 }
 
 /// What one engine does differently, beside the case (like web-platform-tests' expectations).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EngineExpectation {
     /// The outcome in this engine; anything but `pass` needs `reason`.
@@ -229,7 +230,7 @@ pub struct EngineExpectation {
 pub const ENGINE_NAMES: [&str; 3] = ["chromium", "firefox", "webkit"];
 
 /// What the scenario expects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expectation {
     /// The outcome this scenario has today; anything but `pass` needs a `reason`.
@@ -262,7 +263,7 @@ impl Expectation {
 }
 
 /// One scenario file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// One line: what this case shows.
@@ -457,6 +458,15 @@ pub fn scenario_id(root: &Path, path: &Path) -> ScenarioId {
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/"),
+    )
+}
+
+/// The JSON Schema of scenario files, as committed at `scenarios/scenario.schema.json`.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    format!(
+        "{}\n",
+        serde_json::to_string_pretty(&schema).expect("a schema serializes")
     )
 }
 

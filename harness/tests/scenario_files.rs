@@ -161,3 +161,27 @@ fn an_engine_expectation_needs_a_known_engine_and_a_reason() {
     ));
     assert!(message.contains("reason"), "{message}");
 }
+
+#[test]
+fn the_committed_json_schema_matches_the_scenario_types() {
+    let path = harness::scenario::default_root().join("scenario.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == harness::scenario::json_schema(),
+        "{} is out of date with the Rust types (hint: cargo run -q -p harness -- schema > scenarios/scenario.schema.json)",
+        path.display()
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are refused"
+    );
+    for file in discover(&harness::scenario::default_root(), "*").unwrap() {
+        let text = std::fs::read_to_string(&file.path).unwrap();
+        assert!(
+            text.starts_with("#:schema ../scenario.schema.json\n"),
+            "{} lacks the editor's #:schema line",
+            file.path.display()
+        );
+    }
+}
