@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Only the scenarios of shard K of N (1-based), a stable split for parallel CI jobs.
     pub shard: Option<(usize, usize)>,
+    /// Stop at the first scenario whose outcome is not the expected one.
+    pub fail_fast: bool,
 }
 
 /// `K/N` as in `--shard 2/3`.
@@ -82,6 +84,7 @@ struct Shared {
     queue: Mutex<VecDeque<Job>>,
     remote: Option<Target>,
     done: Mutex<usize>,
+    failed: std::sync::atomic::AtomicBool,
     total: usize,
     started: Instant,
 }
@@ -147,6 +150,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
         queue: Mutex::new(jobs),
         remote,
         done: Mutex::new(0),
+        failed: std::sync::atomic::AtomicBool::new(false),
         total,
         started: Instant::now(),
     });
@@ -197,6 +201,9 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
         let Some(job) = shared.queue.lock().unwrap().pop_front() else {
             break;
         };
+        if options.fail_fast && shared.failed.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
         let engine = job.engine;
         let file = &job.file;
         let webdriver_url = match &options.webdriver {
@@ -280,6 +287,9 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
             println!("{}", report::console_line(*done, shared.total, &result));
             if !result.as_expected() {
                 print!("{}", report::failure_details(&result, diff.as_deref()));
+                shared
+                    .failed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
         results.push((job.index, result));

@@ -16,6 +16,7 @@ pub const CHAT_RESUMED: &str = "chat-resumed";
 pub const CALLBACK_CLOSED: &str = "callback-closed";
 pub const PROVIDER_NEVER_GETS_PLATFORM_AUTH: &str = "provider-never-gets-platform-auth";
 pub const REVOCATION: &str = "revocation";
+pub const MESSAGE_AS_TEXT: &str = "message-as-text";
 /// Not an invariant of the flow: the provider saw a request it has no endpoint for.
 pub const PROVIDER_CONTRACT: &str = "provider-contract";
 /// Not an invariant: a step could not be performed.
@@ -23,7 +24,7 @@ pub const STEP: &str = "step";
 /// Not an invariant: the normalized trace differs from its snapshot.
 pub const SNAPSHOT: &str = "snapshot";
 
-pub const INVARIANTS: [&str; 7] = [
+pub const INVARIANTS: [&str; 8] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -31,6 +32,7 @@ pub const INVARIANTS: [&str; 7] = [
     CALLBACK_CLOSED,
     PROVIDER_NEVER_GETS_PLATFORM_AUTH,
     REVOCATION,
+    MESSAGE_AS_TEXT,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -60,6 +62,7 @@ pub fn check(
     found.extend(callback_closed(observation));
     found.extend(provider_never_gets_platform_auth(observation));
     found.extend(revocation(scenario, observation));
+    found.extend(message_as_text(observation));
     for stray in &observation.provider_violations {
         found.push(violation(
             PROVIDER_CONTRACT,
@@ -139,9 +142,30 @@ pub fn payload_problem(data: &Value) -> Option<String> {
 /// optional message; `postMessage` names the platform's exact origin.
 fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violation> {
     let mut found = Vec::new();
+    // What each connection's callback URL says; its payloads must say the same.
+    let results: std::collections::BTreeMap<String, String> = callback_urls(observation)
+        .into_iter()
+        .filter_map(|(_, url)| {
+            let pairs: std::collections::BTreeMap<String, String> =
+                url.query_pairs().into_owned().collect();
+            Some((
+                pairs.get("connection_id")?.clone(),
+                pairs.get("oauth_result")?.clone(),
+            ))
+        })
+        .collect();
     let check = |found: &mut Vec<Violation>, where_: String, data: &Value| {
         if let Some(problem) = payload_problem(data) {
             found.push(violation(PAYLOAD_SHAPE, format!("{where_}: {problem}")));
+        } else if let (Some(id), Some(result)) =
+            (data["connectionId"].as_str(), data["result"].as_str())
+            && let Some(said) = results.get(id)
+            && said != result
+        {
+            found.push(violation(
+                PAYLOAD_SHAPE,
+                format!("{where_}: result {result:?} while the callback URL says {said:?}"),
+            ));
         }
     };
     for record in &observation.recorded {
@@ -178,6 +202,45 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violat
                 check(&mut found, where_, &record.event["data"]);
             }
             _ => {}
+        }
+    }
+    found
+}
+
+/// The callback URLs seen: `(tab, url)` for every document at the callback path.
+fn callback_urls(observation: &Observation) -> Vec<(String, url::Url)> {
+    observation
+        .documents()
+        .filter_map(|(tab, url)| Some((tab.to_owned(), url::Url::parse(url).ok()?)))
+        .filter(|(_, url)| url.path() == CALLBACK_PATH)
+        .collect()
+}
+
+/// Invariant 8: `oauth_message` is shown as text: a message with markup appears verbatim in
+/// the callback page's text, never as elements.
+fn message_as_text(observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for (tab, url) in callback_urls(observation) {
+        let Some(message) = url
+            .query_pairs()
+            .find(|(k, _)| k == "oauth_message")
+            .map(|(_, v)| v.into_owned())
+        else {
+            continue;
+        };
+        if !message.contains('<') {
+            continue;
+        }
+        let texts: Vec<&str> = observation
+            .of_kind("surfaces")
+            .filter(|r| r.tab == tab && r.event["url"] == url.as_str())
+            .filter_map(|r| r.event["text"].as_str())
+            .collect();
+        if texts.iter().any(|text| !text.contains(&message)) {
+            found.push(violation(
+                MESSAGE_AS_TEXT,
+                format!("tab {tab}: the callback message {message:?} was not shown as text (markup rendered)"),
+            ));
         }
     }
     found

@@ -39,6 +39,9 @@ enum Command {
         /// Run shard K of N (e.g. 2/3): a stable subset, for splitting CI.
         #[arg(long)]
         shard: Option<String>,
+        /// Stop at the first scenario whose outcome is not the expected one.
+        #[arg(long)]
+        fail_fast: bool,
         /// Glob over scenario ids (`channels/*`).
         #[arg(long, default_value = "*")]
         scenario: String,
@@ -86,6 +89,22 @@ enum Command {
         /// trailing slash).
         #[arg(long)]
         grid: Option<String>,
+        #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
+        seed: u64,
+    },
+    /// The detection matrix: every scenario against each known-bad reference server, started
+    /// from SERVER (`cargo build -p reference-server --features defects`) with `--defect NAME`.
+    Defects {
+        /// A reference-server binary built with the feature `defects`.
+        #[arg(long)]
+        server: PathBuf,
+        /// Only these defects (default: every one the server lists).
+        #[arg(long = "defect")]
+        defects: Vec<String>,
+        /// Run every scenario against each defect (the full matrix) instead of stopping at the
+        /// first that catches it.
+        #[arg(long)]
+        full: bool,
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
     },
@@ -164,6 +183,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             engine,
             jobs,
             shard,
+            fail_fast,
             scenario,
             seed,
             webdriver,
@@ -192,6 +212,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                     .as_deref()
                     .map(harness::command::parse_shard)
                     .transpose()?,
+                fail_fast,
                 seed,
                 target,
                 provider,
@@ -225,6 +246,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 engines: Engine::parse_list(&engine)?,
                 jobs: 1,
                 shard: None,
+                fail_fast: false,
                 seed,
                 target: None,
                 provider: None,
@@ -272,6 +294,72 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 })?;
             print!("{}", harness::authoring::explain(&file));
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Defects {
+            server,
+            defects,
+            full,
+            seed,
+        } => {
+            let mut names = defects;
+            if names.is_empty() {
+                let listed = std::process::Command::new(&server)
+                    .arg("--list-defects")
+                    .output()
+                    .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", server.display()))?;
+                anyhow::ensure!(
+                    listed.status.success(),
+                    "{} --list-defects failed (hint: build it with `cargo build -p reference-server --features defects`)",
+                    server.display()
+                );
+                names = String::from_utf8_lossy(&listed.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect();
+            }
+            let spawn =
+                |defect: &str, bind: &str, provider: &str| -> anyhow::Result<std::process::Child> {
+                    Ok(std::process::Command::new(&server)
+                        .args([
+                            "--bind",
+                            bind,
+                            "--provider-url",
+                            provider,
+                            "--defect",
+                            defect,
+                        ])
+                        .env("RUST_LOG", "error")
+                        .stdout(std::process::Stdio::null())
+                        .spawn()?)
+                };
+            let options = RunOptions {
+                scenarios_root: default_root(),
+                snapshots_root: harness::snapshot::default_root(),
+                pattern: "*".into(),
+                engines: vec![Engine::Chromium],
+                jobs: 1,
+                shard: None,
+                fail_fast: !full,
+                seed,
+                target: None,
+                provider: None,
+                webdriver: None,
+                json: None,
+                junit: None,
+                html: None,
+                artifacts: default_artifacts().join("defects"),
+                accept: false,
+                run_id: String::new(),
+                reuse_session: true,
+            };
+            let rows = harness::defects::matrix(&names, &spawn, &options).await?;
+            println!("\n{}", harness::defects::table(&rows));
+            let missed = rows.iter().filter(|r| r.caught_by.is_empty()).count();
+            Ok(if missed == 0 {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
         }
         Command::Schema => {
             print!("{}", harness::scenario::json_schema());

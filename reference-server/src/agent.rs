@@ -52,6 +52,16 @@ impl Conversation<'_> {
             })?]);
         };
         let latest = self.state.db().latest_connection(self.org, connector)?;
+        // A disconnect that kept the token: the revoked connection is still used.
+        #[cfg(feature = "defects")]
+        let latest = latest.map(|mut c| {
+            if self.state.has_defect(crate::Defect::DisconnectKeepsToken)
+                && c.status == ConnectionStatus::Revoked
+            {
+                c.status = ConnectionStatus::Connected;
+            }
+            c
+        });
         match latest {
             Some(connection) if connection.status == ConnectionStatus::Connected => {
                 match self.call_tool(&connection).await? {

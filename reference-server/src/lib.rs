@@ -11,6 +11,8 @@
 
 mod agent;
 mod db;
+#[cfg(feature = "defects")]
+mod defects;
 mod entropy;
 mod oauth;
 mod pages;
@@ -20,6 +22,8 @@ mod startup;
 mod state;
 
 pub use agent::connector_for;
+#[cfg(feature = "defects")]
+pub use defects::Defect;
 pub use routes::{SESSION_COOKIE, asset, router};
 pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
 pub use startup::{Application, RouterCustomizer};

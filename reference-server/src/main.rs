@@ -39,6 +39,14 @@ struct Cli {
     calendar_client_id: Option<String>,
     #[arg(long, env = "ALUMIA_CALENDAR_CLIENT_SECRET", hide_env_values = true)]
     calendar_client_secret: Option<String>,
+    /// A deliberate defect, for the harness's detection matrix (built with --features defects).
+    #[cfg(feature = "defects")]
+    #[arg(long)]
+    defect: Option<String>,
+    /// Print the names of the defects and exit.
+    #[cfg(feature = "defects")]
+    #[arg(long)]
+    list_defects: bool,
 }
 
 impl Cli {
@@ -61,6 +69,10 @@ impl Cli {
         }
         if self.seed.is_some() {
             settings.seed = self.seed;
+        }
+        #[cfg(feature = "defects")]
+        if let Some(name) = &self.defect {
+            settings.defect = Some(reference_server::Defect::parse(name)?);
         }
         for (name, id, secret) in [
             ("files", self.files_client_id, self.files_client_secret),
@@ -109,7 +121,15 @@ async fn run() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,reference_server=info".into()),
         )
         .init();
-    let settings = Cli::parse().settings()?;
+    let cli = Cli::parse();
+    #[cfg(feature = "defects")]
+    if cli.list_defects {
+        for defect in reference_server::Defect::ALL {
+            println!("{}", defect.name());
+        }
+        return Ok(());
+    }
+    let settings = cli.settings()?;
     let app = Application::build(settings)
         .await
         .context("the reference server could not start")?;

@@ -48,6 +48,9 @@ pub struct Settings {
     #[serde(with = "millis")]
     pub token_timeout: Duration,
     pub connectors: Vec<ConnectorSettings>,
+    /// A deliberate defect (feature `defects`, for the harness's detection matrix).
+    #[cfg(feature = "defects")]
+    pub defect: Option<crate::Defect>,
 }
 
 mod millis {
@@ -73,6 +76,8 @@ impl Default for Settings {
             revoke_timeout: Duration::from_secs(3),
             token_timeout: Duration::from_secs(30),
             connectors: Vec::new(),
+            #[cfg(feature = "defects")]
+            defect: None,
         }
     }
 }

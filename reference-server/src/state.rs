@@ -49,6 +49,12 @@ impl AppState {
         })
     }
 
+    /// Whether the platform runs with `defect` (always false without the feature `defects`).
+    #[cfg(feature = "defects")]
+    pub fn has_defect(&self, defect: crate::Defect) -> bool {
+        self.inner.settings.defect == Some(defect)
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
     }

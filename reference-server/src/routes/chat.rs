@@ -174,7 +174,10 @@ pub async fn resend(
         )
             .into_response());
     }
-    if !state.db().mark_resent(&queued.id)? {
+    let first_resend = state.db().mark_resent(&queued.id)?;
+    #[cfg(feature = "defects")]
+    let first_resend = first_resend || state.has_defect(crate::Defect::ResendOnEveryDelivery);
+    if !first_resend {
         return Ok(Json(json!({ "resent": false, "messages": [] })).into_response());
     }
     tracing::info!(queued = %queued.id, "re-sending a queued message");

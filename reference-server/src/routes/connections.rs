@@ -104,6 +104,13 @@ pub async fn disconnect(
     let Some(connection) = state.db().connection(&org, &id)? else {
         return Ok(not_found());
     };
+    #[cfg(feature = "defects")]
+    if state.has_defect(crate::Defect::DisconnectKeepsToken) {
+        state
+            .db()
+            .set_connection_status(&connection.id, ConnectionStatus::Revoked, None)?;
+        return Ok(Json(json!({ "connectionId": connection.id, "status": "revoked", "providerRevocation": "skipped" })).into_response());
+    }
     let deleted = state
         .db()
         .revoke_connection(&connection.id, "Disconnected by a member of the org.")?;

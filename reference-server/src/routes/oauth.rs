@@ -66,6 +66,16 @@ pub async fn start(
             _ => pending_connection(&state, &org, &connector, &session.user)?,
         },
     };
+    #[cfg(feature = "defects")]
+    let connection = if state.has_defect(crate::Defect::DuplicateConnectionOnRetry) {
+        let id = state.entropy().token("conn_", 16);
+        state
+            .db()
+            .create_connection(&id, &org, &connector, &session.user)?;
+        state.db().connection(&org, &id)?.expect("just created")
+    } else {
+        connection
+    };
     match connection.status {
         ConnectionStatus::Connected => {
             return found(&callback_location(
@@ -94,7 +104,25 @@ pub async fn start(
         .db()
         .create_attempt(&attempt_state, &connection.id, &session.id, &verifier)?;
     tracing::info!(connection = %connection.id, connector = %connector, "sign-in started");
-    found(client.authorization_url(&attempt_state, &verifier).as_str())
+    #[allow(unused_mut)]
+    let mut authorization = client.authorization_url(&attempt_state, &verifier);
+    #[cfg(feature = "defects")]
+    {
+        if state.has_defect(crate::Defect::SessionCookieToProvider) {
+            authorization
+                .query_pairs_mut()
+                .append_pair("login_hint", &session.id);
+        }
+        if state.has_defect(crate::Defect::NoPkce) {
+            let kept: Vec<(String, String)> = authorization
+                .query_pairs()
+                .filter(|(k, _)| !k.starts_with("code_challenge"))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            authorization.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    found(authorization.as_str())
 }
 
 fn callback_location(success: bool, connection_id: Option<&str>, message: &str) -> String {
@@ -124,6 +152,8 @@ pub struct RedirectQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
+    #[cfg_attr(not(feature = "defects"), allow(dead_code))]
+    error_description: Option<String>,
 }
 
 /// `GET /oauth/redirect`: the redirect URI registered at the provider. The code is exchanged
@@ -171,6 +201,14 @@ pub async fn redirect(
             "{display} did not grant access ({}).",
             safe_error_code(error)
         );
+        #[cfg(feature = "defects")]
+        let message = match (
+            &query.error_description,
+            state.has_defect(crate::Defect::MessageAsHtml),
+        ) {
+            (Some(description), true) => format!("{message} {description}"),
+            _ => message,
+        };
         state.db().set_connection_status(
             &connection.id,
             ConnectionStatus::Failed,
@@ -215,11 +253,22 @@ pub async fn redirect(
                 .db()
                 .set_connection_status(&connection.id, ConnectionStatus::Connected, None)?;
             tracing::info!(connection = %connection.id, "connected");
-            found(&callback_location(
+            #[allow(unused_mut)]
+            let mut location = callback_location(
                 true,
                 Some(&connection.id),
                 &format!("Connected to {display}."),
-            ))
+            );
+            #[cfg(feature = "defects")]
+            {
+                if state.has_defect(crate::Defect::TokenInCallbackUrl) {
+                    location.push_str(&format!("&access_token={}", credentials.access_token));
+                }
+                if state.has_defect(crate::Defect::CodeInCallbackUrl) {
+                    location.push_str(&format!("&code={code}"));
+                }
+            }
+            found(&location)
         }
         Err(error) => {
             let message = format!("Connecting {display} failed: {error}.");
@@ -238,17 +287,39 @@ pub async fn redirect(
 pub struct CallbackQuery {
     oauth_result: Option<String>,
     oauth_message: Option<String>,
+    #[cfg_attr(not(feature = "defects"), allow(dead_code))]
+    connection_id: Option<String>,
 }
 
 /// `GET /auth/connector-callback`: shows the result as text; its script broadcasts it and
 /// closes the tab.
-pub async fn callback_page(Query(query): Query<CallbackQuery>) -> Response {
+pub async fn callback_page(
+    State(_state): State<AppState>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
     let success = query.oauth_result.as_deref() == Some("success");
-    let mut response = Html(pages::callback_page(
-        success,
-        query.oauth_message.as_deref().unwrap_or(""),
-    ))
-    .into_response();
+    let message = query.oauth_message.as_deref().unwrap_or("");
+    #[allow(unused_mut)]
+    let mut page = pages::callback_page(success, message);
+    #[cfg(feature = "defects")]
+    {
+        if _state.has_defect(crate::Defect::MessageAsHtml) {
+            page = page.replace(&pages::escape(message), message);
+        }
+        if _state.has_defect(crate::Defect::TokenInPage)
+            && let Some(id) = &query.connection_id
+            && let Ok(Some(credentials)) = _state.db().credentials(id)
+        {
+            page = page.replace(
+                "</main>",
+                &format!(
+                    "<p data-debug-token=\"{}\" hidden></p></main>",
+                    credentials.access_token
+                ),
+            );
+        }
+    }
+    let mut response = Html(page).into_response();
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,0 +1,140 @@
+//! Known-bad variants of the platform, each breaking one promise of the flow, compiled only
+//! with the cargo feature `defects` and chosen with `reference-server --defect NAME`. The
+//! harness's detection matrix (`harness defects`) shows that each is caught.
+
+use serde::{Deserialize, Serialize};
+
+/// One deliberate defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Defect {
+    /// The access token rides in the callback URL.
+    TokenInCallbackUrl,
+    /// The authorization code reaches the callback URL.
+    CodeInCallbackUrl,
+    /// The callback page carries the access token in its markup.
+    TokenInPage,
+    /// `postMessage` to `*` instead of the platform's origin.
+    PostMessageToAnyOrigin,
+    /// The payload carries a field beyond result, connectionId and message.
+    ExtraPayloadField,
+    /// The callback posts `success` whatever the result.
+    SuccessPostedOnError,
+    /// The provider tab is a sized popup (`window.open` with features).
+    PopupWithFeatures,
+    /// The card never re-sends the queued message.
+    NoResend,
+    /// The card re-sends on every delivery and the server does not deduplicate.
+    ResendOnEveryDelivery,
+    /// The card listens to the opener only and never polls.
+    OpenerOnlyNoPolling,
+    /// The callback page neither closes nor says how to close it.
+    CallbackNeverCloses,
+    /// Disconnect shows "revoked" but keeps and uses the token.
+    DisconnectKeepsToken,
+    /// The platform's session cookie is sent to the provider.
+    SessionCookieToProvider,
+    /// Every connect click creates a new connection (retries do not reuse the pending one).
+    DuplicateConnectionOnRetry,
+    /// The authorization request has no PKCE challenge.
+    NoPkce,
+    /// The callback renders `oauth_message` as HTML and includes the provider's description.
+    MessageAsHtml,
+}
+
+impl Defect {
+    pub const ALL: [Defect; 16] = [
+        Defect::TokenInCallbackUrl,
+        Defect::CodeInCallbackUrl,
+        Defect::TokenInPage,
+        Defect::PostMessageToAnyOrigin,
+        Defect::ExtraPayloadField,
+        Defect::SuccessPostedOnError,
+        Defect::PopupWithFeatures,
+        Defect::NoResend,
+        Defect::ResendOnEveryDelivery,
+        Defect::OpenerOnlyNoPolling,
+        Defect::CallbackNeverCloses,
+        Defect::DisconnectKeepsToken,
+        Defect::SessionCookieToProvider,
+        Defect::DuplicateConnectionOnRetry,
+        Defect::NoPkce,
+        Defect::MessageAsHtml,
+    ];
+
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        Defect::ALL
+            .into_iter()
+            .find(|d| d.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<String> = Defect::ALL.iter().map(|d| d.name()).collect();
+                anyhow::anyhow!("unknown defect {name:?} (allowed: {})", names.join(", "))
+            })
+    }
+
+    /// Edits to a page script under this defect: `(file, from, to)`.
+    pub fn script_edits(self) -> &'static [(&'static str, &'static str, &'static str)] {
+        match self {
+            Defect::PostMessageToAnyOrigin => &[(
+                "callback.js",
+                "window.opener.postMessage(payload, location.origin);",
+                "window.opener.postMessage(payload, \"*\");",
+            )],
+            Defect::ExtraPayloadField => &[(
+                "callback.js",
+                "connectionId: params.get(\"connection_id\") || \"\"",
+                "connectionId: params.get(\"connection_id\") || \"\", page: location.href",
+            )],
+            Defect::SuccessPostedOnError => &[(
+                "callback.js",
+                "result: params.get(\"oauth_result\") === \"success\" ? \"success\" : \"error\",",
+                "result: \"success\",",
+            )],
+            Defect::PopupWithFeatures => &[(
+                "chat.js",
+                "window.open(command.url, \"_blank\");",
+                "window.open(command.url, \"_blank\", \"popup,width=480,height=640\");",
+            )],
+            Defect::NoResend => &[("chat.js", "case \"resend\":", "case \"resend-never\":")],
+            Defect::ResendOnEveryDelivery => &[(
+                "card-decisions.js",
+                "return state.phase === \"resending\" || state.phase === \"done\";",
+                "return false;",
+            )],
+            Defect::OpenerOnlyNoPolling => &[
+                (
+                    "card-decisions.js",
+                    "commands: [{ type: \"poll\", afterMs: state.pollDelayMs }]",
+                    "commands: []",
+                ),
+                (
+                    "card-decisions.js",
+                    "{ type: \"poll\", afterMs: POLL_FIRST_MS }",
+                    "{ type: \"ignored\", reason: \"no polling\" }",
+                ),
+                (
+                    "chat.js",
+                    "var broadcast = new BroadcastChannel(CHANNEL_NAME);",
+                    "var broadcast = {};",
+                ),
+                (
+                    "chat.js",
+                    "if (event.key !== STORAGE_KEY || event.newValue === null) { return; }",
+                    "return;",
+                ),
+            ],
+            Defect::CallbackNeverCloses => &[
+                ("callback.js", "window.close();", "/* stays */"),
+                ("callback.js", "hint.hidden = false;", "/* no hint */"),
+            ],
+            _ => &[],
+        }
+    }
+}
