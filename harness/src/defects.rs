@@ -3,6 +3,7 @@
 //! scenario catches is a missing check.
 
 use crate::command::{RunOptions, run};
+use crate::process::KillOnDrop;
 use crate::webdriver::Engine;
 use fake_provider::{ClientRegistration, FakeProvider};
 use reference_server::DEFAULT_CLIENTS;
@@ -20,15 +21,6 @@ pub struct MatrixRow {
 
 /// Starts a defective server: `(defect, bind address, provider URL) -> process`.
 pub type Spawn<'a> = &'a dyn Fn(&str, &str, &str) -> anyhow::Result<Child>;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Runs every scenario against each defective server.
 pub async fn matrix(
@@ -48,7 +40,7 @@ pub async fn matrix(
                 &format!("{platform}oauth/redirect"),
             ));
         }
-        let _server = Killed(spawn(
+        let _server = KillOnDrop(spawn(
             defect,
             &format!("127.0.0.1:{port}"),
             provider.public_url().as_str(),

@@ -10,6 +10,7 @@ pub mod command;
 pub mod defects;
 pub mod invariants;
 pub mod observe;
+pub mod process;
 pub mod proxy;
 pub mod recording;
 pub mod report;

@@ -2,9 +2,10 @@
 //! elsewhere (`--target`): the `reference-server` and `fake-provider serve` binaries started as
 //! separate processes.
 
+use harness::process::KillOnDrop;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn browser_available() -> bool {
@@ -196,15 +197,6 @@ fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -237,14 +229,14 @@ fn every_scenario_passes_against_a_separately_started_reference_server() {
         ]);
         provider_args.extend(["--redirect-uri".into(), redirect.clone()]);
     }
-    let _provider = Killed(
+    let _provider = KillOnDrop(
         Command::new(workspace_binary("fake-provider"))
             .args(&provider_args)
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let _platform = Killed(
+    let _platform = KillOnDrop(
         Command::new(workspace_binary("reference-server"))
             .args(["--bind", &format!("127.0.0.1:{platform_port}")])
             .args([

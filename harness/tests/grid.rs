@@ -7,9 +7,10 @@
 //! installs it under `~/.cache/alumia-grid`, or set `ALUMIA_GRID_JAR`). Without it (or Java)
 //! the test skips locally and fails in CI.
 
+use harness::process::KillOnDrop;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn grid_jar() -> Option<PathBuf> {
@@ -54,15 +55,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn grid_ready(hub: &str) -> bool {
     let Ok(output) = Command::new("curl")
         .args(["-s", &format!("{hub}/status")])
@@ -89,7 +81,7 @@ fn the_suite_through_a_selenium_grid_hub_gives_the_same_outcomes_and_traces() {
         format!("tcp://127.0.0.1:{subscribe}"),
     ];
     let log = |name: &str| std::fs::File::create(logs.path().join(name)).unwrap();
-    let _hub = Killed(
+    let _hub = KillOnDrop(
         Command::new("java")
             .arg("-jar")
             .arg(&jar)
@@ -107,7 +99,7 @@ fn the_suite_through_a_selenium_grid_hub_gives_the_same_outcomes_and_traces() {
             .unwrap(),
     );
     let hub = format!("http://127.0.0.1:{hub_port}");
-    let _node = Killed(
+    let _node = KillOnDrop(
         Command::new("java")
             .arg("-jar")
             .arg(&jar)
