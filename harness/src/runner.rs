@@ -441,6 +441,33 @@ impl Run<'_> {
                     .await
                 }
             },
+            Step::ForgeSuccess { tab, chat } => {
+                self.switch(chat).await?;
+                let card = self.wait_css("[data-testid=connect-card]").await?;
+                let connection = cmd(
+                    card.attr("data-connection-id").await,
+                    "read the card's connection",
+                )?
+                .ok_or_else(|| StepError::Failed("the card has no data-connection-id".into()))?;
+                self.switch(tab).await?;
+                let posted = cmd(
+                    self.client
+                        .execute(
+                            "if (!window.opener) { return false; } \
+                             window.opener.postMessage({ result: 'success', connectionId: arguments[0] }, '*'); \
+                             return true;",
+                            vec![json!(connection)],
+                        )
+                        .await,
+                    "post the forged message",
+                )?;
+                if posted != json!(true) {
+                    return Err(StepError::Failed(format!(
+                        "tab {tab} has no opener to post to"
+                    )));
+                }
+                Ok(())
+            }
             Step::Pause { ms } => {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
                 Ok(())
@@ -856,5 +883,8 @@ pub fn describe_step(step: &Step) -> String {
             format!("wait-for {name} in [{tab}]")
         }
         Step::Pause { ms } => format!("pause {ms} ms"),
+        Step::ForgeSuccess { tab, chat } => {
+            format!("forge-success from [{tab}] to the opener, naming [{chat}]'s connection")
+        }
     }
 }

@@ -179,6 +179,16 @@ pub enum Step {
     },
     /// Let time pass.
     Pause { ms: u64 },
+    /// A hostile page: the page in `tab` (another origin, such as the provider's) posts a
+    /// well-formed success payload for the card's connection to its opener, the chat, with
+    /// target origin `*`. The chat must confirm with its server, not trust the message.
+    ForgeSuccess {
+        #[serde(default = "default_provider_tab")]
+        tab: String,
+        /// The chat tab whose card's connection the forged payload names.
+        #[serde(default = "default_chat_tab")]
+        chat: String,
+    },
 }
 
 fn default_chat_tab() -> String {
@@ -343,6 +353,10 @@ impl Scenario {
                 | Step::Reload { tab }
                 | Step::Disconnect { tab, .. }
                 | Step::WaitFor { tab, .. } => require_tab(&tabs, tab, &at)?,
+                Step::ForgeSuccess { tab, chat } => {
+                    require_tab(&tabs, tab, &at)?;
+                    require_tab(&tabs, chat, &at)?;
+                }
                 Step::ProviderRevokes | Step::Pause { .. } => {}
             }
             if let Step::Pause { ms } = step
@@ -394,6 +408,7 @@ impl Step {
             Step::RevisitCallback { .. } => "revisit-callback",
             Step::WaitFor { .. } => "wait-for",
             Step::Pause { .. } => "pause",
+            Step::ForgeSuccess { .. } => "forge-success",
         }
     }
 }
