@@ -75,17 +75,17 @@ impl Recorder<'_> {
         match self {
             Recorder::Bidi(bidi) => bidi.events(),
             Recorder::Proxy(proxy) => {
+                // One read: documents in order of first arrival, then each one's reports in
+                // sequence (beacons of one document can arrive out of order).
                 let mut reports = proxy.reports();
-                // Beacons of one document can arrive out of order.
-                reports.sort_by_key(|r| (r["doc"].as_str().map(str::to_owned), r["seq"].as_u64()));
                 let mut order: Vec<String> = Vec::new();
-                for report in proxy.reports() {
+                for report in &reports {
                     let doc = report["doc"].as_str().unwrap_or("").to_owned();
                     if !order.contains(&doc) {
                         order.push(doc);
                     }
                 }
-                // Documents in order of first arrival, each one's reports in sequence.
+                reports.sort_by_key(|r| (r["doc"].as_str().map(str::to_owned), r["seq"].as_u64()));
                 let mut events = Vec::new();
                 for doc in order {
                     for report in reports.iter().filter(|r| r["doc"] == doc.as_str()) {
