@@ -72,6 +72,9 @@ pub struct Faults {
     pub coop_on_redirect: Option<Coop>,
     pub token_lifetime_secs: u64,
     pub revoke_endpoint_fails: bool,
+    /// How long the protected API holds each answer (decided when the request arrives, so a
+    /// call in flight when the grant is revoked still gets its answer).
+    pub api_delay_ms: u64,
 }
 
 impl Default for Faults {
@@ -84,6 +87,7 @@ impl Default for Faults {
             coop_on_redirect: None,
             token_lifetime_secs: 3600,
             revoke_endpoint_fails: false,
+            api_delay_ms: 0,
         }
     }
 }
@@ -142,6 +146,12 @@ impl Faults {
     #[must_use]
     pub fn revoke_endpoint_fails(mut self) -> Self {
         self.revoke_endpoint_fails = true;
+        self
+    }
+
+    #[must_use]
+    pub fn api_delay(mut self, delay: Duration) -> Self {
+        self.api_delay_ms = delay.as_millis() as u64;
         self
     }
 }

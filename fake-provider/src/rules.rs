@@ -1036,6 +1036,18 @@ impl State {
     }
 
     fn api(&mut self, request: &ProviderRequest, now_ms: u64, resource: ApiResource) -> Decision {
+        let delay_ms = self.faults.api_delay_ms;
+        let mut decision = self.api_without_delay(request, now_ms, resource);
+        decision.response.delay_ms = delay_ms;
+        decision
+    }
+
+    fn api_without_delay(
+        &mut self,
+        request: &ProviderRequest,
+        now_ms: u64,
+        resource: ApiResource,
+    ) -> Decision {
         let Some(token) = request
             .header("authorization")
             .and_then(|value| value.strip_prefix("Bearer "))

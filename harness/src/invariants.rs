@@ -17,6 +17,10 @@ pub const CALLBACK_CLOSED: &str = "callback-closed";
 pub const PROVIDER_NEVER_GETS_PLATFORM_AUTH: &str = "provider-never-gets-platform-auth";
 pub const REVOCATION: &str = "revocation";
 pub const MESSAGE_AS_TEXT: &str = "message-as-text";
+pub const HOSTILE_RECEIVES_NOTHING: &str = "hostile-receives-nothing";
+pub const REDIRECT_BOUND_TO_SESSION: &str = "redirect-bound-to-session";
+pub const ORG_ISOLATION: &str = "org-isolation";
+pub const SINGLE_EXCHANGE: &str = "single-exchange";
 /// Not an invariant of the flow: the provider saw a request it has no endpoint for.
 pub const PROVIDER_CONTRACT: &str = "provider-contract";
 /// Not an invariant: a step could not be performed.
@@ -24,7 +28,7 @@ pub const STEP: &str = "step";
 /// Not an invariant: the normalized trace differs from its snapshot.
 pub const SNAPSHOT: &str = "snapshot";
 
-pub const INVARIANTS: [&str; 8] = [
+pub const INVARIANTS: [&str; 12] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -33,6 +37,10 @@ pub const INVARIANTS: [&str; 8] = [
     PROVIDER_NEVER_GETS_PLATFORM_AUTH,
     REVOCATION,
     MESSAGE_AS_TEXT,
+    HOSTILE_RECEIVES_NOTHING,
+    REDIRECT_BOUND_TO_SESSION,
+    ORG_ISOLATION,
+    SINGLE_EXCHANGE,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +71,10 @@ pub fn check(
     found.extend(provider_never_gets_platform_auth(observation));
     found.extend(revocation(scenario, observation));
     found.extend(message_as_text(observation));
+    found.extend(hostile_receives_nothing(observation));
+    found.extend(redirect_bound_to_session(observation));
+    found.extend(org_isolation(observation));
+    found.extend(single_exchange(observation));
     for stray in &observation.provider_violations {
         found.push(violation(
             PROVIDER_CONTRACT,
@@ -155,6 +167,10 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violat
         })
         .collect();
     let check = |found: &mut Vec<Violation>, where_: String, data: &Value| {
+        // What the harness forged is not the platform's payload.
+        if observation.forged_payloads.contains(data) {
+            return;
+        }
         if let Some(problem) = payload_problem(data) {
             found.push(violation(PAYLOAD_SHAPE, format!("{where_}: {problem}")));
         } else if let (Some(id), Some(result)) =
@@ -312,18 +328,24 @@ fn chat_resumed(scenario: &Scenario, observation: &Observation) -> Vec<Violation
             ));
             continue;
         }
-        let ok = match expected {
-            ChatExpectation::Resumed => resent == cards && cards > 0 && chat.answers > 0,
-            ChatExpectation::ErrorShown => resent == cards - 1 && chat.card_errors_visible > 0,
-            ChatExpectation::Waiting => resent == cards - 1 && chat.card_errors_visible == 0,
-            ChatExpectation::ToolErrorAndReconnect => {
-                resent == cards - 1 && chat.tool_errors > 0 && chat.reconnect_prompts > 0
-            }
-        };
-        if !ok {
+        if !chat_is(chat, *expected) {
             found.push(violation(
                 CHAT_RESUMED,
                 format!("tab {tab}: expected {expected:?}, got {}", describe(chat)),
+            ));
+        }
+    }
+    for check in &observation.chat_checks {
+        if !chat_is(&check.state, check.expected) {
+            found.push(violation(
+                CHAT_RESUMED,
+                format!(
+                    "at step {}: tab {} was not {:?}: {}",
+                    check.step,
+                    check.tab,
+                    check.expected,
+                    describe(&check.state)
+                ),
             ));
         }
     }
@@ -339,6 +361,23 @@ fn chat_resumed(scenario: &Scenario, observation: &Observation) -> Vec<Violation
         }
     }
     found
+}
+
+/// Whether a chat is in the state `expected` describes.
+fn chat_is(chat: &ChatState, expected: ChatExpectation) -> bool {
+    let cards = chat.cards as isize;
+    let resent = chat.resent();
+    if resent > cards {
+        return false;
+    }
+    match expected {
+        ChatExpectation::Resumed => resent == cards && cards > 0 && chat.answers > 0,
+        ChatExpectation::ErrorShown => resent == cards - 1 && chat.card_errors_visible > 0,
+        ChatExpectation::Waiting => resent == cards - 1 && chat.card_errors_visible == 0,
+        ChatExpectation::ToolErrorAndReconnect => {
+            resent == cards - 1 && chat.tool_errors > 0 && chat.reconnect_prompts > 0
+        }
+    }
 }
 
 /// Invariant 5: the callback tab closed itself, or stayed open showing how to close it.
@@ -393,6 +432,11 @@ fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> 
     for step in &scenario.steps {
         match step {
             Step::Disconnect { .. } | Step::ProviderRevokes => revoked = true,
+            // Connected anew before asking: the next tool call may use the new connection.
+            Step::Consent {
+                decision: crate::scenario::Decision::Allow,
+                ..
+            } => revoked = false,
             Step::Say { tab, .. } if revoked => {
                 asked_after.push(tab.clone());
                 revoked = false;
@@ -412,4 +456,115 @@ fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> 
         }
     }
     found
+}
+
+/// Invariant 9: a page of another origin (`open-hostile-page`) receives nothing on any
+/// channel, whether it opened the callback or started the connect flow itself.
+fn hostile_receives_nothing(observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for page in &observation.hostile_pages {
+        match &page.received {
+            None => found.push(violation(
+                HOSTILE_RECEIVES_NOTHING,
+                format!(
+                    "tab {}: the hostile page could not be read at the end (closed or navigated away), so nothing shows it received nothing",
+                    page.tab
+                ),
+            )),
+            Some(received) => {
+                for receipt in received {
+                    found.push(violation(
+                        HOSTILE_RECEIVES_NOTHING,
+                        format!(
+                            "tab {} (another site) received on {} from {:?}: {}",
+                            page.tab, receipt.channel, receipt.origin, receipt.data
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Invariant 10: a platform redirect (code and state) started in another browser session is
+/// refused: no code exchange, and the other session's connection is not resolved.
+fn redirect_bound_to_session(observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for redirect in &observation.cross_session_redirects {
+        if redirect.tokens_issued > 0 {
+            found.push(violation(
+                REDIRECT_BOUND_TO_SESSION,
+                format!(
+                    "tab {}: the platform exchanged the code of a sign-in another browser session started ({} token response(s))",
+                    redirect.tab, redirect.tokens_issued
+                ),
+            ));
+        }
+        if redirect.other_session_status == "connected" {
+            found.push(violation(
+                REDIRECT_BOUND_TO_SESSION,
+                format!(
+                    "tab {}: the other session's connection became connected through this browser",
+                    redirect.tab
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// Invariant 11: this session learns nothing of another org's connection (the status API
+/// answers 404 and echoes nothing of it), and opening the callback URL naming it resolves
+/// nothing: it stays pending.
+fn org_isolation(observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for probe in &observation.other_org_probes {
+        if probe.by_its_member {
+            let status: Value = serde_json::from_str(&probe.body).unwrap_or(Value::Null);
+            if status["status"] != "pending" {
+                found.push(violation(
+                    ORG_ISOLATION,
+                    format!(
+                        "another org's connection changed through this browser: its member now reads {} {}",
+                        probe.status, probe.body
+                    ),
+                ));
+            }
+            continue;
+        }
+        let revealed = probe.body.contains(&probe.connection_id)
+            || ["pending", "connected", "connectionId"]
+                .iter()
+                .any(|word| probe.body.contains(word));
+        if (200..300).contains(&probe.status) || revealed {
+            found.push(violation(
+                ORG_ISOLATION,
+                format!(
+                    "{} about another org's connection answered {} {}",
+                    probe.what, probe.status, probe.body
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// Invariant 12: every authorization code is exchanged once: the provider never saw a code
+/// presented twice (which, by RFC 6749 §4.1.2, also revokes what it issued).
+fn single_exchange(observation: &Observation) -> Vec<Violation> {
+    observation
+        .provider_requests
+        .iter()
+        .filter(|r| r.path == "/token" && r.outcome.contains("code already used"))
+        .map(|r| {
+            violation(
+                SINGLE_EXCHANGE,
+                format!(
+                    "the platform presented a code twice at the provider's token endpoint ({} {})",
+                    r.status, r.outcome
+                ),
+            )
+        })
+        .collect()
 }

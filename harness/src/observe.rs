@@ -54,6 +54,57 @@ pub struct CallbackTab {
     pub close_hint_visible: bool,
 }
 
+/// A chat read by an `expect-chat` step.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatCheck {
+    /// The step's line (`5. expect-chat waiting in [chat]`).
+    pub step: String,
+    pub tab: String,
+    pub expected: crate::scenario::ChatExpectation,
+    pub state: ChatState,
+}
+
+/// One thing a hostile page received, on any channel.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct HostileReceipt {
+    pub channel: String,
+    pub origin: String,
+    pub data: String,
+}
+
+/// A page of another origin and what it received until the end of the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostilePage {
+    pub tab: String,
+    /// `None` when the page could not be read at the end (closed or navigated away).
+    pub received: Option<Vec<HostileReceipt>>,
+}
+
+/// A platform redirect (code and state) that another browser session obtained, opened here.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrossSessionRedirect {
+    pub tab: String,
+    /// Tokens the provider issued between opening it here and its answer.
+    pub tokens_issued: usize,
+    /// The other session's connector status afterwards (`pending` if nothing resolved).
+    pub other_session_status: String,
+}
+
+/// A request about another org's connection, made from this browser session, or that
+/// connection's status afterwards.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtherOrgProbe {
+    /// What was asked (`GET /api/orgs/[OTHER-ORG]/connections/ID`).
+    pub what: String,
+    /// Asked by a member of the other org (to see whether this session changed anything),
+    /// rather than by this session.
+    pub by_its_member: bool,
+    pub status: u16,
+    pub body: String,
+    /// The other org's connection the probe is about.
+    pub connection_id: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Observation {
     pub recorded: Vec<Recorded>,
@@ -72,6 +123,20 @@ pub struct Observation {
     pub steps: Vec<String>,
     /// How long each chat took to show an answer after the consent, in ms.
     pub resume_latencies_ms: Vec<u64>,
+    /// Payloads the harness forged itself (hostile steps): not the platform's to answer for.
+    pub forged_payloads: Vec<Value>,
+    /// Chats read in the middle of a scenario (`expect-chat` steps).
+    pub chat_checks: Vec<ChatCheck>,
+    /// Pages of another origin the harness opened (`open-hostile-page`), with what they got.
+    pub hostile_pages: Vec<HostilePage>,
+    /// Redirects started in another browser session and opened in this one (login CSRF).
+    pub cross_session_redirects: Vec<CrossSessionRedirect>,
+    /// What this session could learn or change of another org's connection.
+    pub other_org_probes: Vec<OtherOrgProbe>,
+    /// The origin of the hostile pages, for the trace's `[HOSTILE]`.
+    pub hostile_origin: Option<String>,
+    /// The other browser session's identity (hostile steps), for the trace's placeholders.
+    pub other_identity: Option<crate::runner::Identity>,
     #[serde(skip)]
     pub secrets: SecretLedger,
 }

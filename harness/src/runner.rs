@@ -1,9 +1,16 @@
 //! Runs one scenario in one browser session against one target: applies the browser
 //! configuration, signs in, performs the steps, then gathers what was observed.
 
-use crate::observe::{CallbackTab, ChatState, MARKER, Observation};
+use crate::hostile::{HostileOrigin, RECEIVED_HOOK};
+use crate::observe::{
+    CallbackTab, ChatCheck, ChatState, CrossSessionRedirect, HostilePage, HostileReceipt, MARKER,
+    Observation, OtherOrgProbe,
+};
+use crate::other_session::OtherSession;
 use crate::recording::{DOC_HOOK, Recorder};
-use crate::scenario::{Condition, Decision, OpenerMode, ScenarioFile, Step, StorageMode};
+use crate::scenario::{
+    Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, ScenarioFile, Step, StorageMode,
+};
 use crate::target::Target;
 use crate::webdriver::Session;
 use anyhow::{Context, anyhow};
@@ -31,7 +38,7 @@ pub enum StepError {
 }
 
 /// The identity a scenario runs under: its own org and user, so scenarios never share state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Identity {
     pub org: String,
     pub user: String,
@@ -118,6 +125,10 @@ struct Run<'a> {
     observation: Observation,
     /// Names handed out to tabs the harness did not open itself.
     last_callback_url: Option<String>,
+    /// The third origin of hostile pages, started by the first step that needs it.
+    hostile: Option<HostileOrigin>,
+    /// Another browser session (over HTTP), signed in by the first step that needs it.
+    other: Option<OtherSession>,
 }
 
 fn cmd<T>(result: Result<T, fantoccini::error::CmdError>, what: &str) -> Result<T, StepError> {
@@ -207,6 +218,65 @@ impl Run<'_> {
         cmd(self.client.windows().await, "list windows")
     }
 
+    /// Names the tab a click opened `opens`: from BiDi, or from the window list.
+    async fn await_new_tab(
+        &mut self,
+        events_before: usize,
+        windows_before: &[WindowHandle],
+        opens: &str,
+        what: &str,
+    ) -> Result<(), StepError> {
+        // The new tab: from BiDi, seen even if it closes itself before a poll would;
+        // without BiDi, a new window handle, or a new document with an opener.
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let handle = loop {
+            let events = self.recorder.events();
+            let created = events.iter().skip(events_before).find(|e| {
+                e.method == "browsingContext.contextCreated" && e.params["parent"].is_null()
+            });
+            if let Some(event) = created {
+                let context = event.params["context"].as_str().unwrap_or("").to_owned();
+                break Some(
+                    WindowHandle::try_from(context)
+                        .map_err(|e| StepError::Failed(format!("bad context id: {e}")))?,
+                );
+            }
+            if let Recorder::Proxy(_) = self.recorder {
+                let now = self.windows().await?;
+                if let Some(new) = now.into_iter().find(|w| !windows_before.contains(w)) {
+                    break Some(new);
+                }
+                // A callback page that closes itself can be gone before a window list
+                // shows its tab (WebKit's click may return only after the round trip).
+                // Any other page waits for the user: its tab must show up.
+                let callback_loaded = events.iter().skip(events_before).any(|e| {
+                    e.params["text"].as_str().is_some_and(|t| {
+                        t.contains("\"e\":\"document\"") && t.contains(CALLBACK_PATH)
+                    })
+                });
+                let open = self.windows().await?;
+                if callback_loaded
+                    && open.len() == windows_before.len()
+                    && Instant::now() + STEP_TIMEOUT - deadline > Duration::from_secs(2)
+                {
+                    break None;
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(StepError::Failed(format!(
+                    "no new tab opened within {STEP_TIMEOUT:?} after clicking {what}"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let Some(handle) = handle else {
+            self.gone.push(opens.to_owned());
+            return Ok(());
+        };
+        self.tabs.insert(opens, handle);
+        Ok(())
+    }
+
     async fn step(&mut self, step: &Step) -> Result<(), StepError> {
         let org = self.identity.org.clone();
         match step {
@@ -218,7 +288,7 @@ impl Run<'_> {
                 self.tab_for(tab).await?;
                 self.goto_ready(&format!("{org}/connectors")).await
             }
-            Step::Say { text, tab } => {
+            Step::Say { text, tab, wait } => {
                 self.switch(tab).await?;
                 let before = self.count("[data-testid=chat-message]").await?;
                 let input = self.wait_css("[data-testid=chat-input]").await?;
@@ -233,6 +303,9 @@ impl Run<'_> {
                 .await
                 .map_err(|e| StepError::Failed(format!("click send: {e}")))?;
                 *self.said.entry(tab.clone()).or_default() += 1;
+                if !wait {
+                    return Ok(());
+                }
                 self.poll_until("the chat to answer the message", || async {
                     Ok(self.count("[data-testid=chat-message]").await? >= before + 2)
                 })
@@ -266,55 +339,8 @@ impl Run<'_> {
                 if !clicked {
                     return Err(StepError::Failed(format!("no visible {css} to click")));
                 }
-                // The new tab: from BiDi, seen even if it closes itself before a poll would;
-                // without BiDi, a new window handle, or a new document with an opener.
-                let deadline = Instant::now() + STEP_TIMEOUT;
-                let handle = loop {
-                    let events = self.recorder.events();
-                    let created = events.iter().skip(events_before).find(|e| {
-                        e.method == "browsingContext.contextCreated" && e.params["parent"].is_null()
-                    });
-                    if let Some(event) = created {
-                        let context = event.params["context"].as_str().unwrap_or("").to_owned();
-                        break Some(
-                            WindowHandle::try_from(context)
-                                .map_err(|e| StepError::Failed(format!("bad context id: {e}")))?,
-                        );
-                    }
-                    if let Recorder::Proxy(_) = self.recorder {
-                        let now = self.windows().await?;
-                        if let Some(new) = now.into_iter().find(|w| !windows_before.contains(w)) {
-                            break Some(new);
-                        }
-                        // A callback page that closes itself can be gone before a window list
-                        // shows its tab (WebKit's click may return only after the round trip).
-                        // Any other page waits for the user: its tab must show up.
-                        let callback_loaded = events.iter().skip(events_before).any(|e| {
-                            e.params["text"].as_str().is_some_and(|t| {
-                                t.contains("\"e\":\"document\"") && t.contains(CALLBACK_PATH)
-                            })
-                        });
-                        let open = self.windows().await?;
-                        if callback_loaded
-                            && open.len() == windows_before.len()
-                            && Instant::now() + STEP_TIMEOUT - deadline > Duration::from_secs(2)
-                        {
-                            break None;
-                        }
-                    }
-                    if Instant::now() > deadline {
-                        return Err(StepError::Failed(format!(
-                            "no new tab opened within {STEP_TIMEOUT:?} after clicking {css}"
-                        )));
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                };
-                let Some(handle) = handle else {
-                    self.gone.push(opens.clone());
-                    return Ok(());
-                };
-                self.tabs.insert(opens, handle);
-                Ok(())
+                self.await_new_tab(events_before, &windows_before, opens, &css)
+                    .await
             }
             Step::Consent { decision, tab } => {
                 self.switch(tab).await?;
@@ -442,13 +468,7 @@ impl Run<'_> {
                 }
             },
             Step::ForgeSuccess { tab, chat } => {
-                self.switch(chat).await?;
-                let card = self.wait_css("[data-testid=connect-card]").await?;
-                let connection = cmd(
-                    card.attr("data-connection-id").await,
-                    "read the card's connection",
-                )?
-                .ok_or_else(|| StepError::Failed("the card has no data-connection-id".into()))?;
+                let connection = self.card_connection(chat).await?;
                 self.switch(tab).await?;
                 let posted = cmd(
                     self.client
@@ -472,7 +492,302 @@ impl Run<'_> {
                 tokio::time::sleep(Duration::from_millis(*ms)).await;
                 Ok(())
             }
+            Step::OpenHostilePage {
+                tab,
+                opens,
+                popup,
+                connector,
+            } => {
+                let url = match opens {
+                    HostileOpens::Callback => self.last_callback_url.clone().ok_or_else(|| {
+                        StepError::Failed("no callback page was loaded before".into())
+                    })?,
+                    HostileOpens::Connect => self
+                        .target
+                        .platform
+                        .join(&format!("{org}/connectors/{connector}/connect"))
+                        .map_err(|e| StepError::Failed(e.to_string()))?
+                        .to_string(),
+                };
+                if self.hostile.is_none() {
+                    let hostile = HostileOrigin::start().await.map_err(|e| {
+                        StepError::Failed(format!("start the hostile origin: {e:#}"))
+                    })?;
+                    self.observation.hostile_origin = Some(hostile.origin.clone());
+                    self.hostile = Some(hostile);
+                }
+                let page = self
+                    .hostile
+                    .as_ref()
+                    .map(HostileOrigin::opener_page)
+                    .unwrap_or_default();
+                self.tab_for(tab).await?;
+                cmd(self.client.goto(&page).await, "open the hostile page")?;
+                if !self.observation.hostile_pages.iter().any(|p| &p.tab == tab) {
+                    self.observation.hostile_pages.push(HostilePage {
+                        tab: tab.clone(),
+                        received: None,
+                    });
+                }
+                let button = self.wait_css("[data-testid=hostile-open]").await?;
+                cmd(
+                    self.client
+                        .execute(
+                            "document.body.setAttribute('data-open', arguments[0]);",
+                            vec![json!(url)],
+                        )
+                        .await,
+                    "tell the hostile page what to open",
+                )?;
+                let events_before = self.recorder.events().len();
+                let windows_before = self.windows().await?;
+                cmd(button.click().await, "click the hostile page's button")?;
+                self.await_new_tab(
+                    events_before,
+                    &windows_before,
+                    popup,
+                    "the hostile page's button",
+                )
+                .await
+            }
+            Step::ForgeMessages {
+                from,
+                chat,
+                payload,
+            } => {
+                let connection = self.card_connection(chat).await?;
+                let payloads = forged_payloads(*payload, &connection);
+                for data in &payloads {
+                    self.observation.forged_payloads.push(data.clone());
+                    self.observation
+                        .forged_payloads
+                        .push(json!(storage_text(data)));
+                }
+                self.switch(from).await?;
+                cmd(
+                    self.client
+                        .execute(
+                            "arguments[0].forEach(function (data) { \
+                               try { var channel = new BroadcastChannel('alumia-connector-oauth'); channel.postMessage(data); channel.close(); } catch (e) {} \
+                               try { localStorage.setItem('alumia:connector-oauth', typeof data === 'string' ? data : JSON.stringify(data)); } catch (e) {} \
+                             }); return true;",
+                            vec![json!(payloads)],
+                        )
+                        .await,
+                    "forge messages on BroadcastChannel and localStorage",
+                )?;
+                self.switch(chat).await?;
+                cmd(
+                    self.client
+                        .execute(
+                            "arguments[0].forEach(function (data) { window.postMessage(data, location.origin); }); return true;",
+                            vec![json!(payloads)],
+                        )
+                        .await,
+                    "forge messages with postMessage",
+                )?;
+                // Let every delivery and the card's confirmation with its server happen.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok(())
+            }
+            Step::ExpectChat { tab, state } => {
+                self.switch(tab).await?;
+                let read = read_chat(self.client, self.said.get(tab).copied().unwrap_or(0))
+                    .await
+                    .ok_or_else(|| StepError::Failed(format!("tab {tab} shows no chat")))?;
+                self.observation.chat_checks.push(ChatCheck {
+                    step: format!(
+                        "{}. {}",
+                        self.observation.steps.len() + 1,
+                        describe_step(step)
+                    ),
+                    tab: tab.clone(),
+                    expected: *state,
+                    state: read,
+                });
+                Ok(())
+            }
+            Step::RedirectFromAnotherSession { tab, connector } => {
+                let other = self.other_session().await?;
+                let authorize = other
+                    .start_connect(connector)
+                    .await
+                    .map_err(|e| StepError::Failed(format!("{e:#}")))?;
+                let redirect = other
+                    .consent(&authorize)
+                    .await
+                    .map_err(|e| StepError::Failed(format!("{e:#}")))?;
+                let before = self.provider_requests().await?.len();
+                self.tab_for(tab).await?;
+                cmd(
+                    self.client.goto(redirect.as_str()).await,
+                    "open the other session's redirect",
+                )?;
+                let tokens_issued = self
+                    .provider_requests()
+                    .await?
+                    .iter()
+                    .skip(before)
+                    .filter(|r| r.path == "/token" && r.status == 200)
+                    .count();
+                let other = self.other_session().await?;
+                let (status, _) = other
+                    .connector_status(connector)
+                    .await
+                    .map_err(|e| StepError::Failed(format!("{e:#}")))?;
+                self.observation
+                    .cross_session_redirects
+                    .push(CrossSessionRedirect {
+                        tab: tab.clone(),
+                        tokens_issued,
+                        other_session_status: status,
+                    });
+                Ok(())
+            }
+            Step::ProbeAnotherOrg {
+                tab,
+                callback_tab,
+                connector,
+            } => {
+                let other = self.other_session().await?;
+                let failed = |e: anyhow::Error| StepError::Failed(format!("{e:#}"));
+                other.start_connect(connector).await.map_err(failed)?;
+                let (_, connection) = other.connector_status(connector).await.map_err(failed)?;
+                let other_org = other.identity.org.clone();
+                self.switch(tab).await?;
+                for path in [
+                    format!("/api/orgs/{org}/connections/{connection}"),
+                    format!("/api/orgs/{other_org}/connections/{connection}"),
+                    format!("/api/orgs/{other_org}/connectors"),
+                ] {
+                    let answer = cmd(
+                        self.client
+                            .execute_async(
+                                "var done = arguments[arguments.length - 1]; \
+                                 fetch(arguments[0], { credentials: 'same-origin', headers: { accept: 'application/json' } }) \
+                                   .then(function (r) { return r.text().then(function (t) { done({ status: r.status, body: t }); }); }) \
+                                   .catch(function (e) { done({ status: 0, body: String(e) }); });",
+                                vec![json!(path)],
+                            )
+                            .await,
+                        "ask the platform from the page",
+                    )?;
+                    self.observation.other_org_probes.push(OtherOrgProbe {
+                        what: format!("GET {path}"),
+                        by_its_member: false,
+                        status: answer["status"].as_u64().unwrap_or(0) as u16,
+                        body: answer["body"].as_str().unwrap_or("").to_owned(),
+                        connection_id: connection.clone(),
+                    });
+                }
+                let mut callback = self
+                    .target
+                    .platform
+                    .join(CALLBACK_PATH)
+                    .map_err(|e| StepError::Failed(e.to_string()))?;
+                callback
+                    .query_pairs_mut()
+                    .append_pair("oauth_result", "success")
+                    .append_pair("connection_id", &connection)
+                    .append_pair("oauth_message", "Connected to Files.");
+                self.tab_for(callback_tab).await?;
+                cmd(
+                    self.client.goto(callback.as_str()).await,
+                    "open the callback naming the other org's connection",
+                )?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let other = self.other_session().await?;
+                let (status, body) = other
+                    .connection_status(&connection)
+                    .await
+                    .map_err(failed)?;
+                self.observation.other_org_probes.push(OtherOrgProbe {
+                    what: format!("GET /api/orgs/{other_org}/connections/{connection}"),
+                    by_its_member: true,
+                    status,
+                    body,
+                    connection_id: connection,
+                });
+                Ok(())
+            }
+            Step::ReplayRedirect { tab } => {
+                let requests = self.provider_requests().await?;
+                let authorize = requests
+                    .iter()
+                    .rev()
+                    .find(|r| r.path == "/authorize")
+                    .ok_or_else(|| StepError::Failed("no sign-in reached the provider".into()))?;
+                let pairs: BTreeMap<String, String> =
+                    url::form_urlencoded::parse(authorize.query.as_bytes())
+                        .into_owned()
+                        .collect();
+                let secrets = self
+                    .target
+                    .provider
+                    .secrets()
+                    .await
+                    .map_err(|e| StepError::Failed(format!("{e:#}")))?;
+                let code = secrets
+                    .all()
+                    .iter()
+                    .rev()
+                    .find(|s| s.kind == fake_provider::SecretKind::AuthorizationCode)
+                    .map(|s| s.value.clone())
+                    .ok_or_else(|| StepError::Failed("the provider issued no code".into()))?;
+                let (Some(redirect_uri), Some(state)) = (pairs.get("redirect_uri"), pairs.get("state"))
+                else {
+                    return Err(StepError::Failed(
+                        "the last authorization request has no redirect_uri or state".into(),
+                    ));
+                };
+                let mut url = url::Url::parse(redirect_uri)
+                    .map_err(|e| StepError::Failed(format!("redirect_uri: {e}")))?;
+                url.query_pairs_mut()
+                    .append_pair("code", &code)
+                    .append_pair("state", state);
+                self.tab_for(tab).await?;
+                cmd(
+                    self.client.goto(url.as_str()).await,
+                    "open the platform's redirect URL again",
+                )
+            }
         }
+    }
+
+    /// The connection of the connect card in the chat tab `chat`.
+    async fn card_connection(&self, chat: &str) -> Result<String, StepError> {
+        self.switch(chat).await?;
+        let card = self.wait_css("[data-testid=connect-card]").await?;
+        cmd(
+            card.attr("data-connection-id").await,
+            "read the card's connection",
+        )?
+        .ok_or_else(|| StepError::Failed("the card has no data-connection-id".into()))
+    }
+
+    async fn provider_requests(&self) -> Result<Vec<fake_provider::LoggedRequest>, StepError> {
+        self.target
+            .provider
+            .requests()
+            .await
+            .map_err(|e| StepError::Failed(format!("read the provider's requests: {e:#}")))
+    }
+
+    /// The other browser session, signed in on first use as another user of another org.
+    async fn other_session(&mut self) -> Result<&OtherSession, StepError> {
+        if self.other.is_none() {
+            let identity = Identity {
+                org: format!("{}-other", self.identity.org),
+                user: format!("{}-other", self.identity.user),
+            };
+            let login = self.target.login_url(&identity.user, &identity.org, "/");
+            let session = OtherSession::sign_in(&self.target.platform, identity.clone(), login)
+                .await
+                .map_err(|e| StepError::Failed(format!("{e:#}")))?;
+            self.observation.other_identity = Some(identity);
+            self.other = Some(session);
+        }
+        Ok(self.other.as_ref().expect("just signed in"))
     }
 
     fn note_callback_urls(&mut self) {
@@ -563,6 +878,68 @@ impl Run<'_> {
     }
 }
 
+/// The messages a `forge-messages` step sends.
+fn forged_payloads(payload: ForgedPayload, card: &str) -> Vec<serde_json::Value> {
+    match payload {
+        ForgedPayload::CardConnection => vec![json!({ "result": "success", "connectionId": card })],
+        ForgedPayload::OtherConnection => {
+            vec![json!({ "result": "success", "connectionId": "conn-of-someone-else" })]
+        }
+        ForgedPayload::Malformed => vec![
+            json!("success"),
+            json!("{\"result\": \"success\", \"connectionId\":"),
+            json!([card]),
+            json!({ "result": "success" }),
+            json!({ "result": "success", "connectionId": card, "token": "forged" }),
+            json!({ "result": "connected", "connectionId": card }),
+            json!({ "result": "success", "connectionId": 42 }),
+        ],
+        ForgedPayload::Oversized => vec![json!({
+            "result": "success",
+            "connectionId": card,
+            "message": "A".repeat(20_000),
+        })],
+    }
+}
+
+/// How a payload is written to localStorage: strings as they are, the rest as JSON.
+fn storage_text(data: &serde_json::Value) -> String {
+    match data {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// What the chat in the current tab shows, through the target contract's selectors; `None`
+/// when the tab shows no chat.
+async fn read_chat(client: &Client, said: usize) -> Option<ChatState> {
+    let state = client
+        .execute(
+            "const q = s => Array.from(document.querySelectorAll(s)); \
+             return { user: q('[data-testid=chat-message][data-role=user]').length, \
+             answers: q('[data-testid=agent-answer]').length, toolErrors: q('[data-testid=tool-error]').length, \
+             reconnect: q('[data-testid=reconnect-prompt]').length, cards: q('[data-testid=connect-card]').length, \
+             cardErrors: q('[data-testid=connect-card-error]').filter(e => !e.hidden && e.offsetParent !== null).length, \
+             isChat: document.querySelector('[data-testid=chat-input]') !== null };",
+            vec![],
+        )
+        .await
+        .ok()?;
+    if state["isChat"] != true {
+        return None;
+    }
+    let count = |key: &str| state[key].as_u64().unwrap_or(0) as usize;
+    Some(ChatState {
+        user_messages: count("user"),
+        answers: count("answers"),
+        tool_errors: count("toolErrors"),
+        reconnect_prompts: count("reconnect"),
+        cards: count("cards"),
+        card_errors_visible: count("cardErrors"),
+        said,
+    })
+}
+
 async fn visible_count(client: &Client, css: &str) -> Result<usize, StepError> {
     let value = cmd(
         client
@@ -644,6 +1021,8 @@ pub async fn run_steps(
         consent_at: None,
         observation: Observation::default(),
         last_callback_url: None,
+        hostile: None,
+        other: None,
     };
     let mut step_error = None;
     for (index, step) in file.scenario.steps.iter().enumerate() {
@@ -683,32 +1062,20 @@ pub async fn run_steps(
                 vec![],
             )
             .await;
-        if let Ok(state) = client
-            .execute(
-                "const q = s => Array.from(document.querySelectorAll(s)); \
-                 return { user: q('[data-testid=chat-message][data-role=user]').length, \
-                 answers: q('[data-testid=agent-answer]').length, toolErrors: q('[data-testid=tool-error]').length, \
-                 reconnect: q('[data-testid=reconnect-prompt]').length, cards: q('[data-testid=connect-card]').length, \
-                 cardErrors: q('[data-testid=connect-card-error]').filter(e => !e.hidden && e.offsetParent !== null).length, \
-                 isChat: document.querySelector('[data-testid=chat-input]') !== null };",
-                vec![],
-            )
-            .await
-            && state["isChat"] == true
+        if let Some(chat) = read_chat(client, run.said.get(&name).copied().unwrap_or(0)).await {
+            run.observation.chats.insert(name.clone(), chat);
+        }
+        if let Some(page) = run
+            .observation
+            .hostile_pages
+            .iter_mut()
+            .find(|p| p.tab == name)
+            && let Ok(received) = client
+                .execute(&format!("return window.{RECEIVED_HOOK} || null"), vec![])
+                .await
+            && let Ok(received) = serde_json::from_value::<Vec<HostileReceipt>>(received)
         {
-            let count = |key: &str| state[key].as_u64().unwrap_or(0) as usize;
-            run.observation.chats.insert(
-                name.clone(),
-                ChatState {
-                    user_messages: count("user"),
-                    answers: count("answers"),
-                    tool_errors: count("toolErrors"),
-                    reconnect_prompts: count("reconnect"),
-                    cards: count("cards"),
-                    card_errors_visible: count("cardErrors"),
-                    said: run.said.get(&name).copied().unwrap_or(0),
-                },
-            );
+            page.received = Some(received);
         }
     }
     // Platform cookies (the session among them), read through WebDriver: HttpOnly included.
@@ -853,7 +1220,13 @@ pub fn describe_step(step: &Step) -> String {
     match step {
         Step::OpenChat { tab, chat } => format!("open-chat {chat} in [{tab}]"),
         Step::OpenConnectors { tab } => format!("open-connectors in [{tab}]"),
-        Step::Say { text, tab } => format!("say {text:?} in [{tab}]"),
+        Step::Say { text, tab, wait } => {
+            if *wait {
+                format!("say {text:?} in [{tab}]")
+            } else {
+                format!("say {text:?} in [{tab}], not waiting for the reply")
+            }
+        }
         Step::Connect {
             tab,
             connector,
@@ -885,6 +1258,55 @@ pub fn describe_step(step: &Step) -> String {
         Step::Pause { ms } => format!("pause {ms} ms"),
         Step::ForgeSuccess { tab, chat } => {
             format!("forge-success from [{tab}] to the opener, naming [{chat}]'s connection")
+        }
+        Step::OpenHostilePage {
+            tab,
+            opens,
+            popup,
+            connector,
+        } => match opens {
+            HostileOpens::Callback => format!(
+                "open-hostile-page in [{tab}] (another site), which opens the last callback URL as [{popup}]"
+            ),
+            HostileOpens::Connect => format!(
+                "open-hostile-page in [{tab}] (another site), which starts connecting {connector} as [{popup}]"
+            ),
+        },
+        Step::ForgeMessages {
+            from,
+            chat,
+            payload,
+        } => {
+            let what = match payload {
+                ForgedPayload::CardConnection => "a success naming [chat]'s connection",
+                ForgedPayload::OtherConnection => "a success naming another connection",
+                ForgedPayload::Malformed => "7 malformed messages",
+                ForgedPayload::Oversized => "an oversized success (20 000-character message)",
+            };
+            format!(
+                "forge-messages: {} from [{from}] on BroadcastChannel and localStorage, and by postMessage in [{chat}]",
+                what.replace("[chat]", &format!("[{chat}]"))
+            )
+        }
+        Step::ExpectChat { tab, state } => {
+            let name = serde_json::to_value(state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("expect-chat {name} in [{tab}]")
+        }
+        Step::RedirectFromAnotherSession { tab, connector } => format!(
+            "redirect-from-another-session: another session signs in to {connector}, its redirect URL opens in [{tab}]"
+        ),
+        Step::ProbeAnotherOrg {
+            tab,
+            callback_tab,
+            connector,
+        } => format!(
+            "probe-another-org: from [{tab}], ask about another org's pending {connector} connection; open the callback naming it in [{callback_tab}]"
+        ),
+        Step::ReplayRedirect { tab } => {
+            format!("replay-redirect: the last redirect URL (code and state) again in [{tab}]")
         }
     }
 }

@@ -138,6 +138,10 @@ pub enum Step {
         text: String,
         #[serde(default = "default_chat_tab")]
         tab: String,
+        /// Wait until the chat shows the agent's reply (default). `false`: go on at once, the
+        /// agent's tool call still in flight.
+        #[serde(default = "yes")]
+        wait: bool,
     },
     /// Click connect: the chat card's button, or `connector`'s button on the connectors page.
     /// The tab it opens is named `opens`.
@@ -189,6 +193,102 @@ pub enum Step {
         #[serde(default = "default_chat_tab")]
         chat: String,
     },
+    /// A hostile page on a third origin (served by the harness, neither the platform's nor
+    /// the provider's) listens on every channel and, when its button is clicked, opens
+    /// `opens` with `window.open` in a tab named `popup`. It must receive nothing.
+    OpenHostilePage {
+        #[serde(default = "default_hostile_tab")]
+        tab: String,
+        opens: HostileOpens,
+        #[serde(default = "default_provider_tab")]
+        popup: String,
+        #[serde(default = "default_connector")]
+        connector: String,
+    },
+    /// Same-origin forgeries: the platform page in `from` posts `payload` on BroadcastChannel
+    /// and writes it to localStorage, and the chat page posts it to itself with `postMessage`.
+    /// The chat must not resume on any of them: only its server's status counts.
+    ForgeMessages {
+        from: String,
+        #[serde(default = "default_chat_tab")]
+        chat: String,
+        payload: ForgedPayload,
+    },
+    /// Reads the chat now and checks it is in `state` (checked with the invariants).
+    ExpectChat {
+        #[serde(default = "default_chat_tab")]
+        tab: String,
+        state: ChatExpectation,
+    },
+    /// Login CSRF: another browser session (the harness over HTTP, another user in another
+    /// org) starts a connect and consents; the platform redirect URL it gets (code and state)
+    /// is opened in `tab` of this browser. The platform must refuse it and resolve nothing.
+    RedirectFromAnotherSession {
+        #[serde(default = "default_forged_redirect_tab")]
+        tab: String,
+        #[serde(default = "default_connector")]
+        connector: String,
+    },
+    /// Another org's pending connection: this session asks the status API about it (under
+    /// its own org and under the other org) and opens the callback URL naming it in
+    /// `callback_tab`. Nothing of it may be revealed, and it must stay pending.
+    ProbeAnotherOrg {
+        #[serde(default = "default_chat_tab")]
+        tab: String,
+        #[serde(default = "default_other_org_callback_tab")]
+        callback_tab: String,
+        #[serde(default = "default_connector")]
+        connector: String,
+    },
+    /// Replay: the platform's redirect URL of the last sign-in (its code and state) is opened
+    /// again in `tab`. No second code exchange, no second re-send.
+    ReplayRedirect {
+        #[serde(default = "default_replay_tab")]
+        tab: String,
+    },
+}
+
+/// What a hostile page opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostileOpens {
+    /// The last callback URL this browser loaded.
+    Callback,
+    /// The platform's connect URL for the step's connector: the hostile page starts the flow.
+    Connect,
+}
+
+/// What a `forge-messages` step sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForgedPayload {
+    /// A well-formed success naming the card's own connection.
+    CardConnection,
+    /// A well-formed success naming a connection that is not the card's.
+    OtherConnection,
+    /// Not a result payload: text, arrays, missing or extra fields, unknown results.
+    Malformed,
+    /// A success for the card's connection with a message of 20 000 characters.
+    Oversized,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_hostile_tab() -> String {
+    "hostile".into()
+}
+fn default_connector() -> String {
+    "files".into()
+}
+fn default_forged_redirect_tab() -> String {
+    "forged-redirect".into()
+}
+fn default_other_org_callback_tab() -> String {
+    "other-org-callback".into()
+}
+fn default_replay_tab() -> String {
+    "replay".into()
 }
 
 fn default_chat_tab() -> String {
@@ -357,6 +457,29 @@ impl Scenario {
                     require_tab(&tabs, tab, &at)?;
                     require_tab(&tabs, chat, &at)?;
                 }
+                Step::OpenHostilePage { tab, popup, .. } => {
+                    tabs.push(tab.clone());
+                    tabs.push(popup.clone());
+                }
+                Step::ForgeMessages { from, chat, .. } => {
+                    require_tab(&tabs, from, &at)?;
+                    require_tab(&tabs, chat, &at)?;
+                    if from == chat {
+                        return Err(format!(
+                            "{at}: from and chat are both \"{chat}\": a storage event never fires in the tab that writes, so the forgeries must come from another platform tab (e.g. from = \"connectors\" after an open-connectors step)"
+                        ));
+                    }
+                }
+                Step::ExpectChat { tab, .. } => require_tab(&tabs, tab, &at)?,
+                Step::RedirectFromAnotherSession { tab, .. } | Step::ReplayRedirect { tab } => {
+                    tabs.push(tab.clone())
+                }
+                Step::ProbeAnotherOrg {
+                    tab, callback_tab, ..
+                } => {
+                    require_tab(&tabs, tab, &at)?;
+                    tabs.push(callback_tab.clone());
+                }
                 Step::ProviderRevokes | Step::Pause { .. } => {}
             }
             if let Step::Pause { ms } = step
@@ -409,6 +532,12 @@ impl Step {
             Step::WaitFor { .. } => "wait-for",
             Step::Pause { .. } => "pause",
             Step::ForgeSuccess { .. } => "forge-success",
+            Step::OpenHostilePage { .. } => "open-hostile-page",
+            Step::ForgeMessages { .. } => "forge-messages",
+            Step::ExpectChat { .. } => "expect-chat",
+            Step::RedirectFromAnotherSession { .. } => "redirect-from-another-session",
+            Step::ProbeAnotherOrg { .. } => "probe-another-org",
+            Step::ReplayRedirect { .. } => "replay-redirect",
         }
     }
 }

@@ -140,6 +140,13 @@ pub async fn run_scenario(
         &identity,
         &raw.observation.secrets,
     );
+    if let Some(origin) = &raw.observation.hostile_origin {
+        normalizer.add_exact_first(origin, "[HOSTILE]");
+    }
+    if let Some(other) = &raw.observation.other_identity {
+        normalizer.add_exact_first(&other.org, "[OTHER-ORG]");
+        normalizer.add_exact_first(&other.user, "[OTHER-USER]");
+    }
     result.trace = render(&raw.observation, &mut normalizer);
     // Violation details are shown to people: no secret in them either.
     for violation in &mut result.violations {

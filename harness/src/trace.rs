@@ -69,6 +69,17 @@ impl Normalizer {
         normalizer
     }
 
+    /// Replaces `value` by `placeholder` before anything else (another party's origin or
+    /// names, which may contain this run's).
+    pub fn add_exact_first(&mut self, value: &str, placeholder: &str) {
+        let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        self.exact
+            .insert(0, (value.to_owned(), placeholder.to_owned()));
+        if encoded != value {
+            self.exact.insert(0, (encoded, placeholder.to_owned()));
+        }
+    }
+
     /// Teaches the normalizer that `value` is of `kind` (e.g. a state seen at the provider).
     pub fn learn(&mut self, value: &str, kind: &str) {
         if value.len() >= 6 && !self.kinds.iter().any(|(v, _)| v == value) {
@@ -140,7 +151,7 @@ fn payload_text(data: &Value) -> String {
         }
         Value::String(s) => match serde_json::from_str::<Value>(s) {
             Ok(inner @ Value::Object(_)) => payload_text(&inner),
-            _ => format!("{s:?}"),
+            _ => format!("{:?}", abbreviated(s)),
         },
         other => other.to_string(),
     }
@@ -148,9 +159,20 @@ fn payload_text(data: &Value) -> String {
 
 fn short(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::String(s) => abbreviated(s),
+        other => abbreviated(&other.to_string()),
     }
+}
+
+/// A long value (an oversized forged message) as its start and its length.
+fn abbreviated(text: &str) -> String {
+    const LONGEST: usize = 200;
+    let length = text.chars().count();
+    if length <= LONGEST {
+        return text.to_owned();
+    }
+    let start: String = text.chars().take(16).collect();
+    format!("{start}… ({length} characters)")
 }
 
 /// Authorize query parameters, sorted, for a stable line.
@@ -383,5 +405,71 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
             chat.card_errors_visible
         ));
     }
+    let probes = render_probes(observation, normalizer);
+    if !probes.is_empty() {
+        out.push_str("probes:\n");
+        for line in probes {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     out
+}
+
+/// What hostile steps found out: mid-scenario chat checks, what hostile pages received, the
+/// other session's redirect and the other org's connection.
+fn render_probes(observation: &Observation, normalizer: &mut Normalizer) -> Vec<String> {
+    let mut lines = Vec::new();
+    for check in &observation.chat_checks {
+        let chat = &check.state;
+        lines.push(format!(
+            "at step {}: [{}] said {}, re-sent {}, cards {}, answers {}, card errors shown {}",
+            check.step.split('.').next().unwrap_or(""),
+            check.tab,
+            chat.said,
+            chat.resent(),
+            chat.cards,
+            chat.answers,
+            chat.card_errors_visible
+        ));
+    }
+    for page in &observation.hostile_pages {
+        match &page.received {
+            None => lines.push(format!("[{}] (another site) could not be read", page.tab)),
+            Some(received) if received.is_empty() => {
+                lines.push(format!("[{}] (another site) received nothing", page.tab))
+            }
+            Some(received) => {
+                for receipt in received {
+                    lines.push(format!(
+                        "[{}] (another site) received on {} from {:?}: {}",
+                        page.tab,
+                        receipt.channel,
+                        receipt.origin,
+                        payload_text(&Value::String(receipt.data.clone()))
+                    ));
+                }
+            }
+        }
+    }
+    for redirect in &observation.cross_session_redirects {
+        lines.push(format!(
+            "[{}] another session's redirect: {} token response(s); that session's connection is {}",
+            redirect.tab, redirect.tokens_issued, redirect.other_session_status
+        ));
+    }
+    for probe in &observation.other_org_probes {
+        normalizer.learn(&probe.connection_id, "CONNECTION");
+        let who = if probe.by_its_member {
+            "its member"
+        } else {
+            "this session"
+        };
+        lines.push(format!(
+            "{who}: {} -> {} {}",
+            probe.what,
+            probe.status,
+            probe.body.trim()
+        ));
+    }
+    lines.into_iter().map(|l| normalizer.apply(&l)).collect()
 }

@@ -55,9 +55,10 @@ impl Conversation<'_> {
         // A disconnect that kept the token: the revoked connection is still used.
         #[cfg(feature = "defects")]
         let latest = latest.map(|mut c| {
-            if self.state.has_defect(crate::Defect::DisconnectKeepsToken)
-                && c.status == ConnectionStatus::Revoked
-            {
+            let keeps_token = self.state.has_defect(crate::Defect::DisconnectKeepsToken)
+                || (self.state.has_defect(crate::Defect::RevokeFailureKeepsToken)
+                    && matches!(self.state.db().credentials(&c.id), Ok(Some(_))));
+            if keeps_token && c.status == ConnectionStatus::Revoked {
                 c.status = ConnectionStatus::Connected;
             }
             c

@@ -40,10 +40,23 @@ pub enum Defect {
     NoPkce,
     /// The callback renders `oauth_message` as HTML and includes the provider's description.
     MessageAsHtml,
+    /// The redirect URI accepts a state whatever browser session brings it (login CSRF).
+    StateNotBoundToSession,
+    /// The status API finds a connection by id in any org.
+    StatusIgnoresOrg,
+    /// The card trusts a success message from any origin and re-sends without asking its
+    /// server.
+    CardTrustsMessages,
+    /// The redirect URI does not remember used states: a replayed redirect exchanges its code
+    /// again.
+    RedirectReplayable,
+    /// When the provider's revoke endpoint fails, the credentials are kept (to retry later)
+    /// and still used.
+    RevokeFailureKeepsToken,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 16] = [
+    pub const ALL: [Defect; 21] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -60,6 +73,11 @@ impl Defect {
         Defect::DuplicateConnectionOnRetry,
         Defect::NoPkce,
         Defect::MessageAsHtml,
+        Defect::StateNotBoundToSession,
+        Defect::StatusIgnoresOrg,
+        Defect::CardTrustsMessages,
+        Defect::RedirectReplayable,
+        Defect::RevokeFailureKeepsToken,
     ];
 
     pub fn name(self) -> String {
@@ -128,6 +146,18 @@ impl Defect {
                     "chat.js",
                     "if (event.key !== STORAGE_KEY || event.newValue === null) { return; }",
                     "return;",
+                ),
+            ],
+            Defect::CardTrustsMessages => &[
+                (
+                    "card-decisions.js",
+                    "if (event.origin !== state.origin) {",
+                    "if (false) {",
+                ),
+                (
+                    "card-decisions.js",
+                    "// A message is a hint: the server's status decides.",
+                    "if (payload.result === \"success\") { return { state: copy(state, { phase: \"resending\" }), commands: [{ type: \"show\", view: \"connected\" }, { type: \"resend\" }] }; }",
                 ),
             ],
             Defect::CallbackNeverCloses => &[

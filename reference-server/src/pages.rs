@@ -73,6 +73,8 @@ pub fn connectors_page(org: &str, user: &str, rows: &[ConnectorRow<'_>]) -> Stri
             let name = escape(row.name);
             let status = row.status.map(ConnectionStatus::as_str).unwrap_or("not connected");
             let connected = row.status == Some(ConnectionStatus::Connected);
+            // A pending sign-in can be cancelled: disconnecting it refuses its redirect.
+            let removable = connected || row.status == Some(ConnectionStatus::Pending);
             format!(
                 "<tr data-testid=\"connector-{name}\"><th>{display}</th>\
                  <td data-testid=\"connector-status-{name}\">{status}</td><td>\
@@ -82,7 +84,7 @@ pub fn connectors_page(org: &str, user: &str, rows: &[ConnectorRow<'_>]) -> Stri
                  data-connection-id=\"{id}\"{disconnect_hidden}>Disconnect</button></td></tr>",
                 display = escape(row.display_name),
                 connect_hidden = if connected { " hidden" } else { "" },
-                disconnect_hidden = if connected { "" } else { " hidden" },
+                disconnect_hidden = if removable { "" } else { " hidden" },
                 id = escape(row.connection_id.unwrap_or("")),
             )
         })

@@ -20,7 +20,8 @@
           if (status) { status.textContent = connector.status; }
           if (connect) { connect.hidden = connector.status === "connected"; }
           if (disconnect) {
-            disconnect.hidden = connector.status !== "connected";
+            // A pending sign-in can be cancelled too: its redirect is then refused.
+            disconnect.hidden = connector.status !== "connected" && connector.status !== "pending";
             disconnect.setAttribute("data-connection-id", connector.connectionId || "");
           }
           if (connector.status === "pending") { pending = true; }

@@ -76,7 +76,13 @@ pub async fn status(
     if let Err(response) = api_member(&state, &headers, &org)? {
         return Ok(response);
     }
-    let Some(connection) = state.db().connection(&org, &id)? else {
+    #[allow(unused_mut)]
+    let mut found = state.db().connection(&org, &id)?;
+    #[cfg(feature = "defects")]
+    if state.has_defect(crate::Defect::StatusIgnoresOrg) {
+        found = state.db().connection_by_id(&id)?;
+    }
+    let Some(connection) = found else {
         return Ok(not_found());
     };
     Ok(Json(json!({
@@ -137,6 +143,15 @@ pub async fn disconnect(
             );
             match outcomes.into_iter().find_map(Result::err) {
                 None => "revoked".to_owned(),
+                #[cfg(feature = "defects")]
+                Some(why) if state.has_defect(crate::Defect::RevokeFailureKeepsToken) => {
+                    state.db().store_credentials(
+                        &connection.id,
+                        &credentials,
+                        &client.settings.scopes.join(" "),
+                    )?;
+                    format!("failed, credentials kept to retry: {why}")
+                }
                 Some(why) => {
                     tracing::warn!(connection = %connection.id, %why, "provider revocation failed; credentials already deleted");
                     format!("failed: {why}")

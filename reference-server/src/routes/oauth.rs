@@ -172,6 +172,12 @@ pub async fn redirect(
             tracing::warn!("redirect with an unknown state");
             return fail(None, "This sign-in response is unknown.");
         }
+        #[cfg(feature = "defects")]
+        AttemptLookup::AlreadyUsed(attempt)
+            if state.has_defect(crate::Defect::RedirectReplayable) =>
+        {
+            attempt
+        }
         AttemptLookup::AlreadyUsed(_) => {
             tracing::warn!("redirect with a state already used");
             return fail(None, "This sign-in response was already used.");
@@ -179,14 +185,26 @@ pub async fn redirect(
         AttemptLookup::Fresh(attempt) => attempt,
     };
     let current = session(&state, &headers)?;
-    if current.as_ref().map(|s| s.id.as_str()) != Some(attempt.session_id.as_str()) {
+    #[allow(unused_mut)]
+    let mut bound = true;
+    #[cfg(feature = "defects")]
+    if state.has_defect(crate::Defect::StateNotBoundToSession) {
+        bound = false;
+    }
+    if bound && current.as_ref().map(|s| s.id.as_str()) != Some(attempt.session_id.as_str()) {
         tracing::warn!(connection = %attempt.connection_id, "redirect in another browser session than the one that started it");
         return fail(None, "This sign-in was started in another browser session.");
     }
     let Some(connection) = state.db().connection_by_id(&attempt.connection_id)? else {
         return fail(None, "This connection no longer exists.");
     };
-    if connection.status != ConnectionStatus::Pending {
+    #[allow(unused_mut)]
+    let mut must_be_pending = true;
+    #[cfg(feature = "defects")]
+    if state.has_defect(crate::Defect::RedirectReplayable) {
+        must_be_pending = false;
+    }
+    if must_be_pending && connection.status != ConnectionStatus::Pending {
         return fail(
             Some(&connection.id),
             "This connection is no longer waiting for a sign-in.",
