@@ -96,7 +96,10 @@ impl OtherSession {
             .send()
             .await?;
         if response.status() != StatusCode::FOUND && !response.status().is_redirection() {
-            bail!("the provider answered the consent with {}", response.status());
+            bail!(
+                "the provider answered the consent with {}",
+                response.status()
+            );
         }
         Self::location(&response, &consent)
     }

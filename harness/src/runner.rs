@@ -697,10 +697,7 @@ impl Run<'_> {
                 )?;
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 let other = self.other_session().await?;
-                let (status, body) = other
-                    .connection_status(&connection)
-                    .await
-                    .map_err(failed)?;
+                let (status, body) = other.connection_status(&connection).await.map_err(failed)?;
                 self.observation.other_org_probes.push(OtherOrgProbe {
                     what: format!("GET /api/orgs/{other_org}/connections/{connection}"),
                     by_its_member: true,
@@ -734,7 +731,8 @@ impl Run<'_> {
                     .find(|s| s.kind == fake_provider::SecretKind::AuthorizationCode)
                     .map(|s| s.value.clone())
                     .ok_or_else(|| StepError::Failed("the provider issued no code".into()))?;
-                let (Some(redirect_uri), Some(state)) = (pairs.get("redirect_uri"), pairs.get("state"))
+                let (Some(redirect_uri), Some(state)) =
+                    (pairs.get("redirect_uri"), pairs.get("state"))
                 else {
                     return Err(StepError::Failed(
                         "the last authorization request has no redirect_uri or state".into(),

@@ -8,8 +8,8 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use harness::invariants::{
-    CALLBACK_CLOSED, CHAT_RESUMED, NO_SECRET_VISIBLE, OPENED_AS_TAB, PAYLOAD_SHAPE,
-    PROVIDER_NEVER_GETS_PLATFORM_AUTH, REVOCATION,
+    CALLBACK_CLOSED, CHAT_RESUMED, HOSTILE_RECEIVES_NOTHING, NO_SECRET_VISIBLE, OPENED_AS_TAB,
+    PAYLOAD_SHAPE, PROVIDER_NEVER_GETS_PLATFORM_AUTH, REVOCATION,
 };
 use harness::scenario::{Outcome, Scenario, ScenarioFile, ScenarioId};
 use harness::suite::{Artifacts, ScenarioResult, run_scenario};
@@ -217,6 +217,36 @@ fn post_message_to_any_origin_is_caught() {
         )],
     );
     assert_caught(&run(Some(broken), BASELINE), PAYLOAD_SHAPE);
+}
+
+#[test]
+fn post_message_to_any_origin_reaches_a_hostile_opener_and_is_caught() {
+    if !browser_available() {
+        return;
+    }
+    let broken = broken_script(
+        "callback.js",
+        &[(
+            "window.opener.postMessage(payload, location.origin);",
+            "window.opener.postMessage(payload, \"*\");",
+        )],
+    );
+    let scenario = std::fs::read_to_string(
+        harness::scenario::default_root().join("hostile/third-origin-opens-the-callback.toml"),
+    )
+    .unwrap();
+    let result = run(Some(broken), &scenario);
+    assert_caught(&result, HOSTILE_RECEIVES_NOTHING);
+    let detail = result
+        .violations
+        .iter()
+        .find(|v| v.invariant == HOSTILE_RECEIVES_NOTHING)
+        .map(|v| v.detail.clone())
+        .unwrap_or_default();
+    assert!(
+        detail.contains("received on message") && detail.contains("success"),
+        "{detail}"
+    );
 }
 
 #[test]

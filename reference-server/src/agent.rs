@@ -56,7 +56,9 @@ impl Conversation<'_> {
         #[cfg(feature = "defects")]
         let latest = latest.map(|mut c| {
             let keeps_token = self.state.has_defect(crate::Defect::DisconnectKeepsToken)
-                || (self.state.has_defect(crate::Defect::RevokeFailureKeepsToken)
+                || (self
+                    .state
+                    .has_defect(crate::Defect::RevokeFailureKeepsToken)
                     && matches!(self.state.db().credentials(&c.id), Ok(Some(_))));
             if keeps_token && c.status == ConnectionStatus::Revoked {
                 c.status = ConnectionStatus::Connected;
