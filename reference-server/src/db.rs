@@ -7,7 +7,20 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+thread_local! {
+    static VIRTUAL_NOW: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Makes this thread's clock read `now` (milliseconds) instead of the wall clock, or the wall
+/// clock again with `None`: the simulator runs the platform on one thread in virtual time.
+pub fn set_virtual_now(now: Option<i64>) {
+    VIRTUAL_NOW.with(|cell| cell.set(now));
+}
+
 pub fn now_ms() -> i64 {
+    if let Some(now) = VIRTUAL_NOW.with(std::cell::Cell::get) {
+        return now;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -189,8 +202,16 @@ fn connection_from_row(row: &rusqlite::Row<'_>) -> Result<ConnectionRecord> {
 const CONNECTION_COLUMNS: &str = "id, org, connector, status, message";
 
 impl Database {
+    /// A database that lives in memory only (the simulator's).
+    pub fn open_in_memory() -> Result<Self> {
+        Self::prepare(Connection::open_in_memory()?)
+    }
+
     pub fn open(path: &Path) -> Result<Self> {
-        let connection = Connection::open(path)?;
+        Self::prepare(Connection::open(path)?)
+    }
+
+    fn prepare(connection: Connection) -> Result<Self> {
         connection.execute_batch(
             "PRAGMA secure_delete = ON; PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = ON;",
         )?;

@@ -3,7 +3,8 @@
 //! channels and closes, and a chat whose queued message is re-sent exactly once on connection.
 //!
 //! `Application::build(settings)` binds; `run_until_stopped()` serves; `router(state)` gives the
-//! routes without a socket.
+//! routes without a socket; `in_memory_platform` gives them with an in-memory database and the
+//! outgoing requests handed to a function (the simulator's platform).
 
 // Guards return `Result<_, axum::response::Response>` so a handler can answer early; the
 // response is large, and boxing it would only add noise at every call site.
@@ -14,6 +15,7 @@ mod db;
 #[cfg(feature = "defects")]
 mod defects;
 mod entropy;
+mod http;
 mod oauth;
 mod pages;
 mod routes;
@@ -26,7 +28,9 @@ pub use agent::connector_for;
 pub use defects::Defect;
 pub use routes::{SESSION_COOKIE, asset, router};
 pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
-pub use startup::{Application, RouterCustomizer};
+pub use db::set_virtual_now;
+pub use http::{Http, HttpError, InMemoryTransport};
+pub use startup::{Application, RouterCustomizer, in_memory_platform};
 pub use state::AppState;
 
 /// The chat card's decision module (pure JavaScript), as served at `/static/card-decisions.js`.

@@ -2,6 +2,9 @@
 //! server-side code exchange and refresh through `oauth2`, RFC 7009 revocation and the
 //! protected API call. Error texts never carry a token, code or secret.
 
+use crate::http::{Http, HttpError, OauthHttp};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use crate::settings::ConnectorSettings;
 use oauth2::basic::BasicClient;
 use oauth2::{
@@ -75,7 +78,7 @@ impl ConnectorClient {
 
     pub async fn exchange_code(
         &self,
-        http: &oauth2::reqwest::Client,
+        http: &Http,
         code: &str,
         verifier: &str,
     ) -> Result<TokenSet, TokenError> {
@@ -83,7 +86,7 @@ impl ConnectorClient {
             .oauth
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
-            .request_async(http)
+            .request_async(&OauthHttp(http))
             .await
             .map_err(describe_token_error)?;
         Ok(self.token_set(&response))
@@ -91,13 +94,13 @@ impl ConnectorClient {
 
     pub async fn refresh(
         &self,
-        http: &oauth2::reqwest::Client,
+        http: &Http,
         refresh_token: &str,
     ) -> Result<TokenSet, TokenError> {
         let response = self
             .oauth
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
-            .request_async(http)
+            .request_async(&OauthHttp(http))
             .await
             .map_err(describe_token_error)?;
         Ok(self.token_set(&response))
@@ -124,47 +127,66 @@ impl ConnectorClient {
     /// RFC 7009 revocation, posted by hand: `oauth2`'s `revoke_token` refuses non-https URLs.
     pub async fn revoke(
         &self,
-        http: &oauth2::reqwest::Client,
+        http: &Http,
         token: &str,
         hint: &str,
         timeout: Duration,
     ) -> Result<(), String> {
-        let request = http
-            .post(&self.settings.revoke_url)
-            .basic_auth(
-                form_encode(&self.settings.client_id),
-                Some(form_encode(&self.settings.client_secret)),
+        let credentials = format!(
+            "{}:{}",
+            form_encode(&self.settings.client_id),
+            form_encode(&self.settings.client_secret)
+        );
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", hint)
+            .finish();
+        let request = oauth2::http::Request::post(&self.settings.revoke_url)
+            .header(
+                oauth2::http::header::AUTHORIZATION,
+                format!("Basic {}", STANDARD.encode(credentials.as_bytes())),
             )
-            .form(&[("token", token), ("token_type_hint", hint)])
-            .timeout(timeout);
-        match request.send().await {
+            .header(
+                oauth2::http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body.into_bytes())
+            .map_err(|_| "the revocation URL is not usable".to_owned())?;
+        match http.send(request, Some(timeout)).await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => Err(format!(
                 "the revocation endpoint answered {}",
                 response.status()
             )),
-            Err(error) if error.is_timeout() => Err(format!(
+            Err(HttpError::Timeout) => Err(format!(
                 "the revocation endpoint did not answer within {timeout:?}"
             )),
-            Err(_) => Err("the revocation endpoint could not be reached".to_owned()),
+            Err(HttpError::Unreachable) => {
+                Err("the revocation endpoint could not be reached".to_owned())
+            }
         }
     }
 
-    pub async fn call_api(&self, http: &oauth2::reqwest::Client, access_token: &str) -> ApiOutcome {
-        let response = http
-            .get(&self.settings.api_url)
-            .bearer_auth(access_token)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await;
-        match response {
+    pub async fn call_api(&self, http: &Http, access_token: &str) -> ApiOutcome {
+        let Ok(request) = oauth2::http::Request::get(&self.settings.api_url)
+            .header(
+                oauth2::http::header::AUTHORIZATION,
+                format!("Bearer {access_token}"),
+            )
+            .body(Vec::new())
+        else {
+            return ApiOutcome::Failed("the API URL is not usable".into());
+        };
+        match http.send(request, Some(Duration::from_secs(10))).await {
             Ok(response) if response.status() == 401 => ApiOutcome::Unauthorized,
-            Ok(response) if response.status().is_success() => match response.json().await {
-                Ok(body) => ApiOutcome::Served(body),
-                Err(_) => {
-                    ApiOutcome::Failed("the provider's API answered something unreadable".into())
+            Ok(response) if response.status().is_success() => {
+                match serde_json::from_slice(response.body()) {
+                    Ok(body) => ApiOutcome::Served(body),
+                    Err(_) => ApiOutcome::Failed(
+                        "the provider's API answered something unreadable".into(),
+                    ),
                 }
-            },
+            }
             Ok(response) => {
                 ApiOutcome::Failed(format!("the provider's API answered {}", response.status()))
             }

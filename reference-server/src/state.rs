@@ -3,6 +3,7 @@
 
 use crate::db::Database;
 use crate::entropy::Entropy;
+use crate::http::Http;
 use crate::oauth::ConnectorClient;
 use crate::settings::Settings;
 use axum::http::StatusCode;
@@ -19,24 +20,30 @@ struct Inner {
     public_url: url::Url,
     db: Database,
     entropy: Entropy,
-    http: oauth2::reqwest::Client,
+    http: Http,
     /// In the order the settings list them.
     connectors: Vec<ConnectorClient>,
 }
 
 impl AppState {
     pub fn new(settings: Settings, public_url: url::Url, db: Database) -> anyhow::Result<Self> {
+        let http = Http::network(settings.token_timeout)?;
+        Self::with_http(settings, public_url, db, http)
+    }
+
+    /// Like [`AppState::new`], with the platform's outgoing requests going to `http`.
+    pub fn with_http(
+        settings: Settings,
+        public_url: url::Url,
+        db: Database,
+        http: Http,
+    ) -> anyhow::Result<Self> {
         let redirect_uri = public_url.join("oauth/redirect")?.to_string();
         let connectors = settings
             .connectors
             .iter()
             .map(|c| ConnectorClient::new(c.clone(), &redirect_uri))
             .collect::<anyhow::Result<_>>()?;
-        // No redirects: a token endpoint that redirects must not send the code elsewhere.
-        let http = oauth2::reqwest::ClientBuilder::new()
-            .redirect(oauth2::reqwest::redirect::Policy::none())
-            .timeout(settings.token_timeout)
-            .build()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 entropy: Entropy::new(settings.seed),
@@ -67,7 +74,7 @@ impl AppState {
         &self.inner.entropy
     }
 
-    pub fn http(&self) -> &oauth2::reqwest::Client {
+    pub fn http(&self) -> &Http {
         &self.inner.http
     }
 
