@@ -18,6 +18,7 @@ pub mod recording;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod sim;
 pub mod snapshot;
 pub mod stack;
 pub mod suite;

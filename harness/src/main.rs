@@ -108,6 +108,25 @@ enum Command {
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
     },
+    /// Simulate the flow with no browser, in virtual time, from one seed: generated browser
+    /// capabilities, provider behaviours and user actions against the real server code and the
+    /// real card decisions (QuickJS). The same seed and count print the same report.
+    Sim {
+        #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
+        seed: u64,
+        /// Cases to generate (shrinking a failure runs more flows).
+        #[arg(long, default_value_t = 1000)]
+        cases: u32,
+        /// Also write the report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Simulate a deliberately broken chat client instead of the served one.
+        #[arg(long, value_enum)]
+        broken_client: Option<harness::sim::BrokenClient>,
+        /// Print the flows per second on one thread to stderr (timing is not in the report).
+        #[arg(long)]
+        measure: bool,
+    },
     /// Print the JSON Schema of scenario files (committed as scenarios/scenario.schema.json).
     Schema,
     /// List the scenarios with their descriptions.
@@ -356,6 +375,43 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             println!("\n{}", harness::defects::table(&rows));
             let missed = rows.iter().filter(|r| r.caught_by.is_empty()).count();
             Ok(if missed == 0 {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
+        }
+        Command::Sim {
+            seed,
+            cases,
+            json,
+            broken_client,
+            measure,
+        } => {
+            let options = harness::sim::SimOptions {
+                seed,
+                cases,
+                broken: broken_client,
+            };
+            let started = std::time::Instant::now();
+            // The simulator runs its own single-threaded runtime: off this async one.
+            let report = std::thread::spawn(move || harness::sim::explore(&options))
+                .join()
+                .map_err(|_| anyhow::anyhow!("the simulation panicked"))??;
+            let elapsed = started.elapsed();
+            print!("{}", harness::sim::render_report(&report));
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&report)?)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            }
+            if measure {
+                eprintln!(
+                    "{} flows in {:.2} s: {:.0} flows per second on one thread",
+                    report.flows,
+                    elapsed.as_secs_f64(),
+                    report.flows as f64 / elapsed.as_secs_f64()
+                );
+            }
+            Ok(if report.counterexample.is_none() {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::FAILURE

@@ -24,6 +24,8 @@ mod startup;
 mod state;
 
 pub use agent::connector_for;
+/// The `oauth2` crate the platform uses (its `HttpRequest`, `HttpResponse` and `http`).
+pub use oauth2;
 #[cfg(feature = "defects")]
 pub use defects::Defect;
 pub use routes::{SESSION_COOKIE, asset, router};

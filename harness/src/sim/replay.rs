@@ -1,0 +1,115 @@
+//! Scenario files the simulator can express, as cases: the differential test runs them in
+//! the simulator and compares with the traces real Chromium recorded in `snapshots/`.
+
+use super::case::{Action, Case, CoopHop, ProviderBehaviour};
+use crate::scenario::{Decision, Feature, OpenerMode, Scenario, Step, StorageMode};
+use fake_provider::{ConsentFault, Coop, Faults, TokenFailure};
+
+/// The case a scenario describes, or why the simulator cannot express it.
+pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
+    let browser = &scenario.browser;
+    let provider = provider_behaviour(&scenario.provider)?;
+    let coop = match (
+        scenario.provider.coop_on_consent_page,
+        scenario.provider.coop_on_redirect,
+    ) {
+        (None | Some(Coop::ReportOnly), None | Some(Coop::ReportOnly)) => None,
+        (Some(Coop::SameOrigin), None) => Some(CoopHop::ConsentPage),
+        (None, Some(Coop::SameOrigin)) => Some(CoopHop::Redirect),
+        _ => return Err("a COOP the simulator does not model".into()),
+    };
+    let mut steps = scenario.steps.iter();
+    let opening = (steps.next(), steps.next(), steps.next());
+    let (
+        Some(Step::OpenChat { tab, chat }),
+        Some(Step::Say { tab: said_in, .. }),
+        Some(Step::Connect {
+            tab: from,
+            connector: None,
+            opens,
+        }),
+    ) = opening
+    else {
+        return Err("it does not start with open-chat, say, connect".into());
+    };
+    if tab != "chat" || chat != "main" || said_in != "chat" || from != "chat" || opens != "provider"
+    {
+        return Err("it names other tabs or chats than the simulator's".into());
+    }
+    let mut actions = Vec::new();
+    for step in steps {
+        match step {
+            Step::Consent { decision, .. } => actions.push(Action::Consent {
+                allow: *decision == Decision::Allow,
+            }),
+            Step::CloseTab { tab } if tab.starts_with("provider") => {
+                actions.push(Action::CloseProviderTab)
+            }
+            Step::Reload { tab } if tab == "chat" => actions.push(Action::ReloadChat),
+            Step::Connect {
+                tab,
+                connector: None,
+                ..
+            } if tab == "chat" => actions.push(Action::Retry),
+            Step::Pause { ms } => actions.push(Action::Wait {
+                ms: (*ms).min(u64::from(u16::MAX)) as u16,
+            }),
+            // Waits and checks change nothing in the world; the simulator runs on after each step.
+            Step::WaitFor { .. } | Step::OpenConnectors { .. } | Step::ExpectChat { .. } => {}
+            Step::Disconnect { connector, .. } if connector == "files" => {
+                actions.push(Action::Disconnect)
+            }
+            Step::ProviderRevokes => actions.push(Action::ProviderRevokes),
+            Step::Say { tab, wait: true, .. } if tab == "chat" => actions.push(Action::Say),
+            Step::ForgeSuccess { chat, .. } if chat == "chat" => {
+                actions.push(Action::ForgedSuccess)
+            }
+            other => return Err(format!("the step {} is not modelled", other.name())),
+        }
+    }
+    let error_description = match &scenario.provider.consent {
+        ConsentFault::ErrorRedirect { description, .. } => description.clone(),
+        _ => "down".into(),
+    };
+    Ok(Case {
+        error_description,
+        broadcast_channel: !browser.remove_features.contains(&Feature::BroadcastChannel),
+        storage: browser.storage == StorageMode::Available,
+        noopener: browser.opener == OpenerMode::Noopener,
+        coop,
+        provider,
+        duplicate_deliveries: false,
+        actions,
+        seed: 0,
+    })
+}
+
+fn provider_behaviour(faults: &Faults) -> Result<ProviderBehaviour, String> {
+    let plain = Faults {
+        consent: ConsentFault::AskUser,
+        token_delay_ms: 0,
+        token_failure: None,
+        coop_on_consent_page: None,
+        coop_on_redirect: None,
+        ..faults.clone()
+    };
+    if plain != Faults::none() {
+        return Err("provider faults the simulator does not model".into());
+    }
+    Ok(
+        match (&faults.consent, faults.token_failure, faults.token_delay_ms) {
+            (ConsentFault::AskUser, None, 0) => ProviderBehaviour::Behaves,
+            (ConsentFault::ErrorRedirect { error, .. }, None, 0) if error == "server_error" => {
+                ProviderBehaviour::ErrorRedirect
+            }
+            (ConsentFault::AskUser, Some(TokenFailure::ServerError), 0) => {
+                ProviderBehaviour::TokenUnavailable
+            }
+            (ConsentFault::AskUser, Some(TokenFailure::InvalidGrant), 0) => {
+                ProviderBehaviour::TokenInvalidGrant
+            }
+            (ConsentFault::AskUser, None, 4_000) => ProviderBehaviour::SlowToken,
+            _ => return Err("provider faults the simulator does not model".into()),
+        },
+    )
+}
