@@ -160,8 +160,9 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violat
         .filter_map(|(_, url)| {
             let pairs: std::collections::BTreeMap<String, String> =
                 url.query_pairs().into_owned().collect();
+            // An error for no connection (an unknown or refused redirect) names none.
             Some((
-                pairs.get("connection_id")?.clone(),
+                pairs.get("connection_id").cloned().unwrap_or_default(),
                 pairs.get("oauth_result")?.clone(),
             ))
         })

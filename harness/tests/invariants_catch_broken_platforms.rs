@@ -371,3 +371,35 @@ text = "list my files"
     );
     assert_caught(&run(Some(broken), scenario), REVOCATION);
 }
+
+#[test]
+fn a_simulator_counterexample_for_a_broken_client_fails_in_real_chromium_too() {
+    if !browser_available() {
+        return;
+    }
+    let broken_client = harness::sim::BrokenClient::NeverPolls;
+    let report = harness::sim::explore(&harness::sim::SimOptions {
+        seed: 1,
+        cases: 500,
+        broken: Some(broken_client),
+    })
+    .unwrap();
+    let found = report
+        .counterexample
+        .expect("the simulator catches a client that never polls");
+    // The same broken module, served to a real browser, with the printed scenario file.
+    let broken = broken_script("card-decisions.js", broken_client.edits());
+    let result = run(Some(broken), &found.scenario);
+    assert_caught(&result, CHAT_RESUMED);
+    // And the served module passes the same file.
+    let unbroken = run(None, &found.scenario);
+    assert!(
+        unbroken
+            .violations
+            .iter()
+            .all(|v| v.invariant == harness::invariants::SNAPSHOT),
+        "{}\n{:#?}",
+        found.scenario,
+        unbroken.violations
+    );
+}

@@ -173,7 +173,11 @@ fn hand_written_cases_end_as_the_browser_tier_expects() {
     ];
     for (case, ended) in cases {
         let outcome = simulator.run(&case).unwrap();
-        assert!(outcome.violations.is_empty(), "{case:?}\n{:#?}", outcome.trace);
+        assert!(
+            outcome.violations.is_empty(),
+            "{case:?}\n{:#?}",
+            outcome.trace
+        );
         assert_eq!(outcome.chat_ended, ended, "{case:?}\n{:#?}", outcome.trace);
     }
 }

@@ -24,14 +24,14 @@ mod startup;
 mod state;
 
 pub use agent::connector_for;
-/// The `oauth2` crate the platform uses (its `HttpRequest`, `HttpResponse` and `http`).
-pub use oauth2;
+pub use db::set_virtual_now;
 #[cfg(feature = "defects")]
 pub use defects::Defect;
+pub use http::{Http, HttpError, InMemoryTransport};
+/// The `oauth2` crate the platform uses (its `HttpRequest`, `HttpResponse` and `http`).
+pub use oauth2;
 pub use routes::{SESSION_COOKIE, asset, router};
 pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
-pub use db::set_virtual_now;
-pub use http::{Http, HttpError, InMemoryTransport};
 pub use startup::{Application, RouterCustomizer, in_memory_platform};
 pub use state::AppState;
 

@@ -3,9 +3,9 @@
 //! protected API call. Error texts never carry a token, code or secret.
 
 use crate::http::{Http, HttpError, OauthHttp};
+use crate::settings::ConnectorSettings;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use crate::settings::ConnectorSettings;
 use oauth2::basic::BasicClient;
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet,
@@ -92,11 +92,7 @@ impl ConnectorClient {
         Ok(self.token_set(&response))
     }
 
-    pub async fn refresh(
-        &self,
-        http: &Http,
-        refresh_token: &str,
-    ) -> Result<TokenSet, TokenError> {
+    pub async fn refresh(&self, http: &Http, refresh_token: &str) -> Result<TokenSet, TokenError> {
         let response = self
             .oauth
             .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))

@@ -30,13 +30,17 @@ pub enum ProviderBehaviour {
 /// One thing the user (or the world) does after clicking connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Action {
-    Consent { allow: bool },
+    Consent {
+        allow: bool,
+    },
     CloseProviderTab,
     ReloadChat,
     /// Clicks the card's button again.
     Retry,
     /// Lets time pass (virtual milliseconds).
-    Wait { ms: u16 },
+    Wait {
+        ms: u16,
+    },
     /// Disconnects the connector from the connectors page.
     Disconnect,
     /// The provider revokes every grant.

@@ -190,7 +190,9 @@ pub fn scenario_file(
     }
     let mut provider: Vec<String> = Vec::new();
     match case.coop {
-        Some(CoopHop::ConsentPage) => provider.push("coop_on_consent_page = \"same-origin\"".into()),
+        Some(CoopHop::ConsentPage) => {
+            provider.push("coop_on_consent_page = \"same-origin\"".into())
+        }
         Some(CoopHop::Redirect) => provider.push("coop_on_redirect = \"same-origin\"".into()),
         None => {}
     }

@@ -60,7 +60,9 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
                 actions.push(Action::Disconnect)
             }
             Step::ProviderRevokes => actions.push(Action::ProviderRevokes),
-            Step::Say { tab, wait: true, .. } if tab == "chat" => actions.push(Action::Say),
+            Step::Say {
+                tab, wait: true, ..
+            } if tab == "chat" => actions.push(Action::Say),
             Step::ForgeSuccess { chat, .. } if chat == "chat" => {
                 actions.push(Action::ForgedSuccess)
             }

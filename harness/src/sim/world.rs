@@ -284,7 +284,12 @@ fn faults_for(case: &Case) -> Faults {
     faults
 }
 
-fn provider_request(method: &str, url: &Url, headers: Vec<(String, String)>, body: Vec<u8>) -> ProviderRequest {
+fn provider_request(
+    method: &str,
+    url: &Url,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> ProviderRequest {
     ProviderRequest {
         method: method.to_owned(),
         path: url.path().to_owned(),
@@ -397,7 +402,11 @@ impl<'a> World<'a> {
         if let Some(name) = self.ids.get(value) {
             return name.clone();
         }
-        let count = self.ids.values().filter(|n| n.starts_with(&format!("[{kind}#"))).count();
+        let count = self
+            .ids
+            .values()
+            .filter(|n| n.starts_with(&format!("[{kind}#")))
+            .count();
         let name = format!("[{kind}#{}]", count + 1);
         self.ids.insert(value.to_owned(), name.clone());
         name
@@ -543,7 +552,8 @@ impl<'a> World<'a> {
                     // The exchange inside this request takes the token endpoint's delay.
                     self.seq += 1;
                     let at = self.now() + 4_000;
-                    self.queue.insert((at, self.seq), Event::Navigate { tab, url });
+                    self.queue
+                        .insert((at, self.seq), Event::Navigate { tab, url });
                     return;
                 }
                 let answer = self.platform_request("GET", &Self::path_of(&url), None);
@@ -559,7 +569,10 @@ impl<'a> World<'a> {
                 } else {
                     self.tabs[tab].page = Page::Other;
                     let name = self.tabs[tab].name.clone();
-                    self.note(format!("[{name}] shows a platform page ({})", answer.status));
+                    self.note(format!(
+                        "[{name}] shows a platform page ({})",
+                        answer.status
+                    ));
                 }
                 return;
             }
@@ -587,7 +600,10 @@ impl<'a> World<'a> {
                 }
                 None => {
                     self.tabs[tab].page = Page::Other;
-                    self.note(format!("[{name}] shows a provider page ({})", response.status));
+                    self.note(format!(
+                        "[{name}] shows a provider page ({})",
+                        response.status
+                    ));
                 }
             }
             return;
@@ -796,7 +812,11 @@ impl<'a> World<'a> {
                 let url = command["url"].as_str().unwrap_or("");
                 self.note(format!(
                     "[chat] window.open, tab [{name}] ({})",
-                    if opener.is_some() { "with opener" } else { "no opener" }
+                    if opener.is_some() {
+                        "with opener"
+                    } else {
+                        "no opener"
+                    }
                 ));
                 if let Ok(url) = self.platform_url.join(url) {
                     self.navigate(new, url, false);
@@ -901,7 +921,9 @@ impl<'a> World<'a> {
                 let count = cards.len();
                 let name = self.tabs[tab].name.clone();
                 let shown = self.id(data_connection(&data).as_str(), "CONNECTION");
-                self.note(format!("[{name}] receives on {channel} from {origin}: {shown}"));
+                self.note(format!(
+                    "[{name}] receives on {channel} from {origin}: {shown}"
+                ));
                 for card in 0..count {
                     self.dispatch(
                         tab,
@@ -978,11 +1000,7 @@ impl<'a> World<'a> {
                 }
                 let answer = self.platform_request(
                     "POST",
-                    &format!(
-                        "{}/queued/{}/resend",
-                        self.chat_api(),
-                        current.queued_id
-                    ),
+                    &format!("{}/queued/{}/resend", self.chat_api(), current.queued_id),
                     Some(json!({})),
                 );
                 self.note(format!("[chat] re-sends {queued} -> {}", answer.status));
@@ -996,13 +1014,21 @@ impl<'a> World<'a> {
                         false,
                     );
                 } else {
-                    self.dispatch(tab, card, json!({"type": "resend-answer", "ok": false}), false);
+                    self.dispatch(
+                        tab,
+                        card,
+                        json!({"type": "resend-answer", "ok": false}),
+                        false,
+                    );
                 }
             }
             Event::ReloadMessages { tab, generation } => {
                 if live(&self.tabs, tab, generation) {
-                    let answer =
-                        self.platform_request("GET", &format!("{}/messages", self.chat_api()), None);
+                    let answer = self.platform_request(
+                        "GET",
+                        &format!("{}/messages", self.chat_api()),
+                        None,
+                    );
                     let messages: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
                     self.render(tab, &messages["messages"]);
                 }
@@ -1044,13 +1070,19 @@ impl<'a> World<'a> {
             .as_array()
             .map(|list| list.iter().filter_map(|m| m["kind"].as_str()).collect())
             .unwrap_or_default();
-        self.note(format!("[chat] says \"list my files\" -> {}", kinds.join(", ")));
+        self.note(format!(
+            "[chat] says \"list my files\" -> {}",
+            kinds.join(", ")
+        ));
         if self.revoked_since_allow
             && !(kinds.contains(&"tool-error") && kinds.contains(&"reconnect-card"))
         {
             self.violation(
                 "revocation",
-                format!("after the revocation the tool call gave {}", kinds.join(", ")),
+                format!(
+                    "after the revocation the tool call gave {}",
+                    kinds.join(", ")
+                ),
             );
         }
         let tab = self.chat_tab();
@@ -1076,7 +1108,11 @@ impl<'a> World<'a> {
             return false;
         };
         let opened_before = self.tabs.len();
-        let action = if phase == "failed" { "retry" } else { "connect" };
+        let action = if phase == "failed" {
+            "retry"
+        } else {
+            "connect"
+        };
         let tab = self.chat_tab();
         self.dispatch(tab, card, json!({"type": "user", "action": action}), true);
         if self.tabs.len() > opened_before {
@@ -1086,7 +1122,8 @@ impl<'a> World<'a> {
             } else {
                 format!("\nopens = \"{name}\"")
             };
-            self.steps.push(format!("[[steps]]\ndo = \"connect\"{opens}"));
+            self.steps
+                .push(format!("[[steps]]\ndo = \"connect\"{opens}"));
         }
         true
     }
@@ -1172,17 +1209,20 @@ impl<'a> World<'a> {
                     Some(json!({})),
                 );
                 let shown = self.id(&id, "CONNECTION");
-                self.note(format!("[connectors] disconnects {shown} -> {}", answer.status));
+                self.note(format!(
+                    "[connectors] disconnects {shown} -> {}",
+                    answer.status
+                ));
                 if files["status"] == "connected" {
                     self.revoked_since_allow = true;
                 }
                 if !self.connectors_open {
                     self.connectors_open = true;
-                    self.steps.push("[[steps]]\ndo = \"open-connectors\"".into());
+                    self.steps
+                        .push("[[steps]]\ndo = \"open-connectors\"".into());
                 }
-                self.steps.push(
-                    "[[steps]]\ndo = \"disconnect\"\nconnector = \"files\"".into(),
-                );
+                self.steps
+                    .push("[[steps]]\ndo = \"disconnect\"\nconnector = \"files\"".into());
             }
             Action::ProviderRevokes => {
                 let count = self.provider.revoke_all_grants(None);
@@ -1190,7 +1230,8 @@ impl<'a> World<'a> {
                 if count > 0 {
                     self.revoked_since_allow = true;
                 }
-                self.steps.push("[[steps]]\ndo = \"provider-revokes\"".into());
+                self.steps
+                    .push("[[steps]]\ndo = \"provider-revokes\"".into());
             }
             Action::Say => self.say(),
             Action::ForgedSuccess => {
@@ -1225,8 +1266,9 @@ impl<'a> World<'a> {
                 );
                 let name = self.tabs[from].name.clone();
                 self.note(format!("[{name}] posts a forged success to the chat"));
-                self.steps
-                    .push(format!("[[steps]]\ndo = \"forge-success\"\ntab = \"{name}\""));
+                self.steps.push(format!(
+                    "[[steps]]\ndo = \"forge-success\"\ntab = \"{name}\""
+                ));
             }
         }
     }
