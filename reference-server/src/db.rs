@@ -182,9 +182,9 @@ pub struct QueuedRecord {
     pub state: String,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Database {
-    connection: Mutex<Connection>,
+    connection: std::sync::Arc<Mutex<Connection>>,
 }
 
 type Result<T> = rusqlite::Result<T>;
@@ -212,13 +212,35 @@ impl Database {
     }
 
     fn prepare(connection: Connection) -> Result<Self> {
+        // Every statement is prepared once per connection (`prepare_cached`).
+        connection.set_prepared_statement_cache_capacity(64);
         connection.execute_batch(
             "PRAGMA secure_delete = ON; PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = ON;",
         )?;
         connection.execute_batch(SCHEMA)?;
         Ok(Self {
-            connection: Mutex::new(connection),
+            connection: std::sync::Arc::new(Mutex::new(connection)),
         })
+    }
+
+    /// Empties every table, as if just created (the simulator reuses one in-memory database,
+    /// and its prepared statements, across flows).
+    pub fn reset(&self) -> Result<()> {
+        let db = self.lock();
+        for table in [
+            "queued",
+            "messages",
+            "credentials",
+            "attempts",
+            "connections",
+            "sessions",
+            "memberships",
+            "sqlite_sequence",
+        ] {
+            db.prepare_cached(&format!("DELETE FROM {table}"))?
+                .execute([])?;
+        }
+        Ok(())
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
@@ -226,39 +248,31 @@ impl Database {
     }
 
     pub fn add_membership(&self, user: &str, org: &str) -> Result<()> {
-        self.lock().execute(
-            "INSERT OR IGNORE INTO memberships (user_id, org) VALUES (?1, ?2)",
-            params![user, org],
-        )?;
+        self.lock()
+            .prepare_cached("INSERT OR IGNORE INTO memberships (user_id, org) VALUES (?1, ?2)")?
+            .execute(params![user, org])?;
         Ok(())
     }
 
     pub fn is_member(&self, user: &str, org: &str) -> Result<bool> {
         self.lock()
-            .query_row(
-                "SELECT 1 FROM memberships WHERE user_id = ?1 AND org = ?2",
-                params![user, org],
-                |_| Ok(()),
-            )
+            .prepare_cached("SELECT 1 FROM memberships WHERE user_id = ?1 AND org = ?2")?
+            .query_row(params![user, org], |_| Ok(()))
             .optional()
             .map(|found| found.is_some())
     }
 
     pub fn create_session(&self, id: &str, user: &str) -> Result<()> {
-        self.lock().execute(
-            "INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)",
-            params![id, user, now_ms()],
-        )?;
+        self.lock()
+            .prepare_cached("INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, user, now_ms()])?;
         Ok(())
     }
 
     pub fn session_user(&self, id: &str) -> Result<Option<String>> {
         self.lock()
-            .query_row(
-                "SELECT user_id FROM sessions WHERE id = ?1",
-                params![id],
-                |row| row.get(0),
-            )
+            .prepare_cached("SELECT user_id FROM sessions WHERE id = ?1")?
+            .query_row(params![id], |row| row.get(0))
             .optional()
     }
 
@@ -270,10 +284,8 @@ impl Database {
         user: &str,
     ) -> Result<()> {
         let now = now_ms();
-        self.lock().execute(
-            "INSERT INTO connections (id, org, connector, created_by, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-            params![id, org, connector, user, now],
+        self.lock().prepare_cached("INSERT INTO connections (id, org, connector, created_by, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)")?.execute(params![id, org, connector, user, now],
         )?;
         Ok(())
     }
@@ -323,10 +335,11 @@ impl Database {
         status: ConnectionStatus,
         message: Option<&str>,
     ) -> Result<()> {
-        self.lock().execute(
-            "UPDATE connections SET status = ?2, message = ?3, updated_at = ?4 WHERE id = ?1",
-            params![id, status.as_str(), message, now_ms()],
-        )?;
+        self.lock()
+            .prepare_cached(
+                "UPDATE connections SET status = ?2, message = ?3, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, status.as_str(), message, now_ms()])?;
         Ok(())
     }
 
@@ -337,11 +350,18 @@ impl Database {
         session_id: &str,
         verifier: &str,
     ) -> Result<()> {
-        self.lock().execute(
-            "INSERT INTO attempts (state, connection_id, session_id, pkce_verifier, created_at)
+        self.lock()
+            .prepare_cached(
+                "INSERT INTO attempts (state, connection_id, session_id, pkce_verifier, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![state, connection_id, session_id, verifier, now_ms()],
-        )?;
+            )?
+            .execute(params![
+                state,
+                connection_id,
+                session_id,
+                verifier,
+                now_ms()
+            ])?;
         Ok(())
     }
 
@@ -349,9 +369,7 @@ impl Database {
     pub fn take_attempt(&self, state: &str) -> Result<AttemptLookup> {
         let db = self.lock();
         let found = db
-            .query_row(
-                "SELECT connection_id, session_id, pkce_verifier, used_at FROM attempts WHERE state = ?1",
-                params![state],
+            .prepare_cached("SELECT connection_id, session_id, pkce_verifier, used_at FROM attempts WHERE state = ?1")?.query_row(params![state],
                 |row| {
                     Ok((
                         Attempt {
@@ -368,10 +386,10 @@ impl Database {
             None => Ok(AttemptLookup::Unknown),
             Some((attempt, Some(_))) => Ok(AttemptLookup::AlreadyUsed(attempt)),
             Some((attempt, None)) => {
-                db.execute(
+                db.prepare_cached(
                     "UPDATE attempts SET used_at = ?2, pkce_verifier = '' WHERE state = ?1",
-                    params![state, now_ms()],
-                )?;
+                )?
+                .execute(params![state, now_ms()])?;
                 Ok(AttemptLookup::Fresh(attempt))
             }
         }
@@ -383,10 +401,8 @@ impl Database {
         credentials: &Credentials,
         scope: &str,
     ) -> Result<()> {
-        self.lock().execute(
-            "INSERT OR REPLACE INTO credentials (connection_id, access_token, refresh_token, expires_at, scope)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
+        self.lock().prepare_cached("INSERT OR REPLACE INTO credentials (connection_id, access_token, refresh_token, expires_at, scope)
+             VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![
                 connection_id,
                 credentials.access_token,
                 credentials.refresh_token,
@@ -399,9 +415,7 @@ impl Database {
 
     pub fn credentials(&self, connection_id: &str) -> Result<Option<Credentials>> {
         self.lock()
-            .query_row(
-                "SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1",
-                params![connection_id],
+            .prepare_cached("SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1")?.query_row(params![connection_id],
                 |row| {
                     Ok(Credentials {
                         access_token: row.get(0)?,
@@ -419,9 +433,7 @@ impl Database {
         let mut db = self.lock();
         let tx = db.transaction()?;
         let credentials = tx
-            .query_row(
-                "SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1",
-                params![id],
+            .prepare_cached("SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1")?.query_row(params![id],
                 |row| {
                     Ok(Credentials {
                         access_token: row.get(0)?,
@@ -431,18 +443,12 @@ impl Database {
                 },
             )
             .optional()?;
-        tx.execute(
-            "DELETE FROM credentials WHERE connection_id = ?1",
-            params![id],
+        tx.prepare_cached("DELETE FROM credentials WHERE connection_id = ?1")?
+            .execute(params![id])?;
+        tx.prepare_cached("UPDATE connections SET status = 'revoked', message = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![id, message, now_ms()],
         )?;
-        tx.execute(
-            "UPDATE connections SET status = 'revoked', message = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, message, now_ms()],
-        )?;
-        tx.execute(
-            "UPDATE attempts SET pkce_verifier = '' WHERE connection_id = ?1",
-            params![id],
-        )?;
+        tx.prepare_cached("UPDATE attempts SET pkce_verifier = '' WHERE connection_id = ?1")?
+            .execute(params![id])?;
         tx.commit()?;
         Ok(credentials)
     }
@@ -454,10 +460,8 @@ impl Database {
         message: &NewMessage<'_>,
     ) -> Result<MessageRecord> {
         let db = self.lock();
-        db.execute(
-            "INSERT INTO messages (org, chat, role, kind, text, connector, connection_id, queued_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
+        db.prepare_cached("INSERT INTO messages (org, chat, role, kind, text, connector, connection_id, queued_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
                 org,
                 chat,
                 message.role,
@@ -482,7 +486,7 @@ impl Database {
 
     pub fn messages(&self, org: &str, chat: &str) -> Result<Vec<MessageRecord>> {
         let db = self.lock();
-        let mut statement = db.prepare(
+        let mut statement = db.prepare_cached(
             "SELECT id, role, kind, text, connector, connection_id, queued_id FROM messages
              WHERE org = ?1 AND chat = ?2 ORDER BY id",
         )?;
@@ -501,10 +505,8 @@ impl Database {
     }
 
     pub fn queue_message(&self, record: &QueuedRecord, org: &str, chat: &str) -> Result<()> {
-        self.lock().execute(
-            "INSERT INTO queued (id, org, chat, text, connector, connection_id, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7)",
-            params![
+        self.lock().prepare_cached("INSERT INTO queued (id, org, chat, text, connector, connection_id, state, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7)")?.execute(params![
                 record.id,
                 org,
                 chat,
@@ -519,7 +521,7 @@ impl Database {
 
     pub fn queued(&self, org: &str, chat: &str) -> Result<Vec<QueuedRecord>> {
         let db = self.lock();
-        let mut statement = db.prepare(
+        let mut statement = db.prepare_cached(
             "SELECT id, text, connector, connection_id, state FROM queued
              WHERE org = ?1 AND chat = ?2 ORDER BY created_at, rowid",
         )?;
@@ -542,9 +544,7 @@ impl Database {
     /// Marks a waiting message re-sent. `false` when it was re-sent already: the caller
     /// must not re-send it again.
     pub fn mark_resent(&self, id: &str) -> Result<bool> {
-        let changed = self.lock().execute(
-            "UPDATE queued SET state = 'resent', resent_at = ?2 WHERE id = ?1 AND state = 'waiting'",
-            params![id, now_ms()],
+        let changed = self.lock().prepare_cached("UPDATE queued SET state = 'resent', resent_at = ?2 WHERE id = ?1 AND state = 'waiting'")?.execute(params![id, now_ms()],
         )?;
         Ok(changed == 1)
     }

@@ -24,7 +24,7 @@ mod startup;
 mod state;
 
 pub use agent::connector_for;
-pub use db::set_virtual_now;
+pub use db::{Database, set_virtual_now};
 #[cfg(feature = "defects")]
 pub use defects::Defect;
 pub use http::{Http, HttpError, InMemoryTransport};

@@ -21,15 +21,15 @@ use tokio::net::TcpListener;
 /// Changes the routes before they serve (tests use it to build deliberately broken platforms).
 pub type RouterCustomizer = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
-/// The platform's routes with an in-memory database, its outgoing requests going to `http`:
-/// no socket, no file. With [`crate::set_virtual_now`], no wall clock either.
+/// The platform's routes over `db` (e.g. [`Database::open_in_memory`]), its outgoing requests
+/// going to `http`: no socket, no file. With [`crate::set_virtual_now`], no wall clock either.
 pub fn in_memory_platform(
     settings: Settings,
     public_url: url::Url,
     http: crate::Http,
+    db: Database,
 ) -> anyhow::Result<axum::Router> {
     settings.validate()?;
-    let db = Database::open_in_memory()?;
     let state = AppState::with_http(settings, public_url, db, http)?;
     Ok(router(state))
 }

@@ -6,14 +6,23 @@ use anyhow::{Context as _, anyhow};
 use rquickjs::{Context, Function, Runtime};
 use serde_json::Value;
 
-/// Glue: JSON in and out, so the Rust side never holds a JavaScript value.
+/// Glue: each card's state stays in the engine, keyed by a number; events go in and commands
+/// come out as JSON, so the Rust side never holds a JavaScript value.
 const GLUE: &str = r#"
-globalThis.__alumiaInitial = function (options) {
-  return JSON.stringify(AlumiaCardDecisions.initial(JSON.parse(options)));
+globalThis.__alumiaCards = new Map();
+globalThis.__alumiaInitial = function (key, options) {
+  __alumiaCards.set(key, AlumiaCardDecisions.initial(JSON.parse(options)));
 };
-globalThis.__alumiaDecide = function (state, event) {
-  return JSON.stringify(AlumiaCardDecisions.decide(JSON.parse(state), JSON.parse(event)));
+globalThis.__alumiaDecide = function (key, event) {
+  var outcome = AlumiaCardDecisions.decide(__alumiaCards.get(key), JSON.parse(event));
+  __alumiaCards.set(key, outcome.state);
+  return JSON.stringify(outcome.commands);
 };
+globalThis.__alumiaPhase = function (key) {
+  var state = __alumiaCards.get(key);
+  return state && typeof state.phase === "string" ? state.phase : "";
+};
+globalThis.__alumiaForget = function () { __alumiaCards.clear(); };
 "#;
 
 /// One engine with the module loaded; reused across flows (the module keeps no state of its
@@ -21,13 +30,6 @@ globalThis.__alumiaDecide = function (state, event) {
 pub struct CardModule {
     _runtime: Runtime,
     context: Context,
-}
-
-/// What `decide` returned.
-#[derive(Debug, Clone)]
-pub struct Decision {
-    pub state: String,
-    pub commands: Vec<Value>,
 }
 
 impl CardModule {
@@ -53,37 +55,43 @@ impl CardModule {
         Self::load(reference_server::CARD_DECISIONS_JS)
     }
 
-    pub fn initial(&self, options: &Value) -> anyhow::Result<String> {
+    fn call<A, R>(&self, name: &str, args: A) -> anyhow::Result<R>
+    where
+        A: for<'js> rquickjs::function::IntoArgs<'js>,
+        R: for<'js> rquickjs::FromJs<'js>,
+    {
         self.context.with(|ctx| {
-            let initial: Function = ctx
-                .globals()
-                .get("__alumiaInitial")
-                .map_err(|e| anyhow!("{e}"))?;
-            initial
-                .call::<_, String>((options.to_string(),))
-                .map_err(|e| anyhow!("initial() threw: {e}"))
+            let function: Function = ctx.globals().get(name).map_err(|e| anyhow!("{e}"))?;
+            function
+                .call::<A, R>(args)
+                .map_err(|e| anyhow!("{name} threw: {e}"))
         })
     }
 
-    pub fn decide(&self, state: &str, event: &Value) -> anyhow::Result<Decision> {
-        let answer = self.context.with(|ctx| {
-            let decide: Function = ctx
-                .globals()
-                .get("__alumiaDecide")
-                .map_err(|e| anyhow!("{e}"))?;
-            decide
-                .call::<_, String>((state.to_owned(), event.to_string()))
-                .map_err(|e| anyhow!("decide() threw on {event}: {e}"))
-        })?;
-        let mut value: Value = serde_json::from_str(&answer)?;
-        let commands = match value["commands"].take() {
-            Value::Array(commands) => commands,
-            _ => Vec::new(),
-        };
-        Ok(Decision {
-            state: value["state"].to_string(),
-            commands,
-        })
+    /// A new card `key` with `initial(options)`.
+    pub fn initial(&self, key: u32, options: &Value) -> anyhow::Result<()> {
+        self.call("__alumiaInitial", (key, options.to_string()))
+    }
+
+    /// `decide(state of key, event)`: the card's state moves on; the commands come out.
+    pub fn decide(&self, key: u32, event: &Value) -> anyhow::Result<Vec<Value>> {
+        let commands: String = self
+            .call("__alumiaDecide", (key, event.to_string()))
+            .map_err(|e| anyhow!("{e:#} (event {event})"))?;
+        match serde_json::from_str(&commands)? {
+            Value::Array(commands) => Ok(commands),
+            other => Err(anyhow!("decide() returned commands {other}")),
+        }
+    }
+
+    /// The card's `phase` (`idle`, `waiting`, `failed`, `resending`, `done`).
+    pub fn phase(&self, key: u32) -> anyhow::Result<String> {
+        self.call("__alumiaPhase", (key,))
+    }
+
+    /// Forgets every card (a new flow starts).
+    pub fn forget(&self) -> anyhow::Result<()> {
+        self.call("__alumiaForget", ())
     }
 }
 
@@ -95,27 +103,29 @@ mod tests {
     #[test]
     fn the_served_module_decides_in_quickjs() {
         let module = CardModule::reference().unwrap();
-        let state = module
-            .initial(&json!({"connectionId": "c1", "startUrl": "/x", "origin": "http://p"}))
+        module
+            .initial(
+                1,
+                &json!({"connectionId": "c1", "startUrl": "/x", "origin": "http://p"}),
+            )
             .unwrap();
         let clicked = module
-            .decide(&state, &json!({"type": "user", "action": "connect"}))
+            .decide(1, &json!({"type": "user", "action": "connect"}))
             .unwrap();
-        assert_eq!(clicked.commands[0]["type"], "open");
+        assert_eq!(clicked[0]["type"], "open");
+        assert_eq!(module.phase(1).unwrap(), "waiting");
         let foreign = module
             .decide(
-                &clicked.state,
+                1,
                 &json!({"type": "channel", "channel": "opener", "origin": "http://evil",
                         "data": {"result": "success", "connectionId": "c1"}}),
             )
             .unwrap();
-        assert_eq!(foreign.commands[0]["reason"], "foreign origin");
+        assert_eq!(foreign[0]["reason"], "foreign origin");
         let connected = module
-            .decide(
-                &clicked.state,
-                &json!({"type": "poll-answer", "status": "connected"}),
-            )
+            .decide(1, &json!({"type": "poll-answer", "status": "connected"}))
             .unwrap();
-        assert!(connected.commands.iter().any(|c| c["type"] == "resend"));
+        assert!(connected.iter().any(|c| c["type"] == "resend"));
+        assert_eq!(module.phase(1).unwrap(), "resending");
     }
 }

@@ -61,6 +61,8 @@ pub struct SimReport {
 pub struct Simulator {
     module: CardModule,
     runtime: tokio::runtime::Runtime,
+    /// One in-memory database, emptied before each flow (its prepared statements kept).
+    database: reference_server::Database,
     broken: Option<BrokenClient>,
 }
 
@@ -76,13 +78,21 @@ impl Simulator {
         Ok(Self {
             module,
             runtime,
+            database: reference_server::Database::open_in_memory()?,
             broken,
         })
     }
 
     /// Simulates one flow.
     pub fn run(&self, case: &Case) -> anyhow::Result<FlowOutcome> {
-        Ok(world::World::new(case, &self.module, &self.runtime, self.broken)?.run())
+        Ok(world::World::new(
+            case,
+            &self.module,
+            &self.runtime,
+            &self.database,
+            self.broken,
+        )?
+        .run())
     }
 }
 

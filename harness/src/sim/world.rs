@@ -32,7 +32,7 @@ const USER: &str = "simuser";
 const CHAT: &str = "main";
 /// How long the world runs after each action, and at the end (virtual ms).
 const AFTER_ACTION_MS: u64 = 1_500;
-const SETTLE_MS: u64 = 12_000;
+const SETTLE_MS: u64 = 7_000;
 
 /// The invariants the simulator checks, as its reports name them.
 pub const SIM_INVARIANTS: [&str; 8] = [
@@ -161,7 +161,8 @@ pub struct FlowOutcome {
 struct Card {
     queued_id: String,
     connection_id: String,
-    state: String,
+    /// The card's key in the decision module (its state stays in the engine).
+    key: u32,
     view: String,
     timer: u64,
 }
@@ -254,6 +255,7 @@ pub struct World<'a> {
     callback_urls: Vec<Url>,
     connectors_open: bool,
     ids: BTreeMap<String, String>,
+    next_card: u32,
 }
 
 fn faults_for(case: &Case) -> Faults {
@@ -312,6 +314,7 @@ impl<'a> World<'a> {
         case: &'a Case,
         module: &'a CardModule,
         runtime: &'a tokio::runtime::Runtime,
+        database: &reference_server::Database,
         broken: Option<BrokenClient>,
     ) -> anyhow::Result<Self> {
         let platform_url = Url::parse(PLATFORM)?;
@@ -361,10 +364,13 @@ impl<'a> World<'a> {
         };
         let mut settings = reference_server::Settings::for_provider(PROVIDER);
         settings.seed = Some(case.seed);
+        database.reset()?;
+        module.forget()?;
         let platform = reference_server::in_memory_platform(
             settings,
             platform_url.clone(),
             reference_server::Http::InMemory(transport),
+            database.clone(),
         )?;
         Ok(Self {
             module,
@@ -390,6 +396,7 @@ impl<'a> World<'a> {
             callback_urls: Vec::new(),
             connectors_open: false,
             ids: BTreeMap::new(),
+            next_card: 0,
         })
     }
 
@@ -703,6 +710,10 @@ impl<'a> World<'a> {
         let mut created = Vec::new();
         for message in list {
             let kind = message["kind"].as_str().unwrap_or("");
+            if kind == "tool-error" {
+                // The revocation is surfaced (by a re-send's tool call, say).
+                self.revoked_since_allow = false;
+            }
             if (kind == "connect-card" || kind == "reconnect-card")
                 && message["queuedState"] == "waiting"
             {
@@ -719,18 +730,17 @@ impl<'a> World<'a> {
                     "startUrl": message["startUrl"],
                     "origin": self.platform_url.origin().ascii_serialization(),
                 });
-                let state = match self.module.initial(&options) {
-                    Ok(state) => state,
-                    Err(error) => {
-                        self.violation("chat-resumed", format!("{error:#}"));
-                        continue;
-                    }
-                };
+                self.next_card += 1;
+                let key = self.next_card;
+                if let Err(error) = self.module.initial(key, &options) {
+                    self.violation("chat-resumed", format!("{error:#}"));
+                    continue;
+                }
                 if let Page::Chat { cards } = &mut self.tabs[tab].page {
                     cards.push(Card {
                         queued_id,
                         connection_id,
-                        state,
+                        key,
                         view: "idle".into(),
                         timer: 0,
                     });
@@ -758,33 +768,39 @@ impl<'a> World<'a> {
         let Page::Chat { cards } = &self.tabs[tab].page else {
             return;
         };
-        let Some(current) = cards.get(card) else {
+        let Some(current) = cards.get(card).cloned() else {
             return;
         };
-        let decision = match self.module.decide(&current.state, &event) {
-            Ok(decision) => decision,
+        let commands = match self.module.decide(current.key, &event) {
+            Ok(commands) => commands,
             Err(error) => {
                 self.violation("chat-resumed", format!("{error:#}"));
                 return;
             }
         };
-        if let Page::Chat { cards } = &mut self.tabs[tab].page {
-            cards[card].state = decision.state.clone();
-        }
         let foreign = event["type"] == "channel"
             && event["origin"] != json!(self.platform_url.origin().ascii_serialization());
-        if foreign && decision.commands.iter().any(|c| c["type"] != "ignored") {
+        if foreign && commands.iter().any(|c| c["type"] != "ignored") {
             self.violation(
                 "foreign-origin-ignored",
                 format!(
                     "a {} message from {} made the card do {}",
                     event["channel"].as_str().unwrap_or(""),
                     event["origin"].as_str().unwrap_or(""),
-                    Value::Array(decision.commands.clone())
+                    Value::Array(commands.clone())
                 ),
             );
         }
-        for command in decision.commands {
+        let server_said_connected =
+            event["type"] == "poll-answer" && event["status"] == "connected";
+        if !server_said_connected && commands.iter().any(|c| c["type"] == "resend") {
+            let queued = self.id(&current.queued_id, "QUEUED");
+            self.violation(
+                "resend-only-when-connected",
+                format!("the card asked to re-send {queued} on {event}, not on its server saying connected"),
+            );
+        }
+        for command in commands {
             self.run_command(tab, card, &command, gesture);
         }
     }
@@ -975,7 +991,6 @@ impl<'a> World<'a> {
                 let Some(current) = self.card(tab, card) else {
                     return;
                 };
-                let (_, status) = self.connection_status(&current.connection_id);
                 let count = self
                     .resend_requests
                     .entry(current.queued_id.clone())
@@ -987,15 +1002,6 @@ impl<'a> World<'a> {
                     self.violation(
                         "resend-at-most-once",
                         format!("the card asked to re-send {queued} {count} times"),
-                    );
-                }
-                if status["status"] != "connected" {
-                    self.violation(
-                        "resend-only-when-connected",
-                        format!(
-                            "the card asked to re-send {queued} while the server says {}",
-                            status["status"]
-                        ),
                     );
                 }
                 let answer = self.platform_request(
@@ -1085,6 +1091,8 @@ impl<'a> World<'a> {
                 ),
             );
         }
+        // The first tool call after a revocation surfaces it (as the browser tier checks).
+        self.revoked_since_allow = false;
         let tab = self.chat_tab();
         self.render(tab, &body["messages"]);
         self.steps
@@ -1097,8 +1105,7 @@ impl<'a> World<'a> {
             return None;
         };
         cards.iter().enumerate().rev().find_map(|(index, card)| {
-            let state: Value = serde_json::from_str(&card.state).ok()?;
-            let phase = state["phase"].as_str()?.to_owned();
+            let phase = self.module.phase(card.key).ok()?;
             (phase != "done" && phase != "resending").then_some((index, phase))
         })
     }
@@ -1148,6 +1155,8 @@ impl<'a> World<'a> {
                 if allow {
                     self.revoked_since_allow = false;
                 }
+                // The page is gone once the form is sent (the next one may take a while).
+                self.tabs[tab].page = Page::Other;
                 let url = self.provider_url.join("consent").expect("a URL");
                 let body = format!("request={request}&decision={decision}").into_bytes();
                 let response = self.provider_call("POST", &url, body);
