@@ -56,7 +56,7 @@ pub enum BrokenClient {
     NeverPolls,
     /// Re-sends on every delivery.
     ResendOnEveryDelivery,
-    /// Takes a success from any origin as the truth and re-sends.
+    /// Acts on messages from any origin (no origin check).
     AcceptsAnyOrigin,
     /// Re-sends when the server says the connection failed.
     ResendsOnError,
@@ -101,13 +101,9 @@ impl BrokenClient {
                 "return state.phase === \"resending\" || state.phase === \"done\";",
                 "return false;",
             )],
-            BrokenClient::AcceptsAnyOrigin => &[
-                ("if (event.origin !== state.origin) {", "if (false) {"),
-                (
-                    "// A message is a hint: the server's status decides.",
-                    "if (payload.result === \"success\") { return { state: copy(state, { phase: \"resending\" }), commands: [{ type: \"resend\" }] }; }",
-                ),
-            ],
+            BrokenClient::AcceptsAnyOrigin => {
+                &[("if (event.origin !== state.origin) {", "if (false) {")]
+            }
             BrokenClient::ResendsOnError => &[(
                 "failed.commands.unshift({ type: \"show\", view: \"error\", message: event.message || \"The connection failed.\" });",
                 "failed.commands.unshift({ type: \"show\", view: \"error\", message: event.message || \"The connection failed.\" }, { type: \"resend\" });",
