@@ -292,3 +292,54 @@ fn a_running_webdriver_endpoint_can_be_given_instead_of_a_spawned_driver() {
     );
     assert_eq!(json["results"][0]["outcome"], "pass");
 }
+
+#[test]
+fn harness_sim_with_the_same_seed_and_count_prints_the_same_report_twice() {
+    let run = || {
+        let output = harness()
+            .args(["sim", "--seed", "1", "--cases", "10000"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let first = run();
+    assert_eq!(first, run());
+    assert!(first.starts_with("seed 1\n"), "{first}");
+    assert!(first.contains("flows simulated: 10000"), "{first}");
+    assert!(first.contains("counterexample: none"), "{first}");
+}
+
+#[test]
+fn harness_sim_prints_a_broken_clients_counterexample_and_exits_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("sim.json");
+    let output = harness()
+        .args([
+            "sim",
+            "--seed",
+            "3",
+            "--cases",
+            "500",
+            "--broken-client",
+            "never-polls",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("violation chat-resumed"), "{stdout}");
+    assert!(stdout.contains("do = \"open-chat\""), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["seed"], 3);
+    let scenario = report["counterexample"]["scenario"].as_str().unwrap();
+    harness::scenario::Scenario::parse("found.toml", scenario).unwrap();
+}

@@ -212,8 +212,13 @@ impl Database {
     }
 
     fn prepare(connection: Connection) -> Result<Self> {
-        // Every statement is prepared once per connection (`prepare_cached`).
+        // Every statement is prepared once per connection (`prepare_cached`), and the query
+        // planner keeps its plan whatever the bound values (no re-preparation per binding).
         connection.set_prepared_statement_cache_capacity(64);
+        connection.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )?;
         connection.execute_batch(
             "PRAGMA secure_delete = ON; PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = ON;",
         )?;
@@ -237,7 +242,7 @@ impl Database {
             "memberships",
             "sqlite_sequence",
         ] {
-            db.prepare_cached(&format!("DELETE FROM {table}"))?
+            db.prepare_cached(&format!("DELETE FROM {table} WHERE 1"))?
                 .execute([])?;
         }
         Ok(())
@@ -284,30 +289,30 @@ impl Database {
         user: &str,
     ) -> Result<()> {
         let now = now_ms();
-        self.lock().prepare_cached("INSERT INTO connections (id, org, connector, created_by, status, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)")?.execute(params![id, org, connector, user, now],
-        )?;
+        self.lock()
+            .prepare_cached(
+                "INSERT INTO connections (id, org, connector, created_by, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+            )?
+            .execute(params![id, org, connector, user, now])?;
         Ok(())
     }
 
     /// A connection of this org; `None` for another org's connection.
     pub fn connection(&self, org: &str, id: &str) -> Result<Option<ConnectionRecord>> {
         self.lock()
-            .query_row(
-                &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE org = ?1 AND id = ?2"),
-                params![org, id],
-                connection_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE org = ?1 AND id = ?2"
+            ))?
+            .query_row(params![org, id], connection_from_row)
             .optional()
     }
 
     pub fn connection_by_id(&self, id: &str) -> Result<Option<ConnectionRecord>> {
         self.lock()
-            .query_row(
-                &format!("SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1"),
-                params![id],
-                connection_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {CONNECTION_COLUMNS} FROM connections WHERE id = ?1"
+            ))?
+            .query_row(params![id], connection_from_row)
             .optional()
     }
 
@@ -369,7 +374,9 @@ impl Database {
     pub fn take_attempt(&self, state: &str) -> Result<AttemptLookup> {
         let db = self.lock();
         let found = db
-            .prepare_cached("SELECT connection_id, session_id, pkce_verifier, used_at FROM attempts WHERE state = ?1")?.query_row(params![state],
+            .prepare_cached("SELECT connection_id, session_id, pkce_verifier, used_at FROM attempts WHERE state = ?1",
+            )?
+            .query_row(params![state],
                 |row| {
                     Ok((
                         Attempt {
@@ -401,21 +408,25 @@ impl Database {
         credentials: &Credentials,
         scope: &str,
     ) -> Result<()> {
-        self.lock().prepare_cached("INSERT OR REPLACE INTO credentials (connection_id, access_token, refresh_token, expires_at, scope)
-             VALUES (?1, ?2, ?3, ?4, ?5)")?.execute(params![
+        self.lock()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO credentials (connection_id, access_token, refresh_token, expires_at, scope) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
                 connection_id,
                 credentials.access_token,
                 credentials.refresh_token,
                 credentials.expires_at_ms,
                 scope
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
     pub fn credentials(&self, connection_id: &str) -> Result<Option<Credentials>> {
         self.lock()
-            .prepare_cached("SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1")?.query_row(params![connection_id],
+            .prepare_cached("SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1",
+            )?
+            .query_row(params![connection_id],
                 |row| {
                     Ok(Credentials {
                         access_token: row.get(0)?,
@@ -433,7 +444,9 @@ impl Database {
         let mut db = self.lock();
         let tx = db.transaction()?;
         let credentials = tx
-            .prepare_cached("SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1")?.query_row(params![id],
+            .prepare_cached("SELECT access_token, refresh_token, expires_at FROM credentials WHERE connection_id = ?1",
+            )?
+            .query_row(params![id],
                 |row| {
                     Ok(Credentials {
                         access_token: row.get(0)?,
@@ -445,7 +458,9 @@ impl Database {
             .optional()?;
         tx.prepare_cached("DELETE FROM credentials WHERE connection_id = ?1")?
             .execute(params![id])?;
-        tx.prepare_cached("UPDATE connections SET status = 'revoked', message = ?2, updated_at = ?3 WHERE id = ?1")?.execute(params![id, message, now_ms()],
+        tx.prepare_cached("UPDATE connections SET status = 'revoked', message = ?2, updated_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, message, now_ms()],
         )?;
         tx.prepare_cached("UPDATE attempts SET pkce_verifier = '' WHERE connection_id = ?1")?
             .execute(params![id])?;
@@ -460,8 +475,11 @@ impl Database {
         message: &NewMessage<'_>,
     ) -> Result<MessageRecord> {
         let db = self.lock();
-        db.prepare_cached("INSERT INTO messages (org, chat, role, kind, text, connector, connection_id, queued_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
+        db
+            .prepare_cached(
+                "INSERT INTO messages (org, chat, role, kind, text, connector, connection_id, queued_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
                 org,
                 chat,
                 message.role,
@@ -471,8 +489,7 @@ impl Database {
                 message.connection_id,
                 message.queued_id,
                 now_ms()
-            ],
-        )?;
+            ])?;
         Ok(MessageRecord {
             id: db.last_insert_rowid(),
             role: message.role.to_owned(),
@@ -505,8 +522,11 @@ impl Database {
     }
 
     pub fn queue_message(&self, record: &QueuedRecord, org: &str, chat: &str) -> Result<()> {
-        self.lock().prepare_cached("INSERT INTO queued (id, org, chat, text, connector, connection_id, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7)")?.execute(params![
+        self.lock()
+            .prepare_cached(
+                "INSERT INTO queued (id, org, chat, text, connector, connection_id, state, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'waiting', ?7)",
+            )?
+            .execute(params![
                 record.id,
                 org,
                 chat,
@@ -514,8 +534,7 @@ impl Database {
                 record.connector,
                 record.connection_id,
                 now_ms()
-            ],
-        )?;
+            ])?;
         Ok(())
     }
 
@@ -544,7 +563,9 @@ impl Database {
     /// Marks a waiting message re-sent. `false` when it was re-sent already: the caller
     /// must not re-send it again.
     pub fn mark_resent(&self, id: &str) -> Result<bool> {
-        let changed = self.lock().prepare_cached("UPDATE queued SET state = 'resent', resent_at = ?2 WHERE id = ?1 AND state = 'waiting'")?.execute(params![id, now_ms()],
+        let changed = self.lock().prepare_cached("UPDATE queued SET state = 'resent', resent_at = ?2 WHERE id = ?1 AND state = 'waiting'",
+            )?
+            .execute(params![id, now_ms()],
         )?;
         Ok(changed == 1)
     }

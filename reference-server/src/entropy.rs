@@ -23,6 +23,11 @@ impl Entropy {
         }
     }
 
+    /// Starts over from `seed` (the simulator reuses one platform across flows).
+    pub fn reseed(&self, seed: u64) {
+        *self.rng.lock().unwrap_or_else(|p| p.into_inner()) = StdRng::seed_from_u64(seed);
+    }
+
     /// `prefix` followed by `len` alphanumeric characters.
     pub fn token(&self, prefix: &str, len: usize) -> String {
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());

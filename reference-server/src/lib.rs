@@ -3,7 +3,7 @@
 //! channels and closes, and a chat whose queued message is re-sent exactly once on connection.
 //!
 //! `Application::build(settings)` binds; `run_until_stopped()` serves; `router(state)` gives the
-//! routes without a socket; `in_memory_platform` gives them with an in-memory database and the
+//! routes without a socket; `InMemoryPlatform` gives them with an in-memory database and the
 //! outgoing requests handed to a function (the simulator's platform).
 
 // Guards return `Result<_, axum::response::Response>` so a handler can answer early; the
@@ -24,7 +24,7 @@ mod startup;
 mod state;
 
 pub use agent::connector_for;
-pub use db::{Database, set_virtual_now};
+pub use db::set_virtual_now;
 #[cfg(feature = "defects")]
 pub use defects::Defect;
 pub use http::{Http, HttpError, InMemoryTransport};
@@ -32,7 +32,7 @@ pub use http::{Http, HttpError, InMemoryTransport};
 pub use oauth2;
 pub use routes::{SESSION_COOKIE, asset, router};
 pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
-pub use startup::{Application, RouterCustomizer, in_memory_platform};
+pub use startup::{Application, InMemoryPlatform, RouterCustomizer};
 pub use state::AppState;
 
 /// The chat card's decision module (pure JavaScript), as served at `/static/card-decisions.js`.

@@ -21,17 +21,35 @@ use tokio::net::TcpListener;
 /// Changes the routes before they serve (tests use it to build deliberately broken platforms).
 pub type RouterCustomizer = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
-/// The platform's routes over `db` (e.g. [`Database::open_in_memory`]), its outgoing requests
-/// going to `http`: no socket, no file. With [`crate::set_virtual_now`], no wall clock either.
-pub fn in_memory_platform(
-    settings: Settings,
-    public_url: url::Url,
-    http: crate::Http,
-    db: Database,
-) -> anyhow::Result<axum::Router> {
-    settings.validate()?;
-    let state = AppState::with_http(settings, public_url, db, http)?;
-    Ok(router(state))
+/// The platform with no socket and no file: an in-memory database, its outgoing requests
+/// handed to a function, and (with [`crate::set_virtual_now`]) no wall clock either. The
+/// simulator builds one and [`InMemoryPlatform::reset`]s it before each flow.
+pub struct InMemoryPlatform {
+    pub router: axum::Router,
+    state: AppState,
+}
+
+impl InMemoryPlatform {
+    pub fn new(
+        settings: Settings,
+        public_url: url::Url,
+        http: crate::Http,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let db = Database::open_in_memory()?;
+        let state = AppState::with_http(settings, public_url, db, http)?;
+        Ok(Self {
+            router: router(state.clone()),
+            state,
+        })
+    }
+
+    /// As new: every table empty, the random values starting over from `seed`.
+    pub fn reset(&self, seed: u64) -> anyhow::Result<()> {
+        self.state.db().reset()?;
+        self.state.entropy().reseed(seed);
+        Ok(())
+    }
 }
 
 /// A bound, ready-to-run platform.

@@ -57,13 +57,10 @@ pub struct SimReport {
     pub counterexample: Option<Counterexample>,
 }
 
-/// Runs flows: one QuickJS engine and one single-threaded runtime for all of them.
+/// Runs flows: one QuickJS engine, one single-threaded runtime and one in-memory platform
+/// for all of them (each flow starts from a reset).
 pub struct Simulator {
-    module: CardModule,
-    runtime: tokio::runtime::Runtime,
-    /// One in-memory database, emptied before each flow (its prepared statements kept).
-    database: reference_server::Database,
-    broken: Option<BrokenClient>,
+    shared: world::Shared,
 }
 
 impl Simulator {
@@ -72,27 +69,14 @@ impl Simulator {
             Some(client) => CardModule::load(&client.module_source())?,
             None => CardModule::reference()?,
         };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .context("a single-threaded runtime")?;
         Ok(Self {
-            module,
-            runtime,
-            database: reference_server::Database::open_in_memory()?,
-            broken,
+            shared: world::Shared::new(module, broken).context("the simulator's platform")?,
         })
     }
 
     /// Simulates one flow.
     pub fn run(&self, case: &Case) -> anyhow::Result<FlowOutcome> {
-        Ok(world::World::new(
-            case,
-            &self.module,
-            &self.runtime,
-            &self.database,
-            self.broken,
-        )?
-        .run())
+        Ok(world::World::new(case, &self.shared)?.run())
     }
 }
 

@@ -18,8 +18,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 use url::Url;
 
@@ -305,29 +305,24 @@ fn header<'r>(response: &'r ProviderResponse, name: &str) -> Option<&'r str> {
         .map(|(_, v)| v.as_str())
 }
 
-impl<'a> World<'a> {
-    pub fn new(
-        case: &'a Case,
-        module: &'a CardModule,
-        runtime: &'a tokio::runtime::Runtime,
-        database: &reference_server::Database,
-        broken: Option<BrokenClient>,
-    ) -> anyhow::Result<Self> {
-        let platform_url = Url::parse(PLATFORM)?;
-        let provider_url = Url::parse(PROVIDER)?;
-        let redirect = platform_url.join("oauth/redirect")?.to_string();
-        let provider = Provider::new(ProviderConfig {
-            public_url: provider_url.clone(),
-            clients: reference_server::DEFAULT_CLIENTS
-                .iter()
-                .map(|(_, _, id, secret)| ClientRegistration::new(id, secret, &redirect))
-                .collect(),
-            seed: case.seed,
-            faults: faults_for(case),
-        });
+/// What every flow shares: the engine, the runtime and the platform (reset per flow), and
+/// the slot the platform's outgoing requests find the flow's provider in.
+pub struct Shared {
+    pub module: CardModule,
+    pub runtime: tokio::runtime::Runtime,
+    pub platform: reference_server::InMemoryPlatform,
+    provider: Arc<Mutex<Option<Provider>>>,
+    now: Arc<AtomicU64>,
+    pub broken: Option<BrokenClient>,
+}
+
+impl Shared {
+    pub fn new(module: CardModule, broken: Option<BrokenClient>) -> anyhow::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+        let slot: Arc<Mutex<Option<Provider>>> = Arc::new(Mutex::new(None));
         let now = Arc::new(AtomicU64::new(0));
         let transport = {
-            let provider = provider.clone();
+            let slot = slot.clone();
             let now = now.clone();
             Arc::new(move |request: reference_server::oauth2::HttpRequest| {
                 let (parts, body) = request.into_parts();
@@ -344,6 +339,11 @@ impl<'a> World<'a> {
                     })
                     .collect();
                 let request = provider_request(parts.method.as_str(), &url, headers, body);
+                let provider = slot
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .expect("a flow's provider");
                 let answer = provider.handle(
                     Endpoint::route(parts.method.as_str(), url.path()),
                     &request,
@@ -358,26 +358,50 @@ impl<'a> World<'a> {
                 builder.body(answer.body).expect("a response")
             }) as reference_server::InMemoryTransport
         };
-        let mut settings = reference_server::Settings::for_provider(PROVIDER);
-        settings.seed = Some(case.seed);
-        database.reset()?;
-        module.forget()?;
-        let platform = reference_server::in_memory_platform(
-            settings,
-            platform_url.clone(),
+        let platform = reference_server::InMemoryPlatform::new(
+            reference_server::Settings::for_provider(PROVIDER),
+            Url::parse(PLATFORM)?,
             reference_server::Http::InMemory(transport),
-            database.clone(),
         )?;
         Ok(Self {
             module,
             runtime,
-            broken,
-            case,
             platform,
+            provider: slot,
+            now,
+            broken,
+        })
+    }
+}
+
+impl<'a> World<'a> {
+    pub fn new(case: &'a Case, shared: &'a Shared) -> anyhow::Result<Self> {
+        let platform_url = Url::parse(PLATFORM)?;
+        let provider_url = Url::parse(PROVIDER)?;
+        let redirect = platform_url.join("oauth/redirect")?.to_string();
+        let provider = Provider::new(ProviderConfig {
+            public_url: provider_url.clone(),
+            clients: reference_server::DEFAULT_CLIENTS
+                .iter()
+                .map(|(_, _, id, secret)| ClientRegistration::new(id, secret, &redirect))
+                .collect(),
+            seed: case.seed,
+            faults: faults_for(case),
+        });
+        *shared.provider.lock().unwrap_or_else(|p| p.into_inner()) = Some(provider.clone());
+        shared.now.store(0, Ordering::SeqCst);
+        shared.platform.reset(case.seed)?;
+        shared.module.forget()?;
+        Ok(Self {
+            module: &shared.module,
+            runtime: &shared.runtime,
+            broken: shared.broken,
+            case,
+            platform: shared.platform.router.clone(),
             provider,
             platform_url,
             provider_url,
-            now,
+            now: shared.now.clone(),
             queue: BTreeMap::new(),
             seq: 0,
             rng: StdRng::seed_from_u64(case.seed),
@@ -1357,6 +1381,7 @@ impl<'a> World<'a> {
                 format!("{resent} messages re-sent for {cards} card(s)"),
             );
         }
+        let secrets = self.provider.secrets();
         for url in self.callback_urls.clone() {
             let id = url
                 .query_pairs()
@@ -1370,7 +1395,6 @@ impl<'a> World<'a> {
                     format!("the callback resolved {shown}, a connection no card asked for"),
                 );
             }
-            let secrets = self.provider.secrets();
             for finding in secrets.find_in(url.as_str()) {
                 self.violation(
                     "no-secret-visible",
