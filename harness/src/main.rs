@@ -1,6 +1,10 @@
 //! `harness`: the conformance harness's command line.
 
 use clap::{Parser, Subcommand};
+
+/// The simulator allocates many small short-lived values: mimalloc serves them faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use harness::command::{RunOptions, run};
 use harness::scenario::{default_root, discover};
 use harness::stack::EmbeddedStack;

@@ -3,7 +3,7 @@
 //! exactly once" in the simulator is the code browsers run.
 
 use anyhow::{Context as _, anyhow};
-use rquickjs::{Context, Function, Runtime};
+use rquickjs::{Context, Function, Persistent, Runtime};
 use serde_json::Value;
 
 /// Glue: each card's state stays in the engine, keyed by a number; events go in and commands
@@ -28,8 +28,19 @@ globalThis.__alumiaForget = function () { __alumiaCards.clear(); };
 /// One engine with the module loaded; reused across flows (the module keeps no state of its
 /// own: the state goes in and out with every event).
 pub struct CardModule {
-    _runtime: Runtime,
+    // Dropped in this order: the saved functions before the context, the context before the
+    // runtime (QuickJS asserts that nothing outlives its runtime).
+    /// The glue's functions, looked up once.
+    functions: Functions,
     context: Context,
+    _runtime: Runtime,
+}
+
+struct Functions {
+    initial: Persistent<Function<'static>>,
+    decide: Persistent<Function<'static>>,
+    phase: Persistent<Function<'static>>,
+    forget: Persistent<Function<'static>>,
 }
 
 impl CardModule {
@@ -37,16 +48,26 @@ impl CardModule {
     pub fn load(source: &str) -> anyhow::Result<Self> {
         let runtime = Runtime::new().context("start QuickJS")?;
         let context = Context::full(&runtime).context("a QuickJS context")?;
-        context.with(|ctx| -> anyhow::Result<()> {
+        let functions = context.with(|ctx| -> anyhow::Result<Functions> {
             ctx.eval::<(), _>(source)
                 .map_err(|e| anyhow!("card-decisions.js does not load: {e}"))?;
             ctx.eval::<(), _>(GLUE)
                 .map_err(|e| anyhow!("the simulator's glue does not load: {e}"))?;
-            Ok(())
+            let get = |name: &str| -> anyhow::Result<Persistent<Function<'static>>> {
+                let function: Function = ctx.globals().get(name).map_err(|e| anyhow!("{e}"))?;
+                Ok(Persistent::save(&ctx, function))
+            };
+            Ok(Functions {
+                initial: get("__alumiaInitial")?,
+                decide: get("__alumiaDecide")?,
+                phase: get("__alumiaPhase")?,
+                forget: get("__alumiaForget")?,
+            })
         })?;
         Ok(Self {
-            _runtime: runtime,
+            functions,
             context,
+            _runtime: runtime,
         })
     }
 
@@ -55,13 +76,18 @@ impl CardModule {
         Self::load(reference_server::CARD_DECISIONS_JS)
     }
 
-    fn call<A, R>(&self, name: &str, args: A) -> anyhow::Result<R>
+    fn call<A, R>(
+        &self,
+        name: &str,
+        function: &Persistent<Function<'static>>,
+        args: A,
+    ) -> anyhow::Result<R>
     where
         A: for<'js> rquickjs::function::IntoArgs<'js>,
         R: for<'js> rquickjs::FromJs<'js>,
     {
         self.context.with(|ctx| {
-            let function: Function = ctx.globals().get(name).map_err(|e| anyhow!("{e}"))?;
+            let function = function.clone().restore(&ctx).map_err(|e| anyhow!("{e}"))?;
             function
                 .call::<A, R>(args)
                 .map_err(|e| anyhow!("{name} threw: {e}"))
@@ -70,13 +96,17 @@ impl CardModule {
 
     /// A new card `key` with `initial(options)`.
     pub fn initial(&self, key: u32, options: &Value) -> anyhow::Result<()> {
-        self.call("__alumiaInitial", (key, options.to_string()))
+        self.call(
+            "initial",
+            &self.functions.initial,
+            (key, options.to_string()),
+        )
     }
 
     /// `decide(state of key, event)`: the card's state moves on; the commands come out.
     pub fn decide(&self, key: u32, event: &Value) -> anyhow::Result<Vec<Value>> {
         let commands: String = self
-            .call("__alumiaDecide", (key, event.to_string()))
+            .call("decide", &self.functions.decide, (key, event.to_string()))
             .map_err(|e| anyhow!("{e:#} (event {event})"))?;
         match serde_json::from_str(&commands)? {
             Value::Array(commands) => Ok(commands),
@@ -86,12 +116,12 @@ impl CardModule {
 
     /// The card's `phase` (`idle`, `waiting`, `failed`, `resending`, `done`).
     pub fn phase(&self, key: u32) -> anyhow::Result<String> {
-        self.call("__alumiaPhase", (key,))
+        self.call("phase", &self.functions.phase, (key,))
     }
 
     /// Forgets every card (a new flow starts).
     pub fn forget(&self) -> anyhow::Result<()> {
-        self.call("__alumiaForget", ())
+        self.call("forget", &self.functions.forget, ())
     }
 }
 
