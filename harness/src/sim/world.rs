@@ -919,6 +919,15 @@ impl<'a> World<'a> {
         }
     }
 
+    /// The card, if its tab is still open and has not been reloaded since `generation`.
+    fn live_card(&self, tab: usize, generation: u64, card: usize) -> Option<Card> {
+        let page = &self.tabs[tab];
+        if page.closed || page.generation != generation {
+            return None;
+        }
+        self.card(tab, card)
+    }
+
     fn connection_status(&mut self, connection: &str) -> (u16, Value) {
         let answer = self.platform_request(
             "GET",
@@ -986,10 +995,7 @@ impl<'a> World<'a> {
                 generation,
                 card,
             } => {
-                if !live(&self.tabs, tab, generation) {
-                    return;
-                }
-                let Some(current) = self.card(tab, card) else {
+                let Some(current) = self.live_card(tab, generation, card) else {
                     return;
                 };
                 let (status, body) = self.connection_status(&current.connection_id);
@@ -1005,10 +1011,7 @@ impl<'a> World<'a> {
                 generation,
                 card,
             } => {
-                if !live(&self.tabs, tab, generation) {
-                    return;
-                }
-                let Some(current) = self.card(tab, card) else {
+                let Some(current) = self.live_card(tab, generation, card) else {
                     return;
                 };
                 let count = self
