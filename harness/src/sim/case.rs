@@ -47,6 +47,8 @@ pub enum Action {
     ProviderRevokes,
     /// Says "list my files" again.
     Say,
+    /// Opens the same chat in a second tab: its card waits on the same queued message.
+    SecondChatTab,
     /// A page of another origin posts a well-formed success for the card's connection to the
     /// chat (with target `*`).
     ForgedSuccess,
@@ -95,6 +97,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::Disconnect),
         1 => Just(Action::ProviderRevokes),
         1 => Just(Action::Say),
+        1 => Just(Action::SecondChatTab),
         1 => Just(Action::ForgedSuccess),
     ]
 }

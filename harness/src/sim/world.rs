@@ -247,7 +247,8 @@ pub struct World<'a> {
     steps: Vec<String>,
     said: usize,
     revoked_since_allow: bool,
-    resend_requests: BTreeMap<String, usize>,
+    /// Re-send requests by (tab, queued message): each card asks at most once.
+    resend_requests: BTreeMap<(usize, String), usize>,
     callback_urls: Vec<Url>,
     connectors_open: bool,
     ids: BTreeMap<String, String>,
@@ -1016,15 +1017,16 @@ impl<'a> World<'a> {
                 };
                 let count = self
                     .resend_requests
-                    .entry(current.queued_id.clone())
+                    .entry((tab, current.queued_id.clone()))
                     .or_default();
                 *count += 1;
                 let count = *count;
                 let queued = self.id(&current.queued_id, "QUEUED");
+                let name = self.tabs[tab].name.clone();
                 if count > 1 {
                     self.violation(
                         "resend-at-most-once",
-                        format!("the card asked to re-send {queued} {count} times"),
+                        format!("the card in [{name}] asked to re-send {queued} {count} times"),
                     );
                 }
                 let answer = self.platform_request(
@@ -1032,7 +1034,7 @@ impl<'a> World<'a> {
                     &format!("{}/queued/{}/resend", self.chat_api(), current.queued_id),
                     Some(json!({})),
                 );
-                self.note(format!("[chat] re-sends {queued} -> {}", answer.status));
+                self.note(format!("[{name}] re-sends {queued} -> {}", answer.status));
                 let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
                 if answer.status == 200 {
                     self.render(tab, &body["messages"]);
@@ -1266,6 +1268,16 @@ impl<'a> World<'a> {
                     .push("[[steps]]\ndo = \"provider-revokes\"".into());
             }
             Action::Say => self.say(),
+            Action::SecondChatTab => {
+                if self.tabs.iter().any(|t| t.name == "chat-2") {
+                    return;
+                }
+                let tab = self.new_tab("chat-2".into(), None);
+                self.note("[chat-2] opens the same chat".into());
+                self.open_chat(tab);
+                self.steps
+                    .push("[[steps]]\ndo = \"open-chat\"\ntab = \"chat-2\"".into());
+            }
             Action::ForgedSuccess => {
                 // The provider's page (another origin) posts to its opener, the chat.
                 let Some(from) = (0..self.tabs.len()).rev().find(|&t| {
