@@ -149,6 +149,12 @@ fn provider_lines(scenario: &Scenario) -> Vec<String> {
     if faults.revoke_endpoint_fails {
         lines.push("the revocation endpoint answers 503".to_owned());
     }
+    if faults.api_delay_ms > 0 {
+        lines.push(format!(
+            "the protected API answers after {} ms (decided when the request arrives)",
+            faults.api_delay_ms
+        ));
+    }
     if lines.is_empty() {
         lines.push("a well-behaved provider".to_owned());
     }
