@@ -823,7 +823,11 @@ impl Run<'_> {
         let Recorder::Proxy(_) = self.recorder else {
             return;
         };
-        let open = self.client.windows().await.unwrap_or_default();
+        let known: Vec<WindowHandle> = self.tabs.by_name.values().cloned().collect();
+        // Not knowing which windows are open is not seeing them closed.
+        let Some(open) = open_windows(self.client, &known).await else {
+            return;
+        };
         for (name, handle) in self.tabs.by_name.clone() {
             if !open.contains(&handle) {
                 if !self.gone.contains(&name) && !self.observation.closed_by_user.contains(&name) {
@@ -1027,7 +1031,14 @@ pub async fn run_steps(
         run.note_callback_urls();
         run.note_owner(step);
         let started = Instant::now();
-        let result = run.step(step).await;
+        // A WebDriver command has no timeout of its own: a step that hangs fails instead.
+        let budget = step_budget(step);
+        let result = match tokio::time::timeout(budget, run.step(step)).await {
+            Ok(result) => result,
+            Err(_) => Err(StepError::Timeout(format!(
+                "the step did not finish within {budget:?} (a WebDriver command hung; the driver log is among the artifacts)"
+            ))),
+        };
         run.look_at_tabs().await;
         let line = format!("{:>2}. {}", index + 1, describe_step(step));
         match result {
@@ -1046,7 +1057,8 @@ pub async fn run_steps(
     // Give a callback tab that is about to close itself the time to do so.
     let callback_grace = Instant::now() + Duration::from_secs(3);
     // Final state of every open tab.
-    let open = client.windows().await.unwrap_or_default();
+    let known: Vec<WindowHandle> = run.tabs.by_name.values().cloned().collect();
+    let open = open_windows(client, &known).await.unwrap_or_default();
     for (name, handle) in run.tabs.by_name.clone() {
         if !open.contains(&handle) {
             continue;
@@ -1100,7 +1112,7 @@ pub async fn run_steps(
         run.look_at_tabs().await;
         let mut observation = Observation::default();
         run.absorb_into(&mut observation);
-        let open = client.windows().await.unwrap_or_default();
+        let open = open_windows(client, &known).await.unwrap_or_default();
         settled.clear();
         let mut pending = false;
         for tab in callback_tab_names(&observation) {
@@ -1164,6 +1176,36 @@ pub async fn run_steps(
             .map(|(name, handle)| (name.clone(), handle.clone()))
             .collect(),
     })
+}
+
+/// How long a step may take in all: its own waits, and a margin for the commands around them.
+fn step_budget(step: &Step) -> Duration {
+    let pause = match step {
+        Step::Pause { ms } => Duration::from_millis(*ms),
+        _ => Duration::ZERO,
+    };
+    STEP_TIMEOUT * 3 + pause
+}
+
+/// The open windows. A driver may fail to list them while the window it was on closes itself
+/// (WebKitWebDriver does, now and then): the harness moves to another window it knows and asks
+/// again. `None` when it still cannot tell.
+async fn open_windows(client: &Client, known: &[WindowHandle]) -> Option<Vec<WindowHandle>> {
+    const ASK: Duration = Duration::from_secs(10);
+    for attempt in 1..=5u64 {
+        if let Ok(Ok(list)) = tokio::time::timeout(ASK, client.windows()).await {
+            return Some(list);
+        }
+        for handle in known {
+            if let Ok(Ok(())) =
+                tokio::time::timeout(ASK, client.switch_to_window(handle.clone())).await
+            {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+    }
+    None
 }
 
 /// A screenshot of every tab still open, by name.

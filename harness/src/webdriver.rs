@@ -218,7 +218,10 @@ impl Xvfb {
         for number in 90..400u32 {
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
             let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
-            if socket.exists() || lock.exists() {
+            if lock.exists() && !remove_if_stale(&lock, &socket) {
+                continue;
+            }
+            if socket.exists() && !lock.exists() {
                 continue;
             }
             let mut child = Command::new(&program)
@@ -253,8 +256,39 @@ impl Xvfb {
     }
 }
 
+/// A lock file whose server is gone (killed without cleaning up): removed with its socket, so
+/// the display number can be used again. Returns whether the number is free now.
+fn remove_if_stale(lock: &Path, socket: &Path) -> bool {
+    let pid = std::fs::read_to_string(lock)
+        .ok()
+        .and_then(|text| text.trim().parse::<u32>().ok());
+    match pid {
+        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => false,
+        // No pid yet: another Xvfb is writing it right now.
+        None => false,
+        Some(_) => {
+            let _ = std::fs::remove_file(socket);
+            std::fs::remove_file(lock).is_ok()
+        }
+    }
+}
+
 impl Drop for Xvfb {
+    /// SIGTERM first, so that Xvfb removes its lock file and socket; SIGKILL if it lingers.
     fn drop(&mut self) {
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if terminated {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
