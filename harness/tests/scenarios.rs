@@ -54,19 +54,47 @@ fn run_scenario_test(id: &str, engine: Engine) {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     });
-    let result = runtime.block_on(async {
-        let target = Target::embedded(seed, None).await.unwrap();
-        let driver = DriverProcess::spawn(engine).unwrap();
-        let session = Session::start_with(engine, &driver.url, &switches)
-            .await
-            .unwrap();
-        let artifacts = Artifacts {
-            root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
-            driver_log: Some(driver.log_path.clone()),
-        };
-        let result = run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await;
-        session.close().await.unwrap();
-        result
+    // A WebDriver command has no timeout of its own, and WebKitGTK hangs one now and then
+    // (rarely, and never the same scenario twice in a row): a run that does not finish in
+    // time is reported and run once more with a fresh driver and browser.
+    let attempts = if engine == Engine::Webkit { 2 } else { 1 };
+    let mut result = None;
+    for attempt in 1..=attempts {
+        let run = runtime.block_on(tokio::time::timeout(
+            std::time::Duration::from_secs(240),
+            async {
+                let target = Target::embedded(seed, None).await.unwrap();
+                let driver = DriverProcess::spawn(engine).unwrap();
+                let session = Session::start_with(engine, &driver.url, &switches)
+                    .await
+                    .unwrap();
+                let artifacts = Artifacts {
+                    root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
+                    driver_log: Some(driver.log_path.clone()),
+                };
+                let result =
+                    run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await;
+                session.close().await.unwrap();
+                result
+            },
+        ));
+        match run {
+            Ok(finished) => {
+                result = Some(finished);
+                break;
+            }
+            Err(_) => eprintln!(
+                "{id} in {}: the browser did not finish within 240 s (attempt {attempt} of {attempts})",
+                engine.name()
+            ),
+        }
+    }
+    let result = result.unwrap_or_else(|| {
+        panic!(
+            "{id} in {}: the browser hung on every attempt (rerun: {})",
+            engine.name(),
+            harness::suite::rerun_command(id, seed)
+        )
     });
     if !result.as_expected() {
         eprint!("{}", failure_details(&result, None));
