@@ -60,9 +60,8 @@ fn run_scenario_test(id: &str, engine: Engine) {
     let attempts = if engine == Engine::Webkit { 2 } else { 1 };
     let mut result = None;
     for attempt in 1..=attempts {
-        let run = runtime.block_on(tokio::time::timeout(
-            std::time::Duration::from_secs(240),
-            async {
+        let run = runtime.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(240), async {
                 let target = Target::embedded(seed, None).await.unwrap();
                 let driver = DriverProcess::spawn(engine).unwrap();
                 let session = Session::start_with(engine, &driver.url, &switches)
@@ -76,8 +75,9 @@ fn run_scenario_test(id: &str, engine: Engine) {
                     run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await;
                 session.close().await.unwrap();
                 result
-            },
-        ));
+            })
+            .await
+        });
         match run {
             Ok(finished) => {
                 result = Some(finished);
