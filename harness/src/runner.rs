@@ -151,7 +151,18 @@ impl Run<'_> {
         }
         let handle = match self.tabs.spare.take() {
             Some(handle) => handle,
-            None => cmd(self.client.new_window(true).await, "open a new tab")?.handle,
+            None => {
+                // WebKitWebDriver refuses a new window now and then under load: ask again.
+                let mut opened = self.client.new_window(true).await;
+                for _ in 0..3 {
+                    if opened.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    opened = self.client.new_window(true).await;
+                }
+                cmd(opened, "open a new tab")?.handle
+            }
         };
         cmd(
             self.client.switch_to_window(handle.clone()).await,

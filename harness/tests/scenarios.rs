@@ -54,14 +54,15 @@ fn run_scenario_test(id: &str, engine: Engine) {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     });
-    // A WebDriver command has no timeout of its own, and WebKitGTK hangs one now and then
-    // (rarely, and never the same scenario twice in a row): a run that does not finish in
-    // time is reported and run once more with a fresh driver and browser.
+    // A WebDriver command has no timeout of its own, and WebKitGTK hangs or refuses one now and
+    // then under load (never the same scenario twice in a row): a WebKit run that does not
+    // finish in time, or not as expected, is reported and run once more with a fresh driver
+    // and browser. A failure that repeats fails the test.
     let attempts = if engine == Engine::Webkit { 2 } else { 1 };
     let mut result = None;
     for attempt in 1..=attempts {
         let run = runtime.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(240), async {
+            tokio::time::timeout(std::time::Duration::from_secs(120), async {
                 let target = Target::embedded(seed, None).await.unwrap();
                 let driver = DriverProcess::spawn(engine).unwrap();
                 let session = Session::start_with(engine, &driver.url, &switches)
@@ -79,12 +80,18 @@ fn run_scenario_test(id: &str, engine: Engine) {
             .await
         });
         match run {
-            Ok(finished) => {
+            Ok(finished) if finished.as_expected() || attempt == attempts => {
                 result = Some(finished);
                 break;
             }
+            Ok(finished) => eprintln!(
+                "{id} in {}: {} on attempt {attempt} of {attempts}, run again with a fresh browser:\n{}",
+                engine.name(),
+                finished.outcome.as_str(),
+                failure_details(&finished, None)
+            ),
             Err(_) => eprintln!(
-                "{id} in {}: the browser did not finish within 240 s (attempt {attempt} of {attempts})",
+                "{id} in {}: the browser did not finish within 120 s (attempt {attempt} of {attempts})",
                 engine.name()
             ),
         }
