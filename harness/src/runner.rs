@@ -132,7 +132,20 @@ struct Run<'a> {
 }
 
 fn cmd<T>(result: Result<T, fantoccini::error::CmdError>, what: &str) -> Result<T, StepError> {
-    result.map_err(|e| StepError::Failed(format!("{what}: {e}")))
+    result.map_err(|e| StepError::Failed(format!("{what}: {}", describe(&e))))
+}
+
+/// A WebDriver error with its code: some drivers (WebKitWebDriver) send an empty message.
+fn describe(error: &fantoccini::error::CmdError) -> String {
+    match error {
+        fantoccini::error::CmdError::Standard(e) if e.message.is_empty() => {
+            format!("webdriver returned error \"{}\" with no message", e.error())
+        }
+        fantoccini::error::CmdError::Standard(e) => {
+            format!("webdriver returned error \"{}\": {}", e.error(), e.message)
+        }
+        other => other.to_string(),
+    }
 }
 
 impl Run<'_> {
@@ -818,7 +831,12 @@ impl Run<'_> {
     fn note_owner(&mut self, step: &Step) {
         let tab = match step {
             Step::Connect { opens, .. } => opens,
+            // The hostile page is not the platform's: what it opens is.
+            Step::OpenHostilePage { popup, .. } => popup,
+            Step::ProbeAnotherOrg { callback_tab, .. } => callback_tab,
             Step::Consent { tab, .. }
+            | Step::RedirectFromAnotherSession { tab, .. }
+            | Step::ReplayRedirect { tab }
             | Step::Reload { tab }
             | Step::RevisitCallback { tab }
             | Step::OpenChat { tab, .. }
