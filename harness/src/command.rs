@@ -85,8 +85,50 @@ struct Shared {
     remote: Option<Target>,
     done: Mutex<usize>,
     failed: std::sync::atomic::AtomicBool,
+    /// Two WebKitGTK sessions at once disturb each other's window and script commands now
+    /// and then: the first worker to take a WebKit scenario runs all of them, one at a time,
+    /// while the other workers take the other engines' scenarios.
+    webkit_claimed: std::sync::atomic::AtomicBool,
     total: usize,
     started: Instant,
+}
+
+impl Shared {
+    /// The next scenario this worker may run, or None when none is left for it.
+    fn next_job(&self, holds_webkit: &mut bool) -> Option<Job> {
+        next_job(
+            &mut self.queue.lock().unwrap(),
+            &self.webkit_claimed,
+            holds_webkit,
+        )
+    }
+}
+
+/// The first queued job this worker may run: any other engine's, and WebKit's only for the
+/// one worker that claimed WebKit first.
+fn next_job<J: HasEngine>(
+    queue: &mut VecDeque<J>,
+    webkit_claimed: &std::sync::atomic::AtomicBool,
+    holds_webkit: &mut bool,
+) -> Option<J> {
+    let position = queue.iter().position(|job| {
+        if job.engine() != Engine::Webkit || *holds_webkit {
+            return true;
+        }
+        *holds_webkit = !webkit_claimed.swap(true, std::sync::atomic::Ordering::SeqCst);
+        *holds_webkit
+    })?;
+    queue.remove(position)
+}
+
+trait HasEngine {
+    fn engine(&self) -> Engine;
+}
+
+impl HasEngine for Job {
+    fn engine(&self) -> Engine {
+        self.engine
+    }
 }
 
 /// Runs the selected scenarios; returns their results (the caller decides the exit status).
@@ -151,6 +193,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
         remote,
         done: Mutex::new(0),
         failed: std::sync::atomic::AtomicBool::new(false),
+        webkit_claimed: std::sync::atomic::AtomicBool::new(false),
         total,
         started: Instant::now(),
     });
@@ -197,10 +240,8 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
     let mut drivers: Vec<(Engine, DriverProcess)> = Vec::new();
     let mut session: Option<Session> = None;
     let mut results = Vec::new();
-    loop {
-        let Some(job) = shared.queue.lock().unwrap().pop_front() else {
-            break;
-        };
+    let mut holds_webkit = false;
+    while let Some(job) = shared.next_job(&mut holds_webkit) {
         if options.fail_fast && shared.failed.load(std::sync::atomic::Ordering::SeqCst) {
             break;
         }
@@ -378,4 +419,59 @@ fn compare_snapshot(
         result.outcome = Outcome::Fail;
     }
     diff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    impl HasEngine for (usize, Engine) {
+        fn engine(&self) -> Engine {
+            self.1
+        }
+    }
+
+    #[test]
+    fn one_worker_runs_every_webkit_scenario_and_the_others_run_the_rest() {
+        let mut queue: VecDeque<(usize, Engine)> = [
+            Engine::Chromium,
+            Engine::Webkit,
+            Engine::Webkit,
+            Engine::Firefox,
+            Engine::Webkit,
+        ]
+        .into_iter()
+        .enumerate()
+        .collect();
+        let claimed = AtomicBool::new(false);
+        let (mut first, mut second) = (false, false);
+        let picks = [
+            next_job(&mut queue, &claimed, &mut first),
+            next_job(&mut queue, &claimed, &mut second),
+            next_job(&mut queue, &claimed, &mut first),
+            next_job(&mut queue, &claimed, &mut second),
+            next_job(&mut queue, &claimed, &mut second),
+            next_job(&mut queue, &claimed, &mut first),
+            next_job(&mut queue, &claimed, &mut first),
+            next_job(&mut queue, &claimed, &mut first),
+        ];
+        let indexes: Vec<Option<usize>> = picks.iter().map(|p| p.map(|(i, _)| i)).collect();
+        // The second worker claims WebKit first (its second pick), and runs all of it; the
+        // first worker skips to Firefox, then finds nothing it may run.
+        assert_eq!(
+            indexes,
+            vec![
+                Some(0),
+                Some(1),
+                Some(3),
+                Some(2),
+                Some(4),
+                None,
+                None,
+                None
+            ]
+        );
+        assert!(second && !first);
+    }
 }
