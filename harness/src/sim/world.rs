@@ -661,35 +661,30 @@ impl<'a> World<'a> {
         self.callback_urls.push(url);
         let copies = if self.case.duplicate_deliveries { 2 } else { 1 };
         let origin = self.platform_url.origin().ascii_serialization();
+        // BroadcastChannel carries the object, a storage event its text.
+        let channels = [
+            (self.case.broadcast_channel, "broadcast", payload.clone()),
+            (self.case.storage, "storage", json!(payload.to_string())),
+        ];
         for other in 0..self.tabs.len() {
             if other == tab || self.tabs[other].closed {
                 continue;
             }
             for _ in 0..copies {
                 let generation = self.tabs[other].generation;
-                if self.case.broadcast_channel {
+                for (live, channel, data) in &channels {
+                    if !live {
+                        continue;
+                    }
                     let delay = self.latency();
                     self.schedule(
                         delay,
                         Event::Deliver {
                             tab: other,
                             generation,
-                            channel: "broadcast",
+                            channel,
                             origin: origin.clone(),
-                            data: payload.clone(),
-                        },
-                    );
-                }
-                if self.case.storage {
-                    let delay = self.latency();
-                    self.schedule(
-                        delay,
-                        Event::Deliver {
-                            tab: other,
-                            generation,
-                            channel: "storage",
-                            origin: origin.clone(),
-                            data: json!(payload.to_string()),
+                            data: data.clone(),
                         },
                     );
                 }
