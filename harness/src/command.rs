@@ -98,6 +98,7 @@ impl Shared {
     fn next_job(&self, holds_webkit: &mut bool) -> Option<Job> {
         next_job(
             &mut self.queue.lock().unwrap(),
+            |job| job.engine,
             &self.webkit_claimed,
             holds_webkit,
         )
@@ -106,29 +107,20 @@ impl Shared {
 
 /// The first queued job this worker may run: any other engine's, and WebKit's only for the
 /// one worker that claimed WebKit first.
-fn next_job<J: HasEngine>(
+fn next_job<J>(
     queue: &mut VecDeque<J>,
+    engine_of: impl Fn(&J) -> Engine,
     webkit_claimed: &std::sync::atomic::AtomicBool,
     holds_webkit: &mut bool,
 ) -> Option<J> {
     let position = queue.iter().position(|job| {
-        if job.engine() != Engine::Webkit || *holds_webkit {
+        if engine_of(job) != Engine::Webkit || *holds_webkit {
             return true;
         }
         *holds_webkit = !webkit_claimed.swap(true, std::sync::atomic::Ordering::SeqCst);
         *holds_webkit
     })?;
     queue.remove(position)
-}
-
-trait HasEngine {
-    fn engine(&self) -> Engine;
-}
-
-impl HasEngine for Job {
-    fn engine(&self) -> Engine {
-        self.engine
-    }
 }
 
 /// Runs the selected scenarios; returns their results (the caller decides the exit status).
@@ -426,12 +418,6 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
 
-    impl HasEngine for (usize, Engine) {
-        fn engine(&self) -> Engine {
-            self.1
-        }
-    }
-
     #[test]
     fn one_worker_runs_every_webkit_scenario_and_the_others_run_the_rest() {
         let mut queue: VecDeque<(usize, Engine)> = [
@@ -447,14 +433,14 @@ mod tests {
         let claimed = AtomicBool::new(false);
         let (mut first, mut second) = (false, false);
         let picks = [
-            next_job(&mut queue, &claimed, &mut first),
-            next_job(&mut queue, &claimed, &mut second),
-            next_job(&mut queue, &claimed, &mut first),
-            next_job(&mut queue, &claimed, &mut second),
-            next_job(&mut queue, &claimed, &mut second),
-            next_job(&mut queue, &claimed, &mut first),
-            next_job(&mut queue, &claimed, &mut first),
-            next_job(&mut queue, &claimed, &mut first),
+            next_job(&mut queue, |job| job.1, &claimed, &mut first),
+            next_job(&mut queue, |job| job.1, &claimed, &mut second),
+            next_job(&mut queue, |job| job.1, &claimed, &mut first),
+            next_job(&mut queue, |job| job.1, &claimed, &mut second),
+            next_job(&mut queue, |job| job.1, &claimed, &mut second),
+            next_job(&mut queue, |job| job.1, &claimed, &mut first),
+            next_job(&mut queue, |job| job.1, &claimed, &mut first),
+            next_job(&mut queue, |job| job.1, &claimed, &mut first),
         ];
         let indexes: Vec<Option<usize>> = picks.iter().map(|p| p.map(|(i, _)| i)).collect();
         // The second worker claims WebKit first (its second pick), and runs all of it; the
