@@ -221,7 +221,8 @@ impl Xvfb {
             if lock.exists() && !remove_if_stale(&lock, &socket) {
                 continue;
             }
-            if socket.exists() && !lock.exists() {
+            // A socket without a lock: a server we cannot tell about.
+            if socket.exists() {
                 continue;
             }
             let mut child = Command::new(&program)
