@@ -197,9 +197,19 @@ fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-fn wait_listening(port: u16) {
+/// Waits until `server` listens on `port`; false if it exited first (another process took the
+/// port between `free_port` and its bind: then whatever listens there is not ours).
+fn server_listening(server: &mut KillOnDrop, port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+    loop {
+        if server.0.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // A bind that failed just now shows as an exit a moment later.
+            std::thread::sleep(Duration::from_millis(200));
+            return server.0.try_wait().unwrap().is_none();
+        }
         assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -210,46 +220,57 @@ fn every_scenario_passes_against_a_separately_started_reference_server() {
     if !browser_available() {
         return;
     }
-    let platform_port = free_port();
-    let provider_port = free_port();
-    let redirect = format!("http://127.0.0.1:{platform_port}/oauth/redirect");
-    let mut provider_args = vec![
-        "serve".to_owned(),
-        "--bind".into(),
-        format!("127.0.0.1:{provider_port}"),
-        "--public-url".into(),
-        format!("http://localhost:{provider_port}"),
-    ];
-    for (_, _, id, secret) in reference_server::DEFAULT_CLIENTS {
-        provider_args.extend([
-            "--client-id".into(),
-            id.into(),
-            "--client-secret".into(),
-            secret.into(),
-        ]);
-        provider_args.extend(["--redirect-uri".into(), redirect.clone()]);
+    // The ports are picked before the servers bind them (each needs the other's URL): if
+    // another process takes one in between, both are started again on other ports.
+    let mut started = None;
+    for _ in 0..3 {
+        let platform_port = free_port();
+        let provider_port = free_port();
+        let redirect = format!("http://127.0.0.1:{platform_port}/oauth/redirect");
+        let mut provider_args = vec![
+            "serve".to_owned(),
+            "--bind".into(),
+            format!("127.0.0.1:{provider_port}"),
+            "--public-url".into(),
+            format!("http://localhost:{provider_port}"),
+        ];
+        for (_, _, id, secret) in reference_server::DEFAULT_CLIENTS {
+            provider_args.extend([
+                "--client-id".into(),
+                id.into(),
+                "--client-secret".into(),
+                secret.into(),
+            ]);
+            provider_args.extend(["--redirect-uri".into(), redirect.clone()]);
+        }
+        let mut provider = KillOnDrop(
+            Command::new(workspace_binary("fake-provider"))
+                .args(&provider_args)
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let mut platform = KillOnDrop(
+            Command::new(workspace_binary("reference-server"))
+                .args(["--bind", &format!("127.0.0.1:{platform_port}")])
+                .args([
+                    "--provider-url",
+                    &format!("http://localhost:{provider_port}/"),
+                ])
+                .env("RUST_LOG", "error")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        if server_listening(&mut provider, provider_port)
+            && server_listening(&mut platform, platform_port)
+        {
+            started = Some((provider, platform, platform_port, provider_port));
+            break;
+        }
     }
-    let _provider = KillOnDrop(
-        Command::new(workspace_binary("fake-provider"))
-            .args(&provider_args)
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let _platform = KillOnDrop(
-        Command::new(workspace_binary("reference-server"))
-            .args(["--bind", &format!("127.0.0.1:{platform_port}")])
-            .args([
-                "--provider-url",
-                &format!("http://localhost:{provider_port}/"),
-            ])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(provider_port);
-    wait_listening(platform_port);
+    let (_provider, _platform, platform_port, provider_port) =
+        started.expect("the servers could not bind their ports three times");
     let report = tempfile::NamedTempFile::new().unwrap();
     let output = harness()
         .args(["run", "--seed", "21"])
