@@ -20,7 +20,7 @@ async fn baseline_floor(client: &Client, target: &Target, run: usize) -> anyhow:
     let org = format!("floor{run}");
     crate::runner::reset_windows(client).await?;
     let started = Instant::now();
-    let login = target.login_url("floor", &org, &format!("/{org}/chat/main"));
+    let login = target.login_url("floor", &org, &crate::contract::chat_path(&org, "main"));
     client.goto(login.as_str()).await?;
     client
         .wait()

@@ -35,7 +35,7 @@ const PAGE: &str = r#"<!doctype html>
   }
   window.addEventListener("message", function (event) { note("message", event.origin, event.data); });
   try {
-    new BroadcastChannel("alumia-connector-oauth").onmessage = function (event) { note("broadcast", "", event.data); };
+    new BroadcastChannel("{{CHANNEL}}").onmessage = function (event) { note("broadcast", "", event.data); };
   } catch (e) { /* no BroadcastChannel here */ }
   window.addEventListener("storage", function (event) { note("storage", "", event.newValue); });
   document.querySelector("[data-testid=hostile-open]").addEventListener("click", function () {
@@ -46,8 +46,8 @@ const PAGE: &str = r#"<!doctype html>
 </body></html>
 "#;
 
-async fn page() -> Html<&'static str> {
-    Html(PAGE)
+async fn page() -> Html<String> {
+    Html(PAGE.replace("{{CHANNEL}}", crate::contract::CHANNEL_NAME))
 }
 
 /// The hostile origin's server, stopped when dropped.

@@ -2,8 +2,8 @@
 //! has a test in `harness/tests/invariants_catch_broken_platforms.rs` where a deliberately
 //! broken platform makes it fire.
 
+use crate::contract::{self, CALLBACK_PATH};
 use crate::observe::{ChatState, Observation};
-use crate::runner::CALLBACK_PATH;
 use crate::scenario::{ChatExpectation, Scenario};
 use serde::Serialize;
 use serde_json::Value;
@@ -194,7 +194,7 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violat
                 let value = record.event["value"]
                     .as_str()
                     .or(record.event["newValue"].as_str());
-                if key == "alumia:connector-oauth"
+                if key == contract::STORAGE_KEY
                     && let Some(value) = value
                 {
                     match serde_json::from_str::<Value>(value) {
@@ -229,7 +229,7 @@ fn callback_urls(observation: &Observation) -> Vec<(String, url::Url)> {
     observation
         .documents()
         .filter_map(|(tab, url)| Some((tab.to_owned(), url::Url::parse(url).ok()?)))
-        .filter(|(_, url)| url.path() == CALLBACK_PATH)
+        .filter(|(_, url)| contract::is_callback(url))
         .collect()
 }
 

@@ -7,6 +7,7 @@ pub mod authoring;
 pub mod bench;
 pub mod bidi;
 pub mod command;
+pub mod contract;
 pub mod defects;
 pub mod hostile;
 pub mod invariants;

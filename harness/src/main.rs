@@ -441,7 +441,11 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             println!("Open this URL, ask \u{201c}list my files\u{201d}, connect, and allow:");
             println!(
                 "  {}",
-                stack.login_url("alice", "acme", "/acme/chat/general")
+                stack.login_url(
+                    "alice",
+                    "acme",
+                    &harness::contract::chat_path("acme", "general")
+                )
             );
             println!("(seed {seed}; Ctrl-C stops both)");
             tokio::signal::ctrl_c().await?;

@@ -136,7 +136,7 @@ pub struct Observation {
     /// The origin of the hostile pages, for the trace's `[HOSTILE]`.
     pub hostile_origin: Option<String>,
     /// The other browser session's identity (hostile steps), for the trace's placeholders.
-    pub other_identity: Option<crate::runner::Identity>,
+    pub other_identity: Option<crate::contract::Identity>,
     #[serde(skip)]
     pub secrets: SecretLedger,
 }

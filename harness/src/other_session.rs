@@ -3,7 +3,7 @@
 //! `/dev/login`. Hostile steps use it to obtain what only another session can have (a
 //! platform redirect carrying its code and state, a pending connection of another org).
 
-use crate::runner::Identity;
+use crate::contract::{self, Identity};
 use anyhow::{Context, anyhow, bail};
 use reqwest::StatusCode;
 use reqwest::header::LOCATION;
@@ -16,28 +16,49 @@ pub struct OtherSession {
 }
 
 impl OtherSession {
-    /// Signs in as `identity` at `login` (the target's `/dev/login` URL for it).
+    /// Signs in as `identity` at `login` (the target's `/dev/login` URL for it), following the
+    /// platform's own redirects until a page answers.
     pub async fn sign_in(platform: &Url, identity: Identity, login: Url) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let response = http
-            .get(login.clone())
-            .send()
-            .await
-            .with_context(|| format!("another session signing in at {login}"))?;
-        if !response.status().is_redirection() {
-            bail!(
-                "another session signing in at {login} got {} instead of a redirect (see docs/target-contract.md, test users)",
-                response.status()
-            );
-        }
-        Ok(Self {
+        let session = Self {
             identity,
             platform: platform.clone(),
             http,
-        })
+        };
+        let (response, url) = session
+            .follow_platform_redirects(login.clone())
+            .await
+            .with_context(|| format!("another session signing in at {login}"))?;
+        if !response.status().is_success() {
+            bail!(
+                "another session signing in at {login} ended on {url} with {} (see docs/target-contract.md, test users)",
+                response.status()
+            );
+        }
+        Ok(session)
+    }
+
+    /// GETs `url`, following redirects while they stay on the platform's origin (at most ten):
+    /// the last answer and its URL. A redirect to another origin is an answer.
+    async fn follow_platform_redirects(
+        &self,
+        mut url: Url,
+    ) -> anyhow::Result<(reqwest::Response, Url)> {
+        for _ in 0..10 {
+            let response = self.http.get(url.clone()).send().await?;
+            if !response.status().is_redirection() {
+                return Ok((response, url));
+            }
+            let next = Self::location(&response, &url)?;
+            if next.origin() != self.platform.origin() {
+                return Ok((response, url));
+            }
+            url = next;
+        }
+        bail!("more than ten redirects from {url}")
     }
 
     fn location(response: &reqwest::Response, base: &Url) -> anyhow::Result<Url> {
@@ -55,21 +76,19 @@ impl OtherSession {
         Ok(base.join(location)?)
     }
 
-    /// The platform's connect URL for `connector`, which starts a sign-in (and creates a
-    /// pending connection): returns the provider's authorization URL it redirects to.
-    pub async fn start_connect(&self, connector: &str) -> anyhow::Result<Url> {
-        let url = self.platform.join(&format!(
-            "{}/connectors/{connector}/connect",
-            self.identity.org
-        ))?;
-        let response = self.http.get(url.clone()).send().await?;
+    /// Opens the platform's connect URL (`template`, learnt from the connectors page, with
+    /// `{org}` for the org), which starts a sign-in and creates a pending connection: returns
+    /// the provider's authorization URL the platform redirects to.
+    pub async fn start_connect(&self, template: &str) -> anyhow::Result<Url> {
+        let url: Url = contract::connect_url_for(template, &self.identity.org).parse()?;
+        let (response, last) = self.follow_platform_redirects(url.clone()).await?;
         if !response.status().is_redirection() {
             bail!(
-                "another session opening {url} got {} instead of a redirect to the provider",
+                "another session opening {url} got {} at {last} instead of a redirect to the provider",
                 response.status()
             );
         }
-        Self::location(&response, &url)
+        Self::location(&response, &last)
     }
 
     /// Allows at the provider's consent page for `authorize`: returns the platform redirect
@@ -106,9 +125,10 @@ impl OtherSession {
 
     /// `(status, connection id)` of the other org's latest connection of `connector`.
     pub async fn connector_status(&self, connector: &str) -> anyhow::Result<(String, String)> {
-        let url = self
-            .platform
-            .join(&format!("api/orgs/{}/connectors", self.identity.org))?;
+        let url = contract::platform_url(
+            &self.platform,
+            &contract::connectors_api_path(&self.identity.org),
+        );
         let answer: serde_json::Value = self
             .http
             .get(url.clone())
@@ -130,10 +150,10 @@ impl OtherSession {
 
     /// `(HTTP status, body)` of the status API for one of this session's connections.
     pub async fn connection_status(&self, connection: &str) -> anyhow::Result<(u16, String)> {
-        let url = self.platform.join(&format!(
-            "api/orgs/{}/connections/{connection}",
-            self.identity.org
-        ))?;
+        let url = contract::platform_url(
+            &self.platform,
+            &contract::connection_status_path(&self.identity.org, connection),
+        );
         let response = self
             .http
             .get(url)

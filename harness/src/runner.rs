@@ -1,6 +1,7 @@
 //! Runs one scenario in one browser session against one target: applies the browser
 //! configuration, signs in, performs the steps, then gathers what was observed.
 
+use crate::contract::{self, Identity};
 use crate::hostile::{HostileOrigin, RECEIVED_HOOK};
 use crate::observe::{
     CallbackTab, ChatCheck, ChatState, CrossSessionRedirect, HostilePage, HostileReceipt, MARKER,
@@ -24,8 +25,6 @@ use std::time::{Duration, Instant};
 const RECORDER_JS: &str = include_str!("recorder.js");
 /// The hidden function through which the harness asks a page for its surfaces.
 const SURFACES_HOOK: &str = "__alumiaHarnessSurfaces";
-/// The target contract's callback path.
-pub const CALLBACK_PATH: &str = "/auth/connector-callback";
 
 /// How long a step may wait for the page (an element, a tab, an answer).
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -35,13 +34,6 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum StepError {
     Timeout(String),
     Failed(String),
-}
-
-/// The identity a scenario runs under: its own org and user, so scenarios never share state.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Identity {
-    pub org: String,
-    pub user: String,
 }
 
 /// Everything a run produced before judging.
@@ -66,7 +58,7 @@ pub fn recorder_call(file: &ScenarioFile, recorder: &Recorder<'_>) -> String {
     };
     let config = json!({
         "marker": MARKER,
-        "channelName": "alumia-connector-oauth",
+        "channelName": contract::CHANNEL_NAME,
         "removeFeatures": browser.remove_features.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>(),
         "storage": match browser.storage { StorageMode::Available => "available", StorageMode::Throws => "throws" },
         "opener": match browser.opener { OpenerMode::Keep => "keep", OpenerMode::Noopener => "noopener" },
@@ -129,6 +121,8 @@ struct Run<'a> {
     hostile: Option<HostileOrigin>,
     /// Another browser session (over HTTP), signed in by the first step that needs it.
     other: Option<OtherSession>,
+    /// Connect URL templates by connector, learnt at sign-in for the steps that need them.
+    connect_urls: BTreeMap<String, String>,
 }
 
 fn cmd<T>(result: Result<T, fantoccini::error::CmdError>, what: &str) -> Result<T, StepError> {
@@ -197,11 +191,7 @@ impl Run<'_> {
     }
 
     async fn goto_ready(&self, path: &str) -> Result<(), StepError> {
-        let url = self
-            .target
-            .platform
-            .join(path)
-            .map_err(|e| StepError::Failed(e.to_string()))?;
+        let url = contract::platform_url(&self.target.platform, path);
         cmd(self.client.goto(url.as_str()).await, &format!("open {url}"))?;
         self.wait_css("body[data-ready=true]").await.map(|_| ())
     }
@@ -275,7 +265,7 @@ impl Run<'_> {
                 // Any other page waits for the user: its tab must show up.
                 let callback_loaded = events.iter().skip(events_before).any(|e| {
                     e.params["text"].as_str().is_some_and(|t| {
-                        t.contains("\"e\":\"document\"") && t.contains(CALLBACK_PATH)
+                        t.contains("\"e\":\"document\"") && t.contains(contract::CALLBACK_PATH)
                     })
                 });
                 let open = self.windows().await?;
@@ -306,11 +296,11 @@ impl Run<'_> {
         match step {
             Step::OpenChat { tab, chat } => {
                 self.tab_for(tab).await?;
-                self.goto_ready(&format!("{org}/chat/{chat}")).await
+                self.goto_ready(&contract::chat_path(&org, chat)).await
             }
             Step::OpenConnectors { tab } => {
                 self.tab_for(tab).await?;
-                self.goto_ready(&format!("{org}/connectors")).await
+                self.goto_ready(&contract::connectors_path(&org)).await
             }
             Step::Say { text, tab, wait } => {
                 self.switch(tab).await?;
@@ -526,12 +516,9 @@ impl Run<'_> {
                     HostileOpens::Callback => self.last_callback_url.clone().ok_or_else(|| {
                         StepError::Failed("no callback page was loaded before".into())
                     })?,
-                    HostileOpens::Connect => self
-                        .target
-                        .platform
-                        .join(&format!("{org}/connectors/{connector}/connect"))
-                        .map_err(|e| StepError::Failed(e.to_string()))?
-                        .to_string(),
+                    HostileOpens::Connect => {
+                        contract::connect_url_for(self.connect_url_template(connector)?, &org)
+                    }
                 };
                 if self.hostile.is_none() {
                     let hostile = HostileOrigin::start().await.map_err(|e| {
@@ -591,11 +578,16 @@ impl Run<'_> {
                 cmd(
                     self.client
                         .execute(
-                            "arguments[0].forEach(function (data) { \
-                               try { var channel = new BroadcastChannel('alumia-connector-oauth'); channel.postMessage(data); channel.close(); } catch (e) {} \
-                               try { localStorage.setItem('alumia:connector-oauth', typeof data === 'string' ? data : JSON.stringify(data)); } catch (e) {} \
+                            "var name = arguments[1], key = arguments[2]; \
+                             arguments[0].forEach(function (data) { \
+                               try { var channel = new BroadcastChannel(name); channel.postMessage(data); channel.close(); } catch (e) {} \
+                               try { localStorage.setItem(key, typeof data === 'string' ? data : JSON.stringify(data)); } catch (e) {} \
                              }); return true;",
-                            vec![json!(payloads)],
+                            vec![
+                                json!(payloads),
+                                json!(contract::CHANNEL_NAME),
+                                json!(contract::STORAGE_KEY),
+                            ],
                         )
                         .await,
                     "forge messages on BroadcastChannel and localStorage",
@@ -632,9 +624,10 @@ impl Run<'_> {
                 Ok(())
             }
             Step::RedirectFromAnotherSession { tab, connector } => {
+                let template = self.connect_url_template(connector)?.to_owned();
                 let other = self.other_session().await?;
                 let authorize = other
-                    .start_connect(connector)
+                    .start_connect(&template)
                     .await
                     .map_err(|e| StepError::Failed(format!("{e:#}")))?;
                 let redirect = other
@@ -673,17 +666,19 @@ impl Run<'_> {
                 callback_tab,
                 connector,
             } => {
+                let template = self.connect_url_template(connector)?.to_owned();
                 let other = self.other_session().await?;
                 let failed = |e: anyhow::Error| StepError::Failed(format!("{e:#}"));
-                other.start_connect(connector).await.map_err(failed)?;
+                other.start_connect(&template).await.map_err(failed)?;
                 let (_, connection) = other.connector_status(connector).await.map_err(failed)?;
                 let other_org = other.identity.org.clone();
                 self.switch(tab).await?;
                 for path in [
-                    format!("/api/orgs/{org}/connections/{connection}"),
-                    format!("/api/orgs/{other_org}/connections/{connection}"),
-                    format!("/api/orgs/{other_org}/connectors"),
+                    contract::connection_status_path(&org, &connection),
+                    contract::connection_status_path(&other_org, &connection),
+                    contract::connectors_api_path(&other_org),
                 ] {
+                    let url = contract::platform_url(&self.target.platform, &path);
                     let answer = cmd(
                         self.client
                             .execute_async(
@@ -691,7 +686,7 @@ impl Run<'_> {
                                  fetch(arguments[0], { credentials: 'same-origin', headers: { accept: 'application/json' } }) \
                                    .then(function (r) { return r.text().then(function (t) { done({ status: r.status, body: t }); }); }) \
                                    .catch(function (e) { done({ status: 0, body: String(e) }); });",
-                                vec![json!(path)],
+                                vec![json!(url.as_str())],
                             )
                             .await,
                         "ask the platform from the page",
@@ -704,11 +699,8 @@ impl Run<'_> {
                         connection_id: connection.clone(),
                     });
                 }
-                let mut callback = self
-                    .target
-                    .platform
-                    .join(CALLBACK_PATH)
-                    .map_err(|e| StepError::Failed(e.to_string()))?;
+                let mut callback =
+                    contract::platform_url(&self.target.platform, contract::CALLBACK_PATH);
                 callback
                     .query_pairs_mut()
                     .append_pair("oauth_result", "success")
@@ -723,7 +715,10 @@ impl Run<'_> {
                 let other = self.other_session().await?;
                 let (status, body) = other.connection_status(&connection).await.map_err(failed)?;
                 self.observation.other_org_probes.push(OtherOrgProbe {
-                    what: format!("GET /api/orgs/{other_org}/connections/{connection}"),
+                    what: format!(
+                        "GET {}",
+                        contract::connection_status_path(&other_org, &connection)
+                    ),
                     by_its_member: true,
                     status,
                     body,
@@ -795,6 +790,18 @@ impl Run<'_> {
             .map_err(|e| StepError::Failed(format!("read the provider's requests: {e:#}")))
     }
 
+    /// The connect URL of `connector` learnt at sign-in (with `{org}` for the org).
+    fn connect_url_template(&self, connector: &str) -> Result<&str, StepError> {
+        self.connect_urls
+            .get(connector)
+            .map(String::as_str)
+            .ok_or_else(|| {
+                StepError::Failed(format!(
+                    "the connect URL of {connector} was not learnt at sign-in"
+                ))
+            })
+    }
+
     /// The other browser session, signed in on first use as another user of another org.
     async fn other_session(&mut self) -> Result<&OtherSession, StepError> {
         if self.other.is_none() {
@@ -819,7 +826,7 @@ impl Run<'_> {
                 && let Ok(value) = serde_json::from_str::<serde_json::Value>(json)
                 && value["e"] == "document"
                 && let Some(url) = value["url"].as_str()
-                && url::Url::parse(url).is_ok_and(|u| u.path() == CALLBACK_PATH)
+                && url::Url::parse(url).is_ok_and(|u| contract::is_callback(&u))
             {
                 self.last_callback_url = Some(url.to_owned());
             }
@@ -1008,11 +1015,9 @@ pub async fn run_steps(
     // One window left from an earlier scenario in a reused session, at most.
     let first_window = reset_windows(client).await?;
     // Sign in before the recorder starts: the trace begins with the scenario's first step.
-    let login = target.login_url(
-        &identity.user,
-        &identity.org,
-        &format!("/{}/connectors", identity.org),
-    );
+    let connectors_page =
+        contract::platform_url(&target.platform, &contract::connectors_path(&identity.org));
+    let login = target.login_url(&identity.user, &identity.org, connectors_page.path());
     client.goto(login.as_str()).await?;
     client
         .wait()
@@ -1031,6 +1036,14 @@ pub async fn run_steps(
             vec![],
         )
         .await?;
+    // What hostile steps need of the platform's own routes, learnt from its connectors page.
+    let mut connect_urls = BTreeMap::new();
+    for connector in connectors_to_learn(&file.scenario.steps) {
+        let template = contract::learn_connect_url(client, &identity.org, &connector)
+            .await
+            .with_context(|| format!("learning the connect URL of {connector}"))?;
+        connect_urls.insert(connector, template);
+    }
     let installed = recorder.install(&recorder_call(file, &recorder)).await?;
     recorder.clear();
 
@@ -1054,6 +1067,7 @@ pub async fn run_steps(
         last_callback_url: None,
         hostile: None,
         other: None,
+        connect_urls,
     };
     let mut step_error = None;
     for (index, step) in file.scenario.steps.iter().enumerate() {
@@ -1207,6 +1221,28 @@ pub async fn run_steps(
     })
 }
 
+/// The connectors whose connect URL the scenario's steps need: a hostile page starts the
+/// flow, or another session starts it.
+fn connectors_to_learn(steps: &[Step]) -> Vec<String> {
+    let mut connectors: Vec<String> = Vec::new();
+    for step in steps {
+        let connector = match step {
+            Step::OpenHostilePage {
+                opens: HostileOpens::Connect,
+                connector,
+                ..
+            }
+            | Step::RedirectFromAnotherSession { connector, .. }
+            | Step::ProbeAnotherOrg { connector, .. } => connector,
+            _ => continue,
+        };
+        if !connectors.contains(connector) {
+            connectors.push(connector.clone());
+        }
+    }
+    connectors
+}
+
 /// How long a step may take in all: its own waits, and a margin for the commands around them.
 fn step_budget(step: &Step) -> Duration {
     let pause = match step {
@@ -1275,7 +1311,7 @@ pub async fn reset_windows(client: &Client) -> anyhow::Result<WindowHandle> {
 fn callback_tab_names(observation: &Observation) -> Vec<String> {
     let mut tabs: Vec<String> = Vec::new();
     for (tab, url) in observation.documents() {
-        if url::Url::parse(url).is_ok_and(|u| u.path() == CALLBACK_PATH)
+        if url::Url::parse(url).is_ok_and(|u| contract::is_callback(&u))
             && !tabs.iter().any(|t| t == tab)
         {
             tabs.push(tab.to_owned());

@@ -6,7 +6,7 @@
 //! # async fn demo() -> anyhow::Result<()> {
 //! use harness::stack::EmbeddedStack;
 //! let stack = EmbeddedStack::start(fake_provider::Faults::none(), 42).await?;
-//! println!("sign in at {}", stack.login_url("alice", "acme", "/acme/chat/general"));
+//! println!("sign in at {}", stack.login_url("alice", "acme", &harness::contract::chat_path("acme", "general")));
 //! # Ok(()) }
 //! ```
 
@@ -83,12 +83,7 @@ impl EmbeddedStack {
 
     /// The development sign-in URL that lands on `next`.
     pub fn login_url(&self, user: &str, org: &str, next: &str) -> Url {
-        let mut url = self.platform_url.join("dev/login").expect("a path joins");
-        url.query_pairs_mut()
-            .append_pair("user", user)
-            .append_pair("org", org)
-            .append_pair("next", next);
-        url
+        crate::contract::login_url(&self.platform_url, user, org, next)
     }
 }
 

@@ -1,8 +1,9 @@
 //! Running scenarios: one scenario in one session against one target, judged by the invariants,
 //! with artifacts kept when the outcome is not the expected one.
 
+use crate::contract::Identity;
 use crate::invariants::{self, STEP, Violation};
-use crate::runner::{Identity, StepError, run_steps};
+use crate::runner::{StepError, run_steps};
 use crate::scenario::{Outcome, ScenarioFile};
 use crate::target::Target;
 use crate::trace::{Normalizer, render};

@@ -157,11 +157,6 @@ impl Target {
 
     /// The target contract's sign-in URL for a test user.
     pub fn login_url(&self, user: &str, org: &str, next: &str) -> Url {
-        let mut url = self.platform.join("dev/login").expect("a path joins");
-        url.query_pairs_mut()
-            .append_pair("user", user)
-            .append_pair("org", org)
-            .append_pair("next", next);
-        url
+        crate::contract::login_url(&self.platform, user, org, next)
     }
 }

@@ -2,8 +2,8 @@
 //! requests and chat events, with numbered placeholders for volatile values (`[STATE#1]`
 //! sent and echoed stays `[STATE#1]`), so the same behaviour gives the same text.
 
+use crate::contract::Identity;
 use crate::observe::Observation;
-use crate::runner::Identity;
 use fake_provider::SecretLedger;
 use regex::Regex;
 use serde_json::Value;
@@ -304,9 +304,7 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
     // self-closing tabs linger) results meant for the pages that wait.
     let callback_tabs: Vec<&str> = observation
         .documents()
-        .filter(|(_, url)| {
-            url::Url::parse(url).is_ok_and(|u| u.path() == crate::runner::CALLBACK_PATH)
-        })
+        .filter(|(_, url)| url::Url::parse(url).is_ok_and(|u| crate::contract::is_callback(&u)))
         .map(|(tab, _)| tab)
         .collect();
     let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();

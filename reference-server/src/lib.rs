@@ -18,6 +18,7 @@ mod entropy;
 mod http;
 mod oauth;
 mod pages;
+pub mod paths;
 mod routes;
 mod settings;
 mod startup;

@@ -7,7 +7,7 @@
 
 use super::card::CardModule;
 use super::case::{Action, Case, CoopHop, ProviderBehaviour};
-use crate::runner::CALLBACK_PATH;
+use crate::contract;
 use axum::body::Body;
 use fake_provider::{
     ClientRegistration, ConsentFault, Endpoint, Faults, Provider, ProviderConfig, ProviderRequest,
@@ -16,6 +16,7 @@ use fake_provider::{
 use http_body_util::BodyExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use reference_server::paths;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -573,7 +574,7 @@ impl<'a> World<'a> {
                 return;
             }
             if url.origin() == self.platform_url.origin() {
-                if url.path() == "/oauth/redirect"
+                if url.path() == paths::REDIRECT
                     && !delayed
                     && self.case.provider == ProviderBehaviour::SlowToken
                 {
@@ -592,7 +593,7 @@ impl<'a> World<'a> {
                     url = next;
                     continue;
                 }
-                if url.path() == CALLBACK_PATH {
+                if contract::is_callback(&url) {
                     self.callback_loaded(tab, url);
                 } else {
                     self.tabs[tab].page = Page::Other;
@@ -715,8 +716,8 @@ impl<'a> World<'a> {
 
     // ---- the chat page (chat.js) ------------------------------------------------------------
 
-    fn chat_api(&self) -> String {
-        format!("/api/orgs/{ORG}/chats/{CHAT}")
+    fn messages_path(&self) -> String {
+        paths::fill(paths::MESSAGES, &[("org", ORG), ("chat", CHAT)])
     }
 
     fn render(&mut self, tab: usize, messages: &Value) {
@@ -771,7 +772,7 @@ impl<'a> World<'a> {
 
     fn open_chat(&mut self, tab: usize) {
         self.tabs[tab].page = Page::Chat { cards: Vec::new() };
-        let answer = self.platform_request("GET", &format!("{}/messages", self.chat_api()), None);
+        let answer = self.platform_request("GET", &self.messages_path(), None);
         let messages: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
         self.render(tab, &messages["messages"]);
     }
@@ -927,7 +928,7 @@ impl<'a> World<'a> {
     fn connection_status(&mut self, connection: &str) -> (u16, Value) {
         let answer = self.platform_request(
             "GET",
-            &format!("/api/orgs/{ORG}/connections/{connection}"),
+            &contract::connection_status_path(ORG, connection),
             None,
         );
         (
@@ -1026,7 +1027,10 @@ impl<'a> World<'a> {
                 }
                 let answer = self.platform_request(
                     "POST",
-                    &format!("{}/queued/{}/resend", self.chat_api(), current.queued_id),
+                    &paths::fill(
+                        paths::RESEND,
+                        &[("org", ORG), ("chat", CHAT), ("id", &current.queued_id)],
+                    ),
                     Some(json!({})),
                 );
                 self.note(format!("[{name}] re-sends {queued} -> {}", answer.status));
@@ -1050,11 +1054,7 @@ impl<'a> World<'a> {
             }
             Event::ReloadMessages { tab, generation } => {
                 if live(&self.tabs, tab, generation) {
-                    let answer = self.platform_request(
-                        "GET",
-                        &format!("{}/messages", self.chat_api()),
-                        None,
-                    );
+                    let answer = self.platform_request("GET", &self.messages_path(), None);
                     let messages: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
                     self.render(tab, &messages["messages"]);
                 }
@@ -1087,7 +1087,7 @@ impl<'a> World<'a> {
     fn say(&mut self) {
         let answer = self.platform_request(
             "POST",
-            &format!("{}/messages", self.chat_api()),
+            &self.messages_path(),
             Some(json!({"text": "list my files"})),
         );
         self.said += 1;
@@ -1219,7 +1219,7 @@ impl<'a> World<'a> {
             }
             Action::Disconnect => {
                 let answer =
-                    self.platform_request("GET", &format!("/api/orgs/{ORG}/connectors"), None);
+                    self.platform_request("GET", &contract::connectors_api_path(ORG), None);
                 let list: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
                 let Some(files) = list["connectors"]
                     .as_array()
@@ -1234,7 +1234,7 @@ impl<'a> World<'a> {
                 let id = files["connectionId"].as_str().unwrap_or("").to_owned();
                 let answer = self.platform_request(
                     "POST",
-                    &format!("/api/orgs/{ORG}/connections/{id}/disconnect"),
+                    &paths::fill(paths::DISCONNECT, &[("org", ORG), ("id", &id)]),
                     Some(json!({})),
                 );
                 let shown = self.id(&id, "CONNECTION");
@@ -1314,7 +1314,11 @@ impl<'a> World<'a> {
 
     /// Runs the whole flow: sign in, open the chat, say, connect, the case's actions, settle.
     pub fn run(mut self) -> FlowOutcome {
-        let login = format!("/dev/login?user={USER}&org={ORG}&next=/{ORG}/chat/{CHAT}");
+        let login = format!(
+            "{}?user={USER}&org={ORG}&next={}",
+            contract::LOGIN_PATH,
+            contract::chat_path(ORG, CHAT)
+        );
         self.platform_request("GET", &login, None);
         let chat = self.new_tab("chat".into(), None);
         self.open_chat(chat);
@@ -1335,7 +1339,7 @@ impl<'a> World<'a> {
 
     fn finish(mut self) -> FlowOutcome {
         // What the chat shows, from the server (the page renders what it sends).
-        let answer = self.platform_request("GET", &format!("{}/messages", self.chat_api()), None);
+        let answer = self.platform_request("GET", &self.messages_path(), None);
         let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
         let messages = body["messages"].as_array().cloned().unwrap_or_default();
         let count = |f: &dyn Fn(&Value) -> bool| messages.iter().filter(|m| f(m)).count();

@@ -7,6 +7,7 @@ mod connections;
 mod oauth;
 mod session;
 
+use crate::paths;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::Request;
@@ -20,29 +21,20 @@ pub use session::SESSION_COOKIE;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(|| async { Redirect::to("/dev/login") }))
+        .route("/", get(|| async { Redirect::to(paths::LOGIN) }))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/dev/login", get(session::login))
+        .route(paths::LOGIN, get(session::login))
         .route("/static/{file}", get(assets::static_file))
-        .route("/{org}/connectors", get(connections::connectors_page))
-        .route("/{org}/connectors/{connector}/connect", get(oauth::start))
-        .route("/{org}/chat/{chat}", get(chat::chat_page))
-        .route("/oauth/redirect", get(oauth::redirect))
-        .route("/auth/connector-callback", get(oauth::callback_page))
-        .route("/api/orgs/{org}/connectors", get(connections::list))
-        .route("/api/orgs/{org}/connections/{id}", get(connections::status))
-        .route(
-            "/api/orgs/{org}/connections/{id}/disconnect",
-            post(connections::disconnect),
-        )
-        .route(
-            "/api/orgs/{org}/chats/{chat}/messages",
-            get(chat::messages).post(chat::send),
-        )
-        .route(
-            "/api/orgs/{org}/chats/{chat}/queued/{id}/resend",
-            post(chat::resend),
-        )
+        .route(paths::CONNECTORS_PAGE, get(connections::connectors_page))
+        .route(paths::CONNECT, get(oauth::start))
+        .route(paths::CHAT_PAGE, get(chat::chat_page))
+        .route(paths::REDIRECT, get(oauth::redirect))
+        .route(paths::CALLBACK, get(oauth::callback_page))
+        .route(paths::CONNECTORS, get(connections::list))
+        .route(paths::CONNECTION, get(connections::status))
+        .route(paths::DISCONNECT, post(connections::disconnect))
+        .route(paths::MESSAGES, get(chat::messages).post(chat::send))
+        .route(paths::RESEND, post(chat::resend))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
