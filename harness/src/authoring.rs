@@ -1,7 +1,7 @@
 //! For contributors: `harness new` writes a scenario file from a commented template or from a
 //! close case, and `harness explain` says in words what a scenario does.
 
-use crate::invariants::INVARIANTS;
+use crate::invariants::{BROWSER_CHECKS, invariant};
 use crate::runner::describe_step;
 use crate::scenario::{ChatExpectation, Feature, OpenerMode, Scenario, ScenarioFile, StorageMode};
 use crate::webdriver::Engine;
@@ -223,10 +223,19 @@ pub fn explain(file: &ScenarioFile) -> String {
             chat_words(*expectation)
         );
     }
-    let _ = writeln!(out, "  trace: equal to snapshots/{}.snap", file.id);
-    let _ = writeln!(out, "\nInvariants checked (docs/target-contract.md):");
-    for invariant in INVARIANTS {
-        let _ = writeln!(out, "  - {invariant}");
+    let _ = writeln!(
+        out,
+        "  normative trace: equal to snapshots/{id}.snap on every target; reference transcript: snapshots/{id}.reference.snap on the embedded target (docs/verdicts.md)",
+        id = file.id
+    );
+    let _ = writeln!(out, "\nChecks (id: what it asks; what it enforces):");
+    for id in BROWSER_CHECKS {
+        let check = invariant(id).expect("every browser check is in the catalogue");
+        let _ = writeln!(
+            out,
+            "  - {id}: {}\n      enforces {}",
+            check.summary, check.enforces
+        );
     }
     out
 }

@@ -2,12 +2,15 @@
 //! in each engine (N at a time with `-j`), compares traces with snapshots, prints progress and
 //! a summary, and writes reports.
 
-use crate::invariants::{SNAPSHOT, STEP, Violation};
+use crate::invariants::{
+    CheckResult, CheckStatus, NORMATIVE_TRACE, REFERENCE_TRANSCRIPT, STEP, Violation,
+};
 use crate::report;
 use crate::scenario::{Outcome, ScenarioFile, discover};
 use crate::snapshot;
 use crate::suite::{Artifacts, ScenarioResult, keep_artifacts, run_scenario};
 use crate::target::Target;
+use crate::trace::Layer;
 use crate::webdriver::{DriverProcess, Engine, Session};
 use anyhow::Context;
 use std::collections::VecDeque;
@@ -271,11 +274,8 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                 let _ = current.close().await;
             }
         }
-        let (result, diff) = match switches {
-            Err(reason) => (
-                precondition_failed(file, engine, options.seed, reason),
-                None,
-            ),
+        let result = match switches {
+            Err(reason) => precondition_failed(file, engine, options.seed, reason),
             Ok(switches) => {
                 let current = match session.take() {
                     Some(current) => current,
@@ -301,8 +301,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                     &artifacts,
                 )
                 .await;
-                let diff =
-                    compare_snapshot(options, file, engine, &mut result, shared.remote.is_none());
+                compare_snapshots(options, file, engine, &mut result, shared.remote.is_none());
                 if !result.as_expected() {
                     keep_artifacts(&mut result, &artifacts.root, &current).await;
                 }
@@ -311,7 +310,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                 } else {
                     let _ = current.close().await;
                 }
-                (result, diff)
+                result
             }
         };
         {
@@ -319,7 +318,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
             *done += 1;
             println!("{}", report::console_line(*done, shared.total, &result));
             if !result.as_expected() {
-                print!("{}", report::failure_details(&result, diff.as_deref()));
+                print!("{}", report::failure_details(&result));
                 shared
                     .failed
                     .store(true, std::sync::atomic::Ordering::SeqCst);
@@ -349,68 +348,121 @@ pub fn precondition_failed(
             invariant: STEP.into(),
             detail: reason,
         }],
+        checks: Vec::new(),
         duration_ms: 0,
         trace: String::new(),
+        transcript: String::new(),
+        informative: Vec::new(),
+        diffs: Vec::new(),
         artifacts: None,
         seed,
         pending: None,
     }
 }
 
-/// Compares the trace with its snapshot; a missing or different snapshot fails the scenario,
-/// unless `--accept` writes it. Returns the diff when they differ.
-fn compare_snapshot(
+/// Compares the run's two layers with their snapshots (`docs/verdicts.md`). The normative
+/// trace is part of the verdict on every target; the reference transcript fails a run on the
+/// embedded target only (a regression guard of the reference server), and against another
+/// target its difference is kept as informative. `--accept` writes missing or changed
+/// snapshots instead (embedded target only).
+fn compare_snapshots(
     options: &RunOptions,
     file: &ScenarioFile,
     engine: Engine,
     result: &mut ScenarioResult,
     embedded: bool,
-) -> Option<String> {
+) {
     if result.trace.is_empty() {
-        return None;
+        return;
     }
-    let own = file.scenario.expect.own_snapshot(engine.name());
-    let path = snapshot::path_for_engine(&options.snapshots_root, &file.id.0, engine.name(), own);
-    let existing = snapshot::read(&path);
-    if existing
-        .as_deref()
-        .is_some_and(|body| snapshot::matches(body, &result.trace))
-    {
-        return None;
-    }
-    if options.accept && embedded {
-        if let Err(error) =
-            snapshot::write(&path, &file.id.0, &file.scenario.description, &result.trace)
-        {
-            eprintln!("cannot write {}: {error}", path.display());
+    for layer in [Layer::Normative, Layer::Transcript] {
+        let actual = match layer {
+            Layer::Normative => result.trace.clone(),
+            Layer::Transcript => result.transcript.clone(),
+        };
+        let name = file
+            .scenario
+            .expect
+            .snapshot_name(&file.id.0, engine.name(), layer);
+        let path = snapshot::path_for(&options.snapshots_root, &name);
+        let existing = snapshot::read(&path);
+        let check = snapshot_check(layer);
+        let status = |status, reason: Option<&str>| CheckResult {
+            id: check.to_owned(),
+            status,
+            reason: reason.map(str::to_owned),
+        };
+        if layer == Layer::Transcript && !embedded {
+            result.checks.push(status(
+                CheckStatus::NotApplicable,
+                Some("the target is not the reference server: its transcript is informative"),
+            ));
         }
-        return None;
-    }
-    let (detail, diff) = match &existing {
-        None => (
-            format!(
-                "no snapshot at {} (a missing snapshot is a failure)",
-                path.display()
-            ),
-            None,
-        ),
-        Some(body) => (
-            format!(
-                "the {} trace differs from {}",
+        if existing
+            .as_deref()
+            .is_some_and(|body| snapshot::matches(body, &actual))
+        {
+            if layer == Layer::Normative || embedded {
+                result.checks.push(status(CheckStatus::Pass, None));
+            }
+            continue;
+        }
+        if options.accept && embedded {
+            if let Err(error) =
+                snapshot::write(&path, &file.id.0, &file.scenario.description, &actual)
+            {
+                eprintln!("cannot write {}: {error}", path.display());
+            }
+            result
+                .checks
+                .push(status(CheckStatus::Pass, Some("accepted")));
+            continue;
+        }
+        let Some(body) = existing else {
+            if layer == Layer::Transcript && !embedded {
+                continue;
+            }
+            result.violations.push(Violation {
+                invariant: check.into(),
+                detail: format!(
+                    "no snapshot at {} (a missing snapshot is a failure)",
+                    path.display()
+                ),
+            });
+            result.checks.push(status(CheckStatus::Fail, None));
+            continue;
+        };
+        let diff = snapshot::diff(&body, &actual);
+        if layer == Layer::Transcript && !embedded {
+            result.informative.extend(diff.lines().map(str::to_owned));
+            continue;
+        }
+        result.checks.push(status(CheckStatus::Fail, None));
+        result.violations.push(Violation {
+            invariant: check.into(),
+            detail: format!(
+                "the {} {} differs from {}",
                 engine.name(),
+                match layer {
+                    Layer::Normative => "normative trace",
+                    Layer::Transcript => "reference transcript",
+                },
                 path.display()
             ),
-            Some(snapshot::diff(body, &result.trace)),
-        ),
-    };
-    result.violations.push(Violation {
-        invariant: SNAPSHOT.into(),
-        detail,
-    });
-    if result.outcome == Outcome::Pass {
+        });
+        result.diffs.push((path.display().to_string(), diff));
+    }
+    if result.outcome == Outcome::Pass && !result.violations.is_empty() {
         result.outcome = Outcome::Fail;
     }
-    diff
+}
+
+/// The check a snapshot comparison reports as.
+fn snapshot_check(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Normative => NORMATIVE_TRACE,
+        Layer::Transcript => REFERENCE_TRANSCRIPT,
+    }
 }
 
 #[cfg(test)]

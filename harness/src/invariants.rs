@@ -1,14 +1,19 @@
-//! The invariants checked after every scenario. Each returns violations naming itself; each
-//! has a test in `harness/tests/invariants_catch_broken_platforms.rs` where a deliberately
-//! broken platform makes it fire.
+//! The checks of a verdict (`docs/verdicts.md`): each has a stable id, a one-line summary and
+//! the sentence of the spec (`../shared/spec/oauth-flow.md`), of `docs/target-contract.md` or
+//! of an RFC that it enforces, as the MCP and OpenID conformance suites give theirs. After
+//! every scenario each browser check passes, fails with violations naming it, or is reported
+//! not applicable with the reason (never a silent pass). Each has a test where a
+//! deliberately broken platform makes it fire (`harness/tests/invariants_catch_broken_platforms.rs`,
+//! the defect matrix in `harness/tests/defects.rs`).
 
 use crate::contract::{self, CALLBACK_PATH};
 use crate::observe::{ChatState, Observation};
-use crate::scenario::{ChatExpectation, Scenario};
+use crate::scenario::{ChatExpectation, Feature, Scenario, Step, StorageMode};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
-/// The names of the invariants, as reports and scenario files spell them.
+/// The ids of the browser checks, as reports and scenario files spell them.
 pub const NO_SECRET_VISIBLE: &str = "no-secret-visible";
 pub const PAYLOAD_SHAPE: &str = "payload-shape";
 pub const OPENED_AS_TAB: &str = "opened-as-tab";
@@ -21,14 +26,158 @@ pub const HOSTILE_RECEIVES_NOTHING: &str = "hostile-receives-nothing";
 pub const REDIRECT_BOUND_TO_SESSION: &str = "redirect-bound-to-session";
 pub const ORG_ISOLATION: &str = "org-isolation";
 pub const SINGLE_EXCHANGE: &str = "single-exchange";
+pub const CHANNELS_COMPLETE: &str = "channels-complete";
 /// Not an invariant of the flow: the provider saw a request it has no endpoint for.
 pub const PROVIDER_CONTRACT: &str = "provider-contract";
 /// Not an invariant: a step could not be performed.
 pub const STEP: &str = "step";
-/// Not an invariant: the normalized trace differs from its snapshot.
-pub const SNAPSHOT: &str = "snapshot";
+/// The normative trace differs from its snapshot (part of the verdict on every target).
+pub const NORMATIVE_TRACE: &str = "normative-trace";
+/// The reference transcript differs from its snapshot (embedded target only).
+pub const REFERENCE_TRANSCRIPT: &str = "reference-transcript";
 
-pub const INVARIANTS: [&str; 12] = [
+/// Where a check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// After every scenario in a real browser.
+    Browser,
+    /// In the deterministic simulator (`harness sim`).
+    Simulator,
+    /// Both.
+    Both,
+}
+
+/// One check: its stable id, what it asks, and the text it enforces.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Invariant {
+    pub id: &'static str,
+    pub summary: &'static str,
+    /// The sentence it enforces, with where it stands.
+    pub enforces: &'static str,
+    pub tier: Tier,
+}
+
+/// Every check of the verdict, browser and simulator.
+pub const CATALOGUE: [Invariant; 19] = [
+    Invariant {
+        id: NO_SECRET_VISIBLE,
+        summary: "no secret the provider issued or received on any surface the browser shows",
+        enforces: "oauth-flow.md, What never happens: \"The callback never sends tokens or secrets back through postMessage or localStorage.\" Notes: \"The authorization code must never reach the callback page.\"",
+        tier: Tier::Both,
+    },
+    Invariant {
+        id: PAYLOAD_SHAPE,
+        summary: "channel payloads carry result, connectionId and an optional message only, agree with the callback URL, and postMessage names the platform's exact origin",
+        enforces: "oauth-flow.md, What never happens: \"It carries result, connectionId, and an optional human-readable message only.\" target-contract.md §4: \"window.opener.postMessage(payload, <the platform's exact origin>)\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: OPENED_AS_TAB,
+        summary: "every connect opened its tab with window.open and no features string",
+        enforces: "oauth-flow.md, Flow 2: \"The platform opens the provider's authorization URL in a normal new tab, not a popup. No fixed width/height/popup=1 features.\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: CHAT_RESUMED,
+        summary: "the queued message was re-sent exactly once and answered within the bound, or nothing was re-sent and the error is shown",
+        enforces: "oauth-flow.md, Notes: \"'Resume' means: the chat message that was waiting on the connection is sent again exactly once, and the agent's answer that uses the connector appears.\"",
+        tier: Tier::Both,
+    },
+    Invariant {
+        id: CALLBACK_CLOSED,
+        summary: "the callback tab closed itself, or shows how to close it where the browser refuses",
+        enforces: "oauth-flow.md, Flow 5: \"The callback page broadcasts the result, then closes itself.\" target-contract.md §4: \"where the browser refuses, [data-testid=callback-close-hint] becomes visible\"",
+        tier: Tier::Both,
+    },
+    Invariant {
+        id: PROVIDER_NEVER_GETS_PLATFORM_AUTH,
+        summary: "no platform cookie value in any request the provider received",
+        enforces: "oauth-flow.md, What never happens: \"The provider window never inherits the chat's auth — only the platform's own callback resolves the connection.\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: REVOCATION,
+        summary: "after a disconnect or a provider-side revocation, the next tool call shows a tool error and a reconnect prompt",
+        enforces: "oauth-flow.md, Disconnecting: \"Removing a connection revokes the stored credentials immediately. Sessions that try to use the connector after that point receive a tool error and surface a reconnect prompt.\"",
+        tier: Tier::Both,
+    },
+    Invariant {
+        id: MESSAGE_AS_TEXT,
+        summary: "a callback message carrying markup is shown verbatim as text",
+        enforces: "oauth-flow.md, How resumption is delivered: \"an optional human-readable message\"; target-contract.md §5.8",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: HOSTILE_RECEIVES_NOTHING,
+        summary: "a page on a third origin that opened the callback or the connect URL receives nothing on any channel",
+        enforces: "oauth-flow.md, How resumption is delivered: BroadcastChannel and localStorage reach \"same-origin tabs\"; target-contract.md §4: postMessage to \"the platform's exact origin\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: REDIRECT_BOUND_TO_SESSION,
+        summary: "a platform redirect (code and state) obtained by another browser session is refused: no exchange, nothing resolved",
+        enforces: "RFC 6749 §10.12: the state value binds the authorization request to \"the user-agent's authenticated state\"; oauth-flow.md, Notes: \"the platform checks state\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: ORG_ISOLATION,
+        summary: "the status API answers 404 and echoes nothing of another org's connection, and a callback URL naming it leaves it pending",
+        enforces: "target-contract.md §4, Status API: \"404 for a connection of another org ... echoing nothing of it\"; oauth-flow.md: connections belong to /[orgSlug]/connectors",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: SINGLE_EXCHANGE,
+        summary: "no code is presented twice at the provider's token endpoint",
+        enforces: "RFC 6749 §4.1.2: \"The client MUST NOT use the authorization code more than once.\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: CHANNELS_COMPLETE,
+        summary: "the callback posts on BroadcastChannel whenever the browser has it, writes storage whenever storage works (each write firing a storage event in the other open platform pages), and posts to its platform opener whenever it has one",
+        enforces: "oauth-flow.md, How resumption is delivered: \"emits the result through three independent channels so it works across browser configurations\"; target-contract.md §4: \"each write distinct, so a repeat still fires a storage event ... Each channel is guarded.\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: NORMATIVE_TRACE,
+        summary: "the run's normative facts (who received what on which channel, provider requests with the parameters the contract names, chat states) equal the reference server's",
+        enforces: "docs/verdicts.md: the normative layer holds only what oauth-flow.md and target-contract.md demand",
+        tier: Tier::Browser,
+    },
+    Invariant {
+        id: "resend-at-most-once",
+        summary: "no card re-sends its queued message twice, and the server re-sends it once in all",
+        enforces: "oauth-flow.md, Notes: \"sent again exactly once\"",
+        tier: Tier::Simulator,
+    },
+    Invariant {
+        id: "resend-only-when-connected",
+        summary: "a re-send happens only once the server says the connection is connected",
+        enforces: "oauth-flow.md, Flow 6: \"resumes the chat session that was waiting on the connection\"",
+        tier: Tier::Simulator,
+    },
+    Invariant {
+        id: "foreign-origin-ignored",
+        summary: "a message from another origin changes nothing",
+        enforces: "target-contract.md §4: postMessage to \"the platform's exact origin\"",
+        tier: Tier::Simulator,
+    },
+    Invariant {
+        id: "no-duplicate-connection",
+        summary: "retries and second tabs reuse the pending connection",
+        enforces: "oauth-flow.md, Flow 1-4: one connection per connect prompt",
+        tier: Tier::Simulator,
+    },
+    Invariant {
+        id: REFERENCE_TRANSCRIPT,
+        summary: "the reference server's transcript is unchanged (embedded target only; informative elsewhere)",
+        enforces: "docs/verdicts.md: a regression guard of the reference implementation, never a verdict on another target",
+        tier: Tier::Browser,
+    },
+];
+
+/// The checks run after every browser scenario, in order.
+pub const BROWSER_CHECKS: [&str; 13] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -41,7 +190,19 @@ pub const INVARIANTS: [&str; 12] = [
     REDIRECT_BOUND_TO_SESSION,
     ORG_ISOLATION,
     SINGLE_EXCHANGE,
+    CHANNELS_COMPLETE,
 ];
+
+/// The catalogue entry of `id`.
+pub fn invariant(id: &str) -> Option<&'static Invariant> {
+    CATALOGUE.iter().find(|i| i.id == id)
+}
+
+/// Whether `id` names a check of the catalogue (an invariant or a snapshot layer), as
+/// opposed to a failed step or a provider contract violation.
+pub fn is_check(id: &str) -> bool {
+    invariant(id).is_some()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Violation {
@@ -56,32 +217,142 @@ fn violation(invariant: &str, detail: impl Into<String>) -> Violation {
     }
 }
 
-/// Every invariant, in order.
-pub fn check(
-    scenario: &Scenario,
-    observation: &Observation,
-    platform_origin: &str,
-) -> Vec<Violation> {
-    let mut found = Vec::new();
-    found.extend(no_secret_visible(observation));
-    found.extend(payload_shape(observation, platform_origin));
-    found.extend(opened_as_tab(observation));
-    found.extend(chat_resumed(scenario, observation));
-    found.extend(callback_closed(observation));
-    found.extend(provider_never_gets_platform_auth(observation));
-    found.extend(revocation(scenario, observation));
-    found.extend(message_as_text(observation));
-    found.extend(hostile_receives_nothing(observation));
-    found.extend(redirect_bound_to_session(observation));
-    found.extend(org_isolation(observation));
-    found.extend(single_exchange(observation));
+/// What became of one check in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    NotApplicable,
+}
+
+/// One check's result: its id, status, and why it did not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The invariants' verdict on one run: every violation, and every check's status.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub violations: Vec<Violation>,
+    pub checks: Vec<CheckResult>,
+}
+
+/// Every browser check, in order.
+pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &str) -> Verdict {
+    let mut verdict = Verdict::default();
+    for id in BROWSER_CHECKS {
+        let found = match id {
+            NO_SECRET_VISIBLE => no_secret_visible(observation),
+            PAYLOAD_SHAPE => payload_shape(observation, platform_origin),
+            OPENED_AS_TAB => opened_as_tab(observation),
+            CHAT_RESUMED => chat_resumed(scenario, observation),
+            CALLBACK_CLOSED => callback_closed(observation),
+            PROVIDER_NEVER_GETS_PLATFORM_AUTH => provider_never_gets_platform_auth(observation),
+            REVOCATION => revocation(scenario, observation),
+            MESSAGE_AS_TEXT => message_as_text(observation),
+            HOSTILE_RECEIVES_NOTHING => hostile_receives_nothing(observation),
+            REDIRECT_BOUND_TO_SESSION => redirect_bound_to_session(observation),
+            ORG_ISOLATION => org_isolation(observation),
+            SINGLE_EXCHANGE => single_exchange(observation),
+            CHANNELS_COMPLETE => channels_complete(scenario, observation),
+            _ => unreachable!("every browser check has a function"),
+        };
+        let not_applicable = not_applicable(id, scenario, observation);
+        let (status, reason) = match (found.is_empty(), not_applicable) {
+            (false, _) => (CheckStatus::Fail, None),
+            (true, Some(reason)) => (CheckStatus::NotApplicable, Some(reason)),
+            (true, None) => (CheckStatus::Pass, None),
+        };
+        verdict.checks.push(CheckResult {
+            id: id.to_owned(),
+            status,
+            reason,
+        });
+        verdict.violations.extend(found);
+    }
     for stray in &observation.provider_violations {
-        found.push(violation(
+        verdict.violations.push(violation(
             PROVIDER_CONTRACT,
             format!("{} {}: {}", stray.method, stray.path, stray.detail),
         ));
     }
-    found
+    verdict
+}
+
+/// Why check `id` could not be exercised in this run, if it could not: nothing it looks at
+/// happened. A check that is not applicable is reported so, never as a pass.
+fn not_applicable(id: &str, scenario: &Scenario, observation: &Observation) -> Option<String> {
+    let none = |what: &str| Some(format!("no {what} in this run"));
+    match id {
+        PAYLOAD_SHAPE
+            if !observation.recorded.iter().any(|r| {
+                matches!(
+                    r.kind.as_str(),
+                    "bc-send" | "storage-write" | "post-message"
+                )
+            }) =>
+        {
+            none("result payload on any channel")
+        }
+        OPENED_AS_TAB
+            if observation.of_kind("window-open").next().is_none()
+                && !scenario
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s, Step::Connect { .. })) =>
+        {
+            none("connect click")
+        }
+        CHAT_RESUMED if scenario.expect.chat.is_empty() && observation.chat_checks.is_empty() => {
+            Some("the scenario expects no chat state".into())
+        }
+        CALLBACK_CLOSED | MESSAGE_AS_TEXT | CHANNELS_COMPLETE
+            if callback_documents(observation).is_empty() =>
+        {
+            none("callback page")
+        }
+        MESSAGE_AS_TEXT
+            if !callback_documents(observation).iter().any(|d| {
+                d.url
+                    .query_pairs()
+                    .any(|(k, v)| k == "oauth_message" && v.contains('<'))
+            }) =>
+        {
+            Some("no callback message carried markup".into())
+        }
+        PROVIDER_NEVER_GETS_PLATFORM_AUTH if observation.provider_requests.is_empty() => {
+            none("request to the provider")
+        }
+        PROVIDER_NEVER_GETS_PLATFORM_AUTH if observation.platform_cookies.is_empty() => {
+            Some("no platform cookie could be read".into())
+        }
+        REVOCATION if revoked_then_asked(scenario).is_empty() => {
+            Some("no tool call after a disconnect or a provider-side revocation".into())
+        }
+        HOSTILE_RECEIVES_NOTHING if observation.hostile_pages.is_empty() => {
+            none("page of a third origin")
+        }
+        REDIRECT_BOUND_TO_SESSION if observation.cross_session_redirects.is_empty() => {
+            none("redirect from another browser session")
+        }
+        ORG_ISOLATION if observation.other_org_probes.is_empty() => {
+            none("probe of another org's connection")
+        }
+        SINGLE_EXCHANGE
+            if !observation
+                .provider_requests
+                .iter()
+                .any(|r| r.path == "/token") =>
+        {
+            none("code exchange")
+        }
+        _ => None,
+    }
 }
 
 fn text_of(value: &Value) -> String {
@@ -226,10 +497,9 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violat
 
 /// The callback URLs seen: `(tab, url)` for every document at the callback path.
 fn callback_urls(observation: &Observation) -> Vec<(String, url::Url)> {
-    observation
-        .documents()
-        .filter_map(|(tab, url)| Some((tab.to_owned(), url::Url::parse(url).ok()?)))
-        .filter(|(_, url)| contract::is_callback(url))
+    callback_documents(observation)
+        .into_iter()
+        .map(|d| (d.tab.to_owned(), d.url))
         .collect()
 }
 
@@ -423,11 +693,9 @@ fn provider_never_gets_platform_auth(observation: &Observation) -> Vec<Violation
     found
 }
 
-/// Invariant 7: after a disconnect or a provider-side revocation, the next tool call gives a
-/// tool error and a reconnect prompt.
-fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> {
-    use crate::scenario::Step;
-    let mut found = Vec::new();
+/// The chat tabs that asked for a tool call after a disconnect or a provider-side revocation
+/// (and before connecting anew).
+fn revoked_then_asked(scenario: &Scenario) -> Vec<String> {
     let mut revoked = false;
     let mut asked_after: Vec<String> = Vec::new();
     for step in &scenario.steps {
@@ -445,7 +713,14 @@ fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> 
             _ => {}
         }
     }
-    for tab in asked_after {
+    asked_after
+}
+
+/// Invariant 7: after a disconnect or a provider-side revocation, the next tool call gives a
+/// tool error and a reconnect prompt.
+fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for tab in revoked_then_asked(scenario) {
         let Some(chat) = observation.chats.get(&tab) else {
             continue;
         };
@@ -457,6 +732,186 @@ fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> 
         }
     }
     found
+}
+
+/// One callback page that loaded: where it is in the record, its tab, document and URL.
+struct CallbackDocument<'a> {
+    index: usize,
+    tab: &'a str,
+    doc: &'a Value,
+    url: url::Url,
+    has_opener: bool,
+}
+
+/// Every callback page that loaded, once each.
+fn callback_documents(observation: &Observation) -> Vec<CallbackDocument<'_>> {
+    let mut documents: Vec<CallbackDocument<'_>> = Vec::new();
+    for (index, record) in observation.recorded.iter().enumerate() {
+        if record.kind != "document" {
+            continue;
+        }
+        let Some(url) = record.event["url"]
+            .as_str()
+            .and_then(|u| url::Url::parse(u).ok())
+        else {
+            continue;
+        };
+        if !contract::is_callback(&url) || documents.iter().any(|d| *d.doc == record.event["doc"]) {
+            continue;
+        }
+        documents.push(CallbackDocument {
+            index,
+            tab: &record.tab,
+            doc: &record.event["doc"],
+            url,
+            has_opener: record.event["hasOpener"] == true,
+        });
+    }
+    documents
+}
+
+/// Invariant 13: every callback page uses every channel the browser gives it: BroadcastChannel
+/// whenever the browser has it, storage whenever it works (and each write fires a storage
+/// event in every other open chat or connectors page, so a write must differ from what is
+/// stored), and its opener whenever a platform page opened it and the opener survived.
+/// Polling resumes the chat anyway, which is why only this check sees a missing channel.
+fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Violation> {
+    let has_broadcast = !scenario
+        .browser
+        .remove_features
+        .contains(&Feature::BroadcastChannel);
+    let storage_works = scenario.browser.storage == StorageMode::Available;
+    // Which platform tab opened which tab (a connect click opens `opens` from `tab`).
+    let mut opener_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for step in &scenario.steps {
+        if let Step::Connect { tab, opens, .. } = step {
+            opener_of.insert(opens, tab);
+        }
+    }
+    let gone = |tab: &str| {
+        observation.destroyed_tabs.iter().any(|t| t == tab)
+            || observation.closed_by_user.iter().any(|t| t == tab)
+    };
+    // The contract page each tab shows, by record index.
+    let mut found = Vec::new();
+    let mut storage_expected: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut opener_expected: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for callback in callback_documents(observation) {
+        let own: Vec<&crate::observe::Recorded> = observation
+            .recorded
+            .iter()
+            .filter(|r| r.event["doc"] == *callback.doc && r.kind != "document")
+            .collect();
+        let what = format!("tab {} ({})", callback.tab, callback.url.path());
+        if has_broadcast && !own.iter().any(|r| r.kind == "bc-send") {
+            found.push(violation(
+                CHANNELS_COMPLETE,
+                format!(
+                    "{what}: the callback did not post on BroadcastChannel, which this browser has"
+                ),
+            ));
+        }
+        let writes: Vec<&str> = own
+            .iter()
+            .filter(|r| r.kind == "storage-write" && r.event["key"] == contract::STORAGE_KEY)
+            .filter_map(|r| r.event["value"].as_str())
+            .collect();
+        if storage_works && writes.is_empty() {
+            found.push(violation(
+                CHANNELS_COMPLETE,
+                format!(
+                    "{what}: the callback did not write {} to localStorage, which works in this browser",
+                    contract::STORAGE_KEY
+                ),
+            ));
+        }
+        for value in &writes {
+            for tab in listening_tabs(observation, callback.index, callback.tab) {
+                if !gone(&tab) {
+                    *storage_expected
+                        .entry((tab, (*value).to_owned()))
+                        .or_default() += 1;
+                }
+            }
+        }
+        if callback.has_opener
+            && let Some(opener) = opener_of.get(callback.tab)
+            && !gone(opener)
+        {
+            let pairs: BTreeMap<String, String> = callback.url.query_pairs().into_owned().collect();
+            let key = (
+                (*opener).to_owned(),
+                pairs.get("connection_id").cloned().unwrap_or_default(),
+                pairs.get("oauth_result").cloned().unwrap_or_default(),
+            );
+            *opener_expected.entry(key).or_default() += 1;
+        }
+    }
+    for ((tab, value), expected) in storage_expected {
+        let fired = observation
+            .recorded
+            .iter()
+            .filter(|r| {
+                r.tab == tab
+                    && r.kind == "storage-event"
+                    && r.event["key"] == contract::STORAGE_KEY
+                    && r.event["newValue"].as_str() == Some(value.as_str())
+            })
+            .count();
+        if fired < expected {
+            found.push(violation(
+                CHANNELS_COMPLETE,
+                format!(
+                    "tab {tab}: {expected} callback write(s) of {value} to localStorage fired {fired} storage event(s) there: a write that repeats the stored value fires none (each write must be distinct)"
+                ),
+            ));
+        }
+    }
+    for ((tab, connection, result), expected) in opener_expected {
+        let posted = observation
+            .of_kind("post-message")
+            .filter(|r| {
+                r.tab == tab
+                    && r.event["data"]["connectionId"].as_str().unwrap_or("") == connection
+                    && r.event["data"]["result"].as_str().unwrap_or("") == result
+            })
+            .count();
+        if posted < expected {
+            found.push(violation(
+                CHANNELS_COMPLETE,
+                format!(
+                    "tab {tab} opened {expected} callback(s) for {result} on connection {connection:?} that kept their opener, and was posted {posted} message(s) for it"
+                ),
+            ));
+        }
+    }
+    found
+}
+
+/// The other tabs that show a chat or the connectors page at record `index`: those a storage
+/// write at that moment must reach.
+fn listening_tabs(observation: &Observation, index: usize, writer: &str) -> Vec<String> {
+    let mut current: BTreeMap<&str, bool> = BTreeMap::new();
+    for record in observation.recorded.iter().take(index) {
+        if record.kind != "document" || record.tab == writer {
+            continue;
+        }
+        let listening = record.event["url"]
+            .as_str()
+            .and_then(|u| url::Url::parse(u).ok())
+            .is_some_and(|url| {
+                matches!(
+                    contract::contract_page(&url, &observation.org),
+                    Some("chat" | "connectors")
+                )
+            });
+        current.insert(&record.tab, listening);
+    }
+    current
+        .into_iter()
+        .filter(|(_, listening)| *listening)
+        .map(|(tab, _)| tab.to_owned())
+        .collect()
 }
 
 /// Invariant 9: a page of another origin (`open-hostile-page`) receives nothing on any

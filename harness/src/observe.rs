@@ -107,6 +107,8 @@ pub struct OtherOrgProbe {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Observation {
+    /// The run's org: which platform pages are the contract's is read with it.
+    pub org: String,
     pub recorded: Vec<Recorded>,
     pub console: Vec<ConsoleLine>,
     /// Tabs whose browsing context went away, in order.

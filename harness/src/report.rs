@@ -54,9 +54,15 @@ pub fn summary_table(results: &[ScenarioResult]) -> String {
     out
 }
 
+/// The JSON report: the seed, the catalogue of checks (id, summary, the text each enforces)
+/// and every result with its checks' statuses.
 pub fn json(results: &[ScenarioResult], seed: u64) -> String {
-    serde_json::to_string_pretty(&serde_json::json!({ "seed": seed, "results": results }))
-        .expect("results serialize")
+    serde_json::to_string_pretty(&serde_json::json!({
+        "seed": seed,
+        "checks": crate::invariants::CATALOGUE,
+        "results": results,
+    }))
+    .expect("results serialize")
 }
 
 fn xml_escape(text: &str) -> String {
@@ -103,7 +109,7 @@ pub fn junit(results: &[ScenarioResult]) -> String {
 
 /// What a person needs when a scenario did not go as expected: violations, the seed, and the
 /// commands to rerun it and to accept a new snapshot.
-pub fn failure_details(result: &ScenarioResult, snapshot_diff: Option<&str>) -> String {
+pub fn failure_details(result: &ScenarioResult) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -120,11 +126,8 @@ pub fn failure_details(result: &ScenarioResult, snapshot_diff: Option<&str>) -> 
             violation.invariant, violation.detail
         );
     }
-    if let Some(diff) = snapshot_diff {
-        let _ = writeln!(
-            out,
-            "  trace differs from its snapshot (- expected, + actual):"
-        );
+    for (path, diff) in &result.diffs {
+        let _ = writeln!(out, "  {path} differs (- expected, + actual):");
         for line in diff.lines() {
             let _ = writeln!(out, "    {line}");
         }

@@ -159,16 +159,20 @@ impl Run<'_> {
         let handle = match self.tabs.spare.take() {
             Some(handle) => handle,
             None => {
-                // WebKitWebDriver refuses a new window now and then under load: ask again.
-                let mut opened = self.client.new_window(true).await;
-                for _ in 0..3 {
-                    if opened.is_ok() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    opened = self.client.new_window(true).await;
+                // New Window needs the current window to be open, and the one WebDriver is on
+                // may have closed itself (a callback page): WebKitWebDriver then answers "no
+                // such window". Move to a window that is open first.
+                let open = self.windows().await?;
+                let current = self.client.window().await.ok();
+                if let Some(first) = open.first()
+                    && current.is_none_or(|current| !open.contains(&current))
+                {
+                    cmd(
+                        self.client.switch_to_window(first.clone()).await,
+                        "switch to an open window",
+                    )?;
                 }
-                cmd(opened, "open a new tab")?.handle
+                cmd(self.client.new_window(true).await, "open a new tab")?.handle
             }
         };
         cmd(
@@ -1063,7 +1067,10 @@ pub async fn run_steps(
         said: BTreeMap::new(),
         answers_seen: BTreeMap::new(),
         consent_at: None,
-        observation: Observation::default(),
+        observation: Observation {
+            org: identity.org.clone(),
+            ..Observation::default()
+        },
         last_callback_url: None,
         hostile: None,
         other: None,

@@ -330,10 +330,14 @@ pub struct EngineExpectation {
     pub outcome: Outcome,
     /// Why this engine differs (required).
     pub reason: String,
-    /// This engine's trace legitimately differs: it has its own snapshot,
+    /// This engine's normative trace legitimately differs: it has its own snapshot,
     /// `snapshots/<id>.<engine>.snap`.
     #[serde(default)]
     pub own_snapshot: bool,
+    /// This engine's reference transcript differs (the normative trace does not): it has its
+    /// own `snapshots/<id>.<engine>.reference.snap`.
+    #[serde(default)]
+    pub own_reference: bool,
 }
 
 /// The engines a scenario can name under `[expect.engines.<engine>]`.
@@ -366,9 +370,14 @@ impl Expectation {
             .unwrap_or(self.outcome)
     }
 
-    /// Whether `engine` keeps its own snapshot.
-    pub fn own_snapshot(&self, engine: &str) -> bool {
-        self.engines.get(engine).is_some_and(|e| e.own_snapshot)
+    /// The snapshot name of `layer` in `engine` (`snapshots/<name>.snap`): the scenario's own,
+    /// or the engine's where the file says that layer differs in it.
+    pub fn snapshot_name(&self, id: &str, engine: &str, layer: crate::trace::Layer) -> String {
+        let own = self.engines.get(engine).is_some_and(|e| match layer {
+            crate::trace::Layer::Normative => e.own_snapshot,
+            crate::trace::Layer::Transcript => e.own_snapshot || e.own_reference,
+        });
+        crate::snapshot::name_for(id, layer, own.then_some(engine))
     }
 }
 

@@ -1,7 +1,10 @@
-//! Snapshots of normalized traces, in insta's file format, at `snapshots/<scenario id>.snap`
-//! (the path mirrors `scenarios/<scenario id>.toml`). `cargo test` asserts them with insta; the
-//! `harness` command reads and compares them itself.
+//! Snapshots of normalized traces, in insta's file format, at the path that mirrors the
+//! scenario's (`scenarios/<id>.toml`): the normative trace at `snapshots/<id>.snap` (part of
+//! the verdict on every target) and the reference server's transcript at
+//! `snapshots/<id>.reference.snap` (compared on the embedded target only). `cargo test` asserts
+//! them with insta; the `harness` command reads and compares them itself.
 
+use crate::trace::Layer;
 use std::path::{Path, PathBuf};
 
 /// The `snapshots/` folder of this repository.
@@ -9,18 +12,24 @@ pub fn default_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots")
 }
 
-pub fn path_for(root: &Path, scenario_id: &str) -> PathBuf {
-    root.join(format!("{scenario_id}.snap"))
+/// The snapshot name (the file stem insta uses) of a scenario's layer in `engine`: the
+/// scenario's own unless the scenario says the engine legitimately differs in that layer,
+/// then with the engine in it (`revisited.firefox.reference`).
+pub fn name_for(scenario_id: &str, layer: Layer, engine: Option<&str>) -> String {
+    let mut name = scenario_id.to_owned();
+    if let Some(engine) = engine {
+        name.push('.');
+        name.push_str(engine);
+    }
+    if layer == Layer::Transcript {
+        name.push_str(".reference");
+    }
+    name
 }
 
-/// The snapshot `engine` is compared with: the scenario's own, unless the scenario says the
-/// engine legitimately differs (`own_snapshot`), then `<id>.<engine>.snap`.
-pub fn path_for_engine(root: &Path, scenario_id: &str, engine: &str, own: bool) -> PathBuf {
-    if own {
-        root.join(format!("{scenario_id}.{engine}.snap"))
-    } else {
-        path_for(root, scenario_id)
-    }
+/// The file of a snapshot name.
+pub fn path_for(root: &Path, name: &str) -> PathBuf {
+    root.join(format!("{name}.snap"))
 }
 
 /// The body of a snapshot file (what follows its header), if the file exists.
@@ -53,20 +62,45 @@ pub fn write(
     std::fs::write(path, format!("{header}{}\n", trace.trim_end()))
 }
 
-/// A line diff of expected against actual, for failure output.
+/// The lines that differ, in order, `-` for expected and `+` for actual: a reordered or
+/// duplicated line shows too.
 pub fn diff(expected: &str, actual: &str) -> String {
-    let expected: Vec<&str> = expected.lines().collect();
-    let actual: Vec<&str> = actual.lines().collect();
+    let expected = format!("{}\n", expected.trim_end());
+    let actual = format!("{}\n", actual.trim_end());
     let mut out = String::new();
-    for line in &expected {
-        if !actual.contains(line) {
-            out.push_str(&format!("- {line}\n"));
-        }
-    }
-    for line in &actual {
-        if !expected.contains(line) {
-            out.push_str(&format!("+ {line}\n"));
-        }
+    for change in similar::TextDiff::from_lines(&expected, &actual).iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => "- ",
+            similar::ChangeTag::Insert => "+ ",
+            similar::ChangeTag::Equal => continue,
+        };
+        out.push_str(sign);
+        out.push_str(change.value().trim_end_matches('\n'));
+        out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reordered_or_repeated_line_is_a_difference() {
+        assert_eq!(diff("a\nb\n", "b\na\n"), "- a\n+ a\n");
+        assert_eq!(diff("a\n", "a\na\n"), "+ a\n");
+        assert_eq!(diff("a\n", "a"), "");
+    }
+
+    #[test]
+    fn names_mirror_the_scenario_with_engine_and_layer() {
+        assert_eq!(
+            name_for("callback/revisited", Layer::Normative, None),
+            "callback/revisited"
+        );
+        assert_eq!(
+            name_for("callback/revisited", Layer::Transcript, Some("firefox")),
+            "callback/revisited.firefox.reference"
+        );
+    }
 }

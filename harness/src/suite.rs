@@ -2,11 +2,11 @@
 //! with artifacts kept when the outcome is not the expected one.
 
 use crate::contract::Identity;
-use crate::invariants::{self, STEP, Violation};
+use crate::invariants::{self, CheckResult, STEP, Violation};
 use crate::runner::{StepError, run_steps};
 use crate::scenario::{Outcome, ScenarioFile};
 use crate::target::Target;
-use crate::trace::{Normalizer, render};
+use crate::trace::{Layer, Normalizer, render};
 use crate::webdriver::{Engine, Session};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -20,9 +20,22 @@ pub struct ScenarioResult {
     pub outcome: Outcome,
     pub expected: Outcome,
     pub violations: Vec<Violation>,
+    /// Every check's status (pass, fail, not applicable with its reason).
+    pub checks: Vec<CheckResult>,
     pub duration_ms: u64,
+    /// The normative trace (compared with `<id>.snap` on every target).
     #[serde(skip)]
     pub trace: String,
+    /// The whole transcript (compared with `<id>.reference.snap` on the embedded target).
+    #[serde(skip)]
+    pub transcript: String,
+    /// Against another target than the reference server: how its transcript differs from the
+    /// reference server's, in what the contract leaves open. Never part of the verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub informative: Vec<String>,
+    /// Snapshot differences that fail the run: (snapshot file, diff).
+    #[serde(skip)]
+    pub diffs: Vec<(String, String)>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<PathBuf>,
     pub seed: u64,
@@ -83,8 +96,12 @@ pub async fn run_scenario(
         outcome: Outcome::Pass,
         expected: file.scenario.expect.outcome_for(engine.name()),
         violations: Vec::new(),
+        checks: Vec::new(),
         duration_ms: 0,
         trace: String::new(),
+        transcript: String::new(),
+        informative: Vec::new(),
+        diffs: Vec::new(),
         artifacts: None,
         seed,
         pending: None,
@@ -114,7 +131,9 @@ pub async fn run_scenario(
     };
     let platform_origin = target.platform.origin().ascii_serialization();
     let provider_origin = target.provider.public_url().origin().ascii_serialization();
-    result.violations = invariants::check(&file.scenario, &raw.observation, &platform_origin);
+    let verdict = invariants::check(&file.scenario, &raw.observation, &platform_origin);
+    result.violations = verdict.violations;
+    result.checks = verdict.checks;
     let timed_out = matches!(raw.step_error, Some(StepError::Timeout(_)));
     match &raw.step_error {
         Some(StepError::Timeout(detail)) | Some(StepError::Failed(detail)) => {
@@ -135,20 +154,35 @@ pub async fn run_scenario(
     } else {
         Outcome::Fail
     };
-    let mut normalizer = Normalizer::new(
-        &platform_origin,
-        &provider_origin,
-        &identity,
-        &raw.observation.secrets,
+    let new_normalizer = || {
+        let mut normalizer = Normalizer::new(
+            &platform_origin,
+            &provider_origin,
+            &identity,
+            &raw.observation.secrets,
+        );
+        if let Some(origin) = &raw.observation.hostile_origin {
+            normalizer.add_exact_first(origin, "[HOSTILE]");
+        }
+        if let Some(other) = &raw.observation.other_identity {
+            normalizer.add_exact_first(&other.org, "[OTHER-ORG]");
+            normalizer.add_exact_first(&other.user, "[OTHER-USER]");
+        }
+        normalizer
+    };
+    result.trace = render(
+        &raw.observation,
+        &mut new_normalizer(),
+        Layer::Normative,
+        &identity.org,
     );
-    if let Some(origin) = &raw.observation.hostile_origin {
-        normalizer.add_exact_first(origin, "[HOSTILE]");
-    }
-    if let Some(other) = &raw.observation.other_identity {
-        normalizer.add_exact_first(&other.org, "[OTHER-ORG]");
-        normalizer.add_exact_first(&other.user, "[OTHER-USER]");
-    }
-    result.trace = render(&raw.observation, &mut normalizer);
+    let mut normalizer = new_normalizer();
+    result.transcript = render(
+        &raw.observation,
+        &mut normalizer,
+        Layer::Transcript,
+        &identity.org,
+    );
     // Violation details are shown to people: no secret in them either.
     for violation in &mut result.violations {
         violation.detail = normalizer.apply(&violation.detail);
@@ -201,6 +235,7 @@ pub async fn keep_artifacts(result: &mut ScenarioResult, root: &Path, session: &
     let written = (|| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("trace.txt"), &result.trace)?;
+        std::fs::write(dir.join("transcript.txt"), &result.transcript)?;
         for (name, text) in &pending.files {
             std::fs::write(dir.join(name), text)?;
         }

@@ -1,8 +1,17 @@
 //! The normalized trace of a run: user actions, navigations, channel deliveries, provider
 //! requests and chat events, with numbered placeholders for volatile values (`[STATE#1]`
 //! sent and echoed stays `[STATE#1]`), so the same behaviour gives the same text.
+//!
+//! Two layers are rendered from one observation (`docs/verdicts.md`):
+//! - [`Layer::Normative`]: only what the spec and the target contract demand. Wording,
+//!   platform paths outside the contract, the redirect URI's path, authorization parameters
+//!   the contract does not name and parameter order are left out or become placeholders. Its
+//!   snapshot is part of the verdict on every target.
+//! - [`Layer::Transcript`]: everything, as the reference server does it. Compared on the
+//!   embedded target only (a regression guard); against another target a difference is
+//!   informative.
 
-use crate::contract::Identity;
+use crate::contract::{self, Identity};
 use crate::observe::Observation;
 use fake_provider::SecretLedger;
 use regex::Regex;
@@ -12,6 +21,8 @@ use std::sync::LazyLock;
 
 /// Replaces volatile values by placeholders, numbering each kind in order of first sight.
 pub struct Normalizer {
+    /// The platform's origin, as the browser serializes it.
+    pub platform_origin: String,
     exact: Vec<(String, String)>,
     kinds: Vec<(String, String)>,
     numbered: BTreeMap<String, String>,
@@ -42,6 +53,7 @@ impl Normalizer {
             exact.push((encoded, placeholder.to_owned()));
         }
         let mut normalizer = Self {
+            platform_origin: platform_origin.trim_end_matches('/').to_owned(),
             exact,
             kinds: Vec::new(),
             numbered: BTreeMap::new(),
@@ -140,17 +152,20 @@ impl Normalizer {
     }
 }
 
-fn payload_text(data: &Value) -> String {
+/// A payload as one line; in the normative layer without its `message`, whose presence and
+/// wording are the platform's choice.
+fn payload_text(data: &Value, layer: Layer) -> String {
     match data {
         Value::Object(fields) => {
             let parts: Vec<String> = fields
                 .iter()
+                .filter(|(k, _)| layer == Layer::Transcript || *k != "message")
                 .map(|(k, v)| format!("{k}: {}", short(v)))
                 .collect();
             format!("{{{}}}", parts.join(", "))
         }
         Value::String(s) => match serde_json::from_str::<Value>(s) {
-            Ok(inner @ Value::Object(_)) => payload_text(&inner),
+            Ok(inner @ Value::Object(_)) => payload_text(&inner, layer),
             _ => format!("{:?}", abbreviated(s)),
         },
         other => other.to_string(),
@@ -175,10 +190,33 @@ fn abbreviated(text: &str) -> String {
     format!("{start}… ({length} characters)")
 }
 
-/// Authorize query parameters, sorted, for a stable line.
-fn sorted_query(query: &str) -> String {
+/// Which trace: the normative facts only, or the whole transcript.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    Normative,
+    Transcript,
+}
+
+/// The authorization request parameters the target contract names (section 2); any other is
+/// the platform's choice (`prompt`, `access_type`, ...).
+pub const NAMED_AUTHORIZATION_PARAMETERS: [&str; 7] = [
+    "client_id",
+    "code_challenge",
+    "code_challenge_method",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+];
+
+/// Query parameters, sorted, for a stable line; in the normative layer only those named in
+/// the contract.
+fn sorted_query(query: &str, layer: Layer) -> String {
     let mut pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .into_owned()
+        .filter(|(key, _)| {
+            layer == Layer::Transcript || NAMED_AUTHORIZATION_PARAMETERS.contains(&key.as_str())
+        })
         .collect();
     pairs.sort();
     pairs
@@ -188,13 +226,24 @@ fn sorted_query(query: &str) -> String {
         .join("&")
 }
 
-/// Renders the observation as the text kept in `snapshots/`.
-pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String {
+/// Renders the observation as the text kept in `snapshots/`: the normative layer
+/// (`<id>.snap`) or the reference transcript (`<id>.reference.snap`). `org` is the run's org,
+/// to tell the contract's pages from the platform's own.
+pub fn render(
+    observation: &Observation,
+    normalizer: &mut Normalizer,
+    layer: Layer,
+    org: &str,
+) -> String {
     for request in &observation.provider_requests {
         for (key, value) in url::form_urlencoded::parse(request.query.as_bytes()) {
             match key.as_ref() {
                 "state" => normalizer.learn(&value, "STATE"),
                 "code_challenge" => normalizer.learn(&value, "CHALLENGE"),
+                // Where the platform's redirect URI lives is its own choice.
+                "redirect_uri" if layer == Layer::Normative => {
+                    normalizer.add_exact_first(&value, "[REDIRECT-URI]")
+                }
                 _ => {}
             }
         }
@@ -251,6 +300,7 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
             tab_order.push(tab);
         }
     }
+    let platform_origin = normalizer.platform_origin.clone();
     for tab in tab_order {
         for record in observation.recorded.iter().filter(|r| r.tab == tab) {
             let line = match record.kind.as_str() {
@@ -264,37 +314,52 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
                     } else {
                         "no opener"
                     };
-                    format!("[{tab}] loads {url} ({opener})")
+                    match layer {
+                        Layer::Transcript => format!("[{tab}] loads {url} ({opener})"),
+                        Layer::Normative => {
+                            let Some(what) = normative_document(url, &platform_origin, org) else {
+                                continue;
+                            };
+                            format!("[{tab}] loads {what} ({opener})")
+                        }
+                    }
                 }
-                "window-open" => format!(
-                    "[{tab}] window.open {} target={} features={}",
-                    short(&record.event["url"]),
-                    short(&record.event["target"]),
-                    short(&record.event["features"]),
-                ),
+                "window-open" => match layer {
+                    Layer::Transcript => format!(
+                        "[{tab}] window.open {} target={} features={}",
+                        short(&record.event["url"]),
+                        short(&record.event["target"]),
+                        short(&record.event["features"]),
+                    ),
+                    Layer::Normative => match record.event["features"].as_str() {
+                        None | Some("") => format!("[{tab}] window.open, no features"),
+                        Some(features) => {
+                            format!("[{tab}] window.open with features {features:?}")
+                        }
+                    },
+                },
                 _ => continue,
             };
             out.push_str(&format!("  {}\n", normalizer.apply(&line)));
         }
+        let callback = observation.callback_tabs.iter().find(|c| c.tab == tab);
         if observation.destroyed_tabs.iter().any(|t| t == tab) {
             let how = if observation.closed_by_user.iter().any(|t| t == tab) {
                 "closed by the user"
+            } else if layer == Layer::Normative && callback.is_some() {
+                "closes itself or shows the close hint"
             } else {
                 "closed itself"
             };
             out.push_str(&format!("  [{tab}] {how}\n"));
         }
-        if let Some(callback) = observation
-            .callback_tabs
-            .iter()
-            .find(|c| c.tab == tab && !c.closed_by_itself)
-        {
-            let hint = if callback.close_hint_visible {
-                "shows the close hint"
-            } else {
-                "shows no close hint"
+        if let Some(callback) = callback.filter(|c| !c.closed_by_itself) {
+            let hint = match (layer, callback.close_hint_visible) {
+                (Layer::Normative, true) => "closes itself or shows the close hint",
+                (Layer::Transcript, true) => "stays open, shows the close hint",
+                (_, false) => "stays open, shows no close hint",
             };
-            out.push_str(&format!("  [{tab}] stays open, {hint}\n"));
+            out.push_str(&format!("  [{tab}] {hint}\n"));
         }
     }
 
@@ -304,7 +369,7 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
     // self-closing tabs linger) results meant for the pages that wait.
     let callback_tabs: Vec<&str> = observation
         .documents()
-        .filter(|(_, url)| url::Url::parse(url).is_ok_and(|u| crate::contract::is_callback(&u)))
+        .filter(|(_, url)| url::Url::parse(url).is_ok_and(|u| contract::is_callback(&u)))
         .map(|(tab, _)| tab)
         .collect();
     let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();
@@ -320,21 +385,25 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
             "bc-send" => format!(
                 "[{}] posts on BroadcastChannel {}",
                 record.tab,
-                payload_text(&record.event["data"])
+                payload_text(&record.event["data"], layer)
             ),
             "bc-receive" => format!(
                 "[{}] receives on BroadcastChannel {}",
                 record.tab,
-                payload_text(&record.event["data"])
+                payload_text(&record.event["data"], layer)
             ),
             "storage-write" => format!(
                 "[{}] writes localStorage {} = {}",
                 record.tab,
                 short(&record.event["key"]),
-                payload_text(&record.event["value"])
+                payload_text(&record.event["value"], layer)
             ),
             "storage-event" => {
                 if record.event["newValue"].is_null() {
+                    // Removing the key (to make the next write distinct) is one way of many.
+                    if layer == Layer::Normative {
+                        continue;
+                    }
                     format!(
                         "[{}] storage event {} removed",
                         record.tab,
@@ -345,7 +414,7 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
                         "[{}] storage event {} = {}",
                         record.tab,
                         short(&record.event["key"]),
-                        payload_text(&record.event["newValue"])
+                        payload_text(&record.event["newValue"], layer)
                     )
                 }
             }
@@ -353,13 +422,13 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
                 "[{}] is posted a message for origin {} {}",
                 record.tab,
                 short(&record.event["targetOrigin"]),
-                payload_text(&record.event["data"])
+                payload_text(&record.event["data"], layer)
             ),
             "message" => format!(
                 "[{}] receives a message from {} {}",
                 record.tab,
                 short(&record.event["origin"]),
-                payload_text(&record.event["data"])
+                payload_text(&record.event["data"], layer)
             ),
             "bc-unavailable" => format!("[{}] cannot listen on BroadcastChannel", record.tab),
             _ => continue,
@@ -377,17 +446,30 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
     }
 
     out.push_str("provider:\n");
+    let mut previous = String::new();
     for request in &observation.provider_requests {
         let query = if request.query.is_empty() {
             String::new()
         } else {
-            format!("?{}", sorted_query(&request.query))
+            format!("?{}", sorted_query(&request.query, layer))
         };
-        let line = format!(
-            "{} {}{} -> {} ({})",
-            request.method, request.path, query, request.status, request.outcome
-        );
-        out.push_str(&format!("  {}\n", normalizer.apply(&line)));
+        let mut outcome = request.outcome.as_str();
+        // Which of a grant's tokens a platform revokes, and in which order, is its choice
+        // (RFC 7009 §2.1: revoking the refresh token revokes its access tokens): the
+        // normative fact is that a revocation reached the provider.
+        if layer == Layer::Normative && request.path == "/revoke" && outcome.starts_with("revoked ")
+        {
+            outcome = "revoked";
+        }
+        let line = normalizer.apply(&format!(
+            "{} {}{} -> {} ({outcome})",
+            request.method, request.path, query, request.status
+        ));
+        if layer == Layer::Normative && request.path == "/revoke" && line == previous {
+            continue;
+        }
+        out.push_str(&format!("  {line}\n"));
+        previous = line;
     }
 
     out.push_str("chats:\n");
@@ -403,7 +485,7 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
             chat.card_errors_visible
         ));
     }
-    let probes = render_probes(observation, normalizer);
+    let probes = render_probes(observation, normalizer, layer);
     if !probes.is_empty() {
         out.push_str("probes:\n");
         for line in probes {
@@ -413,9 +495,45 @@ pub fn render(observation: &Observation, normalizer: &mut Normalizer) -> String 
     out
 }
 
+/// A document as the normative layer shows it: the contract's pages by what they are (the
+/// callback with its result and connection only), other origins' documents with the
+/// parameters the contract names; `None` for the platform's own pages (an interstitial at
+/// its connect URL, an error page), which are its business.
+fn normative_document(url: &str, platform_origin: &str, org: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    if parsed.origin().ascii_serialization() != platform_origin {
+        let mut shown = format!("{}{}", parsed.origin().ascii_serialization(), parsed.path());
+        if let Some(query) = parsed.query().filter(|q| !q.is_empty()) {
+            shown.push('?');
+            shown.push_str(&sorted_query(query, Layer::Normative));
+        }
+        return Some(shown);
+    }
+    match contract::contract_page(&parsed, org)? {
+        "callback" => {
+            let pairs: BTreeMap<String, String> = parsed.query_pairs().into_owned().collect();
+            let result = pairs.get("oauth_result").map(String::as_str).unwrap_or("");
+            let connection = match pairs.get("connection_id").map(String::as_str) {
+                None | Some("") => "no connection".to_owned(),
+                Some(id) => format!("connection_id={id}"),
+            };
+            Some(format!("the callback: oauth_result={result}, {connection}"))
+        }
+        "connectors" => Some("the connectors page".to_owned()),
+        _ => Some(format!(
+            "chat {}",
+            parsed.path().rsplit('/').next().unwrap_or("")
+        )),
+    }
+}
+
 /// What hostile steps found out: mid-scenario chat checks, what hostile pages received, the
 /// other session's redirect and the other org's connection.
-fn render_probes(observation: &Observation, normalizer: &mut Normalizer) -> Vec<String> {
+fn render_probes(
+    observation: &Observation,
+    normalizer: &mut Normalizer,
+    layer: Layer,
+) -> Vec<String> {
     let mut lines = Vec::new();
     for check in &observation.chat_checks {
         let chat = &check.state;
@@ -443,7 +561,7 @@ fn render_probes(observation: &Observation, normalizer: &mut Normalizer) -> Vec<
                         page.tab,
                         receipt.channel,
                         receipt.origin,
-                        payload_text(&Value::String(receipt.data.clone()))
+                        payload_text(&Value::String(receipt.data.clone()), layer)
                     ));
                 }
             }
@@ -462,12 +580,20 @@ fn render_probes(observation: &Observation, normalizer: &mut Normalizer) -> Vec<
         } else {
             "this session"
         };
-        lines.push(format!(
-            "{who}: {} -> {} {}",
-            probe.what,
-            probe.status,
-            probe.body.trim()
-        ));
+        let answer = match layer {
+            Layer::Transcript => probe.body.trim().to_owned(),
+            // The body's wording is the platform's; what the member reads is its status.
+            Layer::Normative if probe.by_its_member => serde_json::from_str::<Value>(&probe.body)
+                .ok()
+                .and_then(|v| v["status"].as_str().map(|s| format!("status {s}")))
+                .unwrap_or_default(),
+            Layer::Normative => String::new(),
+        };
+        lines.push(
+            format!("{who}: {} -> {} {answer}", probe.what, probe.status)
+                .trim_end()
+                .to_owned(),
+        );
     }
     lines.into_iter().map(|l| normalizer.apply(&l)).collect()
 }

@@ -95,7 +95,7 @@ fn every_defect_is_caught_by_at_least_one_scenario() {
         assert!(
             row.caught_by.iter().any(|(_, invariants)| invariants
                 .iter()
-                .any(|i| harness::invariants::INVARIANTS.contains(&i.as_str()))),
+                .any(|i| harness::invariants::BROWSER_CHECKS.contains(&i.as_str()))),
             "defect {} is caught only by a snapshot difference or a failed step, not by a named invariant\n{table}",
             row.defect
         );

@@ -2,8 +2,9 @@
 //! `build.rs`): it runs in real headless Chromium (`scenario_<name>`), Firefox
 //! (`scenario_<name>_in_firefox`) and WebKitGTK under Xvfb (`scenario_<name>_in_webkit`)
 //! against the embedded reference server, its outcome must be
-//! the one the file expects, and its normalized trace must equal `snapshots/<id>.snap` (or the
-//! engine's own snapshot where the file says the engine legitimately differs).
+//! the one the file expects, its normative trace must equal `snapshots/<id>.snap` and its
+//! reference transcript `snapshots/<id>.reference.snap` (or the engine's own snapshot where
+//! the file says the engine legitimately differs).
 //!
 //! `cargo test -p harness --test scenarios baseline` runs one. Without a driver the tests
 //! skip locally with a reason, and fail in CI (`CI` set).
@@ -12,6 +13,7 @@ use harness::report::failure_details;
 use harness::scenario::{Scenario, ScenarioFile, ScenarioId, default_root};
 use harness::suite::{Artifacts, run_scenario};
 use harness::target::Target;
+use harness::trace::Layer;
 use harness::webdriver::{DriverProcess, Engine, Session};
 use std::path::Path;
 
@@ -43,7 +45,7 @@ fn run_scenario_test(id: &str, engine: Engine) {
         Err(reason) => {
             // The engine cannot produce this configuration: the file must say so.
             let result = harness::command::precondition_failed(&file, engine, seed, reason);
-            assert!(result.as_expected(), "{}", failure_details(&result, None));
+            assert!(result.as_expected(), "{}", failure_details(&result));
             return;
         }
     };
@@ -89,7 +91,7 @@ fn run_scenario_test(id: &str, engine: Engine) {
                 "{id} in {}: {} on attempt {attempt} of {attempts}, run again with a fresh browser:\n{}",
                 engine.name(),
                 finished.outcome.as_str(),
-                failure_details(&finished, None)
+                failure_details(&finished)
             ),
             Err(_) => eprintln!(
                 "{id} in {}: the browser did not finish within 120 s (attempt {attempt} of {attempts})",
@@ -105,24 +107,24 @@ fn run_scenario_test(id: &str, engine: Engine) {
         )
     });
     if !result.as_expected() {
-        eprint!("{}", failure_details(&result, None));
+        eprint!("{}", failure_details(&result));
     }
-    let group = Path::new(id).parent().unwrap_or(Path::new(""));
-    let mut name = Path::new(id)
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    if file.scenario.expect.own_snapshot(engine.name()) {
-        name = format!("{name}.{}", engine.name());
+    // Both layers, each at the path that mirrors the scenario's: the normative trace (the
+    // verdict) and the reference server's transcript (this is the reference server).
+    for (layer, text) in [
+        (Layer::Normative, &result.trace),
+        (Layer::Transcript, &result.transcript),
+    ] {
+        let name = file.scenario.expect.snapshot_name(id, engine.name(), layer);
+        let (group, name) = name.rsplit_once('/').unwrap_or(("", &name));
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path(harness::snapshot::default_root().join(group));
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_description(file.scenario.description.clone());
+        settings.set_input_file(&path);
+        let text = text.clone();
+        settings.bind(|| insta::assert_snapshot!(name, text));
     }
-    let mut settings = insta::Settings::clone_current();
-    settings.set_snapshot_path(harness::snapshot::default_root().join(group));
-    settings.set_prepend_module_to_snapshot(false);
-    settings.set_description(file.scenario.description.clone());
-    settings.set_input_file(&path);
-    let trace = result.trace.clone();
-    settings.bind(|| insta::assert_snapshot!(name, trace));
     assert!(
         result.as_expected(),
         "{id} in {}: {} but the scenario expects {} (details above; rerun: {})",
