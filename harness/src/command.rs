@@ -2,13 +2,14 @@
 //! in each engine (N at a time with `-j`), compares traces with snapshots, prints progress and
 //! a summary, and writes reports.
 
+use crate::expectations::Expectations;
 use crate::invariants::{
     CheckResult, CheckStatus, NORMATIVE_TRACE, REFERENCE_TRANSCRIPT, STEP, Violation,
 };
 use crate::report;
 use crate::scenario::{Outcome, ScenarioFile, discover};
 use crate::snapshot;
-use crate::suite::{Artifacts, ScenarioResult, keep_artifacts, run_scenario};
+use crate::suite::{Artifacts, Attempt, ScenarioResult, keep_artifacts, run_scenario};
 use crate::target::Target;
 use crate::trace::Layer;
 use crate::webdriver::{DriverProcess, Engine, Session};
@@ -50,6 +51,43 @@ pub struct RunOptions {
     pub shard: Option<(usize, usize)>,
     /// Stop at the first scenario whose outcome is not the expected one.
     pub fail_fast: bool,
+    /// A baseline of known failures (`--expect FILE`, see `expectations`).
+    pub expectations: Option<PathBuf>,
+    /// Run a scenario that is not as expected again, up to this many times, with a fresh
+    /// browser; one that then passes is `flaky`.
+    pub retries: usize,
+    /// A `flaky` outcome does not fail the run.
+    pub allow_flaky: bool,
+}
+
+impl Default for RunOptions {
+    /// Every scenario of this repository in headless Chromium against the embedded reference
+    /// server, one session reused, seed 1: change what differs with struct update syntax.
+    fn default() -> Self {
+        Self {
+            scenarios_root: crate::scenario::default_root(),
+            snapshots_root: snapshot::default_root(),
+            pattern: "*".into(),
+            engines: vec![Engine::Chromium],
+            seed: 1,
+            target: None,
+            provider: None,
+            webdriver: None,
+            json: None,
+            junit: None,
+            html: None,
+            artifacts: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
+            accept: false,
+            run_id: String::new(),
+            reuse_session: true,
+            jobs: 1,
+            shard: None,
+            fail_fast: false,
+            expectations: None,
+            retries: 0,
+            allow_flaky: false,
+        }
+    }
 }
 
 /// `K/N` as in `--shard 2/3`.
@@ -84,6 +122,7 @@ struct Job {
 
 struct Shared {
     options: RunOptions,
+    expectations: Option<Expectations>,
     queue: Mutex<VecDeque<Job>>,
     remote: Option<Target>,
     done: Mutex<usize>,
@@ -182,8 +221,19 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
             .map(|(k, n)| format!(", shard {k}/{n}"))
             .unwrap_or_default(),
     );
+    let expectations = match &options.expectations {
+        Some(path) => {
+            let all: Vec<String> = discover(&options.scenarios_root, "*")?
+                .into_iter()
+                .map(|f| f.id.0)
+                .collect();
+            Some(Expectations::read(path, &all)?)
+        }
+        None => None,
+    };
     let shared = Arc::new(Shared {
         options: options.clone(),
+        expectations,
         queue: Mutex::new(jobs),
         remote,
         done: Mutex::new(0),
@@ -277,46 +327,90 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
         let result = match switches {
             Err(reason) => precondition_failed(file, engine, options.seed, reason),
             Ok(switches) => {
-                let current = match session.take() {
-                    Some(current) => current,
-                    None => Session::start_with(engine, &webdriver_url, &switches)
-                        .await
-                        .with_context(|| format!("starting {} for {}", engine.name(), file.id))?,
-                };
-                let embedded;
-                let target = match &shared.remote {
-                    Some(target) => target,
-                    None => {
-                        embedded = Target::embedded(options.seed, None).await?;
-                        &embedded
+                // No retry unless asked for (`--retries N`); a run that fails and then
+                // passes is `flaky`, never a pass, and each attempt is kept in the report.
+                let mut attempts: Vec<Attempt> = Vec::new();
+                loop {
+                    let current = match session.take() {
+                        Some(current) => current,
+                        None => Session::start_with(engine, &webdriver_url, &switches)
+                            .await
+                            .with_context(|| {
+                                format!("starting {} for {}", engine.name(), file.id)
+                            })?,
+                    };
+                    let run = tokio::time::timeout(SCENARIO_BUDGET, async {
+                        let target = match &shared.remote {
+                            Some(_) => None,
+                            None => Some(Target::embedded(options.seed, None).await?),
+                        };
+                        let target = target
+                            .as_ref()
+                            .or(shared.remote.as_ref())
+                            .expect("a remote target or an embedded one");
+                        anyhow::Ok(
+                            run_scenario(
+                                file,
+                                target,
+                                &current,
+                                engine,
+                                options.seed,
+                                &options.run_id,
+                                &artifacts,
+                            )
+                            .await,
+                        )
+                    })
+                    .await;
+                    let (mut result, healthy) = match run {
+                        Ok(result) => (result?, true),
+                        Err(_) => (hung(file, engine, options.seed), false),
+                    };
+                    compare_snapshots(options, file, engine, &mut result, shared.remote.is_none());
+                    if let Some(expectations) = &shared.expectations {
+                        expectations.apply(&mut result);
                     }
-                };
-                let mut result = run_scenario(
-                    file,
-                    target,
-                    &current,
-                    engine,
-                    options.seed,
-                    &options.run_id,
-                    &artifacts,
-                )
-                .await;
-                compare_snapshots(options, file, engine, &mut result, shared.remote.is_none());
-                if !result.as_expected() {
-                    keep_artifacts(&mut result, &artifacts.root, &current).await;
+                    if !result.as_expected() && healthy {
+                        keep_artifacts(&mut result, &artifacts.root, &current).await;
+                    }
+                    let retry = !result.as_expected() && attempts.len() < options.retries;
+                    if healthy && options.reuse_session && !retry {
+                        session = Some(current);
+                    } else {
+                        let _ = tokio::time::timeout(CLOSE_BUDGET, current.close()).await;
+                    }
+                    if !healthy {
+                        // A driver that hung is not asked again: the next run spawns another.
+                        drivers.retain(|(e, _)| *e != engine);
+                    }
+                    if !retry {
+                        if !attempts.is_empty() && result.as_expected() {
+                            result.outcome = Outcome::Flaky;
+                        }
+                        result.allow_flaky = options.allow_flaky;
+                        result.attempts = attempts;
+                        break result;
+                    }
+                    println!(
+                        "  {} [{}]: {} on attempt {}, run again with a fresh browser (--retries {})",
+                        file.id,
+                        engine.name(),
+                        result.outcome.as_str(),
+                        attempts.len() + 1,
+                        options.retries
+                    );
+                    attempts.push(Attempt {
+                        outcome: result.outcome,
+                        violations: result.violations.clone(),
+                    });
                 }
-                if options.reuse_session {
-                    session = Some(current);
-                } else {
-                    let _ = current.close().await;
-                }
-                result
             }
         };
         {
             let mut done = shared.done.lock().unwrap();
             *done += 1;
             println!("{}", report::console_line(*done, shared.total, &result));
+            print!("{}", report::informative(&result));
             if !result.as_expected() {
                 print!("{}", report::failure_details(&result));
                 shared
@@ -332,6 +426,25 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
     Ok(results)
 }
 
+/// How long one scenario may take in all before it is a `timeout` (a WebDriver command that
+/// never answers): every step has its own budget too.
+pub const SCENARIO_BUDGET: std::time::Duration = std::time::Duration::from_secs(150);
+/// How long closing a browser session may take.
+const CLOSE_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A scenario whose run did not finish within [`SCENARIO_BUDGET`].
+fn hung(file: &ScenarioFile, engine: Engine, seed: u64) -> ScenarioResult {
+    let mut result = ScenarioResult::new(file, engine, seed);
+    result.outcome = Outcome::Timeout;
+    result.violations.push(Violation {
+        invariant: STEP.into(),
+        detail: format!(
+            "the run did not finish within {SCENARIO_BUDGET:?}: a WebDriver command never answered (the driver is replaced for the next scenario)"
+        ),
+    });
+    result
+}
+
 /// The engine cannot produce the scenario's browser configuration with its own means.
 pub fn precondition_failed(
     file: &ScenarioFile,
@@ -339,25 +452,13 @@ pub fn precondition_failed(
     seed: u64,
     reason: String,
 ) -> ScenarioResult {
-    ScenarioResult {
-        scenario: file.id.0.clone(),
-        engine: engine.name().to_owned(),
-        outcome: Outcome::PreconditionFailed,
-        expected: file.scenario.expect.outcome_for(engine.name()),
-        violations: vec![Violation {
-            invariant: STEP.into(),
-            detail: reason,
-        }],
-        checks: Vec::new(),
-        duration_ms: 0,
-        trace: String::new(),
-        transcript: String::new(),
-        informative: Vec::new(),
-        diffs: Vec::new(),
-        artifacts: None,
-        seed,
-        pending: None,
-    }
+    let mut result = ScenarioResult::new(file, engine, seed);
+    result.outcome = Outcome::PreconditionFailed;
+    result.violations.push(Violation {
+        invariant: STEP.into(),
+        detail: reason,
+    });
+    result
 }
 
 /// Compares the run's two layers with their snapshots (`docs/verdicts.md`). The normative

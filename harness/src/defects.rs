@@ -1,6 +1,9 @@
-//! The detection matrix: the harness against each known-bad reference server (a separate
-//! process started with `--defect NAME`), every scenario in Chromium. A defect that no
-//! scenario catches is a missing check.
+//! The two-sided matrix. Sensitivity: the harness against each known-bad reference server (a
+//! separate process started with `--defect NAME`) must fail a scenario naming a check.
+//! Specificity: against each conformant variant (`--variant NAME`, differing from the
+//! reference only where the target contract leaves it open) every scenario must pass. Each
+//! server runs as its own process on port 0 and says where it listens and which redirect URI
+//! to register; the harness drives it through `--target`, as a team drives its deployment.
 
 use crate::command::{RunOptions, run};
 use crate::process::KillOnDrop;
@@ -8,102 +11,380 @@ use crate::webdriver::Engine;
 use fake_provider::{ClientRegistration, FakeProvider};
 use reference_server::DEFAULT_CLIENTS;
 use std::fmt::Write as _;
+use std::io::BufRead;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How one defect fared: the scenarios that caught it, with the invariants that fired.
+/// Which side of the matrix a platform is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Breaks one promise: some scenario must fail, naming a check.
+    Defect,
+    /// Conformant, differing from the reference: every scenario must pass.
+    Variant,
+}
+
+/// One platform of the matrix and the scenarios it runs.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub side: Side,
+    /// What the server is started with: one defect, or one or more variants at once.
+    pub names: Vec<String>,
+    /// The scenarios (`--scenario` globs, comma-separated).
+    pub scenarios: String,
+}
+
+impl Subject {
+    pub fn defect(name: &str, scenarios: &str) -> Self {
+        Self {
+            side: Side::Defect,
+            names: vec![name.to_owned()],
+            scenarios: scenarios.to_owned(),
+        }
+    }
+
+    pub fn variants(names: &[&str], scenarios: &str) -> Self {
+        Self {
+            side: Side::Variant,
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+            scenarios: scenarios.to_owned(),
+        }
+    }
+
+    /// `defect x`, `variant y`, or `variants a+b+...`.
+    pub fn label(&self) -> String {
+        match (self.side, self.names.len()) {
+            (Side::Defect, _) => format!("defect {}", self.names.join("+")),
+            (Side::Variant, 1) => format!("variant {}", self.names[0]),
+            (Side::Variant, n) if n == VARIANT_SCENARIOS.len() => "all variants at once".into(),
+            (Side::Variant, _) => format!("variants {}", self.names.join("+")),
+        }
+    }
+}
+
+/// How one platform fared.
 #[derive(Debug, Clone)]
 pub struct MatrixRow {
-    pub defect: String,
-    pub caught_by: Vec<(String, Vec<String>)>,
+    pub subject: Subject,
+    /// Scenarios whose outcome was not the expected one, with the checks that fired.
+    pub failed: Vec<(String, Vec<String>)>,
+    /// Every scenario's outcome.
+    pub outcomes: Vec<(String, crate::scenario::Outcome)>,
     pub scenarios: usize,
 }
 
-/// Starts a defective server: `(defect, bind address, provider URL) -> process`.
-pub type Spawn<'a> = &'a dyn Fn(&str, &str, &str) -> anyhow::Result<Child>;
+impl MatrixRow {
+    /// A defect is caught by a named check; a variant passes every scenario.
+    pub fn holds(&self) -> bool {
+        match self.subject.side {
+            Side::Defect => self.failed.iter().any(|(_, checks)| {
+                checks
+                    .iter()
+                    .any(|c| crate::invariants::BROWSER_CHECKS.contains(&c.as_str()))
+            }),
+            Side::Variant => self.failed.is_empty() && self.scenarios > 0,
+        }
+    }
+}
 
-/// Runs every scenario against each defective server.
+/// What a server of the matrix is started with.
+pub struct ServerFlags<'a> {
+    pub defect: Option<&'a str>,
+    pub variants: &'a [String],
+    /// The fake provider's URL.
+    pub provider: &'a str,
+}
+
+/// Starts a server of the matrix on `127.0.0.1:0` with its stdout piped: it must print
+/// [`reference_server::LISTENING`] and [`reference_server::REDIRECT_URI`] lines.
+pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
+
+/// For the test suite: the scenario that catches each defect, and the check that must fire
+/// there (`harness defects --full` shows every catch).
+pub const DEFECT_CATCHES: [(&str, &str, &str); 25] = [
+    (
+        "token-in-callback-url",
+        "channels/baseline",
+        "no-secret-visible",
+    ),
+    (
+        "code-in-callback-url",
+        "channels/baseline",
+        "no-secret-visible",
+    ),
+    ("token-in-page", "channels/baseline", "no-secret-visible"),
+    (
+        "post-message-to-any-origin",
+        "channels/baseline",
+        "payload-shape",
+    ),
+    ("extra-payload-field", "channels/baseline", "payload-shape"),
+    (
+        "success-posted-on-error",
+        "provider/consent-denied",
+        "payload-shape",
+    ),
+    ("popup-with-features", "channels/baseline", "opened-as-tab"),
+    ("no-resend", "channels/baseline", "chat-resumed"),
+    (
+        "resend-on-every-delivery",
+        "channels/baseline",
+        "chat-resumed",
+    ),
+    ("opener-only-no-polling", "opener/noopener", "chat-resumed"),
+    (
+        "callback-never-closes",
+        "channels/baseline",
+        "callback-closed",
+    ),
+    (
+        "disconnect-keeps-token",
+        "revocation/disconnect-mid-session",
+        "revocation",
+    ),
+    (
+        "session-cookie-to-provider",
+        "channels/baseline",
+        "provider-never-gets-platform-auth",
+    ),
+    (
+        "duplicate-connection-on-retry",
+        "user/closes-provider-tab-then-retries",
+        "chat-resumed",
+    ),
+    ("no-pkce", "channels/baseline", "provider-contract"),
+    (
+        "message-as-html",
+        "provider/error-description-with-markup",
+        "message-as-text",
+    ),
+    (
+        "state-not-bound-to-session",
+        "hostile/login-csrf",
+        "redirect-bound-to-session",
+    ),
+    (
+        "status-ignores-org",
+        "hostile/another-orgs-connection",
+        "org-isolation",
+    ),
+    (
+        "card-trusts-messages",
+        "hostile/forged-success-from-another-origin",
+        "chat-resumed",
+    ),
+    (
+        "redirect-replayable",
+        "hostile/redirect-replayed",
+        "single-exchange",
+    ),
+    (
+        "revoke-failure-keeps-token",
+        "revocation/provider-revoke-fails",
+        "revocation",
+    ),
+    (
+        "storage-write-not-distinct",
+        "callback/revisited",
+        "channels-complete",
+    ),
+    (
+        "channels-only-with-opener",
+        "opener/noopener",
+        "channels-complete",
+    ),
+    (
+        "broadcast-and-storage-in-one-try",
+        "channels/no-broadcast-channel",
+        "channels-complete",
+    ),
+    (
+        "cold-start-callback",
+        "channels/baseline",
+        "channels-complete",
+    ),
+];
+
+/// For the test suite: the scenarios where each variant's difference shows (every variant
+/// also runs every scenario, all variants at once; `harness defects --full` runs each alone
+/// on every scenario).
+pub const VARIANT_SCENARIOS: [(&str, &str); 13] = [
+    (
+        "message-wording",
+        "channels/baseline,provider/consent-denied,provider/error-description-with-markup",
+    ),
+    (
+        "no-callback-message",
+        "channels/baseline,provider/consent-denied,provider/error-description-with-markup",
+    ),
+    (
+        "connect-path",
+        "channels/baseline,connectors/*,hostile/third-origin-starts-the-connect,hostile/login-csrf,hostile/another-orgs-connection",
+    ),
+    (
+        "redirect-path",
+        "channels/baseline,hostile/login-csrf,hostile/redirect-replayed",
+    ),
+    (
+        "extra-authorization-parameters",
+        "channels/baseline,hostile/login-csrf",
+    ),
+    (
+        "session-cookie",
+        "channels/baseline,hostile/login-csrf,revocation/disconnect-mid-session",
+    ),
+    ("channel-order", "channels/*,opener/noopener"),
+    (
+        "close-delay",
+        "channels/baseline,callback/revisited,user/closes-provider-tab-then-retries",
+    ),
+    (
+        "poll-schedule",
+        "channels/polling-only,opener/severed-by-coop-on-consent-page,provider/slow-token-endpoint",
+    ),
+    (
+        "status-extra-fields",
+        "channels/polling-only,hostile/another-orgs-connection,hostile/login-csrf",
+    ),
+    (
+        "callback-markup",
+        "channels/baseline,callback/revisited,provider/error-description-with-markup",
+    ),
+    ("login-hop", "channels/baseline,hostile/login-csrf"),
+    ("open-without-target", "channels/baseline,connectors/*"),
+];
+
+/// Runs each subject's scenarios against its own server and provider, in Chromium.
 pub async fn matrix(
-    defects: &[String],
+    subjects: &[Subject],
     spawn: Spawn<'_>,
     base: &RunOptions,
 ) -> anyhow::Result<Vec<MatrixRow>> {
     let mut rows = Vec::new();
-    for defect in defects {
+    for subject in subjects {
         let provider = FakeProvider::builder().seed(base.seed).start().await?;
-        let port = crate::webdriver::free_port()?;
-        let platform = format!("http://127.0.0.1:{port}/");
+        let provider_url = provider.public_url().to_string();
+        let flags = ServerFlags {
+            defect: (subject.side == Side::Defect).then(|| subject.names[0].as_str()),
+            variants: match subject.side {
+                Side::Defect => &[],
+                Side::Variant => &subject.names,
+            },
+            provider: &provider_url,
+        };
+        let mut child = KillOnDrop(spawn(&flags)?);
+        let (platform, redirect_uri) = read_announcement(&mut child.0, &subject.label()).await?;
         for (_, _, id, secret) in DEFAULT_CLIENTS {
-            provider.rules().register_client(ClientRegistration::new(
-                id,
-                secret,
-                &format!("{platform}oauth/redirect"),
-            ));
-        }
-        let _server = KillOnDrop(spawn(
-            defect,
-            &format!("127.0.0.1:{port}"),
-            provider.public_url().as_str(),
-        )?);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "the server with defect {defect} did not listen on {port}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            provider
+                .rules()
+                .register_client(ClientRegistration::new(id, secret, &redirect_uri));
         }
         let options = RunOptions {
             target: Some(platform.parse()?),
             provider: Some(provider.public_url().clone()),
             engines: vec![Engine::Chromium],
             jobs: 1,
+            pattern: subject.scenarios.clone(),
+            // A variant must pass every scenario: never stop early.
+            fail_fast: base.fail_fast && subject.side == Side::Defect,
             json: None,
             junit: None,
             html: None,
             accept: false,
-            run_id: format!("defect-{defect}"),
+            run_id: subject.label().replace(' ', "-"),
             ..base.clone()
         };
-        println!("--- defect {defect}");
+        println!("--- {}", subject.label());
         let results = run(&options).await?;
-        let caught_by = results
+        let failed = results
             .iter()
             .filter(|r| !r.as_expected())
             .map(|r| {
-                let mut invariants: Vec<String> =
-                    r.violations.iter().map(|v| v.invariant.clone()).collect();
-                invariants.dedup();
-                (r.scenario.clone(), invariants)
+                // A flaky run's checks are those its failed attempts fired.
+                let mut checks: Vec<String> = r
+                    .attempts
+                    .iter()
+                    .flat_map(|a| &a.violations)
+                    .chain(&r.violations)
+                    .map(|v| v.invariant.clone())
+                    .collect();
+                checks.dedup();
+                (r.scenario.clone(), checks)
             })
             .collect();
         rows.push(MatrixRow {
-            defect: defect.clone(),
-            caught_by,
+            subject: subject.clone(),
+            failed,
+            outcomes: results
+                .iter()
+                .map(|r| (r.scenario.clone(), r.outcome))
+                .collect(),
             scenarios: results.len(),
         });
     }
     Ok(rows)
 }
 
-/// The matrix as a table: defect by scenario, caught or not, and by what.
+/// Reads the server's URL and redirect URI from its first lines of output (20 s at most),
+/// then keeps reading the rest so its output never blocks it.
+async fn read_announcement(child: &mut Child, label: &str) -> anyhow::Result<(String, String)> {
+    let stdout = child.stdout.take().ok_or_else(|| {
+        anyhow::anyhow!("the server of {label} was started without a piped stdout")
+    })?;
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut url, mut redirect) = (None, None);
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if let Some(rest) = line.strip_prefix(reference_server::LISTENING) {
+                url = Some(rest.trim().to_owned());
+            } else if let Some(rest) = line.strip_prefix(reference_server::REDIRECT_URI) {
+                redirect = Some(rest.trim().to_owned());
+            }
+            if url.is_some() && redirect.is_some() {
+                break;
+            }
+        }
+        let _ = sender.send(url.zip(redirect));
+        for _ in lines {}
+    });
+    match tokio::time::timeout(Duration::from_secs(20), receiver).await {
+        Ok(Ok(Some(announced))) => Ok(announced),
+        Ok(_) => anyhow::bail!(
+            "the server of {label} exited without saying where it listens (its `{}` line)",
+            reference_server::LISTENING
+        ),
+        Err(_) => anyhow::bail!("the server of {label} said nothing within 20 s"),
+    }
+}
+
+/// The matrix as a table: each platform, whether it holds, and what failed where.
 pub fn table(rows: &[MatrixRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| defect | caught by (scenario: invariants) |\n|---|---|"
+        "| platform | scenarios | verdict | failed (scenario: checks) |\n|---|---|---|---|"
     );
     for row in rows {
-        let caught = if row.caught_by.is_empty() {
-            format!("**NOT CAUGHT** by any of {} scenarios", row.scenarios)
-        } else {
-            row.caught_by
-                .iter()
-                .map(|(scenario, invariants)| format!("{scenario}: {}", invariants.join(", ")))
-                .collect::<Vec<_>>()
-                .join("; ")
+        let verdict = match (row.subject.side, row.holds()) {
+            (Side::Defect, true) => "caught",
+            (Side::Defect, false) => "**NOT CAUGHT**",
+            (Side::Variant, true) => "passes",
+            (Side::Variant, false) => "**FAILS**",
         };
-        let _ = writeln!(out, "| {} | {caught} |", row.defect);
+        let failed = row
+            .failed
+            .iter()
+            .map(|(scenario, checks)| format!("{scenario}: {}", checks.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let _ = writeln!(
+            out,
+            "| {} | {} | {verdict} | {failed} |",
+            row.subject.label(),
+            row.scenarios
+        );
     }
     out
 }

@@ -123,7 +123,7 @@ pub const CATALOGUE: [Invariant; 19] = [
     Invariant {
         id: ORG_ISOLATION,
         summary: "the status API answers 404 and echoes nothing of another org's connection, and a callback URL naming it leaves it pending",
-        enforces: "target-contract.md §4, Status API: \"404 for a connection of another org ... echoing nothing of it\"; oauth-flow.md: connections belong to /[orgSlug]/connectors",
+        enforces: "target-contract.md §4, Status API: \"404 for a connection of another org ... echoing nothing of it\"; oauth-flow.md: each org has its own connectors page",
         tier: Tier::Browser,
     },
     Invariant {

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use harness::command::{RunOptions, run};
+use harness::defects::{ServerFlags, Subject};
 use harness::scenario::{default_root, discover};
 use harness::stack::EmbeddedStack;
 use harness::webdriver::Engine;
@@ -73,6 +74,18 @@ enum Command {
         /// A fresh browser session for every scenario instead of one shared session.
         #[arg(long)]
         fresh_session: bool,
+        /// A baseline of known failures (TOML, [[known-failure]] id reason [engine]): listed
+        /// failures do not fail the run, a listed entry that passes now does (docs/verdicts.md).
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// Run a scenario that is not as expected again, up to N times, each with a fresh
+        /// browser. One that then passes is reported `flaky`, which fails the run unless
+        /// --allow-flaky. Default: no retry.
+        #[arg(long, default_value_t = 0)]
+        retries: usize,
+        /// A `flaky` outcome does not fail the run.
+        #[arg(long)]
+        allow_flaky: bool,
         /// Folder of the scenario files.
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
@@ -96,17 +109,42 @@ enum Command {
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
     },
-    /// The detection matrix: every scenario against each known-bad reference server, started
-    /// from SERVER (`cargo build -p reference-server --features defects`) with `--defect NAME`.
+    /// Run the suite N times with the same seed and count, per scenario and engine, the runs
+    /// that were not as expected and why: how far one run's verdict can be trusted.
+    Soak {
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// Engines: a list (chromium,firefox,webkit) or all.
+        #[arg(long, default_value = "chromium")]
+        engine: String,
+        /// Browser sessions at once.
+        #[arg(short = 'j', long = "jobs", default_value_t = 1)]
+        jobs: usize,
+        /// A glob over scenario ids (several separated by commas).
+        #[arg(long, default_value = "*")]
+        scenario: String,
+        #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
+        seed: u64,
+        /// Also write the rows as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// The two-sided matrix: every scenario against each known-bad reference server (`--defect
+    /// NAME`: some scenario must fail, naming a check) and against each conformant variant
+    /// (`--variant NAME`: every scenario must pass), then all variants at once. SERVER is a
+    /// reference-server built with `cargo build -p reference-server --features catalogue`.
     Defects {
-        /// A reference-server binary built with the feature `defects`.
+        /// A reference-server binary built with the feature `catalogue`.
         #[arg(long)]
         server: PathBuf,
-        /// Only these defects (default: every one the server lists).
+        /// Only these defects (default: every one the server lists, unless --variant is given).
         #[arg(long = "defect")]
         defects: Vec<String>,
+        /// Only these variants (default: every one the server lists, unless --defect is given).
+        #[arg(long = "variant")]
+        variants: Vec<String>,
         /// Run every scenario against each defect (the full matrix) instead of stopping at the
-        /// first that catches it.
+        /// first that catches it. Variants always run every scenario.
         #[arg(long)]
         full: bool,
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
@@ -216,6 +254,9 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             artifacts,
             accept,
             fresh_session,
+            expect,
+            retries,
+            allow_flaky,
             scenarios,
             snapshots,
         } => {
@@ -247,6 +288,9 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 accept,
                 run_id,
                 reuse_session: !fresh_session,
+                expectations: expect,
+                retries,
+                allow_flaky,
             };
             let results = run(&options).await?;
             let all_expected = results.iter().all(|r| r.as_expected());
@@ -263,28 +307,52 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             seed,
         } => {
             let options = RunOptions {
-                scenarios_root: default_root(),
-                snapshots_root: harness::snapshot::default_root(),
-                pattern: "*".into(),
                 engines: Engine::parse_list(&engine)?,
-                jobs: 1,
-                shard: None,
-                fail_fast: false,
                 seed,
-                target: None,
-                provider: None,
                 webdriver: grid,
-                json: None,
-                junit: None,
-                html: None,
-                artifacts: default_artifacts(),
-                accept: false,
-                run_id: String::new(),
-                reuse_session: true,
+                ..RunOptions::default()
             };
             let report = harness::bench::bench(&options, runs.max(1)).await?;
             println!("\n{report}");
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Soak {
+            runs,
+            engine,
+            jobs,
+            scenario,
+            seed,
+            json,
+        } => {
+            let options = RunOptions {
+                engines: Engine::parse_list(&engine)?,
+                jobs: jobs.max(1),
+                pattern: scenario,
+                seed,
+                artifacts: default_artifacts().join("soak"),
+                ..RunOptions::default()
+            };
+            let started = std::time::Instant::now();
+            let rows = harness::soak::soak(&options, runs.max(1)).await?;
+            println!("\n{}", harness::soak::table(&rows));
+            println!(
+                "{runs} run(s) in {:.0} s, seed {seed}",
+                started.elapsed().as_secs_f64()
+            );
+            if let Some(path) = json {
+                std::fs::write(
+                    &path,
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "seed": seed, "runs": runs, "rows": rows,
+                    }))?,
+                )
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            }
+            Ok(if rows.iter().all(|r| r.unexpected == 0) {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            })
         }
         Command::New {
             id,
@@ -321,64 +389,63 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
         Command::Defects {
             server,
             defects,
+            variants,
             full,
             seed,
         } => {
-            let mut names = defects;
-            if names.is_empty() {
+            let list = |flag: &str| -> anyhow::Result<Vec<String>> {
                 let listed = std::process::Command::new(&server)
-                    .arg("--list-defects")
+                    .arg(flag)
                     .output()
                     .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", server.display()))?;
                 anyhow::ensure!(
                     listed.status.success(),
-                    "{} --list-defects failed (hint: build it with `cargo build -p reference-server --features defects`)",
+                    "{} {flag} failed (hint: build it with `cargo build -p reference-server --features catalogue`)",
                     server.display()
                 );
-                names = String::from_utf8_lossy(&listed.stdout)
+                Ok(String::from_utf8_lossy(&listed.stdout)
                     .lines()
                     .map(str::to_owned)
-                    .collect();
+                    .collect())
+            };
+            let (defects, variants) = match (defects.is_empty(), variants.is_empty()) {
+                (true, true) => (list("--list-defects")?, list("--list-variants")?),
+                _ => (defects, variants),
+            };
+            let mut subjects: Vec<Subject> =
+                defects.iter().map(|d| Subject::defect(d, "*")).collect();
+            subjects.extend(
+                variants
+                    .iter()
+                    .map(|v| Subject::variants(&[v.as_str()], "*")),
+            );
+            if variants.len() > 1 {
+                let all: Vec<&str> = variants.iter().map(String::as_str).collect();
+                subjects.push(Subject::variants(&all, "*"));
             }
-            let spawn =
-                |defect: &str, bind: &str, provider: &str| -> anyhow::Result<std::process::Child> {
-                    Ok(std::process::Command::new(&server)
-                        .args([
-                            "--bind",
-                            bind,
-                            "--provider-url",
-                            provider,
-                            "--defect",
-                            defect,
-                        ])
-                        .env("RUST_LOG", "error")
-                        .stdout(std::process::Stdio::null())
-                        .spawn()?)
-                };
+            let spawn = |flags: &ServerFlags<'_>| -> anyhow::Result<std::process::Child> {
+                let mut command = std::process::Command::new(&server);
+                command.args(["--bind", "127.0.0.1:0", "--provider-url", flags.provider]);
+                if let Some(defect) = flags.defect {
+                    command.args(["--defect", defect]);
+                }
+                for variant in flags.variants {
+                    command.args(["--variant", variant]);
+                }
+                Ok(command
+                    .env("RUST_LOG", "error")
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()?)
+            };
             let options = RunOptions {
-                scenarios_root: default_root(),
-                snapshots_root: harness::snapshot::default_root(),
-                pattern: "*".into(),
-                engines: vec![Engine::Chromium],
-                jobs: 1,
-                shard: None,
                 fail_fast: !full,
                 seed,
-                target: None,
-                provider: None,
-                webdriver: None,
-                json: None,
-                junit: None,
-                html: None,
-                artifacts: default_artifacts().join("defects"),
-                accept: false,
-                run_id: String::new(),
-                reuse_session: true,
+                artifacts: default_artifacts().join("matrix"),
+                ..RunOptions::default()
             };
-            let rows = harness::defects::matrix(&names, &spawn, &options).await?;
+            let rows = harness::defects::matrix(&subjects, &spawn, &options).await?;
             println!("\n{}", harness::defects::table(&rows));
-            let missed = rows.iter().filter(|r| r.caught_by.is_empty()).count();
-            Ok(if missed == 0 {
+            Ok(if rows.iter().all(|r| r.holds()) {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::FAILURE

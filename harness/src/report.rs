@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 pub fn console_line(index: usize, total: usize, result: &ScenarioResult) -> String {
     let mark = if result.as_expected() { "ok  " } else { "FAIL" };
-    let expected = if result.outcome == result.expected {
+    let expected = if !result.known_failures.is_empty() && result.as_expected() {
+        " (a known failure: --expect)".to_owned()
+    } else if result.outcome == result.expected {
         String::new()
     } else {
         format!(" (expected {})", result.expected.as_str())
@@ -17,6 +19,28 @@ pub fn console_line(index: usize, total: usize, result: &ScenarioResult) -> Stri
         result.duration_ms as f64 / 1000.0,
         width = total.to_string().len(),
     )
+}
+
+/// What differs from the reference server's transcript against another target, in what the
+/// contract leaves open: shown, never part of the verdict.
+pub fn informative(result: &ScenarioResult) -> String {
+    const SHOWN: usize = 12;
+    let mut out = String::new();
+    if result.informative.is_empty() {
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "  informative: the transcript differs from the reference server's in {} line(s) the contract leaves open (not part of the verdict):",
+        result.informative.len()
+    );
+    for line in result.informative.iter().take(SHOWN) {
+        let _ = writeln!(out, "    {line}");
+    }
+    if result.informative.len() > SHOWN {
+        let _ = writeln!(out, "    … (all of them in the JSON report)");
+    }
+    out
 }
 
 pub fn summary_table(results: &[ScenarioResult]) -> String {
@@ -87,6 +111,13 @@ pub fn junit(results: &[ScenarioResult]) -> String {
             xml_escape(&r.scenario),
             r.duration_ms as f64 / 1000.0
         );
+        if r.as_expected() && !r.known_failures.is_empty() {
+            let _ = write!(
+                out,
+                "<skipped message=\"known failure: {}\"/>",
+                xml_escape(&r.known_failures.join("; "))
+            );
+        }
         if !r.as_expected() {
             let details: Vec<String> = r
                 .violations
@@ -125,6 +156,9 @@ pub fn failure_details(result: &ScenarioResult) -> String {
             "  violation {}: {}",
             violation.invariant, violation.detail
         );
+    }
+    for known in &result.known_failures {
+        let _ = writeln!(out, "  known failure: {known}");
     }
     for (path, diff) in &result.diffs {
         let _ = writeln!(out, "  {path} differs (- expected, + actual):");

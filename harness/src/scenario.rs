@@ -42,6 +42,9 @@ pub enum Outcome {
     Timeout,
     PreconditionFailed,
     Skipped,
+    /// Not as expected, then as expected when run again (`--retries`): a run's outcome,
+    /// never a scenario's expectation.
+    Flaky,
 }
 
 impl Outcome {
@@ -52,6 +55,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::PreconditionFailed => "precondition-failed",
             Outcome::Skipped => "skipped",
+            Outcome::Flaky => "flaky",
         }
     }
 }
@@ -424,6 +428,13 @@ impl Scenario {
         if self.description.trim().is_empty() || self.description.contains('\n') {
             return Err("description must be one non-empty line".into());
         }
+        let expected = std::iter::once(self.expect.outcome)
+            .chain(self.expect.engines.values().map(|e| e.outcome));
+        if expected.into_iter().any(|o| o == Outcome::Flaky) {
+            return Err(
+                "expect.outcome = \"flaky\": flaky is what a run with --retries reports, not an expectation (say pass, or fail with a reason)".into(),
+            );
+        }
         if self.expect.outcome != Outcome::Pass && self.expect.reason.is_none() {
             return Err(format!(
                 "expect.outcome = \"{}\" needs expect.reason: say why this case does not pass",
@@ -574,17 +585,22 @@ pub struct ScenarioFile {
     pub scenario: Scenario,
 }
 
-/// Every `*.toml` under `root` whose id matches `pattern` (a glob over ids, `*` for all),
-/// sorted by id. Any file that does not parse is an error.
+/// Every `*.toml` under `root` whose id matches `pattern` (globs over ids separated by
+/// commas, `*` for all), sorted by id. Any file that does not parse is an error.
 pub fn discover(root: &Path, pattern: &str) -> anyhow::Result<Vec<ScenarioFile>> {
-    let matcher = glob::Pattern::new(pattern)
-        .map_err(|e| anyhow::anyhow!("--scenario {pattern:?} is not a glob: {e}"))?;
+    let matchers = pattern
+        .split(',')
+        .map(|glob| {
+            glob::Pattern::new(glob.trim())
+                .map_err(|e| anyhow::anyhow!("--scenario {glob:?} is not a glob: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let walk = format!("{}/**/*.toml", root.display());
     let mut found = Vec::new();
     for entry in glob::glob(&walk)? {
         let path = entry?;
         let id = scenario_id(root, &path);
-        if !matcher.matches(&id.0) {
+        if !matchers.iter().any(|m| m.matches(&id.0)) {
             continue;
         }
         let text = std::fs::read_to_string(&path)

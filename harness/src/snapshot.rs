@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn a_reordered_or_repeated_line_is_a_difference() {
-        assert_eq!(diff("a\nb\n", "b\na\n"), "- a\n+ a\n");
+        assert_eq!(diff("a\nb\n", "b\na\n"), "+ b\n- b\n");
         assert_eq!(diff("a\n", "a\na\n"), "+ a\n");
         assert_eq!(diff("a\n", "a"), "");
     }

@@ -41,12 +41,53 @@ pub struct ScenarioResult {
     pub seed: u64,
     #[serde(skip)]
     pub pending: Option<PendingArtifacts>,
+    /// Why this run's failures are expected, from the `--expect` baseline (file and line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub known_failures: Vec<String>,
+    /// Earlier attempts (`--retries`): what each ended as.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// A `flaky` outcome counts as expected (`--allow-flaky`).
+    #[serde(skip)]
+    pub allow_flaky: bool,
+}
+
+/// One earlier attempt of a retried scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub violations: Vec<Violation>,
 }
 
 impl ScenarioResult {
-    /// The outcome is what the scenario file expects (an unexpected pass is a failure too).
+    /// A passing result with nothing observed yet, expecting what the scenario file says for
+    /// `engine`.
+    pub fn new(file: &ScenarioFile, engine: Engine, seed: u64) -> Self {
+        Self {
+            scenario: file.id.0.clone(),
+            engine: engine.name().to_owned(),
+            outcome: Outcome::Pass,
+            expected: file.scenario.expect.outcome_for(engine.name()),
+            violations: Vec::new(),
+            checks: Vec::new(),
+            duration_ms: 0,
+            trace: String::new(),
+            transcript: String::new(),
+            informative: Vec::new(),
+            diffs: Vec::new(),
+            artifacts: None,
+            seed,
+            pending: None,
+            known_failures: Vec::new(),
+            attempts: Vec::new(),
+            allow_flaky: false,
+        }
+    }
+
+    /// The outcome is what the scenario file expects (an unexpected pass is a failure too;
+    /// `flaky` is one unless `--allow-flaky`).
     pub fn as_expected(&self) -> bool {
-        self.outcome == self.expected
+        self.outcome == self.expected || (self.outcome == Outcome::Flaky && self.allow_flaky)
     }
 }
 
@@ -90,22 +131,7 @@ pub async fn run_scenario(
 ) -> ScenarioResult {
     let started = Instant::now();
     let identity = identity(seed, &file.id.0, run_id);
-    let mut result = ScenarioResult {
-        scenario: file.id.0.clone(),
-        engine: engine.name().to_owned(),
-        outcome: Outcome::Pass,
-        expected: file.scenario.expect.outcome_for(engine.name()),
-        violations: Vec::new(),
-        checks: Vec::new(),
-        duration_ms: 0,
-        trace: String::new(),
-        transcript: String::new(),
-        informative: Vec::new(),
-        diffs: Vec::new(),
-        artifacts: None,
-        seed,
-        pending: None,
-    };
+    let mut result = ScenarioResult::new(file, engine, seed);
     if session.bidi.is_none() && session.proxy.is_none() {
         result.outcome = Outcome::PreconditionFailed;
         result.violations.push(Violation {

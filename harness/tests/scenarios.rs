@@ -56,53 +56,30 @@ fn run_scenario_test(id: &str, engine: Engine) {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     });
-    // A WebDriver command has no timeout of its own, and WebKitGTK hangs or refuses one now and
-    // then under load (never the same scenario twice in a row, but once seen right after a
-    // hang): a WebKit run that does not finish in time, or not as expected, is reported and
-    // run again with a fresh driver and browser, up to three times. A failure that repeats
-    // three times fails the test.
-    let attempts = if engine == Engine::Webkit { 3 } else { 1 };
-    let mut result = None;
-    for attempt in 1..=attempts {
-        let run = runtime.block_on(async {
-            tokio::time::timeout(std::time::Duration::from_secs(120), async {
-                let target = Target::embedded(seed, None).await.unwrap();
-                let driver = DriverProcess::spawn(engine).unwrap();
-                let session = Session::start_with(engine, &driver.url, &switches)
-                    .await
-                    .unwrap();
-                let artifacts = Artifacts {
-                    root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
-                    driver_log: Some(driver.log_path.clone()),
-                };
-                let result =
-                    run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await;
-                session.close().await.unwrap();
-                result
-            })
-            .await
-        });
-        match run {
-            Ok(finished) if finished.as_expected() || attempt == attempts => {
-                result = Some(finished);
-                break;
-            }
-            Ok(finished) => eprintln!(
-                "{id} in {}: {} on attempt {attempt} of {attempts}, run again with a fresh browser:\n{}",
-                engine.name(),
-                finished.outcome.as_str(),
-                failure_details(&finished)
-            ),
-            Err(_) => eprintln!(
-                "{id} in {}: the browser did not finish within 120 s (attempt {attempt} of {attempts})",
-                engine.name()
-            ),
-        }
-    }
-    let result = result.unwrap_or_else(|| {
+    // One attempt, no retry: a WebDriver command has no timeout of its own, so the run has a
+    // budget, and a run that exceeds it fails the test as a timeout.
+    let run = runtime.block_on(async {
+        tokio::time::timeout(harness::command::SCENARIO_BUDGET, async {
+            let target = Target::embedded(seed, None).await.unwrap();
+            let driver = DriverProcess::spawn(engine).unwrap();
+            let session = Session::start_with(engine, &driver.url, &switches)
+                .await
+                .unwrap();
+            let artifacts = Artifacts {
+                root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
+                driver_log: Some(driver.log_path.clone()),
+            };
+            let result = run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await;
+            session.close().await.unwrap();
+            result
+        })
+        .await
+    });
+    let result = run.unwrap_or_else(|_| {
         panic!(
-            "{id} in {}: the browser hung on every attempt (rerun: {})",
+            "{id} in {}: the run did not finish within {:?}: a WebDriver command never answered (rerun: {})",
             engine.name(),
+            harness::command::SCENARIO_BUDGET,
             harness::suite::rerun_command(id, seed)
         )
     });

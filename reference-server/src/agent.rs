@@ -53,7 +53,7 @@ impl Conversation<'_> {
         };
         let latest = self.state.db().latest_connection(self.org, connector)?;
         // A disconnect that kept the token: the revoked connection is still used.
-        #[cfg(feature = "defects")]
+        #[cfg(feature = "catalogue")]
         let latest = latest.map(|mut c| {
             let keeps_token = self.state.has_defect(crate::Defect::DisconnectKeepsToken)
                 || (self

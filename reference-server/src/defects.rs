@@ -1,5 +1,5 @@
 //! Known-bad variants of the platform, each breaking one promise of the flow, compiled only
-//! with the cargo feature `defects` and chosen with `reference-server --defect NAME`. The
+//! with the cargo feature `catalogue` and chosen with `reference-server --defect NAME`. The
 //! harness's detection matrix (`harness defects`) shows that each is caught.
 
 use serde::{Deserialize, Serialize};
@@ -53,10 +53,23 @@ pub enum Defect {
     /// When the provider's revoke endpoint fails, the credentials are kept (to retry later)
     /// and still used.
     RevokeFailureKeepsToken,
+    /// The callback writes its result to localStorage without removing the key first: writing
+    /// the same result again (a revisited callback) fires no storage event.
+    StorageWriteNotDistinct,
+    /// The callback delivers on its channels only when it has an opener; without one it just
+    /// closes (polling still resumes the chat).
+    ChannelsOnlyWithOpener,
+    /// The callback posts on BroadcastChannel and writes storage in one `try`: where
+    /// BroadcastChannel is missing, the storage write is skipped too.
+    BroadcastAndStorageInOneTry,
+    /// The first callback page a freshly started server serves delivers on no channel (a
+    /// warm-up race): timing-sensitive, the next run against the same server passes. What
+    /// `harness run --retries 1` reports as `flaky`.
+    ColdStartCallback,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 21] = [
+    pub const ALL: [Defect; 25] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -78,23 +91,18 @@ impl Defect {
         Defect::CardTrustsMessages,
         Defect::RedirectReplayable,
         Defect::RevokeFailureKeepsToken,
+        Defect::StorageWriteNotDistinct,
+        Defect::ChannelsOnlyWithOpener,
+        Defect::BroadcastAndStorageInOneTry,
+        Defect::ColdStartCallback,
     ];
 
     pub fn name(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+        crate::variants::kebab_name(&self)
     }
 
     pub fn parse(name: &str) -> anyhow::Result<Self> {
-        Defect::ALL
-            .into_iter()
-            .find(|d| d.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<String> = Defect::ALL.iter().map(|d| d.name()).collect();
-                anyhow::anyhow!("unknown defect {name:?} (allowed: {})", names.join(", "))
-            })
+        crate::variants::parse_named(name, &Self::ALL, "defect")
     }
 
     /// Edits to a page script under this defect: `(file, from, to)`.
@@ -164,6 +172,26 @@ impl Defect {
                 ("callback.js", "window.close();", "/* stays */"),
                 ("callback.js", "hint.hidden = false;", "/* no hint */"),
             ],
+            Defect::StorageWriteNotDistinct => &[(
+                "callback.js",
+                "window.localStorage.removeItem(STORAGE_KEY);",
+                "/* the key is left as it is */",
+            )],
+            Defect::ChannelsOnlyWithOpener => &[(
+                "callback.js",
+                "var delivered = [];",
+                "var delivered = []; if (!window.opener) { setTimeout(function () { window.close(); var hint = document.querySelector(\"[data-testid=callback-close-hint]\"); if (hint) { hint.hidden = false; } }, 100); return; }",
+            )],
+            Defect::BroadcastAndStorageInOneTry => &[(
+                "callback.js",
+                "delivered.push(\"broadcast\");\n  } catch (e) { /* BroadcastChannel missing or blocked */ }\n\n  try {\n",
+                "delivered.push(\"broadcast\");\n",
+            )],
+            Defect::ColdStartCallback => &[(
+                "callback.js",
+                "var delivered = [];",
+                "var delivered = []; if (document.body.hasAttribute(\"data-cold-start\")) { setTimeout(function () { window.close(); }, 100); return; }",
+            )],
             _ => &[],
         }
     }

@@ -11,8 +11,9 @@
 #![allow(clippy::result_large_err)]
 
 mod agent;
+mod choices;
 mod db;
-#[cfg(feature = "defects")]
+#[cfg(feature = "catalogue")]
 mod defects;
 mod entropy;
 mod http;
@@ -23,18 +24,23 @@ mod routes;
 mod settings;
 mod startup;
 mod state;
+#[cfg(feature = "catalogue")]
+mod variants;
 
 pub use agent::connector_for;
+pub use choices::{Choices, Wording};
 pub use db::set_virtual_now;
-#[cfg(feature = "defects")]
+#[cfg(feature = "catalogue")]
 pub use defects::Defect;
 pub use http::{Http, HttpError, InMemoryTransport};
 /// The `oauth2` crate the platform uses (its `HttpRequest`, `HttpResponse` and `http`).
 pub use oauth2;
 pub use routes::{SESSION_COOKIE, asset, router};
 pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
-pub use startup::{Application, InMemoryPlatform, RouterCustomizer};
+pub use startup::{Application, InMemoryPlatform, LISTENING, REDIRECT_URI, RouterCustomizer};
 pub use state::AppState;
+#[cfg(feature = "catalogue")]
+pub use variants::Variant;
 
 /// The chat card's decision module (pure JavaScript), as served at `/static/card-decisions.js`.
 pub const CARD_DECISIONS_JS: &str = include_str!("../static/card-decisions.js");

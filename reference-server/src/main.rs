@@ -39,14 +39,24 @@ struct Cli {
     calendar_client_id: Option<String>,
     #[arg(long, env = "ALUMIA_CALENDAR_CLIENT_SECRET", hide_env_values = true)]
     calendar_client_secret: Option<String>,
-    /// A deliberate defect, for the harness's detection matrix (built with --features defects).
-    #[cfg(feature = "defects")]
+    /// A deliberate defect, for the harness's detection matrix (built with --features catalogue).
+    #[cfg(feature = "catalogue")]
     #[arg(long)]
     defect: Option<String>,
     /// Print the names of the defects and exit.
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     #[arg(long)]
     list_defects: bool,
+    /// A conformant variant, for the harness's specificity matrix (built with --features
+    /// catalogue): differs from the reference only where the target contract leaves it open.
+    /// Repeat it for several at once.
+    #[cfg(feature = "catalogue")]
+    #[arg(long = "variant", conflicts_with = "defect")]
+    variants: Vec<String>,
+    /// Print the names of the variants and exit.
+    #[cfg(feature = "catalogue")]
+    #[arg(long)]
+    list_variants: bool,
 }
 
 impl Cli {
@@ -70,9 +80,15 @@ impl Cli {
         if self.seed.is_some() {
             settings.seed = self.seed;
         }
-        #[cfg(feature = "defects")]
+        #[cfg(feature = "catalogue")]
         if let Some(name) = &self.defect {
             settings.defect = Some(reference_server::Defect::parse(name)?);
+        }
+        #[cfg(feature = "catalogue")]
+        for name in &self.variants {
+            settings
+                .variants
+                .push(reference_server::Variant::parse(name)?);
         }
         for (name, id, secret) in [
             ("files", self.files_client_id, self.files_client_secret),
@@ -122,10 +138,17 @@ async fn run() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     if cli.list_defects {
         for defect in reference_server::Defect::ALL {
             println!("{}", defect.name());
+        }
+        return Ok(());
+    }
+    #[cfg(feature = "catalogue")]
+    if cli.list_variants {
+        for variant in reference_server::Variant::ALL {
+            println!("{}", variant.name());
         }
         return Ok(());
     }
@@ -133,12 +156,7 @@ async fn run() -> anyhow::Result<()> {
     let app = Application::build(settings)
         .await
         .context("the reference server could not start")?;
-    println!("reference-server listening on {}", app.url());
-    println!(
-        "redirect URI to register at the provider: {}",
-        app.redirect_uri()
-    );
-    println!("database: {}", app.database_path().display());
+    app.announce();
     app.run_until(async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -2,6 +2,7 @@
 //! server-side code exchange and refresh through `oauth2`, RFC 7009 revocation and the
 //! protected API call. Error texts never carry a token, code or secret.
 
+use crate::choices::Choices;
 use crate::http::{Http, HttpError, OauthHttp};
 use crate::settings::ConnectorSettings;
 use base64::Engine as _;
@@ -48,16 +49,26 @@ pub enum ApiOutcome {
 pub struct ConnectorClient {
     pub settings: ConnectorSettings,
     oauth: Oauth,
+    /// Parameters beyond those the contract names (the platform's choice).
+    extra_authorization_parameters: &'static [(&'static str, &'static str)],
 }
 
 impl ConnectorClient {
-    pub fn new(settings: ConnectorSettings, redirect_uri: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: ConnectorSettings,
+        redirect_uri: &str,
+        choices: &Choices,
+    ) -> anyhow::Result<Self> {
         let oauth = BasicClient::new(ClientId::new(settings.client_id.clone()))
             .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
             .set_auth_uri(AuthUrl::new(settings.authorize_url.clone())?)
             .set_token_uri(TokenUrl::new(settings.token_url.clone())?)
             .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned())?);
-        Ok(Self { settings, oauth })
+        Ok(Self {
+            settings,
+            oauth,
+            extra_authorization_parameters: choices.extra_authorization_parameters,
+        })
     }
 
     /// The provider's authorization URL for one attempt.
@@ -72,6 +83,9 @@ impl ConnectorClient {
             .set_pkce_challenge(challenge);
         for scope in &self.settings.scopes {
             request = request.add_scope(Scope::new(scope.clone()));
+        }
+        for (name, value) in self.extra_authorization_parameters {
+            request = request.add_extra_param(*name, *value);
         }
         request.url().0
     }

@@ -63,6 +63,8 @@ pub struct ConnectorRow<'a> {
     pub display_name: &'a str,
     pub status: Option<ConnectionStatus>,
     pub connection_id: Option<&'a str>,
+    /// The path its connect button opens.
+    pub connect_path: String,
 }
 
 pub fn connectors_page(org: &str, user: &str, rows: &[ConnectorRow<'_>]) -> String {
@@ -71,7 +73,10 @@ pub fn connectors_page(org: &str, user: &str, rows: &[ConnectorRow<'_>]) -> Stri
         .iter()
         .map(|row| {
             let name = escape(row.name);
-            let status = row.status.map(ConnectionStatus::as_str).unwrap_or("not connected");
+            let status = row
+                .status
+                .map(ConnectionStatus::as_str)
+                .unwrap_or("not connected");
             let connected = row.status == Some(ConnectionStatus::Connected);
             // A pending sign-in can be cancelled: disconnecting it refuses its redirect.
             let removable = connected || row.status == Some(ConnectionStatus::Pending);
@@ -79,10 +84,11 @@ pub fn connectors_page(org: &str, user: &str, rows: &[ConnectorRow<'_>]) -> Stri
                 "<tr data-testid=\"connector-{name}\"><th>{display}</th>\
                  <td data-testid=\"connector-status-{name}\">{status}</td><td>\
                  <button type=\"button\" data-testid=\"connect-{name}\" \
-                 data-connect-url=\"/{org_escaped}/connectors/{name}/connect\"{connect_hidden}>Connect</button>\
+                 data-connect-url=\"{connect}\"{connect_hidden}>Connect</button>\
                  <button type=\"button\" data-testid=\"disconnect-{name}\" data-disconnect \
                  data-connection-id=\"{id}\"{disconnect_hidden}>Disconnect</button></td></tr>",
                 display = escape(row.display_name),
+                connect = escape(&row.connect_path),
                 connect_hidden = if connected { " hidden" } else { "" },
                 disconnect_hidden = if removable { "" } else { " hidden" },
                 id = escape(row.connection_id.unwrap_or("")),
@@ -121,7 +127,12 @@ pub fn chat_page(org: &str, chat: &str, user: &str) -> String {
     )
 }
 
-pub fn callback_page(success: bool, message: &str) -> String {
+/// The callback page: the result as text, and the hint shown if the browser refuses to
+/// close the tab. `other_markup` gives a variant's page (other structure and text).
+pub fn callback_page(success: bool, message: &str, other_markup: bool) -> String {
+    if other_markup {
+        return callback_page_other_markup(success, message);
+    }
     let heading = if success {
         "Connected"
     } else {
@@ -137,6 +148,28 @@ pub fn callback_page(success: bool, message: &str) -> String {
             "<main><h1 data-testid=\"callback-result\">{heading}</h1>\
              <p data-testid=\"callback-message\">{message}</p>\
              <p data-testid=\"callback-close-hint\" hidden>You can close this tab and return to Alumia.</p></main>",
+            message = escape(message),
+        ),
+        &["callback.js"],
+    )
+}
+
+fn callback_page_other_markup(success: bool, message: &str) -> String {
+    let (title, icon) = if success {
+        ("All done", "✓")
+    } else {
+        ("Something went wrong", "!")
+    };
+    layout(
+        title,
+        &format!(
+            "data-page=\"oauth-return\" class=\"{}\"",
+            if success { "ok" } else { "failed" }
+        ),
+        &format!(
+            "<div class=\"card\"><span aria-hidden=\"true\">{icon}</span>\
+             <h2>{title}</h2><div role=\"status\"><span>{message}</span></div>\
+             <footer><small data-testid=\"callback-close-hint\" hidden>This window can be closed now; your chat continues where you left it.</small></footer></div>",
             message = escape(message),
         ),
         &["callback.js"],
@@ -162,8 +195,10 @@ mod tests {
 
     #[test]
     fn the_callback_page_shows_the_message_as_text() {
-        let page = callback_page(false, "<img src=x onerror=alert(1)>");
-        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
-        assert!(!page.contains("<img"));
+        for other_markup in [false, true] {
+            let page = callback_page(false, "<img src=x onerror=alert(1)>", other_markup);
+            assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+            assert!(!page.contains("<img"));
+        }
     }
 }

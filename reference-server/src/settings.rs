@@ -48,9 +48,13 @@ pub struct Settings {
     #[serde(with = "millis")]
     pub token_timeout: Duration,
     pub connectors: Vec<ConnectorSettings>,
-    /// A deliberate defect (feature `defects`, for the harness's detection matrix).
-    #[cfg(feature = "defects")]
+    /// A deliberate defect (feature `catalogue`, for the harness's detection matrix).
+    #[cfg(feature = "catalogue")]
     pub defect: Option<crate::Defect>,
+    /// Conformant variants, all at once (feature `catalogue`, for the harness's specificity
+    /// matrix).
+    #[cfg(feature = "catalogue")]
+    pub variants: Vec<crate::Variant>,
 }
 
 mod millis {
@@ -76,8 +80,10 @@ impl Default for Settings {
             revoke_timeout: Duration::from_secs(3),
             token_timeout: Duration::from_secs(30),
             connectors: Vec::new(),
-            #[cfg(feature = "defects")]
+            #[cfg(feature = "catalogue")]
             defect: None,
+            #[cfg(feature = "catalogue")]
+            variants: Vec::new(),
         }
     }
 }

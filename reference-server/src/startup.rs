@@ -18,6 +18,11 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use tokio::net::TcpListener;
 
+/// The start of the line [`Application::announce`] prints with the platform's URL.
+pub const LISTENING: &str = "reference-server listening on";
+/// The start of the line [`Application::announce`] prints with the redirect URI.
+pub const REDIRECT_URI: &str = "redirect URI to register at the provider:";
+
 /// Changes the routes before they serve (tests use it to build deliberately broken platforms).
 pub type RouterCustomizer = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
@@ -122,10 +127,16 @@ impl Application {
 
     /// The redirect URI to register at the provider.
     pub fn redirect_uri(&self) -> String {
-        self.url()
-            .join("oauth/redirect")
-            .expect("a path joins")
-            .to_string()
+        self.state.redirect_uri()
+    }
+
+    /// Prints where it listens and the redirect URI to register, as
+    /// `reference-server listening on URL` and `redirect URI to register at the provider: URI`
+    /// (a harness that started it on port 0 reads them back).
+    pub fn announce(&self) {
+        println!("{LISTENING} {}", self.url());
+        println!("{REDIRECT_URI} {}", self.redirect_uri());
+        println!("database: {}", self.database_path().display());
     }
 
     pub fn database_path(&self) -> &Path {

@@ -1,6 +1,7 @@
 //! What every handler shares: settings, database, entropy, the HTTP client and one OAuth
 //! client per connector.
 
+use crate::choices::Choices;
 use crate::db::Database;
 use crate::entropy::Entropy;
 use crate::http::Http;
@@ -23,6 +24,11 @@ struct Inner {
     http: Http,
     /// In the order the settings list them.
     connectors: Vec<ConnectorClient>,
+    /// What the contract leaves to the platform: the reference's, or a variant's.
+    choices: Choices,
+    /// Whether a callback page was served yet (the `cold-start-callback` defect).
+    #[cfg(feature = "catalogue")]
+    callback_served: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -38,11 +44,15 @@ impl AppState {
         db: Database,
         http: Http,
     ) -> anyhow::Result<Self> {
-        let redirect_uri = public_url.join("oauth/redirect")?.to_string();
+        #[cfg(feature = "catalogue")]
+        let choices = crate::Variant::combined(&settings.variants);
+        #[cfg(not(feature = "catalogue"))]
+        let choices = Choices::reference();
+        let redirect_uri = redirect_uri(&public_url, &choices)?;
         let connectors = settings
             .connectors
             .iter()
-            .map(|c| ConnectorClient::new(c.clone(), &redirect_uri))
+            .map(|c| ConnectorClient::new(c.clone(), &redirect_uri, &choices))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -52,14 +62,35 @@ impl AppState {
                 db,
                 http,
                 connectors,
+                choices,
+                #[cfg(feature = "catalogue")]
+                callback_served: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
 
-    /// Whether the platform runs with `defect` (always false without the feature `defects`).
-    #[cfg(feature = "defects")]
+    /// Whether the platform runs with `defect` (always false without the feature `catalogue`).
+    #[cfg(feature = "catalogue")]
     pub fn has_defect(&self, defect: crate::Defect) -> bool {
         self.inner.settings.defect == Some(defect)
+    }
+
+    /// True the first time only: the first callback page since the server started.
+    #[cfg(feature = "catalogue")]
+    pub fn first_callback(&self) -> bool {
+        !self
+            .inner
+            .callback_served
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn choices(&self) -> &Choices {
+        &self.inner.choices
+    }
+
+    /// The redirect URI registered at the provider.
+    pub fn redirect_uri(&self) -> String {
+        redirect_uri(&self.inner.public_url, &self.inner.choices).expect("checked at start")
     }
 
     pub fn settings(&self) -> &Settings {
@@ -97,6 +128,13 @@ impl AppState {
     pub fn public_url(&self) -> &url::Url {
         &self.inner.public_url
     }
+}
+
+/// The redirect URI: the public URL with the choices' redirect path.
+fn redirect_uri(public_url: &url::Url, choices: &Choices) -> anyhow::Result<String> {
+    Ok(public_url
+        .join(choices.redirect_path.trim_start_matches('/'))?
+        .to_string())
 }
 
 /// An unexpected failure: logged in full, answered as a bare 500.

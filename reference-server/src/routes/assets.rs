@@ -40,37 +40,28 @@ pub fn asset(name: &str) -> Option<&'static str> {
         .map(|(_, _, body)| *body)
 }
 
+/// `/static/{file}`: the page script or style, with the edits of the platform's choices (a
+/// variant) or of its defect applied.
 pub async fn static_file(
-    axum::extract::State(_state): axum::extract::State<crate::state::AppState>,
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
     Path(file): Path<String>,
 ) -> Response {
-    #[cfg(feature = "defects")]
-    if let Some(defect) = _state.settings().defect {
-        let edits: Vec<_> = defect
-            .script_edits()
-            .iter()
-            .filter(|(name, _, _)| *name == file)
-            .collect();
-        if let (false, Some(original)) = (edits.is_empty(), asset(&file)) {
-            let mut body = original.to_owned();
-            for (_, from, to) in edits {
-                assert!(
-                    body.contains(from),
-                    "defect {defect:?}: {file} lacks {from:?}"
-                );
-                body = body.replace(from, to);
-            }
-            return (
-                [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-                body,
-            )
-                .into_response();
-        }
+    let Some((_, content_type, original)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return (StatusCode::NOT_FOUND, "no such file").into_response();
+    };
+    let edits = state.choices().script_edits.iter();
+    #[cfg(feature = "catalogue")]
+    let edits = edits.chain(
+        state
+            .settings()
+            .defect
+            .map(crate::Defect::script_edits)
+            .unwrap_or(&[]),
+    );
+    let mut body = (*original).to_owned();
+    for (_, from, to) in edits.filter(|(name, _, _)| *name == file) {
+        assert!(body.contains(from), "{file} lacks {from:?}");
+        body = body.replace(from, to);
     }
-    match ASSETS.iter().find(|(name, _, _)| *name == file) {
-        Some((_, content_type, body)) => {
-            ([(header::CONTENT_TYPE, *content_type)], *body).into_response()
-        }
-        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
-    }
+    ([(header::CONTENT_TYPE, *content_type)], body).into_response()
 }

@@ -50,7 +50,8 @@ fn views(
                 .map(|q| q.state.clone());
             let start_url = match (&m.connector, &m.connection_id, &m.queued_id) {
                 (Some(connector), Some(connection), Some(_)) => Some(format!(
-                    "/{org}/connectors/{connector}/connect?connection={connection}"
+                    "{}?connection={connection}",
+                    state.choices().connect_path(org, connector)
                 )),
                 _ => None,
             };
@@ -175,7 +176,7 @@ pub async fn resend(
             .into_response());
     }
     let first_resend = state.db().mark_resent(&queued.id)?;
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     let first_resend = first_resend || state.has_defect(crate::Defect::ResendOnEveryDelivery);
     if !first_resend {
         return Ok(Json(json!({ "resent": false, "messages": [] })).into_response());

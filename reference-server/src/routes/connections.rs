@@ -3,6 +3,7 @@
 use super::session::{api_member, page_member, require_json};
 use crate::db::ConnectionStatus;
 use crate::pages::{self, ConnectorRow};
+use crate::paths;
 use crate::state::{AppResult, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -35,6 +36,7 @@ pub async fn connectors_page(
             display_name: &connector.settings.display_name,
             status: connection.as_ref().map(|c| c.status),
             connection_id: connection.as_ref().map(|c| c.id.as_str()),
+            connect_path: state.choices().connect_path(&org, &connector.settings.name),
         })
         .collect();
     Ok(Html(pages::connectors_page(&org, &session.user, &rows)).into_response())
@@ -53,12 +55,21 @@ pub async fn list(
         let latest = state
             .db()
             .latest_connection(&org, &connector.settings.name)?;
-        connectors.push(json!({
+        let mut entry = json!({
             "name": connector.settings.name,
             "displayName": connector.settings.display_name,
             "status": latest.as_ref().map(|c| c.status.as_str()).unwrap_or("not-connected"),
             "connectionId": latest.as_ref().map(|c| c.id.clone()),
-        }));
+        });
+        if state.choices().status_extra_fields {
+            entry["scopes"] = json!(connector.settings.scopes);
+            entry["authorizeHost"] = json!(
+                url::Url::parse(&connector.settings.authorize_url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+            );
+        }
+        connectors.push(entry);
     }
     Ok(Json(json!({ "connectors": connectors })).into_response())
 }
@@ -78,20 +89,25 @@ pub async fn status(
     }
     #[allow(unused_mut)]
     let mut found = state.db().connection(&org, &id)?;
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     if state.has_defect(crate::Defect::StatusIgnoresOrg) {
         found = state.db().connection_by_id(&id)?;
     }
     let Some(connection) = found else {
         return Ok(not_found());
     };
-    Ok(Json(json!({
+    let mut answer = json!({
         "connectionId": connection.id,
         "connector": connection.connector,
         "status": connection.status.as_str(),
         "message": connection.message,
-    }))
-    .into_response())
+    });
+    if state.choices().status_extra_fields {
+        answer["checkedAt"] = json!(crate::db::now_ms());
+        answer["links"] =
+            json!({ "connectors": paths::fill(paths::CONNECTORS_PAGE, &[("org", &org)]) });
+    }
+    Ok(Json(answer).into_response())
 }
 
 /// Deletes the stored credentials at once, then revokes them at the provider, best-effort and
@@ -110,7 +126,7 @@ pub async fn disconnect(
     let Some(connection) = state.db().connection(&org, &id)? else {
         return Ok(not_found());
     };
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     if state.has_defect(crate::Defect::DisconnectKeepsToken) {
         state
             .db()
@@ -143,7 +159,7 @@ pub async fn disconnect(
             );
             match outcomes.into_iter().find_map(Result::err) {
                 None => "revoked".to_owned(),
-                #[cfg(feature = "defects")]
+                #[cfg(feature = "catalogue")]
                 Some(why) if state.has_defect(crate::Defect::RevokeFailureKeepsToken) => {
                     state.db().store_credentials(
                         &connection.id,

@@ -20,15 +20,20 @@ pub use assets::asset;
 pub use session::SESSION_COOKIE;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let choices = state.choices().clone();
+    let mut routes = Router::new();
+    if choices.login_hop {
+        routes = routes.route(crate::choices::LOGIN_HOP_PATH, get(session::login_hop));
+    }
+    routes
         .route("/", get(|| async { Redirect::to(paths::LOGIN) }))
         .route("/healthz", get(|| async { "ok" }))
         .route(paths::LOGIN, get(session::login))
         .route("/static/{file}", get(assets::static_file))
         .route(paths::CONNECTORS_PAGE, get(connections::connectors_page))
-        .route(paths::CONNECT, get(oauth::start))
+        .route(choices.connect_route, get(oauth::start))
         .route(paths::CHAT_PAGE, get(chat::chat_page))
-        .route(paths::REDIRECT, get(oauth::redirect))
+        .route(choices.redirect_path, get(oauth::redirect))
         .route(paths::CALLBACK, get(oauth::callback_page))
         .route(paths::CONNECTORS, get(connections::list))
         .route(paths::CONNECTION, get(connections::status))

@@ -4,8 +4,10 @@
 
 use super::session::{page_member, session};
 use crate::agent::pending_connection;
+use crate::choices::Choices;
 use crate::db::{AttemptLookup, ConnectionStatus, Credentials, now_ms};
 use crate::pages;
+use crate::paths;
 use crate::state::{AppResult, AppState};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -38,7 +40,7 @@ pub async fn start(
     Query(query): Query<StartQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let path = format!("/{org}/connectors/{connector}/connect");
+    let path = state.choices().connect_path(&org, &connector);
     let session = match page_member(&state, &headers, &org, &path)? {
         Ok(session) => session,
         Err(response) => return Ok(response),
@@ -66,7 +68,7 @@ pub async fn start(
             _ => pending_connection(&state, &org, &connector, &session.user)?,
         },
     };
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     let connection = if state.has_defect(crate::Defect::DuplicateConnectionOnRetry) {
         let id = state.entropy().token("conn_", 16);
         state
@@ -79,6 +81,7 @@ pub async fn start(
     match connection.status {
         ConnectionStatus::Connected => {
             return found(&callback_location(
+                state.choices(),
                 true,
                 Some(&connection.id),
                 &format!("{} is already connected.", client.settings.display_name),
@@ -106,7 +109,7 @@ pub async fn start(
     tracing::info!(connection = %connection.id, connector = %connector, "sign-in started");
     #[allow(unused_mut)]
     let mut authorization = client.authorization_url(&attempt_state, &verifier);
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     {
         if state.has_defect(crate::Defect::SessionCookieToProvider) {
             authorization
@@ -125,14 +128,22 @@ pub async fn start(
     found(authorization.as_str())
 }
 
-fn callback_location(success: bool, connection_id: Option<&str>, message: &str) -> String {
+/// The callback URL the browser is sent to, with the message as the platform words it.
+fn callback_location(
+    choices: &Choices,
+    success: bool,
+    connection_id: Option<&str>,
+    message: &str,
+) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("oauth_result", if success { "success" } else { "error" });
     if let Some(id) = connection_id {
         query.append_pair("connection_id", id);
     }
-    query.append_pair("oauth_message", message);
-    format!("/auth/connector-callback?{}", query.finish())
+    if let Some(message) = choices.callback_message(success, message) {
+        query.append_pair("oauth_message", &message);
+    }
+    format!("{}?{}", paths::CALLBACK, query.finish())
 }
 
 /// An error code from the provider, kept only if it looks like one (`access_denied`).
@@ -152,7 +163,7 @@ pub struct RedirectQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
-    #[cfg_attr(not(feature = "defects"), allow(dead_code))]
+    #[cfg_attr(not(feature = "catalogue"), allow(dead_code))]
     error_description: Option<String>,
 }
 
@@ -163,7 +174,9 @@ pub async fn redirect(
     Query(query): Query<RedirectQuery>,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let fail = |id: Option<&str>, message: &str| found(&callback_location(false, id, message));
+    let fail = |id: Option<&str>, message: &str| {
+        found(&callback_location(state.choices(), false, id, message))
+    };
     let Some(attempt_state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
         return fail(None, "The sign-in response carried no state.");
     };
@@ -172,7 +185,7 @@ pub async fn redirect(
             tracing::warn!("redirect with an unknown state");
             return fail(None, "This sign-in response is unknown.");
         }
-        #[cfg(feature = "defects")]
+        #[cfg(feature = "catalogue")]
         AttemptLookup::AlreadyUsed(attempt)
             if state.has_defect(crate::Defect::RedirectReplayable) =>
         {
@@ -187,7 +200,7 @@ pub async fn redirect(
     let current = session(&state, &headers)?;
     #[allow(unused_mut)]
     let mut bound = true;
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     if state.has_defect(crate::Defect::StateNotBoundToSession) {
         bound = false;
     }
@@ -200,7 +213,7 @@ pub async fn redirect(
     };
     #[allow(unused_mut)]
     let mut must_be_pending = true;
-    #[cfg(feature = "defects")]
+    #[cfg(feature = "catalogue")]
     if state.has_defect(crate::Defect::RedirectReplayable) {
         must_be_pending = false;
     }
@@ -219,7 +232,7 @@ pub async fn redirect(
             "{display} did not grant access ({}).",
             safe_error_code(error)
         );
-        #[cfg(feature = "defects")]
+        #[cfg(feature = "catalogue")]
         let message = match (
             &query.error_description,
             state.has_defect(crate::Defect::MessageAsHtml),
@@ -273,11 +286,12 @@ pub async fn redirect(
             tracing::info!(connection = %connection.id, "connected");
             #[allow(unused_mut)]
             let mut location = callback_location(
+                state.choices(),
                 true,
                 Some(&connection.id),
                 &format!("Connected to {display}."),
             );
-            #[cfg(feature = "defects")]
+            #[cfg(feature = "catalogue")]
             {
                 if state.has_defect(crate::Defect::TokenInCallbackUrl) {
                     location.push_str(&format!("&access_token={}", credentials.access_token));
@@ -305,7 +319,7 @@ pub async fn redirect(
 pub struct CallbackQuery {
     oauth_result: Option<String>,
     oauth_message: Option<String>,
-    #[cfg_attr(not(feature = "defects"), allow(dead_code))]
+    #[cfg_attr(not(feature = "catalogue"), allow(dead_code))]
     connection_id: Option<String>,
 }
 
@@ -318,9 +332,12 @@ pub async fn callback_page(
     let success = query.oauth_result.as_deref() == Some("success");
     let message = query.oauth_message.as_deref().unwrap_or("");
     #[allow(unused_mut)]
-    let mut page = pages::callback_page(success, message);
-    #[cfg(feature = "defects")]
+    let mut page = pages::callback_page(success, message, _state.choices().callback_markup);
+    #[cfg(feature = "catalogue")]
     {
+        if _state.has_defect(crate::Defect::ColdStartCallback) && _state.first_callback() {
+            page = page.replacen("<body ", "<body data-cold-start ", 1);
+        }
         if _state.has_defect(crate::Defect::MessageAsHtml) {
             page = page.replace(&pages::escape(message), message);
         }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+/// The reference server's session cookie (a variant may name it otherwise).
 pub const SESSION_COOKIE: &str = "alumia_session";
 
 #[derive(Debug, Clone)]
@@ -36,7 +37,7 @@ fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 pub fn session(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Session>> {
-    let Some(id) = cookie_value(headers, SESSION_COOKIE) else {
+    let Some(id) = cookie_value(headers, state.choices().session_cookie) else {
         return Ok(None);
     };
     Ok(state
@@ -154,14 +155,51 @@ pub async fn login(
     state.db().add_membership(&user, &org)?;
     let id = state.entropy().token("sess_", 32);
     state.db().create_session(&id, &user)?;
-    let next = query
-        .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or_else(|| format!("/{org}/chat/general"));
-    let mut response = Redirect::to(&next).into_response();
-    let cookie = format!("{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax");
+    let next = safe_next(query.next).unwrap_or_else(|| format!("/{org}/chat/general"));
+    if state.choices().login_hop {
+        // One more of the platform's own pages sets the cookie.
+        let mut hop = url::form_urlencoded::Serializer::new(String::new());
+        hop.append_pair("session", &id).append_pair("next", &next);
+        return Ok(Redirect::to(&format!(
+            "{}?{}",
+            crate::choices::LOGIN_HOP_PATH,
+            hop.finish()
+        ))
+        .into_response());
+    }
+    signed_in(&state, &id, &next)
+}
+
+/// A local path to land on after signing in, never another site.
+fn safe_next(next: Option<String>) -> Option<String> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+}
+
+/// The redirect to `next` that sets the session cookie.
+fn signed_in(state: &AppState, session: &str, next: &str) -> AppResult<Response> {
+    let mut response = Redirect::to(next).into_response();
+    let cookie = state.choices().session_cookie_header(session);
     response
         .headers_mut()
         .insert(header::SET_COOKIE, HeaderValue::from_str(&cookie)?);
     Ok(response)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HopQuery {
+    session: String,
+    next: Option<String>,
+}
+
+/// The extra sign-in hop of a variant (`login_hop`): sets the cookie of a session that
+/// exists, then lands on `next`.
+pub async fn login_hop(
+    State(state): State<AppState>,
+    Query(query): Query<HopQuery>,
+) -> AppResult<Response> {
+    if state.db().session_user(&query.session)?.is_none() {
+        return Ok(not_found_page());
+    }
+    let next = safe_next(query.next).unwrap_or_else(|| "/".to_owned());
+    signed_in(&state, &query.session, &next)
 }

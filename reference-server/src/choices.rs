@@ -1,0 +1,130 @@
+//! The platform's own choices: everything `docs/target-contract.md` leaves open (routes outside
+//! the contract, wording, the session cookie, timings, extra parameters and fields), named in
+//! one place. The reference server's are [`Choices::reference`]; with the cargo feature
+//! `catalogue`, `--variant NAME` picks another conformant set (the harness's specificity
+//! matrix), so every hook point of a variant is here and not inside the handlers.
+//!
+//! ```
+//! use reference_server::Choices;
+//! let reference = Choices::reference();
+//! assert_eq!(reference.connect_path("acme", "files"), "/acme/connectors/files/connect");
+//! assert_eq!(reference.redirect_path, "/oauth/redirect");
+//! ```
+
+use crate::paths;
+
+/// How the callback words its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    /// "Connected to Files.", "Files did not grant access (access_denied)."
+    Reference,
+    /// The same facts in other sentences.
+    Reworded,
+    /// No `oauth_message` at all (it is optional).
+    Omitted,
+}
+
+/// One conformant set of choices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choices {
+    /// The route of the URL the connect buttons open (axum template with `{org}` and
+    /// `{connector}`).
+    pub connect_route: &'static str,
+    /// The redirect URI's path, registered at the provider.
+    pub redirect_path: &'static str,
+    /// Authorization request parameters beyond those the contract names.
+    pub extra_authorization_parameters: &'static [(&'static str, &'static str)],
+    pub session_cookie: &'static str,
+    /// The session cookie's attributes after `name=value; `.
+    pub session_cookie_attributes: &'static str,
+    /// `/dev/login` goes through one more of the platform's own pages before `next`.
+    pub login_hop: bool,
+    pub wording: Wording,
+    /// The status API answers with more fields than the contract names.
+    pub status_extra_fields: bool,
+    /// The callback page has other markup and text than the reference's.
+    pub callback_markup: bool,
+    /// Edits to the page scripts: `(file, from, to)`.
+    pub script_edits: Vec<(&'static str, &'static str, &'static str)>,
+}
+
+impl Default for Choices {
+    fn default() -> Self {
+        Self::reference()
+    }
+}
+
+/// The path of the extra sign-in hop (`login_hop`).
+pub const LOGIN_HOP_PATH: &str = "/session/begin";
+
+impl Choices {
+    /// The reference server's choices.
+    pub fn reference() -> Self {
+        Self {
+            connect_route: paths::CONNECT,
+            redirect_path: paths::REDIRECT,
+            extra_authorization_parameters: &[],
+            session_cookie: crate::SESSION_COOKIE,
+            session_cookie_attributes: "Path=/; HttpOnly; SameSite=Lax",
+            login_hop: false,
+            wording: Wording::Reference,
+            status_extra_fields: false,
+            callback_markup: false,
+            script_edits: Vec::new(),
+        }
+    }
+
+    /// These choices with every choice of `other` that differs from the reference's: several
+    /// variants at once.
+    pub fn and(mut self, other: Choices) -> Self {
+        let reference = Self::reference();
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if other.$field != reference.$field {
+                    self.$field = other.$field;
+                }
+            )*};
+        }
+        take!(
+            connect_route,
+            redirect_path,
+            extra_authorization_parameters,
+            session_cookie,
+            session_cookie_attributes,
+            login_hop,
+            wording,
+            status_extra_fields,
+            callback_markup
+        );
+        self.script_edits.extend(other.script_edits);
+        self
+    }
+
+    /// The connect URL's path for `org` and `connector`.
+    pub fn connect_path(&self, org: &str, connector: &str) -> String {
+        paths::fill(
+            self.connect_route,
+            &[("org", org), ("connector", connector)],
+        )
+    }
+
+    /// `message` as this platform words it on the callback, or `None` to send none.
+    pub fn callback_message(&self, success: bool, message: &str) -> Option<String> {
+        match self.wording {
+            Wording::Reference => Some(message.to_owned()),
+            Wording::Reworded if success => Some("All set: you can go back to your chat.".into()),
+            Wording::Reworded => Some(format!(
+                "We could not finish connecting. Details: {message}"
+            )),
+            Wording::Omitted => None,
+        }
+    }
+
+    /// The session cookie as set on sign-in.
+    pub fn session_cookie_header(&self, session: &str) -> String {
+        format!(
+            "{}={session}; {}",
+            self.session_cookie, self.session_cookie_attributes
+        )
+    }
+}

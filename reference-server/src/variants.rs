@@ -1,0 +1,255 @@
+//! Conformant variants of the platform, the dual of the defects: each differs from the
+//! reference server only in something `docs/target-contract.md` leaves open, so the harness
+//! must pass every scenario against it. Compiled with the cargo feature `catalogue`, chosen
+//! with `reference-server --variant NAME`; each is a set of [`Choices`].
+
+use crate::choices::{Choices, Wording};
+use serde::{Deserialize, Serialize};
+
+/// One conformant variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Variant {
+    /// Every callback message and card status worded otherwise.
+    MessageWording,
+    /// No `oauth_message` on the callback (it is optional): payloads without `message`.
+    NoCallbackMessage,
+    /// The connect URL at `/connect/{org}/{connector}`.
+    ConnectPath,
+    /// The redirect URI at `/integrations/oauth2/return` (registered so at the provider).
+    RedirectPath,
+    /// `prompt=consent&access_type=offline` on every authorization request.
+    ExtraAuthorizationParameters,
+    /// The session cookie named `platform_sid`, with `Max-Age` and `SameSite=Lax`.
+    SessionCookie,
+    /// The callback writes storage, posts to its opener, then posts on BroadcastChannel.
+    ChannelOrder,
+    /// The callback closes itself 1.5 s after delivering, not 0.1 s.
+    CloseDelay,
+    /// The card polls every second, with no backoff.
+    PollSchedule,
+    /// The status API answers with more fields (timestamps, scopes, provider).
+    StatusExtraFields,
+    /// The callback page has other markup and text.
+    CallbackMarkup,
+    /// `/dev/login` goes through one more platform page before landing.
+    LoginHop,
+    /// `window.open(url)` with no target name.
+    OpenWithoutTarget,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 13] = [
+        Variant::MessageWording,
+        Variant::NoCallbackMessage,
+        Variant::ConnectPath,
+        Variant::RedirectPath,
+        Variant::ExtraAuthorizationParameters,
+        Variant::SessionCookie,
+        Variant::ChannelOrder,
+        Variant::CloseDelay,
+        Variant::PollSchedule,
+        Variant::StatusExtraFields,
+        Variant::CallbackMarkup,
+        Variant::LoginHop,
+        Variant::OpenWithoutTarget,
+    ];
+
+    pub fn name(self) -> String {
+        kebab_name(&self)
+    }
+
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        parse_named(name, &Self::ALL, "variant")
+    }
+
+    /// The choices of several variants at once (each differs in other choices).
+    pub fn combined(variants: &[Variant]) -> Choices {
+        variants
+            .iter()
+            .fold(Choices::reference(), |choices, variant| {
+                choices.and(variant.choices())
+            })
+    }
+
+    /// The choices this variant makes.
+    pub fn choices(self) -> Choices {
+        let reference = Choices::reference();
+        match self {
+            Variant::MessageWording => Choices {
+                wording: Wording::Reworded,
+                script_edits: vec![(
+                    "chat.js",
+                    "waiting: \"Waiting for the sign-in to finish…\",",
+                    "waiting: \"Finish signing in in the other tab.\",",
+                )],
+                ..reference
+            },
+            Variant::NoCallbackMessage => Choices {
+                wording: Wording::Omitted,
+                ..reference
+            },
+            Variant::ConnectPath => Choices {
+                connect_route: "/connect/{org}/{connector}",
+                ..reference
+            },
+            Variant::RedirectPath => Choices {
+                redirect_path: "/integrations/oauth2/return",
+                ..reference
+            },
+            Variant::ExtraAuthorizationParameters => Choices {
+                extra_authorization_parameters: &[
+                    ("prompt", "consent"),
+                    ("access_type", "offline"),
+                ],
+                ..reference
+            },
+            Variant::SessionCookie => Choices {
+                session_cookie: "platform_sid",
+                session_cookie_attributes: "Path=/; Max-Age=86400; SameSite=Lax; HttpOnly",
+                ..reference
+            },
+            Variant::ChannelOrder => Choices {
+                script_edits: vec![
+                    ("callback.js", BROADCAST_BLOCK, ""),
+                    (
+                        "callback.js",
+                        "  } catch (e) { /* opener gone or severed */ }\n",
+                        concat!(
+                            "  } catch (e) { /* opener gone or severed */ }\n\n",
+                            "  try {\n",
+                            "    var channel = new BroadcastChannel(CHANNEL_NAME);\n",
+                            "    channel.postMessage(payload);\n",
+                            "    channel.close();\n",
+                            "    delivered.push(\"broadcast\");\n",
+                            "  } catch (e) { /* BroadcastChannel missing or blocked */ }\n",
+                        ),
+                    ),
+                ],
+                ..reference
+            },
+            Variant::CloseDelay => Choices {
+                script_edits: vec![("callback.js", "  }, 100);\n})();", "  }, 1500);\n})();")],
+                ..reference
+            },
+            Variant::PollSchedule => Choices {
+                script_edits: vec![
+                    (
+                        "card-decisions.js",
+                        "var POLL_FIRST_MS = 500;",
+                        "var POLL_FIRST_MS = 1000;",
+                    ),
+                    (
+                        "card-decisions.js",
+                        "var POLL_MAX_MS = 3000;",
+                        "var POLL_MAX_MS = 1000;",
+                    ),
+                ],
+                ..reference
+            },
+            Variant::StatusExtraFields => Choices {
+                status_extra_fields: true,
+                ..reference
+            },
+            Variant::CallbackMarkup => Choices {
+                callback_markup: true,
+                ..reference
+            },
+            Variant::LoginHop => Choices {
+                login_hop: true,
+                ..reference
+            },
+            Variant::OpenWithoutTarget => Choices {
+                script_edits: vec![
+                    (
+                        "chat.js",
+                        "window.open(command.url, \"_blank\");",
+                        "window.open(command.url);",
+                    ),
+                    (
+                        "connectors.js",
+                        "window.open(button.getAttribute(\"data-connect-url\"), \"_blank\");",
+                        "window.open(button.getAttribute(\"data-connect-url\"));",
+                    ),
+                ],
+                ..reference
+            },
+        }
+    }
+}
+
+/// The callback's BroadcastChannel block, as `static/callback.js` has it.
+const BROADCAST_BLOCK: &str = concat!(
+    "  try {\n",
+    "    var channel = new BroadcastChannel(CHANNEL_NAME);\n",
+    "    channel.postMessage(payload);\n",
+    "    channel.close();\n",
+    "    delivered.push(\"broadcast\");\n",
+    "  } catch (e) { /* BroadcastChannel missing or blocked */ }\n\n",
+);
+
+/// The kebab-case name serde gives a unit variant.
+pub(crate) fn kebab_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The member of `all` named `name`, or an error listing the allowed names.
+pub(crate) fn parse_named<T: Serialize + Copy>(
+    name: &str,
+    all: &[T],
+    what: &str,
+) -> anyhow::Result<T> {
+    all.iter()
+        .copied()
+        .find(|item| kebab_name(item) == name)
+        .ok_or_else(|| {
+            let names: Vec<String> = all.iter().map(kebab_name).collect();
+            anyhow::anyhow!("unknown {what} {name:?} (allowed: {})", names.join(", "))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_script_edit_of_a_variant_applies_to_the_served_script() {
+        for variant in Variant::ALL {
+            for (file, from, _) in variant.choices().script_edits {
+                let script = crate::asset(file).unwrap();
+                assert!(script.contains(from), "{variant:?}: {file} lacks {from:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn all_variants_at_once_edit_the_scripts_without_conflict() {
+        let choices = Variant::combined(&Variant::ALL);
+        for file in [
+            "callback.js",
+            "chat.js",
+            "connectors.js",
+            "card-decisions.js",
+        ] {
+            let mut body = crate::asset(file).unwrap().to_owned();
+            for (_, from, to) in choices.script_edits.iter().filter(|(f, _, _)| *f == file) {
+                assert!(
+                    body.contains(from),
+                    "{file} lacks {from:?} once the others applied"
+                );
+                body = body.replace(from, to);
+            }
+        }
+        assert!(choices.login_hop && choices.callback_markup && choices.status_extra_fields);
+    }
+
+    #[test]
+    fn every_variant_differs_from_the_reference() {
+        for variant in Variant::ALL {
+            assert_ne!(variant.choices(), Choices::reference(), "{variant:?}");
+        }
+    }
+}
