@@ -339,6 +339,12 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                                 format!("starting {} for {}", engine.name(), file.id)
                             })?,
                     };
+                    // A retry signs in as another user of another org: what the first
+                    // attempt left on a long-lived target is not the retry's.
+                    let run_id = match attempts.len() {
+                        0 => options.run_id.clone(),
+                        n => format!("{}retry{n}", options.run_id),
+                    };
                     let run = tokio::time::timeout(SCENARIO_BUDGET, async {
                         let target = match &shared.remote {
                             Some(_) => None,
@@ -355,7 +361,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                                 &current,
                                 engine,
                                 options.seed,
-                                &options.run_id,
+                                &run_id,
                                 &artifacts,
                             )
                             .await,

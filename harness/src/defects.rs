@@ -152,7 +152,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 25] = [
         "user/closes-provider-tab-then-retries",
         "chat-resumed",
     ),
-    ("no-pkce", "channels/baseline", "provider-contract"),
+    ("no-pkce", "channels/baseline", "chat-resumed"),
     (
         "message-as-html",
         "provider/error-description-with-markup",

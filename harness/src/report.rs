@@ -276,6 +276,61 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
             }
             out.push_str("</ul>");
         }
+        if !r.checks.is_empty() {
+            out.push_str("<p data-testid=\"checks\">Checks: ");
+            for check in &r.checks {
+                let status = serde_json::to_value(check.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                let title = crate::invariants::invariant(&check.id)
+                    .map(|i| i.enforces)
+                    .unwrap_or("");
+                let _ = write!(
+                    out,
+                    "<span class=\"check {status}\" title=\"{}\">{} {status}{}</span>; ",
+                    html_escape(title),
+                    html_escape(&check.id),
+                    check
+                        .reason
+                        .as_deref()
+                        .map(|r| format!(" ({})", html_escape(r)))
+                        .unwrap_or_default()
+                );
+            }
+            out.push_str("</p>");
+        }
+        for known in &r.known_failures {
+            let _ = write!(
+                out,
+                "<p data-testid=\"known-failure\">Known failure: {}</p>",
+                html_escape(known)
+            );
+        }
+        for (number, attempt) in r.attempts.iter().enumerate() {
+            let _ = write!(
+                out,
+                "<p data-testid=\"attempt\">Attempt {}: {} ({})</p>",
+                number + 1,
+                attempt.outcome.as_str(),
+                html_escape(
+                    &attempt
+                        .violations
+                        .iter()
+                        .map(|v| v.invariant.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            );
+        }
+        if !r.informative.is_empty() {
+            let _ = write!(
+                out,
+                "<details data-testid=\"informative\"><summary>Informative: {} line(s) of the transcript differ from the reference server's (not part of the verdict)</summary><pre>{}</pre></details>",
+                r.informative.len(),
+                html_escape(&r.informative.join("\n"))
+            );
+        }
         let _ = write!(
             out,
             "<p>Rerun: <code data-testid=\"rerun\">{}</code></p>",

@@ -35,11 +35,15 @@ fn scenario_folder(expect: &str, with_snapshot: bool) -> tempfile::TempDir {
     std::fs::write(dir.path().join("scenarios/channels/baseline.toml"), text).unwrap();
     std::fs::create_dir_all(dir.path().join("snapshots/channels")).unwrap();
     if with_snapshot {
-        std::fs::copy(
-            harness::snapshot::default_root().join("channels/baseline.snap"),
-            dir.path().join("snapshots/channels/baseline.snap"),
-        )
-        .unwrap();
+        for layer in ["baseline.snap", "baseline.reference.snap"] {
+            std::fs::copy(
+                harness::snapshot::default_root()
+                    .join("channels")
+                    .join(layer),
+                dir.path().join("snapshots/channels").join(layer),
+            )
+            .unwrap();
+        }
     }
     dir
 }
@@ -114,7 +118,10 @@ fn a_missing_snapshot_fails_with_the_commands_to_rerun_and_accept() {
     let (output, json) = run_in(dir.path(), &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
-    assert_eq!(json["results"][0]["violations"][0]["invariant"], "snapshot");
+    assert_eq!(
+        json["results"][0]["violations"][0]["invariant"],
+        "normative-trace"
+    );
     assert!(stdout.contains("seed: 12"), "{stdout}");
     assert!(
         stdout.contains("--scenario 'channels/baseline' --seed 12"),
@@ -124,11 +131,9 @@ fn a_missing_snapshot_fails_with_the_commands_to_rerun_and_accept() {
     // Accepting writes it; the next run passes.
     let (accepted, _) = run_in(dir.path(), &["--accept"]);
     assert!(accepted.status.success());
-    assert!(
-        dir.path()
-            .join("snapshots/channels/baseline.snap")
-            .is_file()
-    );
+    for layer in ["baseline.snap", "baseline.reference.snap"] {
+        assert!(dir.path().join("snapshots/channels").join(layer).is_file());
+    }
     let (again, _) = run_in(dir.path(), &[]);
     assert!(
         again.status.success(),
@@ -294,6 +299,69 @@ fn every_scenario_passes_against_a_separately_started_reference_server() {
     assert!(
         results.iter().all(|r| r["outcome"] == r["expected"]),
         "{json:#}"
+    );
+    // The reference server through --target: its transcript is informative there, and equal.
+    for result in results {
+        assert!(result.get("informative").is_none(), "{result:#}");
+        let transcript = result["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "reference-transcript")
+            .unwrap();
+        assert_eq!(transcript["status"], "not-applicable", "{result:#}");
+    }
+}
+
+#[test]
+fn a_baseline_of_known_failures_tolerates_them_and_a_stale_entry_fails_the_run() {
+    if !browser_available() {
+        return;
+    }
+    // No snapshots: both layers fail; listed, the run is as expected.
+    let dir = scenario_folder("pass", false);
+    let known = dir.path().join("known.toml");
+    std::fs::write(
+        &known,
+        "[[known-failure]]\nid = \"channels/baseline:normative-trace\"\nreason = \"no snapshot yet\"\n\n[[known-failure]]\nid = \"channels/baseline:reference-transcript\"\nreason = \"no snapshot yet\"\n",
+    )
+    .unwrap();
+    let (output, json) = run_in(dir.path(), &["--expect", known.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("a known failure"), "{stdout}");
+    assert_eq!(
+        json["results"][0]["known_failures"][0],
+        format!("no snapshot yet ({}:2)", known.display())
+    );
+    // With the snapshots, the same entries are stale: the run fails and says which line.
+    let dir = scenario_folder("pass", true);
+    let stale = dir.path().join("known.toml");
+    std::fs::write(
+        &stale,
+        "[[known-failure]]\nid = \"channels/baseline:chat-resumed\"\nreason = \"TICKET-7\"\n",
+    )
+    .unwrap();
+    let (output, json) = run_in(dir.path(), &["--expect", stale.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        json["results"][0]["violations"][0]["invariant"],
+        "stale-expectation"
+    );
+    assert!(stdout.contains("known.toml:2"), "{stdout}");
+    // An unknown id is an error naming the line, before any browser starts.
+    std::fs::write(
+        &stale,
+        "[[known-failure]]\nid = \"channels/nope\"\nreason = \"r\"\n",
+    )
+    .unwrap();
+    let (output, _) = run_in(dir.path(), &["--expect", stale.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("known.toml:2: unknown scenario"),
+        "{stderr}"
     );
 }
 

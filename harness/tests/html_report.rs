@@ -30,11 +30,13 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         std::fs::create_dir_all(scenarios.join(dir)).unwrap();
         std::fs::write(scenarios.join(dir).join(format!("{name}.toml")), text).unwrap();
         std::fs::create_dir_all(snapshots.join(dir)).unwrap();
-        std::fs::copy(
-            harness::snapshot::default_root().join("channels/baseline.snap"),
-            snapshots.join(dir).join(format!("{name}.snap")),
-        )
-        .unwrap();
+        for layer in ["", ".reference"] {
+            std::fs::copy(
+                harness::snapshot::default_root().join(format!("channels/baseline{layer}.snap")),
+                snapshots.join(dir).join(format!("{name}{layer}.snap")),
+            )
+            .unwrap();
+        }
     }
     let report_dir = work.path().join("report");
     let output = Command::new(env!("CARGO_BIN_EXE_harness"))

@@ -96,17 +96,42 @@ fn a_step_on_a_tab_no_step_opened_is_an_impossible_combination() {
 }
 
 #[test]
-fn every_scenario_in_the_repository_parses_and_has_a_snapshot() {
+fn every_scenario_in_the_repository_parses_and_has_both_snapshots_in_every_engine() {
+    use harness::trace::Layer;
     let files = discover(&harness::scenario::default_root(), "*").unwrap();
     assert!(files.len() >= 16, "{} scenarios", files.len());
+    let mut expected = std::collections::BTreeSet::new();
     for file in files {
-        let snapshot = harness::snapshot::path_for(&harness::snapshot::default_root(), &file.id.0);
-        assert!(
-            snapshot.is_file(),
-            "{} has no snapshot at {}",
-            file.id,
-            snapshot.display()
-        );
+        for engine in harness::scenario::ENGINE_NAMES {
+            for layer in [Layer::Normative, Layer::Transcript] {
+                let name = file
+                    .scenario
+                    .expect
+                    .snapshot_name(&file.id.0, engine, layer);
+                let snapshot =
+                    harness::snapshot::path_for(&harness::snapshot::default_root(), &name);
+                assert!(
+                    snapshot.is_file(),
+                    "{} has no snapshot at {}",
+                    file.id,
+                    snapshot.display()
+                );
+                expected.insert(snapshot);
+            }
+        }
+    }
+    // And no snapshot belongs to no scenario.
+    for entry in glob::glob(&format!(
+        "{}/**/*.snap",
+        harness::snapshot::default_root().display()
+    ))
+    .unwrap()
+    {
+        let path = entry.unwrap();
+        let canonical = expected
+            .iter()
+            .any(|e| e.canonicalize().ok() == path.canonicalize().ok());
+        assert!(canonical, "{} belongs to no scenario", path.display());
     }
 }
 
