@@ -487,10 +487,7 @@ fn compare_snapshots(
             Layer::Normative => result.trace.clone(),
             Layer::Transcript => result.transcript.clone(),
         };
-        let name = file
-            .scenario
-            .expect
-            .snapshot_name(&file.id.0, engine.name(), layer);
+        let name = snapshot::name_in(file, engine.name(), layer);
         let path = snapshot::path_for(&options.snapshots_root, &name);
         let existing = snapshot::read(&path);
         let check = snapshot_check(layer);

@@ -374,14 +374,12 @@ impl Expectation {
             .unwrap_or(self.outcome)
     }
 
-    /// The snapshot name of `layer` in `engine` (`snapshots/<name>.snap`): the scenario's own,
-    /// or the engine's where the file says that layer differs in it.
-    pub fn snapshot_name(&self, id: &str, engine: &str, layer: crate::trace::Layer) -> String {
-        let own = self.engines.get(engine).is_some_and(|e| match layer {
-            crate::trace::Layer::Normative => e.own_snapshot,
-            crate::trace::Layer::Transcript => e.own_snapshot || e.own_reference,
-        });
-        crate::snapshot::name_for(id, layer, own.then_some(engine))
+    /// Whether `engine` keeps its own normative trace (`own_snapshot`) or, with `transcript`,
+    /// its own reference transcript (`own_snapshot` or `own_reference`).
+    pub fn own_snapshot(&self, engine: &str, transcript: bool) -> bool {
+        self.engines
+            .get(engine)
+            .is_some_and(|e| e.own_snapshot || (transcript && e.own_reference))
     }
 }
 

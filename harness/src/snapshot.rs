@@ -27,6 +27,16 @@ pub fn name_for(scenario_id: &str, layer: Layer, engine: Option<&str>) -> String
     name
 }
 
+/// The snapshot name of a scenario's `layer` in `engine` (`snapshots/<name>.snap`): the
+/// scenario's own, or the engine's where the scenario file says that layer differs in it.
+pub fn name_in(file: &crate::scenario::ScenarioFile, engine: &str, layer: Layer) -> String {
+    let own = file
+        .scenario
+        .expect
+        .own_snapshot(engine, layer == Layer::Transcript);
+    name_for(&file.id.0, layer, own.then_some(engine))
+}
+
 /// The file of a snapshot name.
 pub fn path_for(root: &Path, name: &str) -> PathBuf {
     root.join(format!("{name}.snap"))

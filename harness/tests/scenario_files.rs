@@ -104,10 +104,7 @@ fn every_scenario_in_the_repository_parses_and_has_both_snapshots_in_every_engin
     for file in files {
         for engine in harness::scenario::ENGINE_NAMES {
             for layer in [Layer::Normative, Layer::Transcript] {
-                let name = file
-                    .scenario
-                    .expect
-                    .snapshot_name(&file.id.0, engine, layer);
+                let name = harness::snapshot::name_in(&file, engine, layer);
                 let snapshot =
                     harness::snapshot::path_for(&harness::snapshot::default_root(), &name);
                 assert!(

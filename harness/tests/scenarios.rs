@@ -92,7 +92,7 @@ fn run_scenario_test(id: &str, engine: Engine) {
         (Layer::Normative, &result.trace),
         (Layer::Transcript, &result.transcript),
     ] {
-        let name = file.scenario.expect.snapshot_name(id, engine.name(), layer);
+        let name = harness::snapshot::name_in(&file, engine.name(), layer);
         let (group, name) = name.rsplit_once('/').unwrap_or(("", &name));
         let mut settings = insta::Settings::clone_current();
         settings.set_snapshot_path(harness::snapshot::default_root().join(group));
