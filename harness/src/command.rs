@@ -321,7 +321,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
             if current.engine == engine && Ok(&current.browser_args) == switches.as_ref() {
                 session = Some(current);
             } else {
-                let _ = current.close().await;
+                let _ = tokio::time::timeout(CLOSE_BUDGET, current.close()).await;
             }
         }
         let result = match switches {
@@ -427,7 +427,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
         results.push((job.index, result));
     }
     if let Some(current) = session {
-        let _ = current.close().await;
+        let _ = tokio::time::timeout(CLOSE_BUDGET, current.close()).await;
     }
     Ok(results)
 }

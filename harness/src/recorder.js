@@ -99,16 +99,23 @@
     return originalPostMessage.apply(this, arguments);
   };
   window.open = function (url, target, features) {
-    emit({
+    const call = {
       e: "window-open",
       url: url === undefined ? null : safe(() => new URL(String(url), location.href).href),
       target: target === undefined ? null : String(target),
       features: features === undefined ? null : String(features)
-    });
-    if (config.opener === "noopener") {
-      return originalOpen.call(window, url, target, "noopener");
+    };
+    let opened;
+    try {
+      opened = config.opener === "noopener"
+        ? originalOpen.call(window, url, target, "noopener")
+        : originalOpen.apply(window, arguments);
+    } finally {
+      // A null window without noopener: the browser blocked the popup.
+      call.blocked = opened === null && config.opener !== "noopener";
+      emit(call);
     }
-    return originalOpen.apply(window, arguments);
+    return opened;
   };
 
   // The browser configuration of the scenario.

@@ -13,7 +13,7 @@ use crate::scenario::{
     Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, ScenarioFile, Step, StorageMode,
 };
 use crate::target::Target;
-use crate::webdriver::Session;
+use crate::webdriver::{Engine, Session};
 use anyhow::{Context, anyhow};
 use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, Locator};
@@ -100,6 +100,7 @@ impl Tabs {
 
 struct Run<'a> {
     client: &'a Client,
+    engine: Engine,
     recorder: Recorder<'a>,
     /// Without BiDi: which tab each reporting document belongs to (read from the page), ...
     documents: BTreeMap<String, String>,
@@ -123,6 +124,31 @@ struct Run<'a> {
     other: Option<OtherSession>,
     /// Connect URL templates by connector, learnt at sign-in for the steps that need them.
     connect_urls: BTreeMap<String, String>,
+    /// WebDriver commands outside the steps that did not answer in time (see [`answered`]).
+    unanswered: std::sync::Mutex<Vec<String>>,
+}
+
+/// How long a WebDriver command outside a step may take before the harness stops waiting.
+const ANSWER: Duration = Duration::from_secs(10);
+
+/// The answer to a WebDriver command outside a step, or `None` when it failed or did not
+/// answer within [`ANSWER`]; a command that did not answer is noted in `unanswered`, which
+/// makes the run a `timeout` naming it instead of a run that hangs.
+async fn answered<T, E>(
+    unanswered: &std::sync::Mutex<Vec<String>>,
+    what: impl FnOnce() -> String,
+    command: impl std::future::Future<Output = Result<T, E>>,
+) -> Option<T> {
+    match tokio::time::timeout(ANSWER, command).await {
+        Ok(answer) => answer.ok(),
+        Err(_) => {
+            unanswered
+                .lock()
+                .expect("not poisoned")
+                .push(format!("{} (no answer within {ANSWER:?})", what()));
+            None
+        }
+    }
 }
 
 fn cmd<T>(result: Result<T, fantoccini::error::CmdError>, what: &str) -> Result<T, StepError> {
@@ -172,7 +198,12 @@ impl Run<'_> {
                         "switch to an open window",
                     )?;
                 }
-                cmd(self.client.new_window(true).await, "open a new tab")?.handle
+                // MiniBrowser (WebKitGTK) puts a WebDriver "tab" behind the current one: its page
+                // is hidden, and the popup blocker refuses a window.open even on a click there
+                // (scripts/repro/webkit-popup-hang.py, docs/webkit-hang.md). A window is shown,
+                // as a tab the user opened would be.
+                let as_tab = self.engine != Engine::Webkit;
+                cmd(self.client.new_window(as_tab).await, "open a new tab")?.handle
             }
         };
         cmd(
@@ -875,11 +906,21 @@ impl Run<'_> {
                 }
                 continue;
             }
-            if self.client.switch_to_window(handle).await.is_ok()
-                && let Ok(doc) = self
-                    .client
-                    .execute(&format!("return window.{DOC_HOOK} || null"), vec![])
-                    .await
+            let unanswered = &self.unanswered;
+            if answered(
+                unanswered,
+                || format!("switch to tab {name}"),
+                self.client.switch_to_window(handle),
+            )
+            .await
+            .is_some()
+                && let Some(doc) = answered(
+                    unanswered,
+                    || format!("ask tab {name} for its document"),
+                    self.client
+                        .execute(&format!("return window.{DOC_HOOK} || null"), vec![]),
+                )
+                .await
                 && let Some(doc) = doc.as_str()
             {
                 self.documents.insert(doc.to_owned(), name);
@@ -1016,43 +1057,20 @@ pub async fn run_steps(
     let first_request = target.provider.requests().await?.len();
     let first_violation = target.provider.violations().await?.len();
 
-    // One window left from an earlier scenario in a reused session, at most.
-    let first_window = reset_windows(client).await?;
-    // Sign in before the recorder starts: the trace begins with the scenario's first step.
-    let connectors_page =
-        contract::platform_url(&target.platform, &contract::connectors_path(&identity.org));
-    let login = target.login_url(&identity.user, &identity.org, connectors_page.path());
-    client.goto(login.as_str()).await?;
-    client
-        .wait()
-        .at_most(STEP_TIMEOUT)
-        .for_element(Locator::Css("body[data-ready=true]"))
-        .await
-        .with_context(|| {
-            format!(
-                "signing in at {login} did not reach a ready page (see docs/target-contract.md)"
-            )
-        })?;
-    // Nothing of an earlier scenario on this origin: its storage starts empty.
-    client
-        .execute(
-            "try { localStorage.clear(); sessionStorage.clear(); } catch (e) {}",
-            vec![],
-        )
-        .await?;
-    // What hostile steps need of the platform's own routes, learnt from its connectors page.
-    let mut connect_urls = BTreeMap::new();
-    for connector in connectors_to_learn(&file.scenario.steps) {
-        let template = contract::learn_connect_url(client, &identity.org, &connector)
+    let (first_window, connect_urls, installed) =
+        tokio::time::timeout(STEP_TIMEOUT * 2, prepare(client, &recorder, target, file, identity))
             .await
-            .with_context(|| format!("learning the connect URL of {connector}"))?;
-        connect_urls.insert(connector, template);
-    }
-    let installed = recorder.install(&recorder_call(file, &recorder)).await?;
+            .map_err(|_| {
+                anyhow!(
+                    "signing in and installing the recorder did not finish within {:?} (the browser stopped answering WebDriver)",
+                    STEP_TIMEOUT * 2
+                )
+            })??;
     recorder.clear();
 
     let mut run = Run {
         client,
+        engine: session.engine,
         recorder,
         documents: BTreeMap::new(),
         owners: Vec::new(),
@@ -1075,6 +1093,7 @@ pub async fn run_steps(
         hostile: None,
         other: None,
         connect_urls,
+        unanswered: std::sync::Mutex::new(Vec::new()),
     };
     let mut step_error = None;
     for (index, step) in file.scenario.steps.iter().enumerate() {
@@ -1109,20 +1128,40 @@ pub async fn run_steps(
     // Final state of every open tab.
     let known: Vec<WindowHandle> = run.tabs.by_name.values().cloned().collect();
     let open = open_windows(client, &known).await.unwrap_or_default();
+    let unanswered = &run.unanswered;
     for (name, handle) in run.tabs.by_name.clone() {
         if !open.contains(&handle) {
             continue;
         }
-        if client.switch_to_window(handle.clone()).await.is_err() {
+        let tab = || format!("tab {name}");
+        if answered(
+            unanswered,
+            || format!("switch to {}", tab()),
+            client.switch_to_window(handle.clone()),
+        )
+        .await
+        .is_none()
+        {
             continue;
         }
-        let _ = client
-            .execute(
+        answered(
+            unanswered,
+            || format!("ask {} for its surfaces", tab()),
+            client.execute(
                 &format!("if (window.{SURFACES_HOOK}) window.{SURFACES_HOOK}()"),
                 vec![],
-            )
-            .await;
-        if let Some(chat) = read_chat(client, run.said.get(&name).copied().unwrap_or(0)).await {
+            ),
+        )
+        .await;
+        let said = run.said.get(&name).copied().unwrap_or(0);
+        let chat = answered(
+            unanswered,
+            || format!("read the chat in {}", tab()),
+            async { Ok::<_, ()>(read_chat(client, said).await) },
+        )
+        .await
+        .flatten();
+        if let Some(chat) = chat {
             run.observation.chats.insert(name.clone(), chat);
         }
         if let Some(page) = run
@@ -1130,9 +1169,12 @@ pub async fn run_steps(
             .hostile_pages
             .iter_mut()
             .find(|p| p.tab == name)
-            && let Ok(received) = client
-                .execute(&format!("return window.{RECEIVED_HOOK} || null"), vec![])
-                .await
+            && let Some(received) = answered(
+                unanswered,
+                || format!("read what {} received", tab()),
+                client.execute(&format!("return window.{RECEIVED_HOOK} || null"), vec![]),
+            )
+            .await
             && let Ok(received) = serde_json::from_value::<Vec<HostileReceipt>>(received)
         {
             page.received = Some(received);
@@ -1145,8 +1187,19 @@ pub async fn run_steps(
         .iter()
         .find(|(_, h)| open.contains(h))
         .map(|(_, h)| h.clone())
-        && client.switch_to_window(platform_tab).await.is_ok()
-        && let Ok(cookies) = client.get_all_cookies().await
+        && answered(
+            unanswered,
+            || "switch to a platform tab for its cookies".into(),
+            client.switch_to_window(platform_tab),
+        )
+        .await
+        .is_some()
+        && let Some(cookies) = answered(
+            unanswered,
+            || "read the platform's cookies".into(),
+            client.get_all_cookies(),
+        )
+        .await
     {
         run.observation.platform_cookies = cookies
             .iter()
@@ -1174,11 +1227,21 @@ pub async fn run_steps(
             if !closed_by_itself
                 && let Some(handle) = run.tabs.by_name.get(&tab)
                 && open.contains(handle)
-                && client.switch_to_window(handle.clone()).await.is_ok()
+                && answered(
+                    &run.unanswered,
+                    || format!("switch to the callback tab {tab}"),
+                    client.switch_to_window(handle.clone()),
+                )
+                .await
+                .is_some()
             {
-                close_hint_visible = visible_count(client, "[data-testid=callback-close-hint]")
-                    .await
-                    .unwrap_or(0)
+                close_hint_visible = answered(
+                    &run.unanswered,
+                    || format!("look for the close hint in tab {tab}"),
+                    visible_count(client, "[data-testid=callback-close-hint]"),
+                )
+                .await
+                .unwrap_or(0)
                     > 0;
             }
             pending |= !closed_by_itself && !close_hint_visible;
@@ -1203,7 +1266,22 @@ pub async fn run_steps(
         .map(|e| json!({ "method": e.method, "params": e.params }))
         .collect();
 
-    recorder.uninstall(installed).await;
+    if tokio::time::timeout(ANSWER, recorder.uninstall(installed))
+        .await
+        .is_err()
+    {
+        run.unanswered
+            .lock()
+            .expect("not poisoned")
+            .push(format!("remove the recorder (no answer within {ANSWER:?})"));
+    }
+    let unanswered = std::mem::take(&mut *run.unanswered.lock().expect("not poisoned"));
+    if step_error.is_none() && !unanswered.is_empty() {
+        step_error = Some(StepError::Timeout(format!(
+            "the browser stopped answering WebDriver: {}",
+            unanswered.join("; ")
+        )));
+    }
     let requests = target.provider.requests().await?;
     run.observation.provider_requests = requests.into_iter().skip(first_request).collect();
     run.observation.provider_violations = target
@@ -1226,6 +1304,55 @@ pub async fn run_steps(
             .map(|(name, handle)| (name.clone(), handle.clone()))
             .collect(),
     })
+}
+
+/// Before the steps: a single window, the test user signed in, the storage of an earlier
+/// scenario cleared, the connect URLs the hostile steps need learnt, the recorder installed.
+async fn prepare(
+    client: &Client,
+    recorder: &Recorder<'_>,
+    target: &Target,
+    file: &ScenarioFile,
+    identity: &Identity,
+) -> anyhow::Result<(
+    WindowHandle,
+    BTreeMap<String, String>,
+    Option<serde_json::Value>,
+)> {
+    // One window left from an earlier scenario in a reused session, at most.
+    let first_window = reset_windows(client).await?;
+    // Sign in before the recorder starts: the trace begins with the scenario's first step.
+    let connectors_page =
+        contract::platform_url(&target.platform, &contract::connectors_path(&identity.org));
+    let login = target.login_url(&identity.user, &identity.org, connectors_page.path());
+    client.goto(login.as_str()).await?;
+    client
+        .wait()
+        .at_most(STEP_TIMEOUT)
+        .for_element(Locator::Css("body[data-ready=true]"))
+        .await
+        .with_context(|| {
+            format!(
+                "signing in at {login} did not reach a ready page (see docs/target-contract.md)"
+            )
+        })?;
+    // Nothing of an earlier scenario on this origin: its storage starts empty.
+    client
+        .execute(
+            "try { localStorage.clear(); sessionStorage.clear(); } catch (e) {}",
+            vec![],
+        )
+        .await?;
+    // What hostile steps need of the platform's own routes, learnt from its connectors page.
+    let mut connect_urls = BTreeMap::new();
+    for connector in connectors_to_learn(&file.scenario.steps) {
+        let template = contract::learn_connect_url(client, &identity.org, &connector)
+            .await
+            .with_context(|| format!("learning the connect URL of {connector}"))?;
+        connect_urls.insert(connector, template);
+    }
+    let installed = recorder.install(&recorder_call(file, recorder)).await?;
+    Ok((first_window, connect_urls, installed))
 }
 
 /// The connectors whose connect URL the scenario's steps need: a hostile page starts the
@@ -1285,12 +1412,21 @@ pub async fn screenshots(
     client: &Client,
     tabs: &[(String, WindowHandle)],
 ) -> Vec<(String, Vec<u8>)> {
-    let open = client.windows().await.unwrap_or_default();
+    let ignored = std::sync::Mutex::new(Vec::new());
+    let open = answered(&ignored, String::new, client.windows())
+        .await
+        .unwrap_or_default();
     let mut shots = Vec::new();
     for (name, handle) in tabs {
         if open.contains(handle)
-            && client.switch_to_window(handle.clone()).await.is_ok()
-            && let Ok(png) = client.screenshot().await
+            && answered(
+                &ignored,
+                String::new,
+                client.switch_to_window(handle.clone()),
+            )
+            .await
+            .is_some()
+            && let Some(png) = answered(&ignored, String::new, client.screenshot()).await
         {
             shots.push((name.clone(), png));
         }
