@@ -209,49 +209,28 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 25] = [
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
 pub const VARIANT_SCENARIOS: [(&str, &str); 13] = [
-    (
-        "message-wording",
-        "channels/baseline,provider/consent-denied,provider/error-description-with-markup",
-    ),
+    ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
-        "channels/baseline,provider/consent-denied,provider/error-description-with-markup",
+        "channels/baseline,provider/consent-denied",
     ),
     (
         "connect-path",
-        "channels/baseline,connectors/*,hostile/third-origin-starts-the-connect,hostile/login-csrf,hostile/another-orgs-connection",
+        "hostile/third-origin-starts-the-connect,hostile/another-orgs-connection",
     ),
+    ("redirect-path", "hostile/redirect-replayed"),
+    ("extra-authorization-parameters", "hostile/login-csrf"),
+    ("session-cookie", "hostile/login-csrf"),
     (
-        "redirect-path",
-        "channels/baseline,hostile/login-csrf,hostile/redirect-replayed",
+        "channel-order",
+        "channels/no-broadcast-channel,opener/noopener",
     ),
-    (
-        "extra-authorization-parameters",
-        "channels/baseline,hostile/login-csrf",
-    ),
-    (
-        "session-cookie",
-        "channels/baseline,hostile/login-csrf,revocation/disconnect-mid-session",
-    ),
-    ("channel-order", "channels/*,opener/noopener"),
-    (
-        "close-delay",
-        "channels/baseline,callback/revisited,user/closes-provider-tab-then-retries",
-    ),
-    (
-        "poll-schedule",
-        "channels/polling-only,opener/severed-by-coop-on-consent-page,provider/slow-token-endpoint",
-    ),
-    (
-        "status-extra-fields",
-        "channels/polling-only,hostile/another-orgs-connection,hostile/login-csrf",
-    ),
-    (
-        "callback-markup",
-        "channels/baseline,callback/revisited,provider/error-description-with-markup",
-    ),
-    ("login-hop", "channels/baseline,hostile/login-csrf"),
-    ("open-without-target", "channels/baseline,connectors/*"),
+    ("close-delay", "callback/revisited"),
+    ("poll-schedule", "channels/polling-only"),
+    ("status-extra-fields", "hostile/another-orgs-connection"),
+    ("callback-markup", "provider/error-description-with-markup"),
+    ("login-hop", "hostile/login-csrf"),
+    ("open-without-target", "connectors/connect-without-chat"),
 ];
 
 /// Runs each subject's scenarios against its own server and provider, in Chromium.
