@@ -127,6 +127,8 @@ struct Shared {
     remote: Option<Target>,
     done: Mutex<usize>,
     failed: std::sync::atomic::AtomicBool,
+    /// How each engine's browser was set up, from the first session of each.
+    browsers: Mutex<std::collections::BTreeMap<String, crate::webdriver::BrowserSetup>>,
     /// Two WebKitGTK sessions at once disturb each other's window and script commands now
     /// and then: the first worker to take a WebKit scenario runs all of them, one at a time,
     /// while the other workers take the other engines' scenarios.
@@ -237,6 +239,7 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
         queue: Mutex::new(jobs),
         remote,
         done: Mutex::new(0),
+        browsers: Mutex::new(std::collections::BTreeMap::new()),
         failed: std::sync::atomic::AtomicBool::new(false),
         webkit_claimed: std::sync::atomic::AtomicBool::new(false),
         total,
@@ -261,7 +264,8 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
         options.seed
     );
     if let Some(path) = &options.json {
-        std::fs::write(path, report::json(&results, options.seed))
+        let browsers: Vec<_> = shared.browsers.lock().unwrap().values().cloned().collect();
+        std::fs::write(path, report::json(&results, options.seed, &browsers))
             .with_context(|| format!("cannot write the JSON report {}", path.display()))?;
     }
     if let Some(dir) = &options.html {
@@ -339,6 +343,12 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                                 format!("starting {} for {}", engine.name(), file.id)
                             })?,
                     };
+                    shared
+                        .browsers
+                        .lock()
+                        .unwrap()
+                        .entry(engine.name().to_owned())
+                        .or_insert_with(|| current.setup.clone());
                     // A retry signs in as another user of another org: what the first
                     // attempt left on a long-lived target is not the retry's.
                     let run_id = match attempts.len() {

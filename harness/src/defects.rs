@@ -101,7 +101,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 25] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 31] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -202,6 +202,32 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 25] = [
         "cold-start-callback",
         "channels/baseline",
         "channels-complete",
+    ),
+    (
+        "opens-after-await",
+        "channels/baseline",
+        "opened-in-gesture",
+    ),
+    ("opens-from-timer", "channels/baseline", "opened-in-gesture"),
+    (
+        "token-in-status-answer",
+        "channels/baseline",
+        "no-secret-visible",
+    ),
+    (
+        "token-in-subresource-url",
+        "channels/baseline",
+        "no-secret-visible",
+    ),
+    (
+        "stops-polling-after-first-pending",
+        "channels/polling-only-slow-user",
+        "chat-resumed",
+    ),
+    (
+        "closed-handle-is-cancel",
+        "opener/severed-by-coop-slow-user",
+        "chat-resumed",
     ),
 ];
 

@@ -27,6 +27,7 @@ pub const REDIRECT_BOUND_TO_SESSION: &str = "redirect-bound-to-session";
 pub const ORG_ISOLATION: &str = "org-isolation";
 pub const SINGLE_EXCHANGE: &str = "single-exchange";
 pub const CHANNELS_COMPLETE: &str = "channels-complete";
+pub const OPENED_IN_GESTURE: &str = "opened-in-gesture";
 /// Not an invariant of the flow: the provider saw a request it has no endpoint for.
 pub const PROVIDER_CONTRACT: &str = "provider-contract";
 /// Not an invariant: a step could not be performed.
@@ -59,7 +60,7 @@ pub struct Invariant {
 }
 
 /// Every check of the verdict, browser and simulator.
-pub const CATALOGUE: [Invariant; 19] = [
+pub const CATALOGUE: [Invariant; 20] = [
     Invariant {
         id: NO_SECRET_VISIBLE,
         summary: "no secret the provider issued or received on any surface the browser shows",
@@ -139,6 +140,12 @@ pub const CATALOGUE: [Invariant; 19] = [
         tier: Tier::Browser,
     },
     Invariant {
+        id: OPENED_IN_GESTURE,
+        summary: "every window.open of a platform page ran inside a trusted click or key press, not after an await, a timer or a promise (where popup blockers refuse it)",
+        enforces: "target-contract.md §4: \"window.open(url) in the click handler itself, no await before it\"; oauth-flow.md, Flow 2: \"opens the provider's authorization URL in a normal new tab\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
         id: NORMATIVE_TRACE,
         summary: "the run's normative facts (who received what on which channel, provider requests with the parameters the contract names, chat states) equal the reference server's",
         enforces: "docs/verdicts.md: the normative layer holds only what oauth-flow.md and target-contract.md demand",
@@ -177,7 +184,7 @@ pub const CATALOGUE: [Invariant; 19] = [
 ];
 
 /// The checks run after every browser scenario, in order.
-pub const BROWSER_CHECKS: [&str; 13] = [
+pub const BROWSER_CHECKS: [&str; 14] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -191,6 +198,7 @@ pub const BROWSER_CHECKS: [&str; 13] = [
     ORG_ISOLATION,
     SINGLE_EXCHANGE,
     CHANNELS_COMPLETE,
+    OPENED_IN_GESTURE,
 ];
 
 /// The catalogue entry of `id`.
@@ -260,9 +268,10 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
             ORG_ISOLATION => org_isolation(observation),
             SINGLE_EXCHANGE => single_exchange(observation),
             CHANNELS_COMPLETE => channels_complete(scenario, observation),
+            OPENED_IN_GESTURE => opened_in_gesture(observation, platform_origin),
             _ => unreachable!("every browser check has a function"),
         };
-        let not_applicable = not_applicable(id, scenario, observation);
+        let not_applicable = not_applicable(id, scenario, observation, platform_origin);
         let (status, reason) = match (found.is_empty(), not_applicable) {
             (false, _) => (CheckStatus::Fail, None),
             (true, Some(reason)) => (CheckStatus::NotApplicable, Some(reason)),
@@ -286,7 +295,12 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
 
 /// Why check `id` could not be exercised in this run, if it could not: nothing it looks at
 /// happened. A check that is not applicable is reported so, never as a pass.
-fn not_applicable(id: &str, scenario: &Scenario, observation: &Observation) -> Option<String> {
+fn not_applicable(
+    id: &str,
+    scenario: &Scenario,
+    observation: &Observation,
+    platform_origin: &str,
+) -> Option<String> {
     let none = |what: &str| Some(format!("no {what} in this run"));
     match id {
         PAYLOAD_SHAPE
@@ -343,6 +357,9 @@ fn not_applicable(id: &str, scenario: &Scenario, observation: &Observation) -> O
         ORG_ISOLATION if observation.other_org_probes.is_empty() => {
             none("probe of another org's connection")
         }
+        OPENED_IN_GESTURE if platform_opens(observation, platform_origin).is_empty() => {
+            none("window.open by a platform page")
+        }
         SINGLE_EXCHANGE
             if !observation
                 .provider_requests
@@ -364,10 +381,43 @@ fn text_of(value: &Value) -> String {
 
 /// Invariant 1: no secret the provider issued or received on any browser-visible surface.
 fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
+    // The one place a secret crosses the browser by design: the provider sends the code to
+    // the platform's redirect URI (RFC 6749 §4.1.2). That request may carry it; nothing else.
+    let redirect_uris: Vec<String> = observation
+        .provider_requests
+        .iter()
+        .filter(|r| r.path == "/authorize")
+        .flat_map(|r| url::form_urlencoded::parse(r.query.as_bytes()).into_owned())
+        .filter(|(key, _)| key == "redirect_uri")
+        .map(|(_, value)| value)
+        .collect();
+    let without_the_code = |url: &str| -> String {
+        let Ok(mut parsed) = url::Url::parse(url) else {
+            return url.to_owned();
+        };
+        let base = format!("{}{}", parsed.origin().ascii_serialization(), parsed.path());
+        if !redirect_uris.contains(&base) {
+            return url.to_owned();
+        }
+        let kept: Vec<(String, String)> = parsed
+            .query_pairs()
+            .into_owned()
+            .filter(|(key, _)| key != "code")
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+        parsed.to_string()
+    };
     let mut surfaces: Vec<(String, String)> = Vec::new();
     for record in &observation.recorded {
         let where_ = format!("tab {} ({})", record.tab, record.kind);
         match record.kind.as_str() {
+            "request" => {
+                let mut exchange = record.event.clone();
+                if let Some(url) = record.event["url"].as_str() {
+                    exchange["url"] = Value::String(without_the_code(url));
+                }
+                surfaces.push((where_, exchange.to_string()))
+            }
             "document" => surfaces.push((format!("{where_} URL"), text_of(&record.event["url"]))),
             "window-open" => {
                 surfaces.push((format!("{where_} URL"), text_of(&record.event["url"])))
@@ -730,6 +780,75 @@ fn revocation(scenario: &Scenario, observation: &Observation) -> Vec<Violation> 
                 format!("tab {tab}: after the revocation the tool call gave no tool error and reconnect prompt ({})", describe(chat)),
             ));
         }
+    }
+    found
+}
+
+/// The events that start a user activation, or are dispatched inside one (a click follows its
+/// mouseup, a submit its click or Enter).
+const ACTIVATIONS: [&str; 12] = [
+    "click",
+    "auxclick",
+    "dblclick",
+    "keydown",
+    "keypress",
+    "keyup",
+    "mousedown",
+    "mouseup",
+    "pointerdown",
+    "pointerup",
+    "touchend",
+    "submit",
+];
+
+/// The `window.open` calls made by the platform's own pages (not a hostile page's).
+fn platform_opens<'a>(
+    observation: &'a Observation,
+    platform_origin: &str,
+) -> Vec<&'a crate::observe::Recorded> {
+    observation
+        .of_kind("window-open")
+        .filter(|open| {
+            observation.of_kind("document").any(|doc| {
+                doc.event["doc"] == open.event["doc"]
+                    && doc.event["url"]
+                        .as_str()
+                        .and_then(|u| url::Url::parse(u).ok())
+                        .is_some_and(|u| u.origin().ascii_serialization() == platform_origin)
+            })
+        })
+        .collect()
+}
+
+/// Invariant 14: every `window.open` of a platform page ran synchronously inside a trusted
+/// click or key press. After an await, a timer or a promise, Safari and popup blockers refuse
+/// it (Chromium allows it for 5 s, which is why a green run in Chromium alone proves nothing).
+fn opened_in_gesture(observation: &Observation, platform_origin: &str) -> Vec<Violation> {
+    let mut found = Vec::new();
+    for open in platform_opens(observation, platform_origin) {
+        let gesture = &open.event["gesture"];
+        let kind = gesture["type"].as_str().unwrap_or("");
+        let why = if gesture.is_null() {
+            "outside any event (after an await, a timer or a promise)".to_owned()
+        } else if gesture["trusted"] != true {
+            format!("inside an untrusted {kind} event (dispatched by script)")
+        } else if !ACTIVATIONS.contains(&kind) {
+            format!("inside a {kind} event, which is not a user activation")
+        } else {
+            continue;
+        };
+        found.push(violation(
+            OPENED_IN_GESTURE,
+            format!(
+                "tab {} called window.open {why}{}",
+                open.tab,
+                if open.event["blocked"] == true {
+                    ", and the browser blocked the popup"
+                } else {
+                    ""
+                }
+            ),
+        ));
     }
     found
 }

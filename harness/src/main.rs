@@ -147,6 +147,9 @@ enum Command {
         /// first that catches it. Variants always run every scenario.
         #[arg(long)]
         full: bool,
+        /// Only these scenarios (globs over ids, comma-separated).
+        #[arg(long, default_value = "*")]
+        scenario: String,
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
     },
@@ -391,6 +394,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             defects,
             variants,
             full,
+            scenario,
             seed,
         } => {
             let list = |flag: &str| -> anyhow::Result<Vec<String>> {
@@ -412,16 +416,18 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 (true, true) => (list("--list-defects")?, list("--list-variants")?),
                 _ => (defects, variants),
             };
-            let mut subjects: Vec<Subject> =
-                defects.iter().map(|d| Subject::defect(d, "*")).collect();
+            let mut subjects: Vec<Subject> = defects
+                .iter()
+                .map(|d| Subject::defect(d, &scenario))
+                .collect();
             subjects.extend(
                 variants
                     .iter()
-                    .map(|v| Subject::variants(&[v.as_str()], "*")),
+                    .map(|v| Subject::variants(&[v.as_str()], &scenario)),
             );
             if variants.len() > 1 {
                 let all: Vec<&str> = variants.iter().map(String::as_str).collect();
-                subjects.push(Subject::variants(&all, "*"));
+                subjects.push(Subject::variants(&all, &scenario));
             }
             let spawn = |flags: &ServerFlags<'_>| -> anyhow::Result<std::process::Child> {
                 let mut command = std::process::Command::new(&server);

@@ -191,6 +191,31 @@ impl Observation {
                         });
                     }
                 }
+                // Every request a tab makes (documents, scripts, images, fetches): its URL and
+                // Referer, for the no-secret-visible check.
+                "network.beforeRequestSent" => {
+                    let context = event.params["context"].as_str().unwrap_or("");
+                    let request = &event.params["request"];
+                    let referer = request["headers"].as_array().and_then(|headers| {
+                        headers
+                            .iter()
+                            .find(|h| {
+                                h["name"]
+                                    .as_str()
+                                    .is_some_and(|n| n.eq_ignore_ascii_case("referer"))
+                            })
+                            .and_then(|h| h["value"]["value"].as_str())
+                    });
+                    self.recorded.push(Recorded {
+                        tab: name_of(context),
+                        kind: "request".into(),
+                        event: serde_json::json!({
+                            "method": request["method"],
+                            "url": request["url"],
+                            "referer": referer,
+                        }),
+                    });
+                }
                 "browsingContext.contextDestroyed" => {
                     let context = event.params["context"].as_str().unwrap_or("");
                     gone.push(context);

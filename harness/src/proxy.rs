@@ -16,6 +16,10 @@ use std::sync::{Arc, Mutex};
 
 /// The path prefix the proxy answers itself, on every origin.
 pub const PREFIX: &str = "/__alumia-harness/";
+/// The reporting "document" of the exchanges the proxy forwards itself.
+pub const EXCHANGES: &str = "proxy-exchanges";
+/// The most of a body kept for the checks.
+const LONGEST_BODY: usize = 256 * 1024;
 
 #[derive(Default)]
 struct ProxyState {
@@ -191,6 +195,25 @@ async fn handle(State((state, client)): State<Shared>, request: Request) -> Resp
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     let bytes = upstream.bytes().await.unwrap_or_default();
+    // Every exchange the browser makes, as the BiDi engines report their requests: the URL,
+    // its Referer and both bodies, for the no-secret-visible check.
+    let text = |bytes: &[u8]| {
+        let end = bytes.len().min(LONGEST_BODY);
+        String::from_utf8_lossy(&bytes[..end]).into_owned()
+    };
+    state.reports.lock().unwrap().push(serde_json::json!({
+        "doc": EXCHANGES,
+        "seq": 0,
+        "event": {
+            "e": "request",
+            "method": parts.method.as_str(),
+            "url": url,
+            "referer": parts.headers.get(header::REFERER).and_then(|v| v.to_str().ok()),
+            "requestBody": text(&body),
+            "status": status.as_u16(),
+            "responseBody": text(&bytes),
+        },
+    }));
     let body = if is_html {
         Body::from(inject(&String::from_utf8_lossy(&bytes)))
     } else {

@@ -6,7 +6,11 @@
 // (features removed, storage throwing, openers severed), and reports on the console, with a
 // marker the harness reads back through `log.entryAdded`:
 //   document       a document started (its URL, whether it has an opener)
-//   window-open    window.open was called (URL, target, features)
+//   window-open    window.open was called (URL, target, features, whether the browser
+//                  blocked it, and the event being handled at the call: its type and
+//                  isTrusted, and navigator.userActivation.isActive)
+//   http           a fetch or XMLHttpRequest of the page answered (method, URL, status,
+//                  request and response bodies): what the page received, read or not
 //   bc-send        a BroadcastChannel message was posted on the platform's channel
 //   bc-receive     the harness's own BroadcastChannel listener got a message
 //   storage-write  Storage.setItem was called
@@ -26,6 +30,8 @@
   const DOC = Math.random().toString(36).slice(2) + Date.now().toString(36);
   let sequence = 0;
   const beacon = navigator.sendBeacon ? navigator.sendBeacon.bind(navigator) : null;
+  // The page's fetch is watched below; the recorder's own reports use the original.
+  const rawFetch = window.fetch ? window.fetch.bind(window) : null;
   const emit = config.transport === "beacon"
     ? (event) => {
       event.doc = DOC;
@@ -34,8 +40,8 @@
         // Beacons and keepalive fetches share one quota of 64 KiB in flight per document: a
         // few large payloads in a row (a forged 20 000-character message seen on four
         // channels) exceed it under load, and a refused beacon goes as a plain fetch.
-        if (!beacon || !beacon(config.reportUrl, body)) {
-          fetch(config.reportUrl, { method: "POST", body: body }).catch(() => {});
+        if ((!beacon || !beacon(config.reportUrl, body)) && rawFetch) {
+          rawFetch(config.reportUrl, { method: "POST", body: body }).catch(() => {});
         }
       } catch (e) { /* unserializable data */ }
     }
@@ -99,11 +105,16 @@
     return originalPostMessage.apply(this, arguments);
   };
   window.open = function (url, target, features) {
+    // The event being dispatched right now, if any: a trusted click or key press means the
+    // call runs inside the user's gesture (not after an await, a timer or a promise).
+    const event = safe(() => window.event);
     const call = {
       e: "window-open",
       url: url === undefined ? null : safe(() => new URL(String(url), location.href).href),
       target: target === undefined ? null : String(target),
-      features: features === undefined ? null : String(features)
+      features: features === undefined ? null : String(features),
+      gesture: event ? { type: String(event.type), trusted: event.isTrusted === true } : null,
+      activation: safe(() => navigator.userActivation ? navigator.userActivation.isActive : null)
     };
     let opened;
     try {
@@ -117,6 +128,43 @@
     }
     return opened;
   };
+
+  // What the page's own requests carry back and forth, read by its scripts or not.
+  const LONGEST_BODY = 262144;
+  const text = (value) => typeof value === "string" ? value.slice(0, LONGEST_BODY) : null;
+  if (rawFetch) {
+    window.fetch = function (input, init) {
+      // Read without touching the request (a Request's body can be read once only).
+      const url = safe(() => new URL(typeof input === "object" && input !== null && "url" in input
+        ? input.url : String(input), location.href).href);
+      const method = safe(() => String((init && init.method)
+        || (typeof input === "object" && input !== null && input.method) || "GET").toUpperCase());
+      const promise = rawFetch.apply(window, arguments);
+      promise.then((response) => {
+        response.clone().text().then((body) => emit({
+          e: "http", via: "fetch", method: method, url: url, status: response.status,
+          requestBody: text(init && init.body), responseBody: text(body)
+        }), () => {});
+      }, () => {});
+      return promise;
+    };
+  }
+  if (window.XMLHttpRequest) {
+    const originalOpenXhr = XMLHttpRequest.prototype.open;
+    const originalSend = XMLHttpRequest.prototype.send;
+    XMLHttpRequest.prototype.open = function (method, url) {
+      this.__alumiaCall = { method: String(method), url: safe(() => new URL(String(url), location.href).href) };
+      return originalOpenXhr.apply(this, arguments);
+    };
+    XMLHttpRequest.prototype.send = function (body) {
+      const call = this.__alumiaCall || {};
+      this.addEventListener("loadend", () => emit({
+        e: "http", via: "xhr", method: call.method, url: call.url, status: this.status,
+        requestBody: text(body), responseBody: safe(() => text(this.responseText))
+      }));
+      return originalSend.apply(this, arguments);
+    };
+  }
 
   // The browser configuration of the scenario.
   for (const feature of config.removeFeatures) {

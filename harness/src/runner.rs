@@ -391,13 +391,20 @@ impl Run<'_> {
                 self.await_new_tab(events_before, &windows_before, opens, &css)
                     .await
             }
-            Step::Consent { decision, tab } => {
+            Step::Consent {
+                decision,
+                tab,
+                after_ms,
+            } => {
                 self.switch(tab).await?;
                 let css = match decision {
                     Decision::Allow => "[data-testid=consent-allow]",
                     Decision::Deny => "[data-testid=consent-deny]",
                 };
                 let button = self.wait_css(css).await?;
+                if let Some(ms) = after_ms {
+                    tokio::time::sleep(Duration::from_millis(*ms)).await;
+                }
                 self.consent_at = Some(Instant::now());
                 cmd(button.click().await, "click the consent button")
             }
@@ -934,6 +941,10 @@ impl Run<'_> {
             Recorder::Bidi(_) => self.tabs.names(),
             Recorder::Proxy(_) => {
                 let mut names = self.documents.clone();
+                names.insert(
+                    crate::proxy::EXCHANGES.to_owned(),
+                    "network (recording proxy)".to_owned(),
+                );
                 for (index, event) in self.recorder.events().iter().enumerate() {
                     let doc = event.params["source"]["context"]
                         .as_str()
@@ -1380,7 +1391,10 @@ fn connectors_to_learn(steps: &[Step]) -> Vec<String> {
 /// How long a step may take in all: its own waits, and a margin for the commands around them.
 fn step_budget(step: &Step) -> Duration {
     let pause = match step {
-        Step::Pause { ms } => Duration::from_millis(*ms),
+        Step::Pause { ms }
+        | Step::Consent {
+            after_ms: Some(ms), ..
+        } => Duration::from_millis(*ms),
         _ => Duration::ZERO,
     };
     STEP_TIMEOUT * 3 + pause
@@ -1483,13 +1497,20 @@ pub fn describe_step(step: &Step) -> String {
             Some(c) => format!("connect {c} from [{tab}], opening [{opens}]"),
             None => format!("connect from the card in [{tab}], opening [{opens}]"),
         },
-        Step::Consent { decision, tab } => {
+        Step::Consent {
+            decision,
+            tab,
+            after_ms,
+        } => {
             let name = if *decision == Decision::Allow {
                 "allow"
             } else {
                 "deny"
             };
-            format!("consent {name} in [{tab}]")
+            match after_ms {
+                Some(ms) => format!("consent {name} in [{tab}] after {ms} ms of thought"),
+                None => format!("consent {name} in [{tab}]"),
+            }
         }
         Step::CloseTab { tab } => format!("close-tab [{tab}]"),
         Step::Reload { tab } => format!("reload [{tab}]"),

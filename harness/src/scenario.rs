@@ -161,6 +161,10 @@ pub enum Step {
         decision: Decision,
         #[serde(default = "default_provider_tab")]
         tab: String,
+        /// Think time: the user reads the consent page this long before answering, as real
+        /// users take seconds (a card that stops polling, or takes a tab handle that reads
+        /// closed for a cancel, only shows then). At most 30 000.
+        after_ms: Option<u64>,
     },
     /// The user closes a tab.
     CloseTab { tab: String },
@@ -499,6 +503,15 @@ impl Scenario {
                     tabs.push(callback_tab.clone());
                 }
                 Step::ProviderRevokes | Step::Pause { .. } => {}
+            }
+            if let Step::Consent {
+                after_ms: Some(ms), ..
+            } = step
+                && *ms > 30_000
+            {
+                return Err(format!(
+                    "{at}: after_ms = {ms} is over the 30 000 ms a user may think"
+                ));
             }
             if let Step::Pause { ms } = step
                 && *ms > 30_000

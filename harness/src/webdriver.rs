@@ -128,12 +128,13 @@ impl Engine {
                 "browserName": "chrome",
                 "goog:chromeOptions": {
                     "binary": "/usr/bin/chromium",
-                    "args": [
-                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                        "--no-first-run", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync",
-                        format!("--user-data-dir={}", profile_dir.display()),
-                    ],
+                    // chromedriver turns the popup blocker off; users have it on.
+                    "excludeSwitches": CHROMIUM_SWITCHES_REMOVED,
+                    "args": CHROMIUM_SWITCHES_ADDED
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .chain([format!("--user-data-dir={}", profile_dir.display())])
+                        .collect::<Vec<_>>(),
                 },
                 "goog:loggingPrefs": { "browser": "ALL" },
                 // WebDriver BiDi: the recorder and the browser configuration need it.
@@ -144,11 +145,7 @@ impl Engine {
                 "moz:firefoxOptions": {
                     "binary": firefox_binary(),
                     "args": ["-headless"],
-                    "prefs": {
-                        "browser.shell.checkDefaultBrowser": false,
-                        "datareporting.policy.dataSubmissionEnabled": false,
-                        "app.update.enabled": false,
-                    },
+                    "prefs": firefox_prefs(),
                 },
                 "webSocketUrl": true,
             }),
@@ -162,6 +159,89 @@ impl Engine {
             }
         };
         caps.as_object().expect("an object").clone()
+    }
+}
+
+/// What the harness changes in each engine against what its WebDriver server sets, per engine:
+/// listed in `docs/browsers.md` and in every JSON report (`browsers`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BrowserSetup {
+    pub engine: &'static str,
+    /// The browser's version, as its session reports it.
+    pub version: String,
+    /// Command-line switches the harness adds.
+    pub flags_added: Vec<String>,
+    /// Switches the WebDriver server adds that the harness removes.
+    pub flags_removed: Vec<String>,
+    /// Preferences the harness sets, with their values.
+    pub prefs: serde_json::Value,
+    /// What the WebDriver server does that the harness leaves as it is.
+    pub notes: &'static str,
+}
+
+/// Switches chromedriver adds that the harness removes: `--disable-popup-blocking`.
+pub const CHROMIUM_SWITCHES_REMOVED: [&str; 1] = ["disable-popup-blocking"];
+/// Switches the harness adds to Chromium (no other changes the flow's behaviour).
+pub const CHROMIUM_SWITCHES_ADDED: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// Firefox preferences: geckodriver's recommended set turns the popup blocker off
+/// (`dom.disable_open_during_load = false`); the harness turns it back on, and leaves the
+/// popup limits at Firefox's defaults.
+fn firefox_prefs() -> serde_json::Value {
+    serde_json::json!({
+        "dom.disable_open_during_load": true,
+        "browser.shell.checkDefaultBrowser": false,
+        "datareporting.policy.dataSubmissionEnabled": false,
+        "app.update.enabled": false,
+    })
+}
+
+impl Engine {
+    /// How the harness sets this engine up, with `version` from the session.
+    pub fn setup(self, version: String, browser_args: &[String]) -> BrowserSetup {
+        match self {
+            Engine::Chromium => BrowserSetup {
+                engine: "chromium",
+                version,
+                flags_added: CHROMIUM_SWITCHES_ADDED
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+                flags_removed: CHROMIUM_SWITCHES_REMOVED
+                    .iter()
+                    .map(|s| format!("--{s}"))
+                    .collect(),
+                prefs: serde_json::json!({}),
+                notes: "chromedriver's other switches (--enable-automation, --disable-hang-monitor, --disable-prompt-on-repost, --test-type=webdriver, ...) are kept; none turns off background timer throttling or bfcache",
+            },
+            Engine::Firefox => BrowserSetup {
+                engine: "firefox",
+                version,
+                flags_added: vec!["-headless".into()],
+                flags_removed: Vec::new(),
+                prefs: firefox_prefs(),
+                notes: "geckodriver's other recommended preferences are kept",
+            },
+            Engine::Webkit => BrowserSetup {
+                engine: "webkit",
+                version,
+                flags_added: std::iter::once("--automation".to_owned())
+                    .chain(browser_args.iter().cloned())
+                    .collect(),
+                flags_removed: Vec::new(),
+                prefs: serde_json::json!({}),
+                notes: "MiniBrowser in automation mode keeps its popup blocker (a window.open outside a click returns null); it runs under an Xvfb display of the harness's own, as it has no headless mode",
+            },
+        }
     }
 }
 
@@ -383,6 +463,8 @@ pub struct Session {
     pub bidi: Option<crate::bidi::Bidi>,
     /// For engines without BiDi: the recording proxy the browser goes through.
     pub proxy: Option<crate::proxy::RecordingProxy>,
+    /// How the harness set this browser up, and its version.
+    pub setup: BrowserSetup,
     _profile: tempfile::TempDir,
 }
 
@@ -426,6 +508,13 @@ impl Session {
                 engine.name()
             )
         })?;
+        let version = client
+            .capabilities()
+            .and_then(|caps| caps.get("browserVersion"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown")
+            .to_owned();
+        let setup = engine.setup(version, browser_args);
         let socket = client
             .capabilities()
             .and_then(|caps| caps.get("webSocketUrl"))
@@ -440,6 +529,7 @@ impl Session {
                         "log.entryAdded",
                         "browsingContext.contextCreated",
                         "browsingContext.contextDestroyed",
+                        "network.beforeRequestSent",
                     ] }),
                 )
                 .await?;
@@ -453,6 +543,7 @@ impl Session {
             browser_args: browser_args.to_vec(),
             bidi,
             proxy,
+            setup,
             _profile: profile,
         })
     }

@@ -2,6 +2,9 @@
 //! with the cargo feature `catalogue` and chosen with `reference-server --defect NAME`. The
 //! harness's detection matrix (`harness defects`) shows that each is caught.
 
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 /// One deliberate defect.
@@ -66,10 +69,26 @@ pub enum Defect {
     /// warm-up race): timing-sensitive, the next run against the same server passes. What
     /// `harness run --retries 1` reports as `flaky`.
     ColdStartCallback,
+    /// The card opens the provider tab after an awaited request, outside the click: popup
+    /// blockers refuse it (Chromium lets it through for 5 s).
+    OpensAfterAwait,
+    /// The card opens the provider tab from a timer, outside the click.
+    OpensFromTimer,
+    /// The status API's answer carries the access token in a field no script reads.
+    TokenInStatusAnswer,
+    /// The callback page's stylesheet makes the browser fetch an image whose URL carries the
+    /// access token (a subresource URL, not in the page's markup).
+    TokenInSubresourceUrl,
+    /// The card stops polling after its first `pending` answer: only a user who consents
+    /// before that poll resumes where no channel reaches the chat.
+    StopsPollingAfterFirstPending,
+    /// The card watches the tab handle and gives up when it reads closed, which COOP makes it
+    /// read while the user is still at the consent page.
+    ClosedHandleIsCancel,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 25] = [
+    pub const ALL: [Defect; 31] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -95,6 +114,12 @@ impl Defect {
         Defect::ChannelsOnlyWithOpener,
         Defect::BroadcastAndStorageInOneTry,
         Defect::ColdStartCallback,
+        Defect::OpensAfterAwait,
+        Defect::OpensFromTimer,
+        Defect::TokenInStatusAnswer,
+        Defect::TokenInSubresourceUrl,
+        Defect::StopsPollingAfterFirstPending,
+        Defect::ClosedHandleIsCancel,
     ];
 
     pub fn name(self) -> String {
@@ -192,7 +217,69 @@ impl Defect {
                 "var delivered = [];",
                 "var delivered = []; if (document.body.hasAttribute(\"data-cold-start\")) { setTimeout(function () { window.close(); }, 100); return; }",
             )],
+            Defect::OpensAfterAwait => &[(
+                "chat.js",
+                "window.open(command.url, \"_blank\");",
+                "fetch(location.href, { method: \"HEAD\" }).then(function () { window.open(command.url, \"_blank\"); });",
+            )],
+            Defect::OpensFromTimer => &[(
+                "chat.js",
+                "window.open(command.url, \"_blank\");",
+                "setTimeout(function () { window.open(command.url, \"_blank\"); }, 0);",
+            )],
+            Defect::StopsPollingAfterFirstPending => &[(
+                "card-decisions.js",
+                "        return nextPoll(state);\n\n      case \"poll-failed\":",
+                "        return { state: state, commands: [] };\n\n      case \"poll-failed\":",
+            )],
+            Defect::ClosedHandleIsCancel => &[
+                (
+                    "chat.js",
+                    "window.open(command.url, \"_blank\");",
+                    "var popup = window.open(command.url, \"_blank\"); var watch = setInterval(function () { if (!popup || popup.closed) { clearInterval(watch); clearTimeout(controller.timer); controller.gaveUp = true; show(controller, \"error\", \"The sign-in window was closed.\"); } }, 1000);",
+                ),
+                (
+                    "chat.js",
+                    "  function dispatch(controller, event) {\n",
+                    "  function dispatch(controller, event) {\n    if (controller.gaveUp) { return; }\n",
+                ),
+            ],
             _ => &[],
         }
     }
+}
+
+/// The stylesheet the `token-in-subresource-url` callback page links.
+pub const STYLE_PATH: &str = "/debug/connection.css";
+const PIXEL_PATH: &str = "/debug/pixel.gif";
+
+#[derive(Deserialize)]
+struct StyleQuery {
+    connection: Option<String>,
+}
+
+/// The routes of `token-in-subresource-url`: a stylesheet whose background image URL carries
+/// the connection's access token, and the image.
+pub fn debug_routes(routes: axum::Router<AppState>) -> axum::Router<AppState> {
+    routes
+        .route(STYLE_PATH, axum::routing::get(connection_style))
+        .route(
+            PIXEL_PATH,
+            axum::routing::get(|| async { axum::http::StatusCode::NO_CONTENT }),
+        )
+}
+
+async fn connection_style(
+    State(state): State<AppState>,
+    Query(query): Query<StyleQuery>,
+) -> impl IntoResponse {
+    let token = query
+        .connection
+        .and_then(|id| state.db().credentials(&id).ok().flatten())
+        .map(|c| c.access_token)
+        .unwrap_or_default();
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        format!("body {{ background-image: url(\"{PIXEL_PATH}?token={token}\"); }}"),
+    )
 }

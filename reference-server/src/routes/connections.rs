@@ -102,6 +102,12 @@ pub async fn status(
         "status": connection.status.as_str(),
         "message": connection.message,
     });
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(crate::Defect::TokenInStatusAnswer)
+        && let Some(credentials) = state.db().credentials(&connection.id)?
+    {
+        answer["debug"] = json!({ "accessToken": credentials.access_token });
+    }
     if state.choices().status_extra_fields {
         answer["checkedAt"] = json!(crate::db::now_ms());
         answer["links"] =

@@ -338,6 +338,18 @@ pub async fn callback_page(
         if _state.has_defect(crate::Defect::ColdStartCallback) && _state.first_callback() {
             page = page.replacen("<body ", "<body data-cold-start ", 1);
         }
+        if _state.has_defect(crate::Defect::TokenInSubresourceUrl)
+            && let Some(id) = &query.connection_id
+        {
+            page = page.replace(
+                "</head>",
+                &format!(
+                    "<link rel=\"stylesheet\" href=\"{}?connection={}\"></head>",
+                    crate::defects::STYLE_PATH,
+                    pages::escape(id)
+                ),
+            );
+        }
         if _state.has_defect(crate::Defect::MessageAsHtml) {
             page = page.replace(&pages::escape(message), message);
         }
