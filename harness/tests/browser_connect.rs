@@ -131,3 +131,79 @@ async fn run(client: &Client, stack: &EmbeddedStack) -> anyhow::Result<(String, 
         .await?;
     Ok((answer, visible.to_string(), windows))
 }
+
+// --- canaries: the browsers block popups as users' browsers do ----------------------------
+
+/// A page that tries `window.open` while loading (no user activation), on a click, and 6 s
+/// after a click (the activation has expired), and keeps what each returned.
+const CANARY_PAGE: &str = r#"<!doctype html><html><body>
+<button id="now">now</button><button id="later">later</button>
+<script>
+  var results = window.canary = {};
+  function attempt(name) { results[name] = window.open("/popup", "_blank") === null ? "blocked" : "opened"; }
+  attempt("load");
+  document.getElementById("now").onclick = function () { attempt("click"); };
+  document.getElementById("later").onclick = function () { setTimeout(function () { attempt("later"); }, 6000); };
+</script></body></html>"#;
+
+async fn canary(engine: Engine) -> serde_json::Value {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .route(
+            "/",
+            axum::routing::get(|| async { axum::response::Html(CANARY_PAGE) }),
+        )
+        .route(
+            "/popup",
+            axum::routing::get(|| async { axum::response::Html("<p>popup</p>") }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let driver = DriverProcess::spawn(engine).unwrap();
+    let session = Session::start(engine, &driver.url).await.unwrap();
+    let client = &session.client;
+    let result = async {
+        client.goto(&origin).await?;
+        client.find(Locator::Css("#now")).await?.click().await?;
+        client.find(Locator::Css("#later")).await?.click().await?;
+        // The activation a click gives lasts 5 s in Chromium and Firefox, 1 s in WebKit.
+        tokio::time::sleep(Duration::from_millis(6_800)).await;
+        anyhow::Ok(client.execute("return window.canary;", vec![]).await?)
+    }
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), session.close()).await;
+    result.unwrap()
+}
+
+fn assert_user_default(engine: Engine, results: serde_json::Value) {
+    assert_eq!(
+        results,
+        serde_json::json!({ "load": "blocked", "click": "opened", "later": "blocked" }),
+        "{}: window.open without user activation, and 6 s after a click, must be blocked as in the user's browser (docs/browsers.md)",
+        engine.name()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_blocks_popups_outside_a_click_as_users_have_it() {
+    if !harness::webdriver::driver_available_for_tests(Engine::Chromium) {
+        return;
+    }
+    assert_user_default(Engine::Chromium, canary(Engine::Chromium).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_blocks_popups_outside_a_click_as_users_have_it() {
+    if !harness::webdriver::driver_available_for_tests(Engine::Firefox) {
+        return;
+    }
+    assert_user_default(Engine::Firefox, canary(Engine::Firefox).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webkit_blocks_popups_outside_a_click_as_users_have_it() {
+    if !harness::webdriver::driver_available_for_tests(Engine::Webkit) {
+        return;
+    }
+    assert_user_default(Engine::Webkit, canary(Engine::Webkit).await);
+}
