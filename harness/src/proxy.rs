@@ -204,6 +204,10 @@ async fn handle(State((state, client)): State<Shared>, request: Request) -> Resp
     state.reports.lock().unwrap().push(serde_json::json!({
         "doc": EXCHANGES,
         "seq": 0,
+        "at": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
         "event": {
             "e": "request",
             "method": parts.method.as_str(),

@@ -36,7 +36,7 @@
     ? (event) => {
       event.doc = DOC;
       try {
-        const body = stringify({ doc: DOC, seq: sequence++, event: event });
+        const body = stringify({ doc: DOC, seq: sequence++, at: Date.now(), event: event });
         // Beacons and keepalive fetches share one quota of 64 KiB in flight per document: a
         // few large payloads in a row (a forged 20 000-character message seen on four
         // channels) exceed it under load, and a refused beacon goes as a plain fetch.

@@ -89,7 +89,7 @@ impl Recorder<'_> {
                 let mut events = Vec::new();
                 for doc in order {
                     for report in reports.iter().filter(|r| r["doc"] == doc.as_str()) {
-                        events.push(report_event(&doc, &report["event"]));
+                        events.push(report_event(&doc, &report["event"], &report["at"]));
                     }
                 }
                 events
@@ -98,7 +98,8 @@ impl Recorder<'_> {
     }
 }
 
-fn report_event(doc: &str, event: &Value) -> BidiEvent {
+/// A report as a console entry of its document, with `at`, when the recorder sent it.
+fn report_event(doc: &str, event: &Value, at: &Value) -> BidiEvent {
     let (text, level) = if event["e"] == "console" {
         (
             event["text"].as_str().unwrap_or("").to_owned(),
@@ -109,6 +110,6 @@ fn report_event(doc: &str, event: &Value) -> BidiEvent {
     };
     BidiEvent {
         method: "log.entryAdded".into(),
-        params: json!({ "source": { "context": doc }, "text": text, "level": level }),
+        params: json!({ "source": { "context": doc }, "text": text, "level": level, "at": at }),
     }
 }

@@ -105,8 +105,10 @@ struct Run<'a> {
     /// Without BiDi: which tab each reporting document belongs to (read from the page), ...
     documents: BTreeMap<String, String>,
     /// ... and, for documents that were never current when the harness looked (a callback
-    /// that closed itself), the tab the harness last acted on, by event index.
-    owners: Vec<(usize, String)>,
+    /// that closed itself), the tab the step running when the document reported first acted
+    /// on: by wall-clock time in ms (the browser's and the harness's clock are the machine's),
+    /// so that reports arriving late are still attributed to the step that caused them.
+    owners: Vec<(u64, String)>,
     /// Without BiDi: tabs seen gone (closed by themselves), in order.
     gone: Vec<String>,
     target: &'a Target,
@@ -892,8 +894,7 @@ impl Run<'_> {
             | Step::OpenConnectors { tab } => tab,
             _ => return,
         };
-        self.owners
-            .push((self.recorder.events().len(), tab.clone()));
+        self.owners.push((wall_clock_ms(), tab.clone()));
     }
 
     /// Without BiDi: asks every open tab which document it shows, and notes the tabs gone.
@@ -945,7 +946,7 @@ impl Run<'_> {
                     crate::proxy::EXCHANGES.to_owned(),
                     "network (recording proxy)".to_owned(),
                 );
-                for (index, event) in self.recorder.events().iter().enumerate() {
+                for event in self.recorder.events() {
                     let doc = event.params["source"]["context"]
                         .as_str()
                         .unwrap_or("")
@@ -953,8 +954,9 @@ impl Run<'_> {
                     if names.contains_key(&doc) {
                         continue;
                     }
-                    if let Some((_, owner)) = self.owners.iter().rev().find(|(at, _)| *at <= index)
-                    {
+                    // When the document's first report was sent, not when it arrived.
+                    let sent = event.params["at"].as_u64().unwrap_or(u64::MAX);
+                    if let Some((_, owner)) = self.owners.iter().rev().find(|(at, _)| *at <= sent) {
                         names.insert(doc, owner.clone());
                     }
                 }
@@ -1364,6 +1366,14 @@ async fn prepare(
     }
     let installed = recorder.install(&recorder_call(file, recorder)).await?;
     Ok((first_window, connect_urls, installed))
+}
+
+/// Milliseconds since the Unix epoch, as the recorder's `Date.now()` gives them.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The connectors whose connect URL the scenario's steps need: a hostile page starts the
