@@ -66,6 +66,8 @@ fn grid_ready(hub: &str) -> bool {
         .is_ok_and(|status| status["value"]["ready"] == true)
 }
 
+const GRID_SCENARIOS: &str = "channels/*,opener/*,hostile/*,callback/*";
+
 #[test]
 fn the_suite_through_a_selenium_grid_hub_gives_the_same_outcomes_and_traces() {
     let Some(jar) = available() else {
@@ -146,6 +148,10 @@ fn the_suite_through_a_selenium_grid_hub_gives_the_same_outcomes_and_traces() {
             "2",
             "--webdriver",
             &format!("{hub}/"),
+            // Every channel, opener and hostile-window case: what a remote browser could do
+            // differently. The rest of the suite runs with local drivers in tests/scenarios.rs.
+            "--scenario",
+            GRID_SCENARIOS,
         ])
         .arg("--json")
         .arg(&report)
@@ -160,7 +166,9 @@ fn the_suite_through_a_selenium_grid_hub_gives_the_same_outcomes_and_traces() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     let results = json["results"].as_array().unwrap();
-    let scenarios = harness::scenario::discover(&harness::scenario::default_root(), "*").unwrap();
+    let scenarios =
+        harness::scenario::discover(&harness::scenario::default_root(), GRID_SCENARIOS).unwrap();
+    assert!(scenarios.len() >= 15, "{}", scenarios.len());
     assert_eq!(results.len(), scenarios.len());
     // As expected means the normative trace and the transcript equal their snapshots too.
     for result in results {

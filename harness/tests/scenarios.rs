@@ -19,6 +19,75 @@ use std::path::Path;
 
 static WEBKIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// One runtime for every test of this binary: the pooled browser sessions live on it.
+static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+});
+
+/// A driver and its browser session, idle between tests.
+struct Pooled {
+    engine: Engine,
+    switches: Vec<String>,
+    driver: DriverProcess,
+    session: Session,
+}
+
+/// Idle sessions: a test takes one of its engine and switches (or starts one) and gives it
+/// back when its run ended as expected, as `harness run` reuses one session per worker (each
+/// scenario signs in anew, with windows and storage reset). Starting Firefox alone takes 2-4 s.
+static POOL: std::sync::Mutex<Vec<Pooled>> = std::sync::Mutex::new(Vec::new());
+
+/// When the test binary exits, every pooled session is closed (its browser quits) and its
+/// driver ended: nothing is left running.
+extern "C" fn close_the_pool() {
+    let pooled = std::mem::take(&mut *POOL.lock().unwrap_or_else(|p| p.into_inner()));
+    for Pooled {
+        session, driver, ..
+    } in pooled
+    {
+        // The exit handler runs on the main thread, outside the runtime.
+        RUNTIME.block_on(async {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), session.close()).await;
+        });
+        drop(driver);
+    }
+}
+
+fn take_session(engine: Engine, switches: &[String]) -> (DriverProcess, Session) {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers a plain function to run at process exit; it touches only statics.
+        unsafe { libc::atexit(close_the_pool) };
+    });
+    let idle = {
+        let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        pool.iter()
+            .position(|p| p.engine == engine && p.switches == switches)
+            .map(|at| pool.remove(at))
+    };
+    if let Some(pooled) = idle {
+        return (pooled.driver, pooled.session);
+    }
+    let driver = DriverProcess::spawn(engine).unwrap();
+    let session = RUNTIME
+        .block_on(Session::start_with(engine, &driver.url, switches))
+        .unwrap();
+    (driver, session)
+}
+
+fn give_back(engine: Engine, switches: &[String], driver: DriverProcess, session: Session) {
+    POOL.lock().unwrap_or_else(|p| p.into_inner()).push(Pooled {
+        engine,
+        switches: switches.to_vec(),
+        driver,
+        session,
+    });
+}
+
 fn run_scenario_test(id: &str, engine: Engine) {
     if !harness::webdriver::driver_available_for_tests(engine) {
         return;
@@ -35,11 +104,6 @@ fn run_scenario_test(id: &str, engine: Engine) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let switches = match engine.switches_for(&file.scenario.browser) {
         Ok(switches) => switches,
         Err(reason) => {
@@ -56,34 +120,37 @@ fn run_scenario_test(id: &str, engine: Engine) {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     });
+    let (driver, session) = take_session(engine, &switches);
     // One attempt, no retry: a WebDriver command has no timeout of its own, so the run has a
     // budget, and a run that exceeds it fails the test as a timeout.
-    let run = runtime.block_on(async {
+    let artifacts = Artifacts {
+        root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
+        driver_log: Some(driver.log_path.clone()),
+    };
+    let run = RUNTIME.block_on(async {
         tokio::time::timeout(harness::command::SCENARIO_BUDGET, async {
             let target = Target::embedded(seed, None).await.unwrap();
-            let driver = DriverProcess::spawn(engine).unwrap();
-            let session = Session::start_with(engine, &driver.url, &switches)
-                .await
-                .unwrap();
-            let artifacts = Artifacts {
-                root: Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness"),
-                driver_log: Some(driver.log_path.clone()),
-            };
-            let result = run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await;
-            // A browser that stopped answering is not waited for: the driver ends it.
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), session.close()).await;
-            result
+            run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await
         })
         .await
     });
-    let result = run.unwrap_or_else(|_| {
-        panic!(
+    let result = match run {
+        Ok(result) => result,
+        Err(_) => panic!(
             "{id} in {}: the run did not finish within {:?}: a WebDriver command never answered (rerun: {})",
             engine.name(),
             harness::command::SCENARIO_BUDGET,
             harness::suite::rerun_command(id, seed)
-        )
-    });
+        ),
+    };
+    if result.as_expected() {
+        give_back(engine, &switches, driver, session);
+    } else {
+        // A browser that did not behave is not lent again.
+        RUNTIME.block_on(async {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), session.close()).await;
+        });
+    }
     if !result.as_expected() {
         eprint!("{}", failure_details(&result));
     }
