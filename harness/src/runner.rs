@@ -76,6 +76,8 @@ struct Tabs {
     ever: BTreeMap<String, String>,
     /// The session's first window, until a step takes it.
     spare: Option<WindowHandle>,
+    /// The session's first window, for good.
+    home: WindowHandle,
 }
 
 impl Tabs {
@@ -190,12 +192,19 @@ impl Run<'_> {
                 // New Window needs the current window to be open, and the one WebDriver is on
                 // may be closing itself (a callback page the harness just looked at):
                 // WebKitWebDriver then answers "no such window". Ask from the session's first
-                // window, which no callback ever loads in.
+                // window (the first step's page), which no callback ever loads in. (The order
+                // of WebKit's window list is not the order of creation.)
                 let open = self.windows().await?;
-                if let Some(first) = open.first() {
+                let from = if open.contains(&self.tabs.home) {
+                    Some(self.tabs.home.clone())
+                } else {
+                    // A step closed the first window: any other that is open.
+                    open.first().cloned()
+                };
+                if let Some(from) = from {
                     cmd(
-                        self.client.switch_to_window(first.clone()).await,
-                        "switch to the first window",
+                        self.client.switch_to_window(from).await,
+                        "switch to the session's first window",
                     )?;
                 }
                 // MiniBrowser (WebKitGTK) puts a WebDriver "tab" behind the current one: its page
@@ -1091,7 +1100,8 @@ pub async fn run_steps(
         tabs: Tabs {
             by_name: BTreeMap::new(),
             ever: BTreeMap::new(),
-            spare: Some(first_window),
+            spare: Some(first_window.clone()),
+            home: first_window,
         },
         said: BTreeMap::new(),
         answers_seen: BTreeMap::new(),
