@@ -284,72 +284,50 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// An Xvfb display of the harness's own, on a free display number; killed by pid on drop.
+/// An Xvfb display of the harness's own; killed by pid on drop.
 pub struct Xvfb {
     child: Child,
     pub display: String,
 }
 
 impl Xvfb {
+    /// Xvfb picks a free display number itself and writes it once it accepts clients
+    /// (`-displayfd`): no number is chosen here and then taken by another server.
     pub fn start() -> anyhow::Result<Self> {
         let Some(program) = find_program("Xvfb") else {
             bail!("Xvfb is not on PATH (hint: apt-get install -y xvfb)");
         };
-        for number in 90..400u32 {
-            let socket = PathBuf::from(format!("/tmp/.X11-unix/X{number}"));
-            let lock = PathBuf::from(format!("/tmp/.X{number}-lock"));
-            if lock.exists() && !remove_if_stale(&lock, &socket) {
-                continue;
+        let mut child = Command::new(&program)
+            .args(["-displayfd", "1", "-screen", "0", "1280x1024x24"])
+            .args(["-nolisten", "tcp"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start Xvfb")?;
+        let stdout = child.stdout.take().expect("piped");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = sender.send(line);
+        });
+        match receiver.recv_timeout(Duration::from_secs(10)) {
+            Ok(line) if line.trim().parse::<u32>().is_ok() => Ok(Self {
+                child,
+                display: format!(":{}", line.trim()),
+            }),
+            answer => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!(
+                    "Xvfb did not say which display it serves within 10 s ({}); run `Xvfb -displayfd 1` by hand to see why",
+                    match answer {
+                        Ok(line) if line.is_empty() => "it exited".to_owned(),
+                        Ok(line) => format!("it wrote {:?}", line.trim()),
+                        Err(_) => "no answer".to_owned(),
+                    }
+                )
             }
-            // A socket without a lock: a server we cannot tell about.
-            if socket.exists() {
-                continue;
-            }
-            let mut child = Command::new(&program)
-                .args([
-                    format!(":{number}"),
-                    "-screen".into(),
-                    "0".into(),
-                    "1280x1024x24".into(),
-                ])
-                .args(["-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("cannot start Xvfb")?;
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < deadline {
-                if socket.exists() {
-                    return Ok(Self {
-                        child,
-                        display: format!(":{number}"),
-                    });
-                }
-                if child.try_wait()?.is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        bail!("no free X display number between :90 and :399 for Xvfb")
-    }
-}
-
-/// A lock file whose server is gone (killed without cleaning up): removed with its socket, so
-/// the display number can be used again. Returns whether the number is free now.
-fn remove_if_stale(lock: &Path, socket: &Path) -> bool {
-    let pid = std::fs::read_to_string(lock)
-        .ok()
-        .and_then(|text| text.trim().parse::<u32>().ok());
-    match pid {
-        Some(pid) if Path::new(&format!("/proc/{pid}")).exists() => false,
-        // No pid yet: another Xvfb is writing it right now.
-        None => false,
-        Some(_) => {
-            let _ = std::fs::remove_file(socket);
-            std::fs::remove_file(lock).is_ok()
         }
     }
 }
