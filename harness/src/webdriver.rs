@@ -128,7 +128,8 @@ impl Engine {
                 "browserName": "chrome",
                 "goog:chromeOptions": {
                     "binary": "/usr/bin/chromium",
-                    // chromedriver turns the popup blocker off; users have it on.
+                    // chromedriver turns the popup blocker and background throttling off;
+                    // users have them on.
                     "excludeSwitches": CHROMIUM_SWITCHES_REMOVED,
                     "args": CHROMIUM_SWITCHES_ADDED
                         .iter()
@@ -179,8 +180,13 @@ pub struct BrowserSetup {
     pub notes: &'static str,
 }
 
-/// Switches chromedriver adds that the harness removes: `--disable-popup-blocking`.
-pub const CHROMIUM_SWITCHES_REMOVED: [&str; 1] = ["disable-popup-blocking"];
+/// Switches chromedriver adds that the harness removes: the popup blocker off, and the timers
+/// of a background tab (the chat's, while the provider tab is in front) never slowed down.
+pub const CHROMIUM_SWITCHES_REMOVED: [&str; 3] = [
+    "disable-popup-blocking",
+    "disable-background-timer-throttling",
+    "disable-backgrounding-occluded-windows",
+];
 /// Switches the harness adds to Chromium (no other changes the flow's behaviour).
 pub const CHROMIUM_SWITCHES_ADDED: [&str; 8] = [
     "--headless",
@@ -221,7 +227,7 @@ impl Engine {
                     .map(|s| format!("--{s}"))
                     .collect(),
                 prefs: serde_json::json!({}),
-                notes: "chromedriver's other switches (--enable-automation, --disable-hang-monitor, --disable-prompt-on-repost, --test-type=webdriver, ...) are kept; none turns off background timer throttling or bfcache",
+                notes: "chromedriver's other switches (--enable-automation, --disable-hang-monitor, --disable-prompt-on-repost, --disable-client-side-phishing-detection, --allow-pre-commit-input, --test-type=webdriver, ...) are kept; none of them touches popups, timers, storage or the back/forward cache",
             },
             Engine::Firefox => BrowserSetup {
                 engine: "firefox",
