@@ -75,6 +75,14 @@ pub struct Faults {
     /// How long the protected API holds each answer (decided when the request arrives, so a
     /// call in flight when the grant is revoked still gets its answer).
     pub api_delay_ms: u64,
+    /// A `Content-Security-Policy` sent with the consent page, such as `form-action 'self'`:
+    /// Chromium and WebKit then refuse the redirect back to the platform that follows the
+    /// form's POST (metamcp #170, everruns #2918).
+    pub csp_on_consent_page: Option<String>,
+    /// Once the user allowed a client a scope, a later authorization request for them is
+    /// answered at once with a code, without the consent page (as Google and GitHub do).
+    /// Forgotten when the faults are set again (a new run).
+    pub remembers_consent: bool,
 }
 
 impl Default for Faults {
@@ -88,6 +96,8 @@ impl Default for Faults {
             token_lifetime_secs: 3600,
             revoke_endpoint_fails: false,
             api_delay_ms: 0,
+            csp_on_consent_page: None,
+            remembers_consent: false,
         }
     }
 }
@@ -146,6 +156,18 @@ impl Faults {
     #[must_use]
     pub fn revoke_endpoint_fails(mut self) -> Self {
         self.revoke_endpoint_fails = true;
+        self
+    }
+
+    #[must_use]
+    pub fn csp_on_consent_page(mut self, policy: &str) -> Self {
+        self.csp_on_consent_page = Some(policy.to_owned());
+        self
+    }
+
+    #[must_use]
+    pub fn remembers_consent(mut self) -> Self {
+        self.remembers_consent = true;
         self
     }
 

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use url::Url;
 
@@ -286,6 +286,8 @@ struct State {
     codes: BTreeMap<String, CodeGrant>,
     access_tokens: BTreeMap<String, AccessGrant>,
     refresh_tokens: BTreeMap<String, RefreshGrant>,
+    /// (client_id, scope) the user allowed in this run (`Faults::remembers_consent`).
+    remembered: BTreeSet<(String, String)>,
     log: Vec<LoggedRequest>,
     violations: Vec<Violation>,
 }
@@ -336,6 +338,7 @@ impl Provider {
             codes: BTreeMap::new(),
             access_tokens: BTreeMap::new(),
             refresh_tokens: BTreeMap::new(),
+            remembered: BTreeSet::new(),
             log: Vec::new(),
             violations: Vec::new(),
         };
@@ -360,7 +363,7 @@ impl Provider {
     ) -> ProviderResponse {
         let mut state = self.lock();
         let decision = match endpoint {
-            Endpoint::Authorize => state.authorize(request),
+            Endpoint::Authorize => state.authorize(request, now_ms),
             Endpoint::Consent => state.consent(request, now_ms),
             Endpoint::Token => state.token(request, now_ms),
             Endpoint::Revoke => state.revoke(request),
@@ -475,7 +478,9 @@ impl Provider {
 
     /// Changes the faults for the requests that follow.
     pub fn set_faults(&self, faults: Faults) {
-        self.lock().faults = faults;
+        let mut state = self.lock();
+        state.faults = faults;
+        state.remembered.clear();
     }
 
     /// Revokes every grant (of one client, or of all), as a user who removes the app at the
@@ -558,7 +563,7 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> Url {
 }
 
 impl State {
-    fn authorize(&mut self, request: &ProviderRequest) -> Decision {
+    fn authorize(&mut self, request: &ProviderRequest, now_ms: u64) -> Decision {
         let query = request.query_pairs();
         let get = |key: &str| query.get(key).map(String::as_str).unwrap_or("");
         let Some(client) = self.clients.get(get("client_id")).cloned() else {
@@ -625,23 +630,36 @@ impl State {
                 return redirect_error(&error, &description);
             }
         }
-        let request_id = self.mint.next("req_");
         let scope = get("scope").to_owned();
-        self.authorization_requests.insert(
-            request_id.clone(),
-            AuthorizationRequest {
-                client_id: client.client_id.clone(),
-                redirect_uri: redirect_uri.to_owned(),
-                state: state.to_owned(),
-                code_challenge: challenge.to_owned(),
-                scope: scope.clone(),
-                decided: false,
-            },
-        );
+        let request = AuthorizationRequest {
+            client_id: client.client_id.clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            state: state.to_owned(),
+            code_challenge: challenge.to_owned(),
+            scope: scope.clone(),
+            decided: false,
+        };
+        if self.faults.remembers_consent
+            && self
+                .remembered
+                .contains(&(client.client_id.clone(), scope.clone()))
+        {
+            let location = self.issue_code(&request, now_ms);
+            return decided(
+                ProviderResponse::redirect(location),
+                "consent remembered, code issued",
+            );
+        }
+        let request_id = self.mint.next("req_");
+        self.authorization_requests
+            .insert(request_id.clone(), request);
         let page = consent_page::consent_page(&client.name, &scope, &request_id);
         let mut response = ProviderResponse::html(200, page);
         if let Some(coop) = self.faults.coop_on_consent_page {
             response = response.with_header(coop.header());
+        }
+        if let Some(policy) = &self.faults.csp_on_consent_page {
+            response = response.with_header(("content-security-policy", policy));
         }
         decided(response, "consent page shown")
     }
@@ -677,25 +695,10 @@ impl State {
         let pending = pending.clone();
         let (location, outcome) = match form.get("decision").map(String::as_str) {
             Some("allow") => {
-                let code = self.mint.next("code_");
-                self.ledger.record(SecretKind::AuthorizationCode, &code);
-                self.codes.insert(
-                    code.clone(),
-                    CodeGrant {
-                        client_id: pending.client_id.clone(),
-                        redirect_uri: pending.redirect_uri.clone(),
-                        code_challenge: pending.code_challenge.clone(),
-                        scope: pending.scope.clone(),
-                        issued_at_ms: now_ms,
-                        presented: false,
-                        issued_tokens: Vec::new(),
-                    },
-                );
+                self.remembered
+                    .insert((pending.client_id.clone(), pending.scope.clone()));
                 (
-                    with_query(
-                        &pending.redirect_uri,
-                        &[("code", &code), ("state", &pending.state)],
-                    ),
+                    self.issue_code(&pending, now_ms),
                     "consent given, code issued",
                 )
             }
@@ -712,6 +715,28 @@ impl State {
             response = response.with_header(coop.header());
         }
         decided(response, outcome)
+    }
+
+    /// Issues a code for an allowed request; returns the redirect URI that carries it.
+    fn issue_code(&mut self, request: &AuthorizationRequest, now_ms: u64) -> Url {
+        let code = self.mint.next("code_");
+        self.ledger.record(SecretKind::AuthorizationCode, &code);
+        self.codes.insert(
+            code.clone(),
+            CodeGrant {
+                client_id: request.client_id.clone(),
+                redirect_uri: request.redirect_uri.clone(),
+                code_challenge: request.code_challenge.clone(),
+                scope: request.scope.clone(),
+                issued_at_ms: now_ms,
+                presented: false,
+                issued_tokens: Vec::new(),
+            },
+        );
+        with_query(
+            &request.redirect_uri,
+            &[("code", &code), ("state", &request.state)],
+        )
     }
 
     /// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1).

@@ -603,3 +603,61 @@ fn a_request_no_endpoint_matches_is_a_violation_and_admin_requests_are_not_logge
     assert_eq!(Endpoint::route("POST", "/token"), Endpoint::Token);
     assert_eq!(Endpoint::route("GET", "/token"), Endpoint::Unmatched);
 }
+
+#[test]
+fn a_provider_that_remembers_consent_grants_again_without_the_page_and_forgets_on_new_faults() {
+    let challenge = pkce_challenge(VERIFIER);
+    let faults = Faults::none()
+        .csp_on_consent_page("form-action 'self'")
+        .remembers_consent();
+    let provider = provider(faults.clone());
+    let page = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query("files-client", &challenge),
+    );
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        page.header("content-security-policy"),
+        Some("form-action 'self'")
+    );
+    // Not allowed yet: a denial is not remembered.
+    let request = consent_request_id(&page);
+    post(
+        &provider,
+        Endpoint::Consent,
+        &[],
+        &[("request", &request), ("decision", "deny")],
+        0,
+    );
+    let again = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query("files-client", &challenge),
+    );
+    assert_eq!(again.status, 200, "a denied scope shows the page again");
+    let first = code_for(&provider, "files-client");
+    let params = location_params(&get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query("files-client", &challenge),
+    ));
+    assert_ne!(params["code"], first, "a fresh code");
+    assert_eq!(params["state"], "state-1");
+    assert_eq!(
+        exchange(&provider, &params["code"], VERIFIER, 0).status,
+        200,
+        "the remembered grant's code is a real one"
+    );
+    provider.set_faults(faults);
+    assert_eq!(
+        get(
+            &provider,
+            Endpoint::Authorize,
+            &authorize_query("files-client", &challenge),
+        )
+        .status,
+        200,
+        "a new run starts with nothing remembered"
+    );
+}
