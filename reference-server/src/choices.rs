@@ -24,6 +24,67 @@ pub enum Wording {
     Omitted,
 }
 
+/// The `Cross-Origin-Opener-Policy` the platform sends. Whichever it is, the callback's
+/// opener may be gone, so the card never relies on it (`../shared/spec/oauth-flow.md`, "What
+/// never happens").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OpenerPolicy {
+    /// None (the reference's): the callback keeps the opener the chat's tab gave it.
+    #[default]
+    Unset,
+    /// `same-origin` on every page (site-wide COOP): the chat's handle on the tab it opens reads
+    /// closed once the tab leaves the origin, and the callback has no opener.
+    SiteWide,
+    /// `noopener-allow-popups` on the callback page only (Chromium 131 and later): the callback
+    /// has no opener; the platform's other pages keep theirs.
+    CallbackNoopenerAllowPopups,
+}
+
+impl OpenerPolicy {
+    pub const ALL: [OpenerPolicy; 3] = [
+        OpenerPolicy::Unset,
+        OpenerPolicy::SiteWide,
+        OpenerPolicy::CallbackNoopenerAllowPopups,
+    ];
+
+    /// The policy named `name`; the error lists the names.
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
+                anyhow::anyhow!(
+                    "unknown opener policy {name:?}: one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// Its name in settings and scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpenerPolicy::Unset => "unset",
+            OpenerPolicy::SiteWide => "site-wide",
+            OpenerPolicy::CallbackNoopenerAllowPopups => "callback-noopener-allow-popups",
+        }
+    }
+
+    /// The header value for a page at `path`, if any.
+    pub fn header_for(self, path: &str) -> Option<&'static str> {
+        match self {
+            OpenerPolicy::Unset => None,
+            OpenerPolicy::SiteWide => Some("same-origin"),
+            OpenerPolicy::CallbackNoopenerAllowPopups => {
+                (path == paths::CALLBACK).then_some("noopener-allow-popups")
+            }
+        }
+    }
+}
+
 /// One conformant set of choices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choices {
@@ -46,6 +107,7 @@ pub struct Choices {
     pub callback_markup: bool,
     /// Edits to the page scripts: `(file, from, to)`.
     pub script_edits: Vec<(&'static str, &'static str, &'static str)>,
+    pub opener_policy: OpenerPolicy,
 }
 
 impl Default for Choices {
@@ -71,6 +133,7 @@ impl Choices {
             status_extra_fields: false,
             callback_markup: false,
             script_edits: Vec::new(),
+            opener_policy: OpenerPolicy::Unset,
         }
     }
 
@@ -94,7 +157,8 @@ impl Choices {
             login_hop,
             wording,
             status_extra_fields,
-            callback_markup
+            callback_markup,
+            opener_policy
         );
         self.script_edits.extend(other.script_edits);
         self

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[command(name = "reference-server")]
 struct Cli {
     /// A TOML settings file (keys: bind, public_url, data_dir, seed, revoke_timeout,
-    /// token_timeout, [[connectors]]).
+    /// token_timeout, opener_policy, [[connectors]]).
     #[arg(long, env = "ALUMIA_CONFIG")]
     config: Option<PathBuf>,
     /// Socket address to listen on.
@@ -39,6 +39,10 @@ struct Cli {
     calendar_client_id: Option<String>,
     #[arg(long, env = "ALUMIA_CALENDAR_CLIENT_SECRET", hide_env_values = true)]
     calendar_client_secret: Option<String>,
+    /// The Cross-Origin-Opener-Policy of the platform's pages: unset (default), site-wide
+    /// (`same-origin` on every page) or callback-noopener-allow-popups.
+    #[arg(long, env = "ALUMIA_OPENER_POLICY")]
+    opener_policy: Option<String>,
     /// A deliberate defect, for the harness's detection matrix (built with --features catalogue).
     #[cfg(feature = "catalogue")]
     #[arg(long)]
@@ -79,6 +83,9 @@ impl Cli {
         }
         if self.seed.is_some() {
             settings.seed = self.seed;
+        }
+        if let Some(name) = &self.opener_policy {
+            settings.opener_policy = Some(reference_server::OpenerPolicy::parse(name)?);
         }
         #[cfg(feature = "catalogue")]
         if let Some(name) = &self.defect {

@@ -48,6 +48,9 @@ pub struct Settings {
     #[serde(with = "millis")]
     pub token_timeout: Duration,
     pub connectors: Vec<ConnectorSettings>,
+    /// The `Cross-Origin-Opener-Policy` of the platform's pages (`unset`, `site-wide`,
+    /// `callback-noopener-allow-popups`), as a deployment configures it; unset by default.
+    pub opener_policy: Option<crate::OpenerPolicy>,
     /// A deliberate defect (feature `catalogue`, for the harness's detection matrix).
     #[cfg(feature = "catalogue")]
     pub defect: Option<crate::Defect>,
@@ -80,6 +83,7 @@ impl Default for Settings {
             revoke_timeout: Duration::from_secs(3),
             token_timeout: Duration::from_secs(30),
             connectors: Vec::new(),
+            opener_policy: None,
             #[cfg(feature = "catalogue")]
             defect: None,
             #[cfg(feature = "catalogue")]

@@ -45,9 +45,12 @@ impl AppState {
         http: Http,
     ) -> anyhow::Result<Self> {
         #[cfg(feature = "catalogue")]
-        let choices = crate::Variant::combined(&settings.variants);
+        let mut choices = crate::Variant::combined(&settings.variants);
         #[cfg(not(feature = "catalogue"))]
-        let choices = Choices::reference();
+        let mut choices = Choices::reference();
+        if let Some(policy) = settings.opener_policy {
+            choices.opener_policy = policy;
+        }
         let redirect_uri = redirect_uri(&public_url, &choices)?;
         let connectors = settings
             .connectors

@@ -7,6 +7,7 @@ mod connections;
 mod oauth;
 mod session;
 
+use crate::OpenerPolicy;
 use crate::paths;
 use crate::state::AppState;
 use axum::Router;
@@ -45,7 +46,23 @@ pub fn router(state: AppState) -> Router {
         .route(paths::MESSAGES, get(chat::messages).post(chat::send))
         .route(paths::RESEND, post(chat::resend))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            opener_policy(choices.opener_policy, request, next)
+        }))
         .with_state(state)
+}
+
+/// The platform's `Cross-Origin-Opener-Policy`, where its choices send one.
+async fn opener_policy(policy: OpenerPolicy, request: Request, next: Next) -> Response {
+    let value = policy.header_for(request.uri().path());
+    let mut response = next.run(request).await;
+    if let Some(value) = value {
+        response.headers_mut().insert(
+            header::HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
 }
 
 /// Content security policy without inline scripts, no referrer, no framing, no sniffing.
