@@ -115,3 +115,52 @@ fn settings_without_connectors_are_refused_with_a_hint() {
     let message = Settings::default().validate().unwrap_err().to_string();
     assert!(message.contains("--provider-url"), "{message}");
 }
+
+#[tokio::test]
+async fn the_opener_policy_setting_sends_coop_where_it_says() {
+    use reference_server::OpenerPolicy;
+    let pages = [
+        "/acme/connectors",
+        "/acme/chat/c1",
+        "/auth/connector-callback?oauth_result=success",
+    ];
+    for (policy, expected) in [
+        (OpenerPolicy::Unset, [None, None, None]),
+        (
+            OpenerPolicy::SiteWide,
+            [
+                Some("same-origin"),
+                Some("same-origin"),
+                Some("same-origin"),
+            ],
+        ),
+        (
+            OpenerPolicy::CallbackNoopenerAllowPopups,
+            [None, None, Some("noopener-allow-popups")],
+        ),
+    ] {
+        let stack = support::stack_with(Faults::none(), |settings| {
+            settings.opener_policy = Some(policy);
+        })
+        .await;
+        let browser = Browser::new(&stack);
+        browser.login("alice", "acme").await;
+        for (path, expected) in pages.iter().zip(expected) {
+            let page = browser.visit(browser.url(path)).await;
+            let coop = page
+                .headers
+                .get("cross-origin-opener-policy")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(coop.as_deref(), expected, "{policy:?} {path}");
+        }
+    }
+    assert_eq!(
+        OpenerPolicy::parse("site-wide").unwrap(),
+        OpenerPolicy::SiteWide
+    );
+    let error = OpenerPolicy::parse("same-origin").unwrap_err().to_string();
+    assert!(
+        error.contains("unset, site-wide, callback-noopener-allow-popups"),
+        "{error}"
+    );
+}
