@@ -454,7 +454,10 @@ fn announced_port(log: &Path) -> Option<u16> {
         let rest = line
             .split_once("started successfully on port ")
             .map(|(_, rest)| rest)
-            .or_else(|| line.split_once("Listening on 127.0.0.1:").map(|(_, rest)| rest))?;
+            .or_else(|| {
+                line.split_once("Listening on 127.0.0.1:")
+                    .map(|(_, rest)| rest)
+            })?;
         rest.trim().trim_end_matches('.').parse().ok()
     })
 }

@@ -28,7 +28,15 @@ pub enum Wording {
 /// opener may be gone, so the card never relies on it (`../shared/spec/oauth-flow.md`, "What
 /// never happens").
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum OpenerPolicy {
