@@ -155,6 +155,17 @@ fn provider_lines(scenario: &Scenario) -> Vec<String> {
             faults.api_delay_ms
         ));
     }
+    if let Some(policy) = &faults.csp_on_consent_page {
+        lines.push(format!(
+            "the consent page sends Content-Security-Policy: {policy}"
+        ));
+    }
+    if faults.remembers_consent {
+        lines.push(
+            "a scope the user allowed once is granted again at once, without the consent page"
+                .to_owned(),
+        );
+    }
     if lines.is_empty() {
         lines.push("a well-behaved provider".to_owned());
     }
@@ -186,6 +197,20 @@ pub fn explain(file: &ScenarioFile) -> String {
     let _ = writeln!(out, "\nProvider behaviour:");
     for line in provider_lines(scenario) {
         let _ = writeln!(out, "  - {line}");
+    }
+    if let Some(needs) = scenario.platform.needs() {
+        let _ = writeln!(out, "\nPlatform configuration:");
+        let _ = writeln!(
+            out,
+            "  - Cross-Origin-Opener-Policy: {}",
+            match scenario.platform.opener_policy {
+                reference_server::OpenerPolicy::SiteWide => "same-origin on every page",
+                reference_server::OpenerPolicy::CallbackNoopenerAllowPopups =>
+                    "noopener-allow-popups on the callback page",
+                reference_server::OpenerPolicy::Unset => "unset",
+            }
+        );
+        let _ = writeln!(out, "  - against --target: {needs}");
     }
     let _ = writeln!(out, "\nSteps:");
     for (index, step) in scenario.steps.iter().enumerate() {

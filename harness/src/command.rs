@@ -7,7 +7,7 @@ use crate::invariants::{
     CheckResult, CheckStatus, NORMATIVE_TRACE, REFERENCE_TRANSCRIPT, STEP, Violation,
 };
 use crate::report;
-use crate::scenario::{Outcome, ScenarioFile, discover};
+use crate::scenario::{Outcome, PlatformConfig, ScenarioFile, discover};
 use crate::snapshot;
 use crate::suite::{Artifacts, Attempt, ScenarioResult, keep_artifacts, run_scenario};
 use crate::target::Target;
@@ -58,6 +58,10 @@ pub struct RunOptions {
     pub retries: usize,
     /// A `flaky` outcome does not fail the run.
     pub allow_flaky: bool,
+    /// What the remote target is configured to do (`--target-opener-policy`): the cases whose
+    /// `[platform]` asks for it run there, those that ask for another configuration are
+    /// skipped. The embedded reference server is started as each case asks.
+    pub target_platform: PlatformConfig,
 }
 
 impl Default for RunOptions {
@@ -86,6 +90,7 @@ impl Default for RunOptions {
             expectations: None,
             retries: 0,
             allow_flaky: false,
+            target_platform: PlatformConfig::default(),
         }
     }
 }
@@ -296,6 +301,16 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
         }
         let engine = job.engine;
         let file = &job.file;
+        if shared.remote.is_some()
+            && file.scenario.platform != options.target_platform
+            && let Some(reason) = file.scenario.platform.needs()
+        {
+            results.push((
+                job.index,
+                not_for_remote(file, engine, options.seed, reason),
+            ));
+            continue;
+        }
         let webdriver_url = match &options.webdriver {
             Some(url) => url.clone(),
             None => {
@@ -358,7 +373,10 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                     let run = tokio::time::timeout(SCENARIO_BUDGET, async {
                         let target = match &shared.remote {
                             Some(_) => None,
-                            None => Some(Target::embedded(options.seed, None).await?),
+                            None => Some(
+                                Target::embedded_for(&file.scenario.platform, options.seed, None)
+                                    .await?,
+                            ),
                         };
                         let target = target
                             .as_ref()
@@ -457,6 +475,24 @@ fn hung(file: &ScenarioFile, engine: Engine, seed: u64) -> ScenarioResult {
         detail: format!(
             "the run did not finish within {SCENARIO_BUDGET:?}: a WebDriver command never answered (the driver is replaced for the next scenario)"
         ),
+    });
+    result
+}
+
+/// A case that needs the platform configured in a way the harness cannot configure a remote
+/// target: skipped, and says why (never a pass).
+fn not_for_remote(
+    file: &ScenarioFile,
+    engine: Engine,
+    seed: u64,
+    reason: String,
+) -> ScenarioResult {
+    let mut result = ScenarioResult::new(file, engine, seed);
+    result.outcome = Outcome::Skipped;
+    result.expected = Outcome::Skipped;
+    result.violations.push(Violation {
+        invariant: STEP.into(),
+        detail: reason,
     });
     result
 }

@@ -7,6 +7,8 @@
 
 use crate::command::{RunOptions, run};
 use crate::process::KillOnDrop;
+use crate::scenario::{PlatformConfig, discover};
+use crate::suite::ScenarioResult;
 use crate::webdriver::Engine;
 use fake_provider::{ClientRegistration, FakeProvider};
 use reference_server::DEFAULT_CLIENTS;
@@ -93,6 +95,8 @@ pub struct ServerFlags<'a> {
     pub variants: &'a [String],
     /// The fake provider's URL.
     pub provider: &'a str,
+    /// `--opener-policy NAME`, for the cases that need one.
+    pub opener_policy: Option<&'a str>,
 }
 
 /// Starts a server of the matrix on `127.0.0.1:0` with its stdout piped: it must print
@@ -259,7 +263,9 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 13] = [
     ("open-without-target", "connectors/connect-without-chat"),
 ];
 
-/// Runs each subject's scenarios against its own server and provider, in Chromium.
+/// Runs each subject's scenarios against its own server and provider, in Chromium. Cases
+/// that need the platform configured (`[platform]`) run against a server of the subject
+/// started so, and are told the target is (`RunOptions::target_platform`).
 pub async fn matrix(
     subjects: &[Subject],
     spawn: Spawn<'_>,
@@ -267,40 +273,19 @@ pub async fn matrix(
 ) -> anyhow::Result<Vec<MatrixRow>> {
     let mut rows = Vec::new();
     for subject in subjects {
-        let provider = FakeProvider::builder().seed(base.seed).start().await?;
-        let provider_url = provider.public_url().to_string();
-        let flags = ServerFlags {
-            defect: (subject.side == Side::Defect).then(|| subject.names[0].as_str()),
-            variants: match subject.side {
-                Side::Defect => &[],
-                Side::Variant => &subject.names,
-            },
-            provider: &provider_url,
-        };
-        let mut child = KillOnDrop(spawn(&flags)?);
-        let (platform, redirect_uri) = read_announcement(&mut child.0, &subject.label()).await?;
-        for (_, _, id, secret) in DEFAULT_CLIENTS {
-            provider
-                .rules()
-                .register_client(ClientRegistration::new(id, secret, &redirect_uri));
-        }
-        let options = RunOptions {
-            target: Some(platform.parse()?),
-            provider: Some(provider.public_url().clone()),
-            engines: vec![Engine::Chromium],
-            jobs: 1,
-            pattern: subject.scenarios.clone(),
-            // A variant must pass every scenario: never stop early.
-            fail_fast: base.fail_fast && subject.side == Side::Defect,
-            json: None,
-            junit: None,
-            html: None,
-            accept: false,
-            run_id: subject.label().replace(' ', "-"),
-            ..base.clone()
-        };
         println!("--- {}", subject.label());
-        let results = run(&options).await?;
+        let mut groups: Vec<(PlatformConfig, Vec<String>)> = Vec::new();
+        for file in discover(&base.scenarios_root, &subject.scenarios)? {
+            let platform = file.scenario.platform.clone();
+            match groups.iter_mut().find(|(p, _)| *p == platform) {
+                Some((_, ids)) => ids.push(file.id.0),
+                None => groups.push((platform, vec![file.id.0])),
+            }
+        }
+        let mut results = Vec::new();
+        for (platform, ids) in &groups {
+            results.extend(run_subject(subject, platform, &ids.join(","), spawn, base).await?);
+        }
         let failed = results
             .iter()
             .filter(|r| !r.as_expected())
@@ -328,6 +313,51 @@ pub async fn matrix(
         });
     }
     Ok(rows)
+}
+
+/// One subject's server, configured as `platform`, and its run of `pattern`.
+async fn run_subject(
+    subject: &Subject,
+    platform: &PlatformConfig,
+    pattern: &str,
+    spawn: Spawn<'_>,
+    base: &RunOptions,
+) -> anyhow::Result<Vec<ScenarioResult>> {
+    let provider = FakeProvider::builder().seed(base.seed).start().await?;
+    let provider_url = provider.public_url().to_string();
+    let flags = ServerFlags {
+        defect: (subject.side == Side::Defect).then(|| subject.names[0].as_str()),
+        variants: match subject.side {
+            Side::Defect => &[],
+            Side::Variant => &subject.names,
+        },
+        provider: &provider_url,
+        opener_policy: (!platform.is_default()).then(|| platform.opener_policy.name()),
+    };
+    let mut child = KillOnDrop(spawn(&flags)?);
+    let (platform_url, redirect_uri) = read_announcement(&mut child.0, &subject.label()).await?;
+    for (_, _, id, secret) in DEFAULT_CLIENTS {
+        provider
+            .rules()
+            .register_client(ClientRegistration::new(id, secret, &redirect_uri));
+    }
+    let options = RunOptions {
+        target: Some(platform_url.parse()?),
+        provider: Some(provider.public_url().clone()),
+        target_platform: platform.clone(),
+        engines: vec![Engine::Chromium],
+        jobs: 1,
+        pattern: pattern.to_owned(),
+        // A variant must pass every scenario: never stop early.
+        fail_fast: base.fail_fast && subject.side == Side::Defect,
+        json: None,
+        junit: None,
+        html: None,
+        accept: false,
+        run_id: subject.label().replace(' ', "-"),
+        ..base.clone()
+    };
+    run(&options).await
 }
 
 /// Reads the server's URL and redirect URI from its first lines of output (20 s at most),

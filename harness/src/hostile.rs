@@ -46,6 +46,12 @@ const PAGE: &str = r#"<!doctype html>
 </body></html>
 "#;
 
+/// An ordinary page of another site, with no script: where a user goes for a while.
+const ELSEWHERE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Elsewhere</title></head>
+<body><main data-testid="elsewhere"><h1>Another site</h1><p>The user reads something else.</p></main></body></html>
+"#;
+
 async fn page() -> Html<String> {
     Html(PAGE.replace("{{CHANNEL}}", crate::contract::CHANNEL_NAME))
 }
@@ -63,7 +69,9 @@ impl HostileOrigin {
             Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
         };
         let address: SocketAddr = listener.local_addr()?;
-        let app = Router::new().route("/opener", get(page));
+        let app = Router::new()
+            .route("/opener", get(page))
+            .route("/elsewhere", get(|| async { Html(ELSEWHERE) }));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -71,6 +79,11 @@ impl HostileOrigin {
             origin: format!("http://{address}"),
             task,
         })
+    }
+
+    /// A page of another site with no script (`leave` steps go there).
+    pub fn elsewhere_page(&self) -> String {
+        format!("{}/elsewhere", self.origin)
     }
 
     /// The page that opens its body's `data-open` when its button is clicked.

@@ -7,7 +7,7 @@
 //! the defect matrix in `harness/tests/defects.rs`).
 
 use crate::contract::{self, CALLBACK_PATH};
-use crate::observe::{ChatState, Observation};
+use crate::observe::{ChatState, Observation, SKIPPED_MARK};
 use crate::scenario::{ChatExpectation, Feature, Scenario, Step, StorageMode};
 use serde::Serialize;
 use serde_json::Value;
@@ -602,7 +602,7 @@ fn opened_as_tab(observation: &Observation) -> Vec<Violation> {
     let connects = observation
         .steps
         .iter()
-        .filter(|s| s.contains(". connect "))
+        .filter(|s| s.contains(". connect ") && !s.contains(SKIPPED_MARK))
         .count();
     if connects > opens.len() {
         found.push(violation(
@@ -953,9 +953,13 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
                 }
             }
         }
+        // An opener that shows no platform page any more (the user went to another site)
+        // gets nothing: the browser drops a message for another origin, as it must.
         if callback.has_opener
             && let Some(opener) = opener_of.get(callback.tab)
             && !gone(opener)
+            && listening_tabs(observation, callback.index, callback.tab)
+                .contains(&opener.to_string())
         {
             let pairs: BTreeMap<String, String> = callback.url.query_pairs().into_owned().collect();
             let key = (

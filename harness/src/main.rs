@@ -86,6 +86,11 @@ enum Command {
         /// A `flaky` outcome does not fail the run.
         #[arg(long)]
         allow_flaky: bool,
+        /// With --target: the Cross-Origin-Opener-Policy your deployment is configured with
+        /// (unset, site-wide, callback-noopener-allow-popups). Cases whose [platform] asks for
+        /// it run; cases that ask for another are skipped, with the reason.
+        #[arg(long, requires = "target")]
+        target_opener_policy: Option<String>,
         /// Folder of the scenario files.
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
@@ -128,6 +133,12 @@ enum Command {
         /// Also write the rows as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Folder of the scenario files.
+        #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
+        scenarios: PathBuf,
+        /// Folder of the snapshots.
+        #[arg(long, env = "HARNESS_SNAPSHOTS", default_value_os_t = harness::snapshot::default_root())]
+        snapshots: PathBuf,
     },
     /// The two-sided matrix: every scenario against each known-bad reference server (`--defect
     /// NAME`: some scenario must fail, naming a check) and against each conformant variant
@@ -260,6 +271,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             expect,
             retries,
             allow_flaky,
+            target_opener_policy,
             scenarios,
             snapshots,
         } => {
@@ -294,6 +306,13 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 expectations: expect,
                 retries,
                 allow_flaky,
+                target_platform: harness::scenario::PlatformConfig {
+                    opener_policy: target_opener_policy
+                        .as_deref()
+                        .map(reference_server::OpenerPolicy::parse)
+                        .transpose()?
+                        .unwrap_or_default(),
+                },
             };
             let results = run(&options).await?;
             let all_expected = results.iter().all(|r| r.as_expected());
@@ -326,8 +345,12 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             scenario,
             seed,
             json,
+            scenarios,
+            snapshots,
         } => {
             let options = RunOptions {
+                scenarios_root: scenarios,
+                snapshots_root: snapshots,
                 engines: Engine::parse_list(&engine)?,
                 jobs: jobs.max(1),
                 pattern: scenario,
@@ -437,6 +460,9 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 }
                 for variant in flags.variants {
                     command.args(["--variant", variant]);
+                }
+                if let Some(policy) = flags.opener_policy {
+                    command.args(["--opener-policy", policy]);
                 }
                 Ok(command
                     .env("RUST_LOG", "error")

@@ -105,6 +105,9 @@ pub struct OtherOrgProbe {
     pub connection_id: String,
 }
 
+/// How a step line says the step was skipped (a `connect` with `unless_answered`, say).
+pub const SKIPPED_MARK: &str = "(skipped: ";
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Observation {
     /// The run's org: which platform pages are the contract's is read with it.

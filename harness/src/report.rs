@@ -1,5 +1,6 @@
 //! Reports of a run: the console lines and summary table, `--json` and `--junit`.
 
+use crate::scenario::Outcome;
 use crate::suite::ScenarioResult;
 use std::fmt::Write as _;
 
@@ -7,6 +8,13 @@ pub fn console_line(index: usize, total: usize, result: &ScenarioResult) -> Stri
     let mark = if result.as_expected() { "ok  " } else { "FAIL" };
     let expected = if !result.known_failures.is_empty() && result.as_expected() {
         " (a known failure: --expect)".to_owned()
+    } else if result.outcome == Outcome::Skipped {
+        let reasons: Vec<&str> = result
+            .violations
+            .iter()
+            .map(|v| v.detail.as_str())
+            .collect();
+        format!(" ({})", reasons.join("; "))
     } else if result.outcome == result.expected {
         String::new()
     } else {
@@ -117,7 +125,14 @@ pub fn junit(results: &[ScenarioResult]) -> String {
             xml_escape(&r.scenario),
             r.duration_ms as f64 / 1000.0
         );
-        if r.as_expected() && !r.known_failures.is_empty() {
+        if r.outcome == Outcome::Skipped {
+            let reasons: Vec<&str> = r.violations.iter().map(|v| v.detail.as_str()).collect();
+            let _ = write!(
+                out,
+                "<skipped message=\"{}\"/>",
+                xml_escape(&reasons.join("; "))
+            );
+        } else if r.as_expected() && !r.known_failures.is_empty() {
             let _ = write!(
                 out,
                 "<skipped message=\"known failure: {}\"/>",

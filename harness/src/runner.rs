@@ -5,12 +5,13 @@ use crate::contract::{self, Identity};
 use crate::hostile::{HostileOrigin, RECEIVED_HOOK};
 use crate::observe::{
     CallbackTab, ChatCheck, ChatState, CrossSessionRedirect, HostilePage, HostileReceipt, MARKER,
-    Observation, OtherOrgProbe,
+    Observation, OtherOrgProbe, SKIPPED_MARK,
 };
 use crate::other_session::OtherSession;
 use crate::recording::{DOC_HOOK, Recorder};
 use crate::scenario::{
-    Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, ScenarioFile, Step, StorageMode,
+    Activation, Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, ScenarioFile, Step,
+    StorageMode,
 };
 use crate::target::Target;
 use crate::webdriver::{Engine, Session};
@@ -23,6 +24,8 @@ use std::time::{Duration, Instant};
 
 /// The recorder installed in every document (see `recorder.js`).
 const RECORDER_JS: &str = include_str!("recorder.js");
+/// WebDriver's code point for the Enter key (W3C WebDriver, "Keyboard actions").
+const ENTER_KEY: &str = "\u{E007}";
 /// The hidden function through which the harness asks a page for its surfaces.
 const SURFACES_HOOK: &str = "__alumiaHarnessSurfaces";
 
@@ -130,6 +133,8 @@ struct Run<'a> {
     connect_urls: BTreeMap<String, String>,
     /// WebDriver commands outside the steps that did not answer in time (see [`answered`]).
     unanswered: std::sync::Mutex<Vec<String>>,
+    /// Why the step just run was skipped, for its line in the trace.
+    step_note: Option<String>,
 }
 
 /// How long a WebDriver command outside a step may take before the harness stops waiting.
@@ -373,8 +378,14 @@ impl Run<'_> {
                 tab,
                 connector,
                 opens,
+                by,
+                unless_answered,
             } => {
                 self.switch(tab).await?;
+                if *unless_answered && self.count("[data-testid=agent-answer]").await? > 0 {
+                    self.step_note = Some("the chat has answered".into());
+                    return Ok(());
+                }
                 let events_before = self.recorder.events().len();
                 let windows_before = self.windows().await?;
                 let css = match connector {
@@ -389,7 +400,14 @@ impl Run<'_> {
                 let mut clicked = false;
                 for button in buttons.iter().rev() {
                     if button.is_displayed().await.unwrap_or(false) {
-                        cmd(button.click().await, "click connect")?;
+                        match by {
+                            Activation::Click => cmd(button.click().await, "click connect")?,
+                            // Element Send Keys focuses the button, then presses Enter on it.
+                            Activation::Keyboard => cmd(
+                                button.send_keys(ENTER_KEY).await,
+                                "press Enter on the connect button",
+                            )?,
+                        }
                         clicked = true;
                         break;
                     }
@@ -571,18 +589,7 @@ impl Run<'_> {
                         contract::connect_url_for(self.connect_url_template(connector)?, &org)
                     }
                 };
-                if self.hostile.is_none() {
-                    let hostile = HostileOrigin::start().await.map_err(|e| {
-                        StepError::Failed(format!("start the hostile origin: {e:#}"))
-                    })?;
-                    self.observation.hostile_origin = Some(hostile.origin.clone());
-                    self.hostile = Some(hostile);
-                }
-                let page = self
-                    .hostile
-                    .as_ref()
-                    .map(HostileOrigin::opener_page)
-                    .unwrap_or_default();
+                let page = self.third_origin().await?.opener_page();
                 self.tab_for(tab).await?;
                 cmd(self.client.goto(&page).await, "open the hostile page")?;
                 if !self.observation.hostile_pages.iter().any(|p| &p.tab == tab) {
@@ -611,6 +618,20 @@ impl Run<'_> {
                     "the hostile page's button",
                 )
                 .await
+            }
+            Step::Leave { tab } => {
+                self.switch(tab).await?;
+                let page = self.third_origin().await?.elsewhere_page();
+                cmd(self.client.goto(&page).await, "go to another site")?;
+                self.wait_css("[data-testid=elsewhere]").await.map(|_| ())
+            }
+            Step::GoBack { tab } => {
+                self.switch(tab).await?;
+                cmd(self.client.back().await, "go back")?;
+                // Restored from the back/forward cache or loaded again: either way its answers
+                // are counted from here.
+                self.answers_seen.insert(tab.clone(), 0);
+                self.wait_css("body[data-ready=true]").await.map(|_| ())
             }
             Step::ForgeMessages {
                 from,
@@ -896,12 +917,26 @@ impl Run<'_> {
             | Step::RedirectFromAnotherSession { tab, .. }
             | Step::ReplayRedirect { tab }
             | Step::Reload { tab }
+            | Step::Leave { tab }
+            | Step::GoBack { tab }
             | Step::RevisitCallback { tab }
             | Step::OpenChat { tab, .. }
             | Step::OpenConnectors { tab } => tab,
             _ => return,
         };
         self.owners.push((wall_clock_ms(), tab.clone()));
+    }
+
+    /// The harness's third origin (hostile pages, another site), started on first use.
+    async fn third_origin(&mut self) -> Result<&HostileOrigin, StepError> {
+        if self.hostile.is_none() {
+            let hostile = HostileOrigin::start()
+                .await
+                .map_err(|e| StepError::Failed(format!("start the third origin: {e:#}")))?;
+            self.observation.hostile_origin = Some(hostile.origin.clone());
+            self.hostile = Some(hostile);
+        }
+        Ok(self.hostile.as_ref().expect("started above"))
     }
 
     /// Without BiDi: asks every open tab which document it shows, and notes the tabs gone.
@@ -1115,6 +1150,7 @@ pub async fn run_steps(
         other: None,
         connect_urls,
         unanswered: std::sync::Mutex::new(Vec::new()),
+        step_note: None,
     };
     let mut step_error = None;
     for (index, step) in file.scenario.steps.iter().enumerate() {
@@ -1130,7 +1166,10 @@ pub async fn run_steps(
             ))),
         };
         run.look_at_tabs().await;
-        let line = format!("{:>2}. {}", index + 1, describe_step(step));
+        let mut line = format!("{:>2}. {}", index + 1, describe_step(step));
+        if let Some(note) = run.step_note.take() {
+            line = format!("{line}  {SKIPPED_MARK}{note})");
+        }
         match result {
             Ok(()) => run.observation.steps.push(line),
             Err(error) => {
@@ -1499,6 +1538,8 @@ fn callback_tab_names(observation: &Observation) -> Vec<String> {
 pub fn describe_step(step: &Step) -> String {
     match step {
         Step::OpenChat { tab, chat } => format!("open-chat {chat} in [{tab}]"),
+        Step::Leave { tab } => format!("leave [{tab}] for another site"),
+        Step::GoBack { tab } => format!("go back in [{tab}]"),
         Step::OpenConnectors { tab } => format!("open-connectors in [{tab}]"),
         Step::Say { text, tab, wait } => {
             if *wait {
@@ -1511,10 +1552,25 @@ pub fn describe_step(step: &Step) -> String {
             tab,
             connector,
             opens,
-        } => match connector {
-            Some(c) => format!("connect {c} from [{tab}], opening [{opens}]"),
-            None => format!("connect from the card in [{tab}], opening [{opens}]"),
-        },
+            by,
+            unless_answered,
+        } => {
+            let how = match by {
+                Activation::Click => "",
+                Activation::Keyboard => " by keyboard (Enter)",
+            };
+            let unless = if *unless_answered {
+                ", unless the chat has answered"
+            } else {
+                ""
+            };
+            match connector {
+                Some(c) => format!("connect {c} from [{tab}]{how}, opening [{opens}]{unless}"),
+                None => {
+                    format!("connect from the card in [{tab}]{how}, opening [{opens}]{unless}")
+                }
+            }
+        }
         Step::Consent {
             decision,
             tab,

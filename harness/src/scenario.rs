@@ -97,6 +97,51 @@ pub struct BrowserConfig {
     pub opener: OpenerMode,
 }
 
+/// How the user presses a button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// A mouse click.
+    #[default]
+    Click,
+    /// The button is focused and the user presses Enter (keyboard and switch users): the
+    /// browser turns the key press into a trusted click.
+    Keyboard,
+}
+
+impl Activation {
+    fn is_click(&self) -> bool {
+        *self == Activation::Click
+    }
+}
+
+/// A deployment's own configuration a case needs (`[platform]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformConfig {
+    /// The `Cross-Origin-Opener-Policy` of the platform's pages.
+    pub opener_policy: reference_server::OpenerPolicy,
+}
+
+impl PlatformConfig {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Why a remote target cannot run a case that needs this configuration, if it needs one.
+    pub fn needs(&self) -> Option<String> {
+        match self.opener_policy {
+            reference_server::OpenerPolicy::Unset => None,
+            policy => Some(format!(
+                "the case needs a platform configured with opener_policy = \"{name}\"; the \
+                 harness cannot configure a remote target: if yours is configured so, say it with \
+                 --target-opener-policy {name}",
+                name = policy.name()
+            )),
+        }
+    }
+}
+
 /// Whether the user allows or denies at the consent page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -155,6 +200,13 @@ pub enum Step {
         connector: Option<String>,
         #[serde(default = "default_provider_tab")]
         opens: String,
+        /// How the user presses the button (default: a click).
+        #[serde(default, skip_serializing_if = "Activation::is_click")]
+        by: Activation,
+        /// Only if the chat in `tab` shows no answer yet, as a user retries only when nothing
+        /// happened; otherwise the step is skipped (and says so in the trace).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        unless_answered: bool,
     },
     /// Answer the provider's consent page.
     Consent {
@@ -170,6 +222,12 @@ pub enum Step {
     CloseTab { tab: String },
     /// The user reloads a tab.
     Reload { tab: String },
+    /// The user goes to another site in a tab (a page of the harness's third origin, with no
+    /// script); the page they leave may be kept in the back/forward cache or discarded.
+    Leave { tab: String },
+    /// The user presses Back in a tab: a page kept in the back/forward cache is restored with
+    /// its scripts' state, a discarded one loads again.
+    GoBack { tab: String },
     /// Disconnect a connector on the connectors page.
     Disconnect {
         connector: String,
@@ -398,6 +456,11 @@ pub struct Scenario {
     /// The fake provider's faults for this run.
     #[serde(default)]
     pub provider: Faults,
+    /// What the platform must be configured to do for this case (a deployment's own
+    /// headers). The embedded reference server is started so; a remote target is not the
+    /// harness's to configure, so there the case is skipped, with the reason.
+    #[serde(default, skip_serializing_if = "PlatformConfig::is_default")]
+    pub platform: PlatformConfig,
     pub steps: Vec<Step>,
     #[serde(default)]
     pub expect: Expectation,
@@ -473,6 +536,8 @@ impl Scenario {
                 | Step::Consent { tab, .. }
                 | Step::CloseTab { tab }
                 | Step::Reload { tab }
+                | Step::Leave { tab }
+                | Step::GoBack { tab }
                 | Step::Disconnect { tab, .. }
                 | Step::WaitFor { tab, .. } => require_tab(&tabs, tab, &at)?,
                 Step::ForgeSuccess { tab, chat } => {
@@ -557,6 +622,8 @@ impl Step {
             Step::Consent { .. } => "consent",
             Step::CloseTab { .. } => "close-tab",
             Step::Reload { .. } => "reload",
+            Step::Leave { .. } => "leave",
+            Step::GoBack { .. } => "go-back",
             Step::Disconnect { .. } => "disconnect",
             Step::ProviderRevokes => "provider-revokes",
             Step::RevisitCallback { .. } => "revisit-callback",

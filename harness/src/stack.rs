@@ -10,6 +10,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::scenario::PlatformConfig;
 use anyhow::Context;
 use fake_provider::{ClientRegistration, FakeProvider, Faults};
 use reference_server::{Application, DEFAULT_CLIENTS, Settings};
@@ -45,6 +46,24 @@ impl EmbeddedStack {
         platform_bind: std::net::SocketAddr,
         customize: Option<reference_server::RouterCustomizer>,
     ) -> anyhow::Result<Self> {
+        Self::start_configured(
+            faults,
+            seed,
+            platform_bind,
+            customize,
+            &PlatformConfig::default(),
+        )
+        .await
+    }
+
+    /// Same, with the platform configured as a scenario's `[platform]` says.
+    pub async fn start_configured(
+        faults: Faults,
+        seed: u64,
+        platform_bind: std::net::SocketAddr,
+        customize: Option<reference_server::RouterCustomizer>,
+        platform: &PlatformConfig,
+    ) -> anyhow::Result<Self> {
         let provider = FakeProvider::builder()
             .seed(seed)
             .faults(faults)
@@ -58,6 +77,7 @@ impl EmbeddedStack {
         settings.bind = platform_bind;
         settings.data_dir = Some(data_dir.path().to_owned());
         settings.seed = Some(seed);
+        settings.opener_policy = Some(platform.opener_policy);
         let app = Application::build_with(settings, customize)
             .await
             .context("the reference server could not start")?;

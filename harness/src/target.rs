@@ -2,6 +2,7 @@
 //! given by `--target`) and the fake provider it is configured against (embedded, or a
 //! `fake-provider serve` given by `--provider`, controlled through its `/_admin/` endpoints).
 
+use crate::scenario::PlatformConfig;
 use crate::stack::EmbeddedStack;
 use anyhow::{Context, bail};
 use fake_provider::{Faults, LoggedRequest, Provider, Secret, SecretLedger, Violation};
@@ -123,9 +124,23 @@ impl Target {
         seed: u64,
         customize: Option<reference_server::RouterCustomizer>,
     ) -> anyhow::Result<Self> {
-        let stack =
-            EmbeddedStack::start_with(Faults::none(), seed, "127.0.0.1:0".parse()?, customize)
-                .await?;
+        Self::embedded_for(&PlatformConfig::default(), seed, customize).await
+    }
+
+    /// The same, with the reference server configured as a scenario's `[platform]` says.
+    pub async fn embedded_for(
+        platform: &PlatformConfig,
+        seed: u64,
+        customize: Option<reference_server::RouterCustomizer>,
+    ) -> anyhow::Result<Self> {
+        let stack = EmbeddedStack::start_configured(
+            Faults::none(),
+            seed,
+            "127.0.0.1:0".parse()?,
+            customize,
+            platform,
+        )
+        .await?;
         Ok(Self {
             platform: stack.platform_url.clone(),
             provider: ProviderControl::Embedded(stack.provider.rules().clone()),

@@ -282,7 +282,8 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
     // The scenarios that use every admin endpoint of a separately served provider (faults,
     // requests, secrets, violations, revoke-grants) and every hostile step; every scenario
     // runs through --target in the matrix (tests/defects.rs).
-    let chosen = "channels/baseline,provider/token-exchange-5xx,revocation/provider-side,hostile/*";
+    // And one case that needs the platform configured: skipped here, with the reason.
+    let chosen = "channels/baseline,provider/token-exchange-5xx,revocation/provider-side,hostile/*,opener/platform-coop-site-wide";
     let output = harness()
         .args(["run", "--seed", "21", "--scenario", chosen])
         .args(["--target", &format!("http://127.0.0.1:{platform_port}/")])
@@ -308,8 +309,19 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
         results.iter().all(|r| r["outcome"] == r["expected"]),
         "{json:#}"
     );
+    let configured = results
+        .iter()
+        .find(|r| r["scenario"] == "opener/platform-coop-site-wide")
+        .unwrap();
+    assert_eq!(configured["outcome"], "skipped", "{configured:#}");
+    assert!(
+        configured
+            .to_string()
+            .contains("--target-opener-policy site-wide"),
+        "{configured:#}"
+    );
     // The reference server through --target: its transcript is informative there, and equal.
-    for result in results {
+    for result in results.iter().filter(|r| r["outcome"] != "skipped") {
         assert!(result.get("informative").is_none(), "{result:#}");
         let transcript = result["checks"]
             .as_array()

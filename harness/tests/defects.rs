@@ -9,7 +9,7 @@ use harness::command::RunOptions;
 use harness::defects::{DEFECT_CATCHES, ServerFlags, Side, Subject, VARIANT_SCENARIOS};
 use harness::scenario::Outcome;
 use harness::webdriver::Engine;
-use reference_server::{Application, Defect, Settings, Variant};
+use reference_server::{Application, Defect, OpenerPolicy, Settings, Variant};
 use std::process::{Child, Command, Stdio};
 
 /// Not a test: a server of the matrix (this test binary, re-run with `--exact
@@ -22,6 +22,9 @@ fn matrix_server_process() {
     settings.bind = "127.0.0.1:0".parse().unwrap();
     if let Ok(defect) = std::env::var("ALUMIA_DEFECT") {
         settings.defect = Some(Defect::parse(&defect).unwrap());
+    }
+    if let Ok(policy) = std::env::var("ALUMIA_OPENER_POLICY") {
+        settings.opener_policy = Some(OpenerPolicy::parse(&policy).unwrap());
     }
     for name in std::env::var("ALUMIA_VARIANTS")
         .unwrap_or_default()
@@ -49,9 +52,13 @@ fn spawn(flags: &ServerFlags<'_>) -> anyhow::Result<Child> {
         ])
         .env("ALUMIA_PROVIDER_URL", flags.provider)
         .env("ALUMIA_VARIANTS", flags.variants.join(","))
-        .env_remove("ALUMIA_DEFECT");
+        .env_remove("ALUMIA_DEFECT")
+        .env_remove("ALUMIA_OPENER_POLICY");
     if let Some(defect) = flags.defect {
         command.env("ALUMIA_DEFECT", defect);
+    }
+    if let Some(policy) = flags.opener_policy {
+        command.env("ALUMIA_OPENER_POLICY", policy);
     }
     Ok(command
         .stdout(Stdio::piped())

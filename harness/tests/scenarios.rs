@@ -129,7 +129,9 @@ fn run_scenario_test(id: &str, engine: Engine) {
     };
     let run = RUNTIME.block_on(async {
         tokio::time::timeout(harness::command::SCENARIO_BUDGET, async {
-            let target = Target::embedded(seed, None).await.unwrap();
+            let target = Target::embedded_for(&file.scenario.platform, seed, None)
+                .await
+                .unwrap();
             run_scenario(&file, &target, &session, engine, seed, "", &artifacts).await
         })
         .await

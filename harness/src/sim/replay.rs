@@ -8,6 +8,9 @@ use fake_provider::{ConsentFault, Coop, Faults, TokenFailure};
 /// The case a scenario describes, or why the simulator cannot express it.
 pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
     let browser = &scenario.browser;
+    if !scenario.platform.is_default() {
+        return Err("a platform configuration the simulator does not model".into());
+    }
     let provider = provider_behaviour(&scenario.provider)?;
     let coop = match (
         scenario.provider.coop_on_consent_page,
@@ -27,6 +30,8 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
             tab: from,
             connector: None,
             opens,
+            // The simulator's user activates it; by click or by key is the browsers' business.
+            ..
         }),
     ) = opening
     else {
@@ -49,6 +54,7 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
             Step::Connect {
                 tab,
                 connector: None,
+                unless_answered: false,
                 ..
             } if tab == "chat" => actions.push(Action::Retry),
             Step::Pause { ms } => actions.push(Action::Wait {
