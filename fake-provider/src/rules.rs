@@ -383,7 +383,7 @@ impl Provider {
             ),
             Endpoint::AdminFaults => match serde_json::from_slice::<Faults>(&request.body) {
                 Ok(faults) => {
-                    state.faults = faults;
+                    state.set_faults(faults);
                     decided(
                         ProviderResponse::json(200, serde_json::json!({})),
                         "faults set",
@@ -478,9 +478,7 @@ impl Provider {
 
     /// Changes the faults for the requests that follow.
     pub fn set_faults(&self, faults: Faults) {
-        let mut state = self.lock();
-        state.faults = faults;
-        state.remembered.clear();
+        self.lock().set_faults(faults);
     }
 
     /// Revokes every grant (of one client, or of all), as a user who removes the app at the
@@ -563,6 +561,12 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> Url {
 }
 
 impl State {
+    /// The faults of a new run: nothing remembered from the last one.
+    fn set_faults(&mut self, faults: Faults) {
+        self.faults = faults;
+        self.remembered.clear();
+    }
+
     fn authorize(&mut self, request: &ProviderRequest, now_ms: u64) -> Decision {
         let query = request.query_pairs();
         let get = |key: &str| query.get(key).map(String::as_str).unwrap_or("");

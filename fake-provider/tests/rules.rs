@@ -649,15 +649,37 @@ fn a_provider_that_remembers_consent_grants_again_without_the_page_and_forgets_o
         200,
         "the remembered grant's code is a real one"
     );
-    provider.set_faults(faults);
-    assert_eq!(
-        get(
+    // A new run, whether its faults are set in-process or through the admin endpoint,
+    // starts with nothing remembered.
+    for through_admin in [false, true] {
+        let new_run = || {
+            if through_admin {
+                let answer = provider.handle(
+                    Endpoint::AdminFaults,
+                    &ProviderRequest {
+                        method: "PUT".into(),
+                        path: "/_admin/faults".into(),
+                        body: serde_json::to_vec(&faults).unwrap(),
+                        ..Default::default()
+                    },
+                    0,
+                );
+                assert_eq!(answer.status, 200);
+            } else {
+                provider.set_faults(faults.clone());
+            }
+        };
+        new_run();
+        code_for(&provider, "files-client");
+        new_run();
+        let page = get(
             &provider,
             Endpoint::Authorize,
             &authorize_query("files-client", &challenge),
-        )
-        .status,
-        200,
-        "a new run starts with nothing remembered"
-    );
+        );
+        assert_eq!(
+            page.status, 200,
+            "remembered after a new run (admin: {through_admin})"
+        );
+    }
 }
