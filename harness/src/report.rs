@@ -2,6 +2,8 @@
 
 use crate::scenario::Outcome;
 use crate::suite::ScenarioResult;
+// One escape for the JUnit XML and the HTML report: `&<>"'` as entities, valid in both.
+use fake_provider::escape_html as escape;
 use std::fmt::Write as _;
 
 pub fn console_line(index: usize, total: usize, result: &ScenarioResult) -> String {
@@ -103,13 +105,6 @@ pub fn json(
     .expect("results serialize")
 }
 
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 pub fn junit(results: &[ScenarioResult]) -> String {
     let failures = results.iter().filter(|r| !r.as_expected()).count();
     let total_s: f64 = results.iter().map(|r| r.duration_ms as f64 / 1000.0).sum();
@@ -121,8 +116,8 @@ pub fn junit(results: &[ScenarioResult]) -> String {
         let _ = write!(
             out,
             "  <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">",
-            xml_escape(&r.engine),
-            xml_escape(&r.scenario),
+            escape(&r.engine),
+            escape(&r.scenario),
             r.duration_ms as f64 / 1000.0
         );
         if r.outcome == Outcome::Skipped {
@@ -130,13 +125,13 @@ pub fn junit(results: &[ScenarioResult]) -> String {
             let _ = write!(
                 out,
                 "<skipped message=\"{}\"/>",
-                xml_escape(&reasons.join("; "))
+                escape(&reasons.join("; "))
             );
         } else if r.as_expected() && !r.known_failures.is_empty() {
             let _ = write!(
                 out,
                 "<skipped message=\"known failure: {}\"/>",
-                xml_escape(&r.known_failures.join("; "))
+                escape(&r.known_failures.join("; "))
             );
         }
         if !r.as_expected() {
@@ -150,7 +145,7 @@ pub fn junit(results: &[ScenarioResult]) -> String {
                 "<failure message=\"{} (expected {})\">{}</failure>",
                 r.outcome.as_str(),
                 r.expected.as_str(),
-                xml_escape(&details.join("\n"))
+                escape(&details.join("\n"))
             );
         }
         out.push_str("</testcase>\n");
@@ -202,10 +197,6 @@ pub fn failure_details(result: &ScenarioResult) -> String {
         let _ = writeln!(out, "  artifacts: {}", dir.display());
     }
     out
-}
-
-fn html_escape(text: &str) -> String {
-    xml_escape(text).replace('\'', "&#39;")
 }
 
 /// The lanes of a normalized trace: every `[tab]` line, in order, plus the provider's requests.
@@ -269,8 +260,8 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
             out,
             "<tr class=\"{class}\" data-testid=\"result-row\" data-scenario=\"{s}\" data-engine=\"{e}\">\
              <td><a href=\"#run-{index}\">{s}</a></td><td>{e}</td><td class=\"outcome\">{o}</td><td>{x}</td><td>{t:.1} s</td></tr>",
-            s = html_escape(&r.scenario),
-            e = html_escape(&r.engine),
+            s = escape(&r.scenario),
+            e = escape(&r.engine),
             o = r.outcome.as_str(),
             x = r.expected.as_str(),
             t = r.duration_ms as f64 / 1000.0,
@@ -281,8 +272,8 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
         let _ = write!(
             out,
             "<section id=\"run-{index}\" data-testid=\"run\" data-scenario=\"{s}\" data-engine=\"{e}\"><h2>{s} in {e}: {o}</h2>",
-            s = html_escape(&r.scenario),
-            e = html_escape(&r.engine),
+            s = escape(&r.scenario),
+            e = escape(&r.engine),
             o = r.outcome.as_str()
         );
         if !r.violations.is_empty() {
@@ -291,8 +282,8 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
                 let _ = write!(
                     out,
                     "<li class=\"violation\" data-testid=\"violation\"><b>{}</b>: {}</li>",
-                    html_escape(&v.invariant),
-                    html_escape(&v.detail)
+                    escape(&v.invariant),
+                    escape(&v.detail)
                 );
             }
             out.push_str("</ul>");
@@ -310,12 +301,12 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
                 let _ = write!(
                     out,
                     "<span class=\"check {status}\" title=\"{}\">{} {status}{}</span>; ",
-                    html_escape(title),
-                    html_escape(&check.id),
+                    escape(title),
+                    escape(&check.id),
                     check
                         .reason
                         .as_deref()
-                        .map(|r| format!(" ({})", html_escape(r)))
+                        .map(|r| format!(" ({})", escape(r)))
                         .unwrap_or_default()
                 );
             }
@@ -325,7 +316,7 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
             let _ = write!(
                 out,
                 "<p data-testid=\"known-failure\">Known failure: {}</p>",
-                html_escape(known)
+                escape(known)
             );
         }
         for (number, attempt) in r.attempts.iter().enumerate() {
@@ -334,7 +325,7 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
                 "<p data-testid=\"attempt\">Attempt {}: {} ({})</p>",
                 number + 1,
                 attempt.outcome.as_str(),
-                html_escape(
+                escape(
                     &attempt
                         .violations
                         .iter()
@@ -349,26 +340,26 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
                 out,
                 "<details data-testid=\"informative\"><summary>Informative: {} line(s) of the transcript differ from the reference server's (not part of the verdict)</summary><pre>{}</pre></details>",
                 r.informative.len(),
-                html_escape(&r.informative.join("\n"))
+                escape(&r.informative.join("\n"))
             );
         }
         let _ = write!(
             out,
             "<p>Rerun: <code data-testid=\"rerun\">{}</code></p>",
-            html_escape(&crate::suite::rerun_command(&r.scenario, r.seed))
+            escape(&crate::suite::rerun_command(&r.scenario, r.seed))
         );
         let (lanes, rows) = timeline(&r.trace);
         if !rows.is_empty() {
             out.push_str("<table data-testid=\"timeline\"><tr><th>#</th>");
             for lane in &lanes {
-                let _ = write!(out, "<th>{}</th>", html_escape(lane));
+                let _ = write!(out, "<th>{}</th>", escape(lane));
             }
             out.push_str("</tr>");
             for (number, (lane, text)) in rows.iter().enumerate() {
                 let _ = write!(out, "<tr><td>{}</td>", number + 1);
                 for column in &lanes {
                     if column == lane {
-                        let _ = write!(out, "<td>{}</td>", html_escape(text));
+                        let _ = write!(out, "<td>{}</td>", escape(text));
                     } else {
                         out.push_str("<td></td>");
                     }
@@ -388,7 +379,7 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
                     let _ = write!(
                         out,
                         "<figure><img data-testid=\"screenshot\" alt=\"{name}\" src=\"data:image/png;base64,{data}\"><figcaption>{name}</figcaption></figure>",
-                        name = html_escape(&shot.file_name().unwrap_or_default().to_string_lossy()),
+                        name = escape(&shot.file_name().unwrap_or_default().to_string_lossy()),
                         data = base64::engine::general_purpose::STANDARD.encode(bytes)
                     );
                 }
@@ -396,7 +387,7 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
             let _ = write!(
                 out,
                 "<p>Artifacts: <code>{}</code></p>",
-                html_escape(&dir.display().to_string())
+                escape(&dir.display().to_string())
             );
         }
         out.push_str("</section>");
