@@ -12,6 +12,7 @@
 //! ```
 
 use crate::paths;
+use serde::Serialize;
 
 /// How the callback words its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,15 +29,7 @@ pub enum Wording {
 /// opener may be gone, so the card never relies on it (`../shared/spec/oauth-flow.md`, "What
 /// never happens").
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Default,
-    serde::Serialize,
-    serde::Deserialize,
-    schemars::JsonSchema,
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, schemars::JsonSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 pub enum OpenerPolicy {
@@ -60,16 +53,7 @@ impl OpenerPolicy {
 
     /// The policy named `name`; the error lists the names.
     pub fn parse(name: &str) -> anyhow::Result<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
-                anyhow::anyhow!(
-                    "unknown opener policy {name:?}: one of {}",
-                    names.join(", ")
-                )
-            })
+        parse_named(name, &Self::ALL, "opener policy")
     }
 
     /// Its name in settings and scenario files.
@@ -199,4 +183,27 @@ impl Choices {
             self.session_cookie, self.session_cookie_attributes
         )
     }
+}
+
+/// The kebab-case name serde gives a unit variant.
+pub(crate) fn kebab_name<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The member of `all` named `name`, or an error listing the allowed names.
+pub(crate) fn parse_named<T: Serialize + Copy>(
+    name: &str,
+    all: &[T],
+    what: &str,
+) -> anyhow::Result<T> {
+    all.iter()
+        .copied()
+        .find(|item| kebab_name(item) == name)
+        .ok_or_else(|| {
+            let names: Vec<String> = all.iter().map(kebab_name).collect();
+            anyhow::anyhow!("unknown {what} {name:?} (allowed: {})", names.join(", "))
+        })
 }

@@ -123,11 +123,11 @@ impl Defect {
     ];
 
     pub fn name(self) -> String {
-        crate::variants::kebab_name(&self)
+        crate::choices::kebab_name(&self)
     }
 
     pub fn parse(name: &str) -> anyhow::Result<Self> {
-        crate::variants::parse_named(name, &Self::ALL, "defect")
+        crate::choices::parse_named(name, &Self::ALL, "defect")
     }
 
     /// Edits to a page script under this defect: `(file, from, to)`.

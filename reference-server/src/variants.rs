@@ -3,7 +3,7 @@
 //! must pass every scenario against it. Compiled with the cargo feature `catalogue`, chosen
 //! with `reference-server --variant NAME`; each is a set of [`Choices`].
 
-use crate::choices::{Choices, Wording};
+use crate::choices::{Choices, Wording, kebab_name, parse_named};
 use serde::{Deserialize, Serialize};
 
 /// One conformant variant.
@@ -187,29 +187,6 @@ const BROADCAST_BLOCK: &str = concat!(
     "    delivered.push(\"broadcast\");\n",
     "  } catch (e) { /* BroadcastChannel missing or blocked */ }\n\n",
 );
-
-/// The kebab-case name serde gives a unit variant.
-pub(crate) fn kebab_name<T: Serialize>(value: &T) -> String {
-    serde_json::to_value(value)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
-}
-
-/// The member of `all` named `name`, or an error listing the allowed names.
-pub(crate) fn parse_named<T: Serialize + Copy>(
-    name: &str,
-    all: &[T],
-    what: &str,
-) -> anyhow::Result<T> {
-    all.iter()
-        .copied()
-        .find(|item| kebab_name(item) == name)
-        .ok_or_else(|| {
-            let names: Vec<String> = all.iter().map(kebab_name).collect();
-            anyhow::anyhow!("unknown {what} {name:?} (allowed: {})", names.join(", "))
-        })
-}
 
 #[cfg(test)]
 mod tests {
