@@ -468,13 +468,30 @@ const CLOSE_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A scenario whose run did not finish within [`SCENARIO_BUDGET`].
 fn hung(file: &ScenarioFile, engine: Engine, seed: u64) -> ScenarioResult {
-    let mut result = ScenarioResult::new(file, engine, seed);
-    result.outcome = Outcome::Timeout;
-    result.violations.push(Violation {
-        invariant: STEP.into(),
-        detail: format!(
+    not_run(
+        file,
+        engine,
+        seed,
+        Outcome::Timeout,
+        format!(
             "the run did not finish within {SCENARIO_BUDGET:?}: a WebDriver command never answered (the driver is replaced for the next scenario)"
         ),
+    )
+}
+
+/// A result that ends before any check: its outcome and why.
+fn not_run(
+    file: &ScenarioFile,
+    engine: Engine,
+    seed: u64,
+    outcome: Outcome,
+    reason: String,
+) -> ScenarioResult {
+    let mut result = ScenarioResult::new(file, engine, seed);
+    result.outcome = outcome;
+    result.violations.push(Violation {
+        invariant: STEP.into(),
+        detail: reason,
     });
     result
 }
@@ -487,13 +504,8 @@ fn not_for_remote(
     seed: u64,
     reason: String,
 ) -> ScenarioResult {
-    let mut result = ScenarioResult::new(file, engine, seed);
-    result.outcome = Outcome::Skipped;
+    let mut result = not_run(file, engine, seed, Outcome::Skipped, reason);
     result.expected = Outcome::Skipped;
-    result.violations.push(Violation {
-        invariant: STEP.into(),
-        detail: reason,
-    });
     result
 }
 
@@ -504,13 +516,7 @@ pub fn precondition_failed(
     seed: u64,
     reason: String,
 ) -> ScenarioResult {
-    let mut result = ScenarioResult::new(file, engine, seed);
-    result.outcome = Outcome::PreconditionFailed;
-    result.violations.push(Violation {
-        invariant: STEP.into(),
-        detail: reason,
-    });
-    result
+    not_run(file, engine, seed, Outcome::PreconditionFailed, reason)
 }
 
 /// Compares the run's two layers with their snapshots (`docs/verdicts.md`). The normative

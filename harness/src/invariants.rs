@@ -944,13 +944,12 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
                 ),
             ));
         }
+        let listening = listening_tabs(observation, callback.index, callback.tab);
         for value in &writes {
-            for tab in listening_tabs(observation, callback.index, callback.tab) {
-                if !gone(&tab) {
-                    *storage_expected
-                        .entry((tab, (*value).to_owned()))
-                        .or_default() += 1;
-                }
+            for tab in listening.iter().filter(|tab| !gone(tab)) {
+                *storage_expected
+                    .entry((tab.clone(), (*value).to_owned()))
+                    .or_default() += 1;
             }
         }
         // An opener that shows no platform page any more (the user went to another site)
@@ -958,8 +957,7 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
         if callback.has_opener
             && let Some(opener) = opener_of.get(callback.tab)
             && !gone(opener)
-            && listening_tabs(observation, callback.index, callback.tab)
-                .contains(&opener.to_string())
+            && listening.iter().any(|tab| tab == *opener)
         {
             let pairs: BTreeMap<String, String> = callback.url.query_pairs().into_owned().collect();
             let key = (

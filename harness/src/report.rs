@@ -11,12 +11,7 @@ pub fn console_line(index: usize, total: usize, result: &ScenarioResult) -> Stri
     let expected = if !result.known_failures.is_empty() && result.as_expected() {
         " (a known failure: --expect)".to_owned()
     } else if result.outcome == Outcome::Skipped {
-        let reasons: Vec<&str> = result
-            .violations
-            .iter()
-            .map(|v| v.detail.as_str())
-            .collect();
-        format!(" ({})", reasons.join("; "))
+        format!(" ({})", skip_reasons(result))
     } else if result.outcome == result.expected {
         String::new()
     } else {
@@ -105,6 +100,16 @@ pub fn json(
     .expect("results serialize")
 }
 
+/// Why a result was skipped: the details it carries.
+fn skip_reasons(result: &ScenarioResult) -> String {
+    let reasons: Vec<&str> = result
+        .violations
+        .iter()
+        .map(|v| v.detail.as_str())
+        .collect();
+    reasons.join("; ")
+}
+
 pub fn junit(results: &[ScenarioResult]) -> String {
     let failures = results.iter().filter(|r| !r.as_expected()).count();
     let total_s: f64 = results.iter().map(|r| r.duration_ms as f64 / 1000.0).sum();
@@ -121,12 +126,7 @@ pub fn junit(results: &[ScenarioResult]) -> String {
             r.duration_ms as f64 / 1000.0
         );
         if r.outcome == Outcome::Skipped {
-            let reasons: Vec<&str> = r.violations.iter().map(|v| v.detail.as_str()).collect();
-            let _ = write!(
-                out,
-                "<skipped message=\"{}\"/>",
-                escape(&reasons.join("; "))
-            );
+            let _ = write!(out, "<skipped message=\"{}\"/>", escape(&skip_reasons(r)));
         } else if r.as_expected() && !r.known_failures.is_empty() {
             let _ = write!(
                 out,

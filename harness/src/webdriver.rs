@@ -216,7 +216,7 @@ impl Engine {
     pub fn setup(self, version: String, browser_args: &[String]) -> BrowserSetup {
         match self {
             Engine::Chromium => BrowserSetup {
-                engine: "chromium",
+                engine: self.name(),
                 version,
                 flags_added: CHROMIUM_SWITCHES_ADDED
                     .iter()
@@ -230,7 +230,7 @@ impl Engine {
                 notes: "chromedriver's other switches (--enable-automation, --disable-hang-monitor, --disable-prompt-on-repost, --disable-client-side-phishing-detection, --allow-pre-commit-input, --test-type=webdriver, ...) are kept; none of them touches popups, timers, storage or the back/forward cache",
             },
             Engine::Firefox => BrowserSetup {
-                engine: "firefox",
+                engine: self.name(),
                 version,
                 flags_added: vec!["-headless".into()],
                 flags_removed: Vec::new(),
@@ -238,7 +238,7 @@ impl Engine {
                 notes: "geckodriver's other recommended preferences are kept",
             },
             Engine::Webkit => BrowserSetup {
-                engine: "webkit",
+                engine: self.name(),
                 version,
                 flags_added: std::iter::once("--automation".to_owned())
                     .chain(browser_args.iter().cloned())
