@@ -375,6 +375,7 @@ impl DriverProcess {
         let Some(path) = find_program(program) else {
             bail!("{program} is not on PATH (hint: {hint})");
         };
+        let port = free_port()?;
         let log_dir = tempfile::Builder::new()
             .prefix("alumia-driver-")
             .tempdir()?;
@@ -382,60 +383,42 @@ impl DriverProcess {
         let log_file = std::fs::File::create(&log_path)?;
         let mut command = Command::new(&path);
         let mut xvfb = None;
-        // chromedriver and geckodriver bind port 0 and say which port they got; WebKitWebDriver
-        // says nothing, so it gets a port found free a moment before.
-        let chosen = match engine {
+        match engine {
             Engine::Chromium => {
                 command
-                    .arg("--port=0")
+                    .arg(format!("--port={port}"))
                     .arg(format!("--log-path={}", log_path.display()));
-                None
             }
             Engine::Firefox => {
                 // One session per geckodriver; its BiDi port must be free too (default 9222).
                 command
-                    .args(["--port", "0"])
+                    .args(["--port", &port.to_string()])
                     .args(["--websocket-port", &free_port()?.to_string()]);
-                None
             }
             Engine::Webkit => {
                 let display = Xvfb::start()?;
-                let port = free_port()?;
                 command
                     .arg(format!("--port={port}"))
                     .env("DISPLAY", &display.display);
                 xvfb = Some(display);
-                Some(port)
             }
-        };
-        let mut child = command
+        }
+        let child = command
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .spawn()
             .with_context(|| format!("cannot start {}", path.display()))?;
+        let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
-        let port = loop {
-            let port = chosen.or_else(|| announced_port(&log_path));
-            if let Some(port) = port
-                && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            {
-                break port;
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                bail!(
-                    "{program} exited ({status}) before it listened (its log: {})",
-                    log_path.display()
-                );
-            }
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             if Instant::now() > deadline {
                 bail!(
-                    "{program} did not listen within 10 s (its log: {})",
+                    "{program} did not listen on port {port} within 10 s (its log: {})",
                     log_path.display()
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
-        };
-        let url = format!("http://127.0.0.1:{port}");
+        }
         Ok(Self {
             child,
             url,
@@ -444,22 +427,6 @@ impl DriverProcess {
             _log_dir: log_dir,
         })
     }
-}
-
-/// The port a driver says it listens on: chromedriver's "was started successfully on port N."
-/// (on stdout, which goes to its log) or geckodriver's "Listening on 127.0.0.1:N".
-fn announced_port(log: &Path) -> Option<u16> {
-    let text = std::fs::read_to_string(log).ok()?;
-    text.lines().find_map(|line| {
-        let rest = line
-            .split_once("started successfully on port ")
-            .map(|(_, rest)| rest)
-            .or_else(|| {
-                line.split_once("Listening on 127.0.0.1:")
-                    .map(|(_, rest)| rest)
-            })?;
-        rest.trim().trim_end_matches('.').parse().ok()
-    })
 }
 
 impl Drop for DriverProcess {
