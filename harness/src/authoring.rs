@@ -1,17 +1,17 @@
 //! For contributors: `harness new` writes a scenario file from a commented template or from a
 //! close case, and `harness explain` says in words what a scenario does.
 
-use crate::invariants::{BROWSER_CHECKS, invariant};
-use crate::runner::describe_step;
+use crate::check::invariants::{BROWSER_CHECKS, invariant};
+use crate::contract::Engine;
+use crate::scenario::describe::describe_step;
 use crate::scenario::{ChatExpectation, Feature, OpenerMode, Scenario, ScenarioFile, StorageMode};
-use crate::webdriver::Engine;
 use anyhow::{Context, bail};
 use fake_provider::{ConsentFault, Coop, TokenFailure};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The commented template `harness new` starts from.
-pub const TEMPLATE: &str = include_str!("templates/scenario.toml");
+pub const TEMPLATE: &str = include_str!("scenario/templates/scenario.toml");
 
 /// Writes `scenarios/<id>.toml` from the template or from the scenario `from`; returns its path.
 pub fn new_scenario(root: &Path, id: &str, from: Option<&str>) -> anyhow::Result<PathBuf> {

@@ -152,6 +152,56 @@ pub fn connect_url_for(template: &str, org: &str) -> String {
     template.replace("{org}", org)
 }
 
+/// A browser engine the harness can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Engine {
+    /// Chromium through chromedriver.
+    Chromium,
+    /// Firefox ESR through geckodriver.
+    Firefox,
+    /// WebKitGTK's MiniBrowser through WebKitWebDriver, on an Xvfb display.
+    Webkit,
+}
+
+impl Engine {
+    pub const ALL: [Engine; 3] = [Engine::Chromium, Engine::Firefox, Engine::Webkit];
+
+    /// The engines' names, in the order of [`Engine::ALL`].
+    pub const NAMES: [&'static str; 3] = ["chromium", "firefox", "webkit"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// One engine name.
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        Engine::ALL
+            .into_iter()
+            .find(|e| e.name() == name)
+            .ok_or_else(|| {
+                anyhow::anyhow!("unknown engine {name:?} (allowed: chromium, firefox, webkit, all)")
+            })
+    }
+
+    /// A comma-separated list of engines, or `all`.
+    pub fn parse_list(list: &str) -> anyhow::Result<Vec<Self>> {
+        if list == "all" {
+            return Ok(Engine::ALL.to_vec());
+        }
+        let mut engines = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let engine = Engine::parse(name)?;
+            if !engines.contains(&engine) {
+                engines.push(engine);
+            }
+        }
+        if engines.is_empty() {
+            anyhow::bail!("--engine is empty (allowed: chromium, firefox, webkit, all)");
+        }
+        Ok(engines)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,11 +5,11 @@ use clap::{Parser, Subcommand};
 /// The simulator allocates many small short-lived values: mimalloc serves them faster.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use harness::command::{RunOptions, run};
-use harness::defects::{ServerFlags, Subject};
+use harness::contract::Engine;
+use harness::run::defects::{ServerFlags, Subject};
+use harness::run::suite::{RunOptions, run};
 use harness::scenario::{default_root, discover};
-use harness::stack::EmbeddedStack;
-use harness::webdriver::Engine;
+use harness::target::embedded::EmbeddedStack;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -95,7 +95,7 @@ enum Command {
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
         /// Folder of the snapshots.
-        #[arg(long, env = "HARNESS_SNAPSHOTS", default_value_os_t = harness::snapshot::default_root())]
+        #[arg(long, env = "HARNESS_SNAPSHOTS", default_value_os_t = harness::check::snapshot::default_root())]
         snapshots: PathBuf,
     },
     /// Measure the suite's wall time (fresh and reused sessions) and the baseline against its
@@ -137,7 +137,7 @@ enum Command {
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
         /// Folder of the snapshots.
-        #[arg(long, env = "HARNESS_SNAPSHOTS", default_value_os_t = harness::snapshot::default_root())]
+        #[arg(long, env = "HARNESS_SNAPSHOTS", default_value_os_t = harness::check::snapshot::default_root())]
         snapshots: PathBuf,
     },
     /// The two-sided matrix: every scenario against each known-bad reference server (`--defect
@@ -289,7 +289,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 jobs: jobs.max(1),
                 shard: shard
                     .as_deref()
-                    .map(harness::command::parse_shard)
+                    .map(harness::run::suite::parse_shard)
                     .transpose()?,
                 fail_fast,
                 seed,
@@ -334,7 +334,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 webdriver: grid,
                 ..RunOptions::default()
             };
-            let report = harness::bench::bench(&options, runs.max(1)).await?;
+            let report = harness::run::bench::bench(&options, runs.max(1)).await?;
             println!("\n{report}");
             Ok(std::process::ExitCode::SUCCESS)
         }
@@ -359,8 +359,8 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 ..RunOptions::default()
             };
             let started = std::time::Instant::now();
-            let rows = harness::soak::soak(&options, runs.max(1)).await?;
-            println!("\n{}", harness::soak::table(&rows));
+            let rows = harness::run::soak::soak(&options, runs.max(1)).await?;
+            println!("\n{}", harness::run::soak::table(&rows));
             println!(
                 "{runs} run(s) in {:.0} s, seed {seed}",
                 started.elapsed().as_secs_f64()
@@ -475,8 +475,8 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 artifacts: default_artifacts().join("matrix"),
                 ..RunOptions::default()
             };
-            let rows = harness::defects::matrix(&subjects, &spawn, &options).await?;
-            println!("\n{}", harness::defects::table(&rows));
+            let rows = harness::run::defects::matrix(&subjects, &spawn, &options).await?;
+            println!("\n{}", harness::run::defects::table(&rows));
             Ok(if rows.iter().all(|r| r.holds()) {
                 std::process::ExitCode::SUCCESS
             } else {

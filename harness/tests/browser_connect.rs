@@ -4,12 +4,13 @@
 //! Without chromedriver this test is skipped with a reason locally, and fails in CI (`CI` set).
 
 use fantoccini::{Client, Locator};
-use harness::stack::EmbeddedStack;
-use harness::webdriver::{DriverProcess, Engine, Session};
+use harness::browser::webdriver::{DriverProcess, Session};
+use harness::contract::Engine;
+use harness::target::embedded::EmbeddedStack;
 use std::time::Duration;
 
 fn browser_available() -> bool {
-    harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium)
+    harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
 }
 
 async fn text_of(client: &Client, css: &str) -> String {
@@ -186,7 +187,7 @@ fn assert_user_default(engine: Engine, results: serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_blocks_popups_outside_a_click_as_users_have_it() {
-    if !harness::webdriver::driver_available_for_tests(Engine::Chromium) {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Chromium) {
         return;
     }
     assert_user_default(Engine::Chromium, canary(Engine::Chromium).await);
@@ -194,7 +195,7 @@ async fn chromium_blocks_popups_outside_a_click_as_users_have_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_blocks_popups_outside_a_click_as_users_have_it() {
-    if !harness::webdriver::driver_available_for_tests(Engine::Firefox) {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Firefox) {
         return;
     }
     assert_user_default(Engine::Firefox, canary(Engine::Firefox).await);
@@ -202,7 +203,7 @@ async fn firefox_blocks_popups_outside_a_click_as_users_have_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webkit_blocks_popups_outside_a_click_as_users_have_it() {
-    if !harness::webdriver::driver_available_for_tests(Engine::Webkit) {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Webkit) {
         return;
     }
     assert_user_default(Engine::Webkit, canary(Engine::Webkit).await);

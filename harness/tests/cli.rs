@@ -2,14 +2,14 @@
 //! elsewhere (`--target`): the `reference-server` and `fake-provider serve` binaries started as
 //! separate processes.
 
-use harness::process::KillOnDrop;
+use harness::target::process::KillOnDrop;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn browser_available() -> bool {
-    harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium)
+    harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
 }
 
 fn harness() -> Command {
@@ -37,7 +37,7 @@ fn scenario_folder(expect: &str, with_snapshot: bool) -> tempfile::TempDir {
     if with_snapshot {
         for layer in ["baseline.snap", "baseline.reference.snap"] {
             std::fs::copy(
-                harness::snapshot::default_root()
+                harness::check::snapshot::default_root()
                     .join("channels")
                     .join(layer),
                 dir.path().join("snapshots/channels").join(layer),
@@ -391,7 +391,8 @@ fn a_running_webdriver_endpoint_can_be_given_instead_of_a_spawned_driver() {
         return;
     }
     let driver =
-        harness::webdriver::DriverProcess::spawn(harness::webdriver::Engine::Chromium).unwrap();
+        harness::browser::webdriver::DriverProcess::spawn(harness::contract::Engine::Chromium)
+            .unwrap();
     let dir = scenario_folder("pass", true);
     let (output, json) = run_in(dir.path(), &["--webdriver", &driver.url]);
     assert!(

@@ -24,7 +24,8 @@ fn guide_commands() -> Vec<String> {
 
 #[test]
 fn a_newcomer_adds_a_passing_scenario_by_following_contributing_md() {
-    if !harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium) {
+    if !harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
+    {
         return;
     }
     let work = tempfile::tempdir().unwrap();

@@ -1,14 +1,14 @@
-//! The two-sided matrix (`harness::defects`): every known-bad reference server (feature
+//! The two-sided matrix (`harness::run::defects`): every known-bad reference server (feature
 //! `catalogue`, one defect each) and every conformant variant run as separate processes, and
 //! the scenarios run against them through `--target`, as against a team's deployment.
 //! Sensitivity: each defect fails the scenario that catches it, naming the check that must
 //! fire there. Specificity: each variant passes the scenarios where its difference shows, and
 //! all variants at once pass every scenario.
 
-use harness::command::RunOptions;
-use harness::defects::{DEFECT_CATCHES, ServerFlags, Side, Subject, VARIANT_SCENARIOS};
+use harness::contract::Engine;
+use harness::run::defects::{DEFECT_CATCHES, ServerFlags, Side, Subject, VARIANT_SCENARIOS};
+use harness::run::suite::RunOptions;
 use harness::scenario::Outcome;
-use harness::webdriver::Engine;
 use reference_server::{Application, Defect, OpenerPolicy, Settings, Variant};
 use std::process::{Child, Command, Stdio};
 
@@ -74,11 +74,11 @@ fn options(scratch: &std::path::Path) -> RunOptions {
     }
 }
 
-fn run_matrix(subjects: &[Subject]) -> Vec<harness::defects::MatrixRow> {
+fn run_matrix(subjects: &[Subject]) -> Vec<harness::run::defects::MatrixRow> {
     run_matrix_with(subjects, 0)
 }
 
-fn run_matrix_with(subjects: &[Subject], retries: usize) -> Vec<harness::defects::MatrixRow> {
+fn run_matrix_with(subjects: &[Subject], retries: usize) -> Vec<harness::run::defects::MatrixRow> {
     let scratch = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -86,7 +86,7 @@ fn run_matrix_with(subjects: &[Subject], retries: usize) -> Vec<harness::defects
         .build()
         .unwrap();
     runtime
-        .block_on(harness::defects::matrix(
+        .block_on(harness::run::defects::matrix(
             subjects,
             &spawn,
             &RunOptions {
@@ -108,8 +108,8 @@ fn the_tables_name_every_defect_and_variant_of_the_catalogue() {
     assert!(variants.len() >= 10, "{} variants", variants.len());
     for (_, scenario, check) in DEFECT_CATCHES {
         assert!(
-            harness::invariants::BROWSER_CHECKS.contains(&check)
-                || check == harness::invariants::PROVIDER_CONTRACT,
+            harness::check::invariants::BROWSER_CHECKS.contains(&check)
+                || check == harness::check::invariants::PROVIDER_CONTRACT,
             "{check}"
         );
         harness::scenario::discover(&harness::scenario::default_root(), scenario).unwrap();
@@ -118,7 +118,7 @@ fn the_tables_name_every_defect_and_variant_of_the_catalogue() {
 
 #[test]
 fn every_defect_fails_the_scenario_that_catches_it_naming_its_check() {
-    if !harness::webdriver::driver_available_for_tests(Engine::Chromium) {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Chromium) {
         return;
     }
     let subjects: Vec<Subject> = DEFECT_CATCHES
@@ -126,7 +126,7 @@ fn every_defect_fails_the_scenario_that_catches_it_naming_its_check() {
         .map(|(defect, scenario, _)| Subject::defect(defect, scenario))
         .collect();
     let rows = run_matrix(&subjects);
-    let table = harness::defects::table(&rows);
+    let table = harness::run::defects::table(&rows);
     println!("{table}");
     for (row, (defect, scenario, check)) in rows.iter().zip(DEFECT_CATCHES) {
         assert_eq!(row.subject.side, Side::Defect);
@@ -145,7 +145,7 @@ fn every_defect_fails_the_scenario_that_catches_it_naming_its_check() {
 
 #[test]
 fn every_variant_passes_where_it_differs_and_all_at_once_pass_every_scenario() {
-    if !harness::webdriver::driver_available_for_tests(Engine::Chromium) {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Chromium) {
         return;
     }
     let mut subjects: Vec<Subject> = VARIANT_SCENARIOS
@@ -155,7 +155,7 @@ fn every_variant_passes_where_it_differs_and_all_at_once_pass_every_scenario() {
     let all: Vec<&str> = VARIANT_SCENARIOS.iter().map(|(v, _)| *v).collect();
     subjects.push(Subject::variants(&all, "*"));
     let rows = run_matrix(&subjects);
-    let table = harness::defects::table(&rows);
+    let table = harness::run::defects::table(&rows);
     println!("{table}");
     for row in &rows {
         assert!(
@@ -171,7 +171,7 @@ fn every_variant_passes_where_it_differs_and_all_at_once_pass_every_scenario() {
 
 #[test]
 fn a_timing_sensitive_defect_with_one_retry_is_flaky_not_a_pass() {
-    if !harness::webdriver::driver_available_for_tests(Engine::Chromium) {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Chromium) {
         return;
     }
     // The first callback a fresh server serves delivers on no channel; the retry passes.
@@ -182,7 +182,7 @@ fn a_timing_sensitive_defect_with_one_retry_is_flaky_not_a_pass() {
         row.outcomes,
         vec![("channels/baseline".to_owned(), Outcome::Flaky)],
         "{}",
-        harness::defects::table(&rows)
+        harness::run::defects::table(&rows)
     );
     assert!(
         row.holds(),

@@ -7,7 +7,7 @@
 //! installs it under `~/.cache/alumia-grid`, or set `ALUMIA_GRID_JAR`). Without it (or Java)
 //! the test skips locally and fails in CI.
 
-use harness::process::KillOnDrop;
+use harness::target::process::KillOnDrop;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -29,9 +29,11 @@ fn grid_jar() -> Option<PathBuf> {
 
 fn available() -> Option<PathBuf> {
     let jar = grid_jar().filter(|j| j.is_file());
-    let java = harness::webdriver::find_program("java");
+    let java = harness::browser::webdriver::find_program("java");
     if let (Some(jar), Some(_)) = (&jar, java) {
-        if harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium) {
+        if harness::browser::webdriver::driver_available_for_tests(
+            harness::contract::Engine::Chromium,
+        ) {
             return Some(jar.clone());
         }
         return None;

@@ -3,13 +3,14 @@
 //! the report is kept at `target/harness/html-report.png`.
 
 use fantoccini::Locator;
-use harness::webdriver::{DriverProcess, Engine, Session};
+use harness::browser::webdriver::{DriverProcess, Session};
+use harness::contract::Engine;
 use std::path::Path;
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline() {
-    if !harness::webdriver::driver_available_for_tests(Engine::Chromium) {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Chromium) {
         return;
     }
     let work = tempfile::tempdir().unwrap();
@@ -32,7 +33,8 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         std::fs::create_dir_all(snapshots.join(dir)).unwrap();
         for layer in ["", ".reference"] {
             std::fs::copy(
-                harness::snapshot::default_root().join(format!("channels/baseline{layer}.snap")),
+                harness::check::snapshot::default_root()
+                    .join(format!("channels/baseline{layer}.snap")),
                 snapshots.join(dir).join(format!("{name}{layer}.snap")),
             )
             .unwrap();

@@ -7,14 +7,16 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use harness::invariants::{
+use harness::browser::webdriver::{DriverProcess, Session};
+use harness::check::invariants::{
     CALLBACK_CLOSED, CHAT_RESUMED, HOSTILE_RECEIVES_NOTHING, NO_SECRET_VISIBLE, OPENED_AS_TAB,
     PAYLOAD_SHAPE, PROVIDER_NEVER_GETS_PLATFORM_AUTH, REVOCATION,
 };
+use harness::check::verdict::ScenarioResult;
+use harness::contract::Engine;
+use harness::run::one_scenario::{Artifacts, run_scenario};
 use harness::scenario::{Outcome, Scenario, ScenarioFile, ScenarioId};
-use harness::suite::{Artifacts, ScenarioResult, run_scenario};
 use harness::target::Target;
-use harness::webdriver::{DriverProcess, Engine, Session};
 use reference_server::RouterCustomizer;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,7 +48,7 @@ const BASELINE: &str = concat!(
 );
 
 fn browser_available() -> bool {
-    harness::webdriver::driver_available_for_tests(harness::webdriver::Engine::Chromium)
+    harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
 }
 
 fn run(broken: Option<RouterCustomizer>, scenario: &str) -> ScenarioResult {

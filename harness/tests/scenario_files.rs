@@ -97,16 +97,18 @@ fn a_step_on_a_tab_no_step_opened_is_an_impossible_combination() {
 
 #[test]
 fn every_scenario_in_the_repository_parses_and_has_both_snapshots_in_every_engine() {
-    use harness::trace::Layer;
+    use harness::check::trace::Layer;
     let files = discover(&harness::scenario::default_root(), "*").unwrap();
     assert!(files.len() >= 16, "{} scenarios", files.len());
     let mut expected = std::collections::BTreeSet::new();
     for file in files {
-        for engine in harness::scenario::ENGINE_NAMES {
+        for engine in harness::contract::Engine::NAMES {
             for layer in [Layer::Normative, Layer::Transcript] {
-                let name = harness::snapshot::name_in(&file, engine, layer);
-                let snapshot =
-                    harness::snapshot::path_for(&harness::snapshot::default_root(), &name);
+                let name = harness::check::snapshot::name_in(&file, engine, layer);
+                let snapshot = harness::check::snapshot::path_for(
+                    &harness::check::snapshot::default_root(),
+                    &name,
+                );
                 assert!(
                     snapshot.is_file(),
                     "{} has no snapshot at {}",
@@ -120,7 +122,7 @@ fn every_scenario_in_the_repository_parses_and_has_both_snapshots_in_every_engin
     // And no snapshot belongs to no scenario.
     for entry in glob::glob(&format!(
         "{}/**/*.snap",
-        harness::snapshot::default_root().display()
+        harness::check::snapshot::default_root().display()
     ))
     .unwrap()
     {
@@ -142,7 +144,7 @@ fn a_glob_that_matches_nothing_says_how_to_find_the_ids() {
 
 #[test]
 fn shards_split_the_scenarios_into_disjoint_stable_parts() {
-    use harness::command::{parse_shard, shard_of};
+    use harness::run::suite::{parse_shard, shard_of};
     let files = discover(&harness::scenario::default_root(), "*").unwrap();
     for shards in 1..=4 {
         let mut seen = 0;

@@ -9,12 +9,13 @@
 //! `cargo test -p harness --test scenarios baseline` runs one. Without a driver the tests
 //! skip locally with a reason, and fail in CI (`CI` set).
 
+use harness::browser::webdriver::{DriverProcess, Session};
+use harness::check::trace::Layer;
+use harness::contract::Engine;
 use harness::report::failure_details;
+use harness::run::one_scenario::{Artifacts, run_scenario};
 use harness::scenario::{Scenario, ScenarioFile, ScenarioId, default_root};
-use harness::suite::{Artifacts, run_scenario};
 use harness::target::Target;
-use harness::trace::Layer;
-use harness::webdriver::{DriverProcess, Engine, Session};
 use std::path::Path;
 
 static WEBKIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -89,7 +90,7 @@ fn give_back(engine: Engine, switches: &[String], driver: DriverProcess, session
 }
 
 fn run_scenario_test(id: &str, engine: Engine) {
-    if !harness::webdriver::driver_available_for_tests(engine) {
+    if !harness::browser::webdriver::driver_available_for_tests(engine) {
         return;
     }
     let root = default_root();
@@ -108,7 +109,7 @@ fn run_scenario_test(id: &str, engine: Engine) {
         Ok(switches) => switches,
         Err(reason) => {
             // The engine cannot produce this configuration: the file must say so.
-            let result = harness::command::precondition_failed(&file, engine, seed, reason);
+            let result = harness::run::suite::precondition_failed(&file, engine, seed, reason);
             assert!(result.as_expected(), "{}", failure_details(&result));
             return;
         }
@@ -128,7 +129,7 @@ fn run_scenario_test(id: &str, engine: Engine) {
         driver_log: Some(driver.log_path.clone()),
     };
     let run = RUNTIME.block_on(async {
-        tokio::time::timeout(harness::command::SCENARIO_BUDGET, async {
+        tokio::time::timeout(harness::run::suite::SCENARIO_BUDGET, async {
             let target = Target::embedded_for(&file.scenario.platform, seed, None)
                 .await
                 .unwrap();
@@ -141,8 +142,8 @@ fn run_scenario_test(id: &str, engine: Engine) {
         Err(_) => panic!(
             "{id} in {}: the run did not finish within {:?}: a WebDriver command never answered (rerun: {})",
             engine.name(),
-            harness::command::SCENARIO_BUDGET,
-            harness::suite::rerun_command(id, seed)
+            harness::run::suite::SCENARIO_BUDGET,
+            harness::report::rerun_command(id, seed)
         ),
     };
     if result.as_expected() {
@@ -162,10 +163,10 @@ fn run_scenario_test(id: &str, engine: Engine) {
         (Layer::Normative, &result.trace),
         (Layer::Transcript, &result.transcript),
     ] {
-        let name = harness::snapshot::name_in(&file, engine.name(), layer);
+        let name = harness::check::snapshot::name_in(&file, engine.name(), layer);
         let (group, name) = name.rsplit_once('/').unwrap_or(("", &name));
         let mut settings = insta::Settings::clone_current();
-        settings.set_snapshot_path(harness::snapshot::default_root().join(group));
+        settings.set_snapshot_path(harness::check::snapshot::default_root().join(group));
         settings.set_prepend_module_to_snapshot(false);
         settings.set_description(file.scenario.description.clone());
         settings.set_input_file(&path);
@@ -178,7 +179,7 @@ fn run_scenario_test(id: &str, engine: Engine) {
         engine.name(),
         result.outcome.as_str(),
         result.expected.as_str(),
-        harness::suite::rerun_command(id, seed)
+        harness::report::rerun_command(id, seed)
     );
 }
 

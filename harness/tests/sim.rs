@@ -223,7 +223,8 @@ fn the_simulator_agrees_with_real_chromium_on_every_scenario_it_can_express() {
         };
         // The reference server's transcript in Chromium, as `cargo test` keeps it equal to
         // real Chromium's.
-        let path = harness::snapshot::default_root().join(format!("{}.reference.snap", file.id));
+        let path =
+            harness::check::snapshot::default_root().join(format!("{}.reference.snap", file.id));
         let snapshot = std::fs::read_to_string(&path).unwrap();
         let (provider, chat) = snapshot_summary(&snapshot);
         let outcome = simulator.run(&case).unwrap();

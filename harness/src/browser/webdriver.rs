@@ -1,6 +1,7 @@
 //! Browsers over WebDriver: the engines, the driver processes the harness spawns on free ports
 //! (with an Xvfb display of its own for WebKit), and a session guard with its BiDi side channel.
 
+use crate::contract::Engine;
 use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder};
 use std::net::TcpListener;
@@ -8,59 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A browser engine the harness can drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Engine {
-    /// Chromium through chromedriver.
-    Chromium,
-    /// Firefox ESR through geckodriver.
-    Firefox,
-    /// WebKitGTK's MiniBrowser through WebKitWebDriver, on an Xvfb display.
-    Webkit,
-}
-
 /// Where MiniBrowser lives in Debian's `webkit2gtk-driver`.
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 
 impl Engine {
-    pub const ALL: [Engine; 3] = [Engine::Chromium, Engine::Firefox, Engine::Webkit];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Engine::Chromium => "chromium",
-            Engine::Firefox => "firefox",
-            Engine::Webkit => "webkit",
-        }
-    }
-
-    /// One engine name.
-    pub fn parse(name: &str) -> anyhow::Result<Self> {
-        Engine::ALL
-            .into_iter()
-            .find(|e| e.name() == name)
-            .ok_or_else(|| {
-                anyhow::anyhow!("unknown engine {name:?} (allowed: chromium, firefox, webkit, all)")
-            })
-    }
-
-    /// A comma-separated list of engines, or `all`.
-    pub fn parse_list(list: &str) -> anyhow::Result<Vec<Self>> {
-        if list == "all" {
-            return Ok(Engine::ALL.to_vec());
-        }
-        let mut engines = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            let engine = Engine::parse(name)?;
-            if !engines.contains(&engine) {
-                engines.push(engine);
-            }
-        }
-        if engines.is_empty() {
-            bail!("--engine is empty (allowed: chromium, firefox, webkit, all)");
-        }
-        Ok(engines)
-    }
-
     /// The WebDriver server binary and the hint to install it.
     pub fn driver(self) -> (&'static str, &'static str) {
         match self {
@@ -444,9 +396,9 @@ pub struct Session {
     /// The engine switches the session was started with (WebKit's feature toggles).
     pub browser_args: Vec<String>,
     /// `None` when the WebDriver endpoint offers no BiDi (`webSocketUrl`).
-    pub bidi: Option<crate::bidi::Bidi>,
+    pub bidi: Option<crate::browser::bidi::Bidi>,
     /// For engines without BiDi: the recording proxy the browser goes through.
-    pub proxy: Option<crate::proxy::RecordingProxy>,
+    pub proxy: Option<crate::browser::proxy::RecordingProxy>,
     /// How the harness set this browser up, and its version.
     pub setup: BrowserSetup,
     _profile: tempfile::TempDir,
@@ -469,7 +421,7 @@ impl Session {
         let proxy = if engine.has_bidi() {
             None
         } else {
-            let proxy = crate::proxy::RecordingProxy::start().await?;
+            let proxy = crate::browser::proxy::RecordingProxy::start().await?;
             capabilities.insert("proxy".into(), proxy.capability());
             Some(proxy)
         };
@@ -506,7 +458,7 @@ impl Session {
             .map(str::to_owned);
         let bidi = match socket {
             Some(url) => {
-                let bidi = crate::bidi::Bidi::connect(&url).await?;
+                let bidi = crate::browser::bidi::Bidi::connect(&url).await?;
                 bidi.command(
                     "session.subscribe",
                     serde_json::json!({ "events": [

@@ -2,9 +2,9 @@
 //! browsing-context events), or, for engines without BiDi, the recording proxy (beacons).
 //! Both are read as BiDi-shaped events, so the observation does not care which.
 
-use crate::bidi::{Bidi, BidiEvent};
-use crate::observe::MARKER;
-use crate::proxy::{PREFIX, RecordingProxy};
+use crate::browser::bidi::{Bidi, BidiEvent};
+use crate::browser::proxy::{PREFIX, RecordingProxy};
+use crate::check::observation::MARKER;
 use serde_json::{Value, json};
 
 /// The hidden property through which the proxy-served recorder names its document.

@@ -11,8 +11,8 @@
 //!   embedded target only (a regression guard); against another target a difference is
 //!   informative.
 
+use crate::check::observation::Observation;
 use crate::contract::{self, Identity};
-use crate::observe::Observation;
 use fake_provider::SecretLedger;
 use regex::Regex;
 use serde_json::Value;

@@ -1,95 +1,17 @@
 //! Running scenarios: one scenario in one session against one target, judged by the invariants,
 //! with artifacts kept when the outcome is not the expected one.
 
+use crate::browser::run::{StepError, run_steps};
+use crate::browser::webdriver::Session;
+use crate::check::invariants::{self, STEP, Violation};
+use crate::check::trace::{Layer, Normalizer, render};
+use crate::check::verdict::{PendingArtifacts, ScenarioResult};
+use crate::contract::Engine;
 use crate::contract::Identity;
-use crate::invariants::{self, CheckResult, STEP, Violation};
-use crate::runner::{StepError, run_steps};
 use crate::scenario::{Outcome, ScenarioFile};
 use crate::target::Target;
-use crate::trace::{Layer, Normalizer, render};
-use crate::webdriver::{Engine, Session};
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// One scenario's result in one engine.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScenarioResult {
-    pub scenario: String,
-    pub engine: String,
-    pub outcome: Outcome,
-    pub expected: Outcome,
-    pub violations: Vec<Violation>,
-    /// Every check's status (pass, fail, not applicable with its reason).
-    pub checks: Vec<CheckResult>,
-    pub duration_ms: u64,
-    /// The normative trace (compared with `<id>.snap` on every target).
-    #[serde(skip)]
-    pub trace: String,
-    /// The whole transcript (compared with `<id>.reference.snap` on the embedded target).
-    #[serde(skip)]
-    pub transcript: String,
-    /// Against another target than the reference server: how its transcript differs from the
-    /// reference server's, in what the contract leaves open. Never part of the verdict.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub informative: Vec<String>,
-    /// Snapshot differences that fail the run: (snapshot file, diff).
-    #[serde(skip)]
-    pub diffs: Vec<(String, String)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub artifacts: Option<PathBuf>,
-    pub seed: u64,
-    #[serde(skip)]
-    pub pending: Option<PendingArtifacts>,
-    /// Why this run's failures are expected, from the `--expect` baseline (file and line).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub known_failures: Vec<String>,
-    /// Earlier attempts (`--retries`): what each ended as.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attempts: Vec<Attempt>,
-    /// A `flaky` outcome counts as expected (`--allow-flaky`).
-    #[serde(skip)]
-    pub allow_flaky: bool,
-}
-
-/// One earlier attempt of a retried scenario.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub outcome: Outcome,
-    pub violations: Vec<Violation>,
-}
-
-impl ScenarioResult {
-    /// A passing result with nothing observed yet, expecting what the scenario file says for
-    /// `engine`.
-    pub fn new(file: &ScenarioFile, engine: Engine, seed: u64) -> Self {
-        Self {
-            scenario: file.id.0.clone(),
-            engine: engine.name().to_owned(),
-            outcome: Outcome::Pass,
-            expected: file.scenario.expect.outcome_for(engine.name()),
-            violations: Vec::new(),
-            checks: Vec::new(),
-            duration_ms: 0,
-            trace: String::new(),
-            transcript: String::new(),
-            informative: Vec::new(),
-            diffs: Vec::new(),
-            artifacts: None,
-            seed,
-            pending: None,
-            known_failures: Vec::new(),
-            attempts: Vec::new(),
-            allow_flaky: false,
-        }
-    }
-
-    /// The outcome is what the scenario file expects (an unexpected pass is a failure too;
-    /// `flaky` is one unless `--allow-flaky`).
-    pub fn as_expected(&self) -> bool {
-        self.outcome == self.expected || (self.outcome == Outcome::Flaky && self.allow_flaky)
-    }
-}
 
 /// A short, stable hash (FNV-1a, 64 bits, 10 hex digits): the same inputs give the same
 /// identity on every machine.
@@ -241,13 +163,6 @@ pub async fn run_scenario(
     result
 }
 
-/// What a failed run keeps, prepared before the final verdict.
-#[derive(Debug, Clone, Default)]
-pub struct PendingArtifacts {
-    files: Vec<(String, String)>,
-    open_tabs: Vec<(String, fantoccini::wd::WindowHandle)>,
-}
-
 /// Writes a result's artifacts under `<root>/<scenario>/`: the trace, the observation and the
 /// provider's requests (secrets redacted), the result, the driver's log and a screenshot of
 /// every tab still open. Sets `result.artifacts`.
@@ -257,7 +172,7 @@ pub async fn keep_artifacts(result: &mut ScenarioResult, root: &Path, session: &
     }
     let dir = root.join(&result.scenario);
     let pending = result.pending.clone().unwrap_or_default();
-    let shots = crate::runner::screenshots(&session.client, &pending.open_tabs).await;
+    let shots = crate::browser::run::screenshots(&session.client, &pending.open_tabs).await;
     let written = (|| -> std::io::Result<()> {
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("trace.txt"), &result.trace)?;
@@ -277,14 +192,4 @@ pub async fn keep_artifacts(result: &mut ScenarioResult, root: &Path, session: &
     if written.is_ok() {
         result.artifacts = Some(dir);
     }
-}
-
-/// The command that reruns one scenario.
-pub fn rerun_command(scenario: &str, seed: u64) -> String {
-    format!("cargo run -p harness -- run --scenario '{scenario}' --seed {seed}")
-}
-
-/// The command that accepts a new snapshot for one scenario.
-pub fn accept_command(scenario: &str, seed: u64) -> String {
-    format!("cargo run -p harness -- run --scenario '{scenario}' --seed {seed} --accept")
 }

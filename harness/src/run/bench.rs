@@ -2,11 +2,11 @@
 //! with one reused session, and the baseline scenario against its floor: the same navigations
 //! driven bare, without the recorder, the checks or the trace.
 
-use crate::command::{RunOptions, run};
+use crate::browser::webdriver::{DriverProcess, Session};
+use crate::run::one_scenario::{Artifacts, run_scenario};
+use crate::run::suite::{RunOptions, run};
 use crate::scenario::{ScenarioFile, discover};
-use crate::suite::{Artifacts, run_scenario};
 use crate::target::Target;
-use crate::webdriver::{DriverProcess, Session};
 use anyhow::Context;
 use fantoccini::{Client, Locator};
 use std::fmt::Write as _;
@@ -18,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(15);
 /// wait for the answer.
 async fn baseline_floor(client: &Client, target: &Target, run: usize) -> anyhow::Result<Duration> {
     let org = format!("floor{run}");
-    crate::runner::reset_windows(client).await?;
+    crate::browser::run::reset_windows(client).await?;
     let started = Instant::now();
     let login = target.login_url("floor", &org, &crate::contract::chat_path(&org, "main"));
     client.goto(login.as_str()).await?;

@@ -5,11 +5,11 @@
 //! server runs as its own process on port 0 and says where it listens and which redirect URI
 //! to register; the harness drives it through `--target`, as a team drives its deployment.
 
-use crate::command::{RunOptions, run};
-use crate::process::KillOnDrop;
+use crate::check::verdict::ScenarioResult;
+use crate::contract::Engine;
+use crate::run::suite::{RunOptions, run};
 use crate::scenario::{PlatformConfig, discover};
-use crate::suite::ScenarioResult;
-use crate::webdriver::Engine;
+use crate::target::process::KillOnDrop;
 use fake_provider::{ClientRegistration, FakeProvider};
 use reference_server::DEFAULT_CLIENTS;
 use std::fmt::Write as _;
@@ -82,7 +82,7 @@ impl MatrixRow {
             Side::Defect => self.failed.iter().any(|(_, checks)| {
                 checks
                     .iter()
-                    .any(|c| crate::invariants::BROWSER_CHECKS.contains(&c.as_str()))
+                    .any(|c| crate::check::invariants::BROWSER_CHECKS.contains(&c.as_str()))
             }),
             Side::Variant => self.failed.is_empty() && self.scenarios > 0,
         }

@@ -10,9 +10,10 @@
 //! reason = "our card stops polling after 30 s (TICKET-12)"
 //! ```
 
-use crate::invariants::{PROVIDER_CONTRACT, STEP, Violation, is_check};
-use crate::scenario::{ENGINE_NAMES, Outcome};
-use crate::suite::ScenarioResult;
+use crate::check::invariants::{PROVIDER_CONTRACT, STEP, Violation, is_check};
+use crate::check::verdict::ScenarioResult;
+use crate::contract::Engine;
+use crate::scenario::Outcome;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -103,11 +104,11 @@ impl Expectations {
                 );
             }
             if let Some(engine) = &entry.engine
-                && !ENGINE_NAMES.contains(&engine.as_str())
+                && !Engine::NAMES.contains(&engine.as_str())
             {
                 anyhow::bail!(
                     "{at}: unknown engine {engine:?} (allowed: {})",
-                    ENGINE_NAMES.join(", ")
+                    Engine::NAMES.join(", ")
                 );
             }
             if entry.reason.trim().is_empty() {
@@ -197,7 +198,7 @@ pub fn describe(path: &Option<PathBuf>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::invariants::{CHANNELS_COMPLETE, CHAT_RESUMED};
+    use crate::check::invariants::{CHANNELS_COMPLETE, CHAT_RESUMED};
 
     fn scenarios() -> Vec<String> {
         vec!["channels/baseline".into(), "opener/noopener".into()]
@@ -213,7 +214,7 @@ mod tests {
             )
             .unwrap(),
         };
-        let mut result = ScenarioResult::new(&file, crate::webdriver::Engine::Chromium, 1);
+        let mut result = ScenarioResult::new(&file, crate::contract::Engine::Chromium, 1);
         result.outcome = if violations.is_empty() {
             Outcome::Pass
         } else {

@@ -4,7 +4,7 @@
 //! `snapshots/<id>.reference.snap` (compared on the embedded target only). `cargo test` asserts
 //! them with insta; the `harness` command reads and compares them itself.
 
-use crate::trace::Layer;
+use crate::check::trace::Layer;
 use std::path::{Path, PathBuf};
 
 /// The `snapshots/` folder of this repository.

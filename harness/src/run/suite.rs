@@ -2,17 +2,19 @@
 //! in each engine (N at a time with `-j`), compares traces with snapshots, prints progress and
 //! a summary, and writes reports.
 
-use crate::expectations::Expectations;
-use crate::invariants::{
+use crate::browser::webdriver::{DriverProcess, Session};
+use crate::check::invariants::{
     CheckResult, CheckStatus, NORMATIVE_TRACE, REFERENCE_TRANSCRIPT, STEP, Violation,
 };
+use crate::check::snapshot;
+use crate::check::trace::Layer;
+use crate::check::verdict::{Attempt, ScenarioResult};
+use crate::contract::Engine;
 use crate::report;
+use crate::run::expectations::Expectations;
+use crate::run::one_scenario::{Artifacts, keep_artifacts, run_scenario};
 use crate::scenario::{Outcome, PlatformConfig, ScenarioFile, discover};
-use crate::snapshot;
-use crate::suite::{Artifacts, Attempt, ScenarioResult, keep_artifacts, run_scenario};
 use crate::target::Target;
-use crate::trace::Layer;
-use crate::webdriver::{DriverProcess, Engine, Session};
 use anyhow::Context;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -133,7 +135,7 @@ struct Shared {
     done: Mutex<usize>,
     failed: std::sync::atomic::AtomicBool,
     /// How each engine's browser was set up, from the first session of each.
-    browsers: Mutex<std::collections::BTreeMap<String, crate::webdriver::BrowserSetup>>,
+    browsers: Mutex<std::collections::BTreeMap<String, crate::browser::webdriver::BrowserSetup>>,
     /// Two WebKitGTK sessions at once disturb each other's window and script commands now
     /// and then: the first worker to take a WebKit scenario runs all of them, one at a time,
     /// while the other workers take the other engines' scenarios.

@@ -1,7 +1,7 @@
 //! Reports of a run: the console lines and summary table, `--json` and `--junit`.
 
+use crate::check::verdict::ScenarioResult;
 use crate::scenario::Outcome;
-use crate::suite::ScenarioResult;
 // One escape for the JUnit XML and the HTML report: `&<>"'` as entities, valid in both.
 use fake_provider::escape_html as escape;
 use std::fmt::Write as _;
@@ -89,12 +89,12 @@ pub fn summary_table(results: &[ScenarioResult]) -> String {
 pub fn json(
     results: &[ScenarioResult],
     seed: u64,
-    browsers: &[crate::webdriver::BrowserSetup],
+    browsers: &[crate::browser::webdriver::BrowserSetup],
 ) -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "seed": seed,
         "browsers": browsers,
-        "checks": crate::invariants::CATALOGUE,
+        "checks": crate::check::invariants::CATALOGUE,
         "results": results,
     }))
     .expect("results serialize")
@@ -186,12 +186,12 @@ pub fn failure_details(result: &ScenarioResult) -> String {
     let _ = writeln!(
         out,
         "  rerun:  {}",
-        crate::suite::rerun_command(&result.scenario, result.seed)
+        rerun_command(&result.scenario, result.seed)
     );
     let _ = writeln!(
         out,
         "  accept: {}",
-        crate::suite::accept_command(&result.scenario, result.seed)
+        accept_command(&result.scenario, result.seed)
     );
     if let Some(dir) = &result.artifacts {
         let _ = writeln!(out, "  artifacts: {}", dir.display());
@@ -295,7 +295,7 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                let title = crate::invariants::invariant(&check.id)
+                let title = crate::check::invariants::invariant(&check.id)
                     .map(|i| i.enforces)
                     .unwrap_or("");
                 let _ = write!(
@@ -346,7 +346,7 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
         let _ = write!(
             out,
             "<p>Rerun: <code data-testid=\"rerun\">{}</code></p>",
-            escape(&crate::suite::rerun_command(&r.scenario, r.seed))
+            escape(&rerun_command(&r.scenario, r.seed))
         );
         let (lanes, rows) = timeline(&r.trace);
         if !rows.is_empty() {
@@ -394,4 +394,14 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+/// The command that reruns one scenario.
+pub fn rerun_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run -p harness -- run --scenario '{scenario}' --seed {seed}")
+}
+
+/// The command that accepts a new snapshot for one scenario.
+pub fn accept_command(scenario: &str, seed: u64) -> String {
+    format!("cargo run -p harness -- run --scenario '{scenario}' --seed {seed} --accept")
 }

@@ -4,13 +4,13 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use harness::command::RunOptions;
-//! let rows = harness::soak::soak(&RunOptions::default(), 10).await?;
-//! println!("{}", harness::soak::table(&rows));
+//! use harness::run::suite::RunOptions;
+//! let rows = harness::run::soak::soak(&RunOptions::default(), 10).await?;
+//! println!("{}", harness::run::soak::table(&rows));
 //! # Ok(()) }
 //! ```
 
-use crate::command::{RunOptions, run};
+use crate::run::suite::{RunOptions, run};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

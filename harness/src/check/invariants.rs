@@ -6,8 +6,8 @@
 //! deliberately broken platform makes it fire (`harness/tests/invariants_catch_broken_platforms.rs`,
 //! the defect matrix in `harness/tests/defects.rs`).
 
+use crate::check::observation::{ChatState, Observation, SKIPPED_MARK};
 use crate::contract::{self, CALLBACK_PATH};
-use crate::observe::{ChatState, Observation, SKIPPED_MARK};
 use crate::scenario::{ChatExpectation, Feature, Scenario, Step, StorageMode};
 use serde::Serialize;
 use serde_json::Value;
@@ -805,7 +805,7 @@ const ACTIVATIONS: [&str; 12] = [
 fn platform_opens<'a>(
     observation: &'a Observation,
     platform_origin: &str,
-) -> Vec<&'a crate::observe::Recorded> {
+) -> Vec<&'a crate::check::observation::Recorded> {
     observation
         .of_kind("window-open")
         .filter(|open| {
@@ -916,7 +916,7 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
     let mut storage_expected: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut opener_expected: BTreeMap<(String, String, String), usize> = BTreeMap::new();
     for callback in callback_documents(observation) {
-        let own: Vec<&crate::observe::Recorded> = observation
+        let own: Vec<&crate::check::observation::Recorded> = observation
             .recorded
             .iter()
             .filter(|r| r.event["doc"] == *callback.doc && r.kind != "document")

@@ -2,8 +2,11 @@
 //! given by `--target`) and the fake provider it is configured against (embedded, or a
 //! `fake-provider serve` given by `--provider`, controlled through its `/_admin/` endpoints).
 
+pub mod embedded;
+pub mod process;
+
 use crate::scenario::PlatformConfig;
-use crate::stack::EmbeddedStack;
+use crate::target::embedded::EmbeddedStack;
 use anyhow::{Context, bail};
 use fake_provider::{Faults, LoggedRequest, Provider, Secret, SecretLedger, Violation};
 use url::Url;

@@ -1,7 +1,6 @@
 //! What one scenario run observed: the recorder's events by tab (from BiDi `log.entryAdded`),
 //! the console, tab lifetimes, the chats' final state and the provider's request log.
 
-use crate::bidi::BidiEvent;
 use fake_provider::{LoggedRequest, SecretLedger};
 use serde::Serialize;
 use serde_json::Value;
@@ -147,88 +146,6 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Sorts the BiDi events into recorder reports and console lines, naming tabs by handle.
-    pub fn absorb(&mut self, events: &[BidiEvent], tab_names: &BTreeMap<String, String>) {
-        let name_of = |context: &str| {
-            tab_names
-                .get(context)
-                .cloned()
-                .unwrap_or_else(|| format!("unnamed-{}", &context[..context.len().min(6)]))
-        };
-        // A tab that is gone observes nothing more: Firefox may still deliver to the document of
-        // a tab that closed itself, which no person can see.
-        let mut gone: Vec<&str> = Vec::new();
-        for event in events {
-            match event.method.as_str() {
-                "log.entryAdded" => {
-                    let context = event.params["source"]["context"].as_str().unwrap_or("");
-                    if gone.contains(&context) {
-                        continue;
-                    }
-                    let tab = name_of(context);
-                    let text = event.params["text"].as_str().unwrap_or("").to_owned();
-                    if let Some(json) = text.strip_prefix(MARKER) {
-                        if let Ok(value) = serde_json::from_str::<Value>(json) {
-                            let kind = value["e"].as_str().unwrap_or("").to_owned();
-                            // A document announces itself twice; keep the first that arrived.
-                            let repeated = kind == "document"
-                                && self.recorded.iter().any(|r| {
-                                    r.kind == "document"
-                                        && r.event["doc"] == value["doc"]
-                                        && r.event["url"] == value["url"]
-                                });
-                            if repeated {
-                                continue;
-                            }
-                            self.recorded.push(Recorded {
-                                tab,
-                                kind,
-                                event: value,
-                            });
-                        }
-                    } else {
-                        self.console.push(ConsoleLine {
-                            tab,
-                            level: event.params["level"].as_str().unwrap_or("").to_owned(),
-                            text,
-                        });
-                    }
-                }
-                // Every request a tab makes (documents, scripts, images, fetches): its URL and
-                // Referer, for the no-secret-visible check.
-                "network.beforeRequestSent" => {
-                    let context = event.params["context"].as_str().unwrap_or("");
-                    let request = &event.params["request"];
-                    let referer = request["headers"].as_array().and_then(|headers| {
-                        headers
-                            .iter()
-                            .find(|h| {
-                                h["name"]
-                                    .as_str()
-                                    .is_some_and(|n| n.eq_ignore_ascii_case("referer"))
-                            })
-                            .and_then(|h| h["value"]["value"].as_str())
-                    });
-                    self.recorded.push(Recorded {
-                        tab: name_of(context),
-                        kind: "request".into(),
-                        event: serde_json::json!({
-                            "method": request["method"],
-                            "url": request["url"],
-                            "referer": referer,
-                        }),
-                    });
-                }
-                "browsingContext.contextDestroyed" => {
-                    let context = event.params["context"].as_str().unwrap_or("");
-                    gone.push(context);
-                    self.destroyed_tabs.push(name_of(context));
-                }
-                _ => {}
-            }
-        }
-    }
-
     /// Documents loaded, per tab, skipping `about:blank`.
     pub fn documents(&self) -> impl Iterator<Item = (&str, &str)> {
         self.recorded

@@ -15,6 +15,9 @@
 //! assert_eq!(scenario.steps.len(), 2);
 //! ```
 
+pub mod describe;
+
+use crate::contract::Engine;
 use fake_provider::Faults;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -406,9 +409,6 @@ pub struct EngineExpectation {
     pub own_reference: bool,
 }
 
-/// The engines a scenario can name under `[expect.engines.<engine>]`.
-pub const ENGINE_NAMES: [&str; 3] = ["chromium", "firefox", "webkit"];
-
 /// What the scenario expects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -510,10 +510,10 @@ impl Scenario {
             return Err("steps is empty: a scenario needs at least one [[steps]] entry".into());
         }
         for (engine, expectation) in &self.expect.engines {
-            if !ENGINE_NAMES.contains(&engine.as_str()) {
+            if !Engine::NAMES.contains(&engine.as_str()) {
                 return Err(format!(
                     "expect.engines.{engine}: unknown engine (allowed: {})",
-                    ENGINE_NAMES.join(", ")
+                    Engine::NAMES.join(", ")
                 ));
             }
             if expectation.reason.trim().is_empty() {

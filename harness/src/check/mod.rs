@@ -1,0 +1,9 @@
+//! Judging what was seen: the observation a run gathers, the invariants (one catalogue of
+//! checks with the spec sentence each enforces), the normalised trace, its snapshot, and one
+//! scenario's verdict.
+
+pub mod invariants;
+pub mod observation;
+pub mod snapshot;
+pub mod trace;
+pub mod verdict;

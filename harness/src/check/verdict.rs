@@ -1,0 +1,94 @@
+//! One scenario's verdict in one engine: its outcome beside the expected one, every check's
+//! status, the traces and their differences, and what a failure keeps.
+
+use crate::check::invariants::{CheckResult, Violation};
+use crate::contract::Engine;
+use crate::scenario::{Outcome, ScenarioFile};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// One scenario's result in one engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioResult {
+    pub scenario: String,
+    pub engine: String,
+    pub outcome: Outcome,
+    pub expected: Outcome,
+    pub violations: Vec<Violation>,
+    /// Every check's status (pass, fail, not applicable with its reason).
+    pub checks: Vec<CheckResult>,
+    pub duration_ms: u64,
+    /// The normative trace (compared with `<id>.snap` on every target).
+    #[serde(skip)]
+    pub trace: String,
+    /// The whole transcript (compared with `<id>.reference.snap` on the embedded target).
+    #[serde(skip)]
+    pub transcript: String,
+    /// Against another target than the reference server: how its transcript differs from the
+    /// reference server's, in what the contract leaves open. Never part of the verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub informative: Vec<String>,
+    /// Snapshot differences that fail the run: (snapshot file, diff).
+    #[serde(skip)]
+    pub diffs: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<PathBuf>,
+    pub seed: u64,
+    #[serde(skip)]
+    pub pending: Option<PendingArtifacts>,
+    /// Why this run's failures are expected, from the `--expect` baseline (file and line).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub known_failures: Vec<String>,
+    /// Earlier attempts (`--retries`): what each ended as.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+    /// A `flaky` outcome counts as expected (`--allow-flaky`).
+    #[serde(skip)]
+    pub allow_flaky: bool,
+}
+
+/// One earlier attempt of a retried scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub violations: Vec<Violation>,
+}
+
+impl ScenarioResult {
+    /// A passing result with nothing observed yet, expecting what the scenario file says for
+    /// `engine`.
+    pub fn new(file: &ScenarioFile, engine: Engine, seed: u64) -> Self {
+        Self {
+            scenario: file.id.0.clone(),
+            engine: engine.name().to_owned(),
+            outcome: Outcome::Pass,
+            expected: file.scenario.expect.outcome_for(engine.name()),
+            violations: Vec::new(),
+            checks: Vec::new(),
+            duration_ms: 0,
+            trace: String::new(),
+            transcript: String::new(),
+            informative: Vec::new(),
+            diffs: Vec::new(),
+            artifacts: None,
+            seed,
+            pending: None,
+            known_failures: Vec::new(),
+            attempts: Vec::new(),
+            allow_flaky: false,
+        }
+    }
+
+    /// The outcome is what the scenario file expects (an unexpected pass is a failure too;
+    /// `flaky` is one unless `--allow-flaky`).
+    pub fn as_expected(&self) -> bool {
+        self.outcome == self.expected || (self.outcome == Outcome::Flaky && self.allow_flaky)
+    }
+}
+
+/// What a failed run keeps, prepared before the final verdict.
+#[derive(Debug, Clone, Default)]
+pub struct PendingArtifacts {
+    pub files: Vec<(String, String)>,
+    pub open_tabs: Vec<(String, fantoccini::wd::WindowHandle)>,
+}

@@ -1,0 +1,9 @@
+//! What the harness's commands do: run one scenario in one browser, the suite (scenarios ×
+//! engines, in parallel), the benchmark, the soak, and the two-sided defect matrix.
+
+pub mod bench;
+pub mod defects;
+pub mod expectations;
+pub mod one_scenario;
+pub mod soak;
+pub mod suite;
