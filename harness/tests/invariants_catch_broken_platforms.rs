@@ -17,7 +17,9 @@ use harness::contract::Engine;
 use harness::run::one_scenario::{Artifacts, run_scenario};
 use harness::scenario::{Outcome, Scenario, ScenarioFile, ScenarioId};
 use harness::target::Target;
-use reference_server::RouterCustomizer;
+use reference_server::defects::edits::Edit;
+use reference_server::{Defect, RouterCustomizer};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -100,23 +102,28 @@ fn assert_caught(result: &ScenarioResult, invariant: &str) {
     );
 }
 
-/// Serves `name` with each `(from, to)` edit made; panics at once if a `from` is not in the
-/// script, so a test can never run against an unbroken page by accident.
-fn broken_script(name: &'static str, edits: &[(&str, &str)]) -> RouterCustomizer {
-    let original = reference_server::asset(name).unwrap_or_else(|| panic!("no asset {name}"));
-    let mut broken = original.to_owned();
-    for (from, to) in edits {
-        assert!(broken.contains(from), "{name} does not contain {from:?}");
-        broken = broken.replace(from, to);
+/// Serves the page scripts with each `(file, from, to)` edit made; panics at once if a `from`
+/// is not in its script, so a test can never run against an unbroken page by accident.
+fn broken_script(edits: &[Edit]) -> RouterCustomizer {
+    let mut broken: BTreeMap<String, String> = BTreeMap::new();
+    for (name, from, to) in edits {
+        let script = broken.entry(format!("/static/{name}")).or_insert_with(|| {
+            reference_server::asset(name)
+                .unwrap_or_else(|| panic!("no asset {name}"))
+                .to_owned()
+        });
+        assert!(script.contains(from), "{name} does not contain {from:?}");
+        *script = script.replace(from, to);
     }
+    let broken = Arc::new(broken);
     Box::new(move |router: Router| {
         router.layer(middleware::from_fn(move |request: Request, next: Next| {
             let broken = broken.clone();
             async move {
-                if request.uri().path() == format!("/static/{name}") {
+                if let Some(script) = broken.get(request.uri().path()) {
                     return Response::builder()
                         .header("content-type", "text/javascript")
-                        .body(Body::from(broken))
+                        .body(Body::from(script.clone()))
                         .unwrap();
                 }
                 next.run(request).await
@@ -196,25 +203,17 @@ fn an_extra_field_in_the_payload_is_caught() {
     if !browser_available() {
         return;
     }
-    let broken = broken_script(
+    let broken = broken_script(&[(
         "callback.js",
-        &[(
-            r#"connectionId: params.get("connection_id") || """#,
-            r#"connectionId: params.get("connection_id") || "", tracking: document.referrer"#,
-        )],
-    );
+        r#"connectionId: params.get("connection_id") || """#,
+        r#"connectionId: params.get("connection_id") || "", tracking: document.referrer"#,
+    )]);
     assert_caught(&run(Some(broken), BASELINE), PAYLOAD_SHAPE);
 }
 
 /// The callback page posting its result to any origin.
 fn callback_posting_to_any_origin() -> RouterCustomizer {
-    broken_script(
-        "callback.js",
-        &[(
-            "window.opener.postMessage(payload, location.origin);",
-            "window.opener.postMessage(payload, \"*\");",
-        )],
-    )
+    broken_script(Defect::PostMessageToAnyOrigin.script_edits())
 }
 
 #[test]
@@ -257,13 +256,7 @@ fn a_popup_with_a_features_string_is_caught() {
     if !browser_available() {
         return;
     }
-    let broken = broken_script(
-        "chat.js",
-        &[(
-            r#"window.open(command.url, "_blank");"#,
-            r#"window.open(command.url, "_blank", "popup,width=480,height=640");"#,
-        )],
-    );
+    let broken = broken_script(Defect::PopupWithFeatures.script_edits());
     assert_caught(&run(Some(broken), BASELINE), OPENED_AS_TAB);
 }
 
@@ -272,10 +265,7 @@ fn a_card_that_never_resends_is_caught() {
     if !browser_available() {
         return;
     }
-    let broken = broken_script(
-        "chat.js",
-        &[(r#"case "resend":"#, r#"case "resend-never":"#)],
-    );
+    let broken = broken_script(Defect::NoResend.script_edits());
     let result = run(Some(broken), BASELINE);
     assert_eq!(result.outcome, Outcome::Timeout, "{:#?}", result.violations);
     assert_caught(&result, CHAT_RESUMED);
@@ -286,13 +276,7 @@ fn a_callback_that_neither_closes_nor_says_how_is_caught() {
     if !browser_available() {
         return;
     }
-    let broken = broken_script(
-        "callback.js",
-        &[
-            ("window.close();", "/* stays open */"),
-            ("hint.hidden = false;", "/* no hint */"),
-        ],
-    );
+    let broken = broken_script(Defect::CallbackNeverCloses.script_edits());
     assert_caught(&run(Some(broken), BASELINE), CALLBACK_CLOSED);
 }
 
@@ -391,7 +375,7 @@ fn a_simulator_counterexample_for_a_broken_client_fails_in_real_chromium_too() {
         .counterexample
         .expect("the simulator catches a client that never polls");
     // The same broken module, served to a real browser, with the printed scenario file.
-    let broken = broken_script("card-decisions.js", broken_client.edits());
+    let broken = broken_script(broken_client.edits());
     let result = run(Some(broken), &found.scenario);
     assert_caught(&result, CHAT_RESUMED);
     // And the served module passes the same file.

@@ -7,6 +7,46 @@ use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
+/// Edits to the served page scripts, `(file, from, to)`: the one copy of each, used by the
+/// defects below and by the harness's simulator (its broken chat clients).
+pub mod edits {
+    pub type Edit = (&'static str, &'static str, &'static str);
+
+    /// The card never polls its server.
+    pub const NO_POLLING: [Edit; 2] = [
+        (
+            "card-decisions.js",
+            "commands: [{ type: \"poll\", afterMs: state.pollDelayMs }]",
+            "commands: []",
+        ),
+        (
+            "card-decisions.js",
+            "{ type: \"poll\", afterMs: POLL_FIRST_MS }",
+            "{ type: \"ignored\", reason: \"no polling\" }",
+        ),
+    ];
+    /// The card re-sends on every delivery.
+    pub const RESEND_ON_EVERY_DELIVERY: Edit = (
+        "card-decisions.js",
+        "return state.phase === \"resending\" || state.phase === \"done\";",
+        "return false;",
+    );
+    /// The card acts on messages from any origin.
+    pub const NO_ORIGIN_CHECK: Edit = (
+        "card-decisions.js",
+        "if (event.origin !== state.origin) {",
+        "if (false) {",
+    );
+    /// The card re-sends when its server says the connection failed.
+    pub const RESEND_ON_ERROR: Edit = (
+        "card-decisions.js",
+        "failed.commands.unshift({ type: \"show\", view: \"error\", message: event.message || \"The connection failed.\" });",
+        "failed.commands.unshift({ type: \"show\", view: \"error\", message: event.message || \"The connection failed.\" }, { type: \"resend\" });",
+    );
+}
+
+use edits::{Edit, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_EVERY_DELIVERY};
+
 /// One deliberate defect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -131,7 +171,7 @@ impl Defect {
     }
 
     /// Edits to a page script under this defect: `(file, from, to)`.
-    pub fn script_edits(self) -> &'static [(&'static str, &'static str, &'static str)] {
+    pub fn script_edits(self) -> &'static [Edit] {
         match self {
             Defect::PostMessageToAnyOrigin => &[(
                 "callback.js",
@@ -154,22 +194,10 @@ impl Defect {
                 "window.open(command.url, \"_blank\", \"popup,width=480,height=640\");",
             )],
             Defect::NoResend => &[("chat.js", "case \"resend\":", "case \"resend-never\":")],
-            Defect::ResendOnEveryDelivery => &[(
-                "card-decisions.js",
-                "return state.phase === \"resending\" || state.phase === \"done\";",
-                "return false;",
-            )],
+            Defect::ResendOnEveryDelivery => &[RESEND_ON_EVERY_DELIVERY],
             Defect::OpenerOnlyNoPolling => &[
-                (
-                    "card-decisions.js",
-                    "commands: [{ type: \"poll\", afterMs: state.pollDelayMs }]",
-                    "commands: []",
-                ),
-                (
-                    "card-decisions.js",
-                    "{ type: \"poll\", afterMs: POLL_FIRST_MS }",
-                    "{ type: \"ignored\", reason: \"no polling\" }",
-                ),
+                NO_POLLING[0],
+                NO_POLLING[1],
                 (
                     "chat.js",
                     "var broadcast = new BroadcastChannel(CHANNEL_NAME);",
@@ -182,11 +210,7 @@ impl Defect {
                 ),
             ],
             Defect::CardTrustsMessages => &[
-                (
-                    "card-decisions.js",
-                    "if (event.origin !== state.origin) {",
-                    "if (false) {",
-                ),
+                NO_ORIGIN_CHECK,
                 (
                     "card-decisions.js",
                     "// A message is a hint: the server's status decides.",

@@ -14,7 +14,7 @@ mod agent;
 mod choices;
 mod db;
 #[cfg(feature = "catalogue")]
-mod defects;
+pub mod defects;
 mod entropy;
 mod http;
 mod oauth;

@@ -28,6 +28,10 @@ pub const ORG_ISOLATION: &str = "org-isolation";
 pub const SINGLE_EXCHANGE: &str = "single-exchange";
 pub const CHANNELS_COMPLETE: &str = "channels-complete";
 pub const OPENED_IN_GESTURE: &str = "opened-in-gesture";
+pub const RESEND_AT_MOST_ONCE: &str = "resend-at-most-once";
+pub const RESEND_ONLY_WHEN_CONNECTED: &str = "resend-only-when-connected";
+pub const FOREIGN_ORIGIN_IGNORED: &str = "foreign-origin-ignored";
+pub const NO_DUPLICATE_CONNECTION: &str = "no-duplicate-connection";
 /// Not an invariant of the flow: the provider saw a request it has no endpoint for.
 pub const PROVIDER_CONTRACT: &str = "provider-contract";
 /// Not an invariant: a step could not be performed.
@@ -152,25 +156,25 @@ pub const CATALOGUE: [Invariant; 20] = [
         tier: Tier::Browser,
     },
     Invariant {
-        id: "resend-at-most-once",
+        id: RESEND_AT_MOST_ONCE,
         summary: "no card re-sends its queued message twice, and the server re-sends it once in all",
         enforces: "oauth-flow.md, Notes: \"sent again exactly once\"",
         tier: Tier::Simulator,
     },
     Invariant {
-        id: "resend-only-when-connected",
+        id: RESEND_ONLY_WHEN_CONNECTED,
         summary: "a re-send happens only once the server says the connection is connected",
         enforces: "oauth-flow.md, Flow 6: \"resumes the chat session that was waiting on the connection\"",
         tier: Tier::Simulator,
     },
     Invariant {
-        id: "foreign-origin-ignored",
+        id: FOREIGN_ORIGIN_IGNORED,
         summary: "a message from another origin changes nothing",
         enforces: "target-contract.md §4: postMessage to \"the platform's exact origin\"",
         tier: Tier::Simulator,
     },
     Invariant {
-        id: "no-duplicate-connection",
+        id: NO_DUPLICATE_CONNECTION,
         summary: "retries and second tabs reuse the pending connection",
         enforces: "oauth-flow.md, Flow 1-4: one connection per connect prompt",
         tier: Tier::Simulator,
@@ -181,6 +185,18 @@ pub const CATALOGUE: [Invariant; 20] = [
         enforces: "docs/verdicts.md: a regression guard of the reference implementation, never a verdict on another target",
         tier: Tier::Browser,
     },
+];
+
+/// The checks the simulator runs, in the order its reports name them.
+pub const SIM_CHECKS: [&str; 8] = [
+    NO_SECRET_VISIBLE,
+    RESEND_AT_MOST_ONCE,
+    RESEND_ONLY_WHEN_CONNECTED,
+    FOREIGN_ORIGIN_IGNORED,
+    CHAT_RESUMED,
+    REVOCATION,
+    NO_DUPLICATE_CONNECTION,
+    CALLBACK_CLOSED,
 ];
 
 /// The checks run after every browser scenario, in order.
@@ -1144,4 +1160,47 @@ fn single_exchange(observation: &Observation) -> Vec<Violation> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The ids of the catalogue's checks run in `tier` (or in both tiers).
+    fn catalogue_ids(tier: Tier) -> BTreeSet<&'static str> {
+        CATALOGUE
+            .iter()
+            .filter(|i| i.tier == tier || i.tier == Tier::Both)
+            .map(|i| i.id)
+            .collect()
+    }
+
+    #[test]
+    fn each_tier_runs_the_checks_the_catalogue_gives_it_and_no_other() {
+        let browser: BTreeSet<&str> = BROWSER_CHECKS.into_iter().collect();
+        let sim: BTreeSet<&str> = SIM_CHECKS.into_iter().collect();
+        assert_eq!(
+            browser.len(),
+            BROWSER_CHECKS.len(),
+            "a browser check listed twice"
+        );
+        assert_eq!(
+            sim.len(),
+            SIM_CHECKS.len(),
+            "a simulator check listed twice"
+        );
+        // The snapshot layers are browser checks of the verdict, judged by the snapshot module.
+        let layers: BTreeSet<&str> = [NORMATIVE_TRACE, REFERENCE_TRANSCRIPT].into();
+        assert_eq!(
+            &catalogue_ids(Tier::Browser) - &layers,
+            browser,
+            "BROWSER_CHECKS and the catalogue's browser tier differ"
+        );
+        assert_eq!(
+            catalogue_ids(Tier::Simulator),
+            sim,
+            "SIM_CHECKS and the catalogue's simulator tier differ"
+        );
+    }
 }

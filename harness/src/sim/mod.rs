@@ -23,7 +23,7 @@ use case::{Case, CoopHop, ProviderBehaviour};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestError, TestRunner};
 use serde::Serialize;
 use std::cell::Cell;
-pub use world::{BrokenClient, FlowOutcome, SIM_INVARIANTS, SimViolation};
+pub use world::{BrokenClient, FlowOutcome, SimViolation};
 
 /// What `harness sim` explores.
 #[derive(Debug, Clone)]
@@ -137,7 +137,7 @@ pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
             .broken
             .map(|b| format!("broken: {}", b.name()))
             .unwrap_or_else(|| "served card-decisions.js".into()),
-        invariants: SIM_INVARIANTS.to_vec(),
+        invariants: crate::check::invariants::SIM_CHECKS.to_vec(),
         endings: endings.into_inner(),
         counterexample,
     })

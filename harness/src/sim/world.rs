@@ -7,6 +7,10 @@
 
 use super::card::CardModule;
 use super::case::{Action, Case, CoopHop, ProviderBehaviour};
+use crate::check::invariants::{
+    CALLBACK_CLOSED, CHAT_RESUMED, FOREIGN_ORIGIN_IGNORED, NO_DUPLICATE_CONNECTION,
+    NO_SECRET_VISIBLE, RESEND_AT_MOST_ONCE, RESEND_ONLY_WHEN_CONNECTED, REVOCATION,
+};
 use crate::contract;
 use axum::body::Body;
 use fake_provider::{
@@ -16,6 +20,9 @@ use fake_provider::{
 use http_body_util::BodyExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use reference_server::defects::edits::{
+    Edit, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_ERROR, RESEND_ON_EVERY_DELIVERY,
+};
 use reference_server::paths;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -34,18 +41,6 @@ const CHAT: &str = "main";
 /// How long the world runs after each action, and at the end (virtual ms).
 const AFTER_ACTION_MS: u64 = 1_500;
 const SETTLE_MS: u64 = 7_000;
-
-/// The invariants the simulator checks, as its reports name them.
-pub const SIM_INVARIANTS: [&str; 8] = [
-    "no-secret-visible",
-    "resend-at-most-once",
-    "resend-only-when-connected",
-    "foreign-origin-ignored",
-    "chat-resumed",
-    "revocation",
-    "no-duplicate-connection",
-    "callback-closed",
-];
 
 /// A deliberately broken chat client: what the browser tier's known-bad platforms do, here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -84,38 +79,20 @@ impl BrokenClient {
         }
     }
 
-    /// Edits to `card-decisions.js`: `(from, to)`, each `from` present in the served file.
-    pub fn edits(self) -> &'static [(&'static str, &'static str)] {
-        const NO_POLLING: [(&str, &str); 2] = [
-            (
-                "commands: [{ type: \"poll\", afterMs: state.pollDelayMs }]",
-                "commands: []",
-            ),
-            (
-                "{ type: \"poll\", afterMs: POLL_FIRST_MS }",
-                "{ type: \"ignored\", reason: \"no polling\" }",
-            ),
-        ];
+    /// Its edits to `card-decisions.js`, from the reference server's one copy of each.
+    pub fn edits(self) -> &'static [Edit] {
         match self {
             BrokenClient::OpenerOnly | BrokenClient::NeverPolls => &NO_POLLING,
-            BrokenClient::ResendOnEveryDelivery => &[(
-                "return state.phase === \"resending\" || state.phase === \"done\";",
-                "return false;",
-            )],
-            BrokenClient::AcceptsAnyOrigin => {
-                &[("if (event.origin !== state.origin) {", "if (false) {")]
-            }
-            BrokenClient::ResendsOnError => &[(
-                "failed.commands.unshift({ type: \"show\", view: \"error\", message: event.message || \"The connection failed.\" });",
-                "failed.commands.unshift({ type: \"show\", view: \"error\", message: event.message || \"The connection failed.\" }, { type: \"resend\" });",
-            )],
+            BrokenClient::ResendOnEveryDelivery => &[RESEND_ON_EVERY_DELIVERY],
+            BrokenClient::AcceptsAnyOrigin => &[NO_ORIGIN_CHECK],
+            BrokenClient::ResendsOnError => &[RESEND_ON_ERROR],
         }
     }
 
     /// The module's text with this client's edits.
     pub fn module_source(self) -> String {
         let mut source = reference_server::CARD_DECISIONS_JS.to_owned();
-        for (from, to) in self.edits() {
+        for (_, from, to) in self.edits() {
             assert!(
                 source.contains(from),
                 "card-decisions.js no longer contains {from:?}: update BrokenClient::edits"
@@ -750,7 +727,7 @@ impl<'a> World<'a> {
                 self.next_card += 1;
                 let key = self.next_card;
                 if let Err(error) = self.module.initial(key, &options) {
-                    self.violation("chat-resumed", format!("{error:#}"));
+                    self.violation(CHAT_RESUMED, format!("{error:#}"));
                     continue;
                 }
                 if let Page::Chat { cards } = &mut self.tabs[tab].page {
@@ -791,7 +768,7 @@ impl<'a> World<'a> {
         let commands = match self.module.decide(current.key, &event) {
             Ok(commands) => commands,
             Err(error) => {
-                self.violation("chat-resumed", format!("{error:#}"));
+                self.violation(CHAT_RESUMED, format!("{error:#}"));
                 return;
             }
         };
@@ -799,7 +776,7 @@ impl<'a> World<'a> {
             && event["origin"] != json!(self.platform_url.origin().ascii_serialization());
         if foreign && commands.iter().any(|c| c["type"] != "ignored") {
             self.violation(
-                "foreign-origin-ignored",
+                FOREIGN_ORIGIN_IGNORED,
                 format!(
                     "a {} message from {} made the card do {}",
                     event["channel"].as_str().unwrap_or(""),
@@ -813,7 +790,7 @@ impl<'a> World<'a> {
         if !server_said_connected && commands.iter().any(|c| c["type"] == "resend") {
             let queued = self.id(&current.queued_id, "QUEUED");
             self.violation(
-                "resend-only-when-connected",
+                RESEND_ONLY_WHEN_CONNECTED,
                 format!("the card asked to re-send {queued} on {event}, not on its server saying connected"),
             );
         }
@@ -1021,7 +998,7 @@ impl<'a> World<'a> {
                 let name = self.tabs[tab].name.clone();
                 if count > 1 {
                     self.violation(
-                        "resend-at-most-once",
+                        RESEND_AT_MOST_ONCE,
                         format!("the card in [{name}] asked to re-send {queued} {count} times"),
                     );
                 }
@@ -1104,7 +1081,7 @@ impl<'a> World<'a> {
             && !(kinds.contains(&"tool-error") && kinds.contains(&"reconnect-card"))
         {
             self.violation(
-                "revocation",
+                REVOCATION,
                 format!(
                     "after the revocation the tool call gave {}",
                     kinds.join(", ")
@@ -1373,7 +1350,7 @@ impl<'a> World<'a> {
             let shown = self.id(&queued, "QUEUED");
             if status["status"] == "connected" && message["queuedState"] == "waiting" {
                 self.violation(
-                    "chat-resumed",
+                    CHAT_RESUMED,
                     format!("the server says connected, the chat tab is open, and {shown} was never re-sent"),
                 );
             }
@@ -1384,14 +1361,14 @@ impl<'a> World<'a> {
             {
                 let view = card.view.clone();
                 self.violation(
-                    "chat-resumed",
+                    CHAT_RESUMED,
                     format!("the connection failed and the card for {shown} shows {view:?}, not the error"),
                 );
             }
         }
         if resent > cards as isize {
             self.violation(
-                "resend-at-most-once",
+                RESEND_AT_MOST_ONCE,
                 format!("{resent} messages re-sent for {cards} card(s)"),
             );
         }
@@ -1405,13 +1382,13 @@ impl<'a> World<'a> {
             if !id.is_empty() && !card_connections.contains(&id) {
                 let shown = self.id(&id, "CONNECTION");
                 self.violation(
-                    "no-duplicate-connection",
+                    NO_DUPLICATE_CONNECTION,
                     format!("the callback resolved {shown}, a connection no card asked for"),
                 );
             }
             for finding in secrets.find_in(url.as_str()) {
                 self.violation(
-                    "no-secret-visible",
+                    NO_SECRET_VISIBLE,
                     format!("{:?} in the callback URL", finding.kind),
                 );
             }
@@ -1419,7 +1396,7 @@ impl<'a> World<'a> {
         for tab in self.tabs.clone() {
             if matches!(tab.page, Page::Callback) && !tab.closed {
                 self.violation(
-                    "callback-closed",
+                    CALLBACK_CLOSED,
                     format!("[{}] shows the callback and never closed", tab.name),
                 );
             }
