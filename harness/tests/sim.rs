@@ -250,3 +250,32 @@ fn the_simulator_agrees_with_real_chromium_on_every_scenario_it_can_express() {
     );
     println!("compared: {compared:#?}\nnot expressible: {skipped:#?}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 64,
+        // A failure prints its case; no file of persisted failures in the tree.
+        failure_persistence: None,
+        rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
+        // One seed for the whole run: HARNESS_SEED, or 7.
+        rng_seed: proptest::test_runner::RngSeed::Fixed(
+            std::env::var("HARNESS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(7)
+        ),
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// The simulator's scenarios are typed: written as a file and read back, each is the same
+    /// scenario, and a valid one (the printed file is the one a person saves).
+    #[test]
+    fn every_scenario_the_simulator_writes_reads_back_as_itself(case in harness::sim::case::cases()) {
+        let simulator = harness::sim::Simulator::new(None).unwrap();
+        let outcome = simulator.run(&case).unwrap();
+        let options = harness::sim::SimOptions { seed: 1, cases: 1, broken: None };
+        let scenario = harness::sim::scenario_for(&case, &outcome, outcome.chat_ended, &options);
+        proptest::prop_assert!(!scenario.steps.is_empty());
+        let text = scenario.to_file();
+        let read = harness::scenario::Scenario::parse("written.toml", &text)
+            .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("{e}\n{text}")))?;
+        proptest::prop_assert_eq!(read, scenario, "{}", text);
+    }
+}

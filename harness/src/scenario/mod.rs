@@ -488,6 +488,84 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// The scenario as a file's text, in the shape authors write: every value the file format
+    /// would fill in anyway (a default) left out, so a generated file reads like a written one.
+    /// `Scenario::parse(_, &scenario.to_file())` gives back the same scenario.
+    pub fn to_file(&self) -> String {
+        let toml::Value::Table(mut table) =
+            toml::Value::try_from(self).expect("a scenario serializes to TOML")
+        else {
+            unreachable!("a scenario is a table")
+        };
+        let same = |table: &toml::Table| {
+            toml::Value::Table(table.clone())
+                .try_into::<Scenario>()
+                .is_ok_and(|parsed| parsed == *self)
+        };
+        // Within each section and each step, drop every key the scenario does not need; then
+        // every section left empty.
+        let sections: Vec<String> = table.keys().cloned().collect();
+        for section in sections {
+            let paths: Vec<(Option<usize>, String)> = match &table[&section] {
+                toml::Value::Table(inner) => inner.keys().map(|k| (None, k.clone())).collect(),
+                toml::Value::Array(steps) => steps
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(index, step)| {
+                        step.as_table()
+                            .into_iter()
+                            .flat_map(|t| t.keys())
+                            .filter(|key| *key != "do")
+                            .map(move |key| (Some(index), key.clone()))
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            for (index, key) in paths {
+                let mut trial = table.clone();
+                let holder = match (index, trial.get_mut(&section)) {
+                    (None, Some(toml::Value::Table(inner))) => Some(inner),
+                    (Some(index), Some(toml::Value::Array(steps))) => {
+                        steps.get_mut(index).and_then(toml::Value::as_table_mut)
+                    }
+                    _ => None,
+                };
+                if let Some(holder) = holder {
+                    holder.remove(&key);
+                    if same(&trial) {
+                        table = trial;
+                    }
+                }
+            }
+            if table[&section].as_table().is_some_and(|t| t.is_empty()) {
+                let mut trial = table.clone();
+                trial.remove(&section);
+                if same(&trial) {
+                    table = trial;
+                }
+            }
+        }
+        // In the order of the fields (as files are written), not the table's alphabetical one.
+        let order = [
+            "description",
+            "browser",
+            "provider",
+            "platform",
+            "steps",
+            "expect",
+        ];
+        debug_assert!(table.keys().all(|k| order.contains(&k.as_str())));
+        order
+            .iter()
+            .filter_map(|key| {
+                let value = table.remove(*key)?;
+                let one: toml::Table = [(key.to_string(), value)].into_iter().collect();
+                Some(toml::to_string(&one).expect("a table serializes"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// Combinations that cannot mean anything.
     fn validate(&self) -> Result<(), String> {
         if self.description.trim().is_empty() || self.description.contains('\n') {

@@ -17,9 +17,14 @@ pub mod case;
 pub mod replay;
 pub mod world;
 
+use crate::scenario::{
+    BrowserConfig, ChatExpectation, Expectation, Feature, OpenerMode, PlatformConfig, Scenario,
+    Step, StorageMode,
+};
 use anyhow::Context as _;
 use card::CardModule;
 use case::{Case, CoopHop, ProviderBehaviour};
+use fake_provider::{ConsentFault, Coop, Faults, TokenFailure};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestError, TestRunner};
 use serde::Serialize;
 use std::cell::Cell;
@@ -143,13 +148,14 @@ pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
     })
 }
 
-/// The case as a scenario file: the same browser configuration, provider and steps.
-pub fn scenario_file(
+/// The case as a scenario: the same browser configuration, provider and steps, expecting
+/// `expected_chat` of the chat.
+pub fn scenario_for(
     case: &Case,
     outcome: &FlowOutcome,
     expected_chat: &str,
     options: &SimOptions,
-) -> String {
+) -> Scenario {
     let first = outcome
         .violations
         .first()
@@ -159,8 +165,8 @@ pub fn scenario_file(
         .broken
         .map(|b| format!(" --broken-client {}", b.name()))
         .unwrap_or_default();
-    let mut out = format!(
-        "#:schema ../scenario.schema.json\ndescription = \"Found by `harness sim --seed {} --cases {}{client}` ({first}){}.\"\n",
+    let description = format!(
+        "Found by `harness sim --seed {} --cases {}{client}` ({first}){}.",
         options.seed,
         options.cases,
         if case.duplicate_deliveries {
@@ -169,50 +175,71 @@ pub fn scenario_file(
             ""
         }
     );
-    let mut browser = Vec::new();
-    if !case.broadcast_channel {
-        browser.push("remove_features = [\"BroadcastChannel\"]".to_owned());
-    }
-    if !case.storage {
-        browser.push("storage = \"throws\"".to_owned());
-    }
-    if case.noopener {
-        browser.push("opener = \"noopener\"".to_owned());
-    }
-    if !browser.is_empty() {
-        out.push_str(&format!("\n[browser]\n{}\n", browser.join("\n")));
-    }
-    let mut provider: Vec<String> = Vec::new();
+    let browser = BrowserConfig {
+        remove_features: if case.broadcast_channel {
+            Vec::new()
+        } else {
+            vec![Feature::BroadcastChannel]
+        },
+        storage: if case.storage {
+            StorageMode::Available
+        } else {
+            StorageMode::Throws
+        },
+        opener: if case.noopener {
+            OpenerMode::Noopener
+        } else {
+            OpenerMode::Keep
+        },
+    };
+    let mut provider = Faults::none();
     match case.coop {
-        Some(CoopHop::ConsentPage) => {
-            provider.push("coop_on_consent_page = \"same-origin\"".into())
-        }
-        Some(CoopHop::Redirect) => provider.push("coop_on_redirect = \"same-origin\"".into()),
+        Some(CoopHop::ConsentPage) => provider.coop_on_consent_page = Some(Coop::SameOrigin),
+        Some(CoopHop::Redirect) => provider.coop_on_redirect = Some(Coop::SameOrigin),
         None => {}
     }
     match case.provider {
         ProviderBehaviour::Behaves => {}
-        ProviderBehaviour::ErrorRedirect => provider.push(format!(
-            "consent = {{ kind = \"error-redirect\", error = \"server_error\", description = {:?} }}",
-            case.error_description
-        )),
+        ProviderBehaviour::ErrorRedirect => {
+            provider.consent = ConsentFault::ErrorRedirect {
+                error: "server_error".into(),
+                description: case.error_description.clone(),
+            }
+        }
         ProviderBehaviour::TokenUnavailable => {
-            provider.push("token_failure = \"server-error\"".into())
+            provider.token_failure = Some(TokenFailure::ServerError)
         }
         ProviderBehaviour::TokenInvalidGrant => {
-            provider.push("token_failure = \"invalid-grant\"".into())
+            provider.token_failure = Some(TokenFailure::InvalidGrant)
         }
-        ProviderBehaviour::SlowToken => provider.push("token_delay_ms = 4000".into()),
+        ProviderBehaviour::SlowToken => provider.token_delay_ms = 4000,
     }
-    if !provider.is_empty() {
-        out.push_str(&format!("\n[provider]\n{}\n", provider.join("\n")));
+    let mut steps = outcome.steps.clone();
+    steps.push(Step::Pause { ms: 5000 });
+    let expected: ChatExpectation = serde_json::from_value(serde_json::json!(expected_chat))
+        .expect("the simulator ends a chat in a state scenario files can expect");
+    Scenario {
+        description,
+        browser,
+        provider,
+        platform: PlatformConfig::default(),
+        steps,
+        expect: Expectation {
+            chat: [("chat".to_owned(), expected)].into(),
+            ..Expectation::default()
+        },
     }
-    for step in &outcome.steps {
-        out.push_str(&format!("\n{step}\n"));
-    }
-    out.push_str("\n[[steps]]\ndo = \"pause\"\nms = 5000\n");
-    out.push_str(&format!("\n[expect.chat]\nchat = \"{expected_chat}\"\n"));
-    out
+}
+
+/// The case as a scenario file's text (see [`scenario_for`]).
+pub fn scenario_file(
+    case: &Case,
+    outcome: &FlowOutcome,
+    expected_chat: &str,
+    options: &SimOptions,
+) -> String {
+    let scenario = scenario_for(case, outcome, expected_chat, options);
+    format!("#:schema ../scenario.schema.json\n{}", scenario.to_file())
 }
 
 /// The report as `harness sim` prints it: the same seed and count print the same text.

@@ -12,6 +12,7 @@ use crate::check::invariants::{
     NO_SECRET_VISIBLE, RESEND_AT_MOST_ONCE, RESEND_ONLY_WHEN_CONNECTED, REVOCATION,
 };
 use crate::contract;
+use crate::scenario::{Activation, Decision, Step};
 use axum::body::Body;
 use fake_provider::{
     ClientRegistration, ConsentFault, Endpoint, Faults, Provider, ProviderConfig, ProviderRequest,
@@ -121,8 +122,8 @@ pub struct SimViolation {
 pub struct FlowOutcome {
     pub trace: Vec<String>,
     pub violations: Vec<SimViolation>,
-    /// The TOML of each step that happened (actions that were no-ops are left out).
-    pub steps: Vec<String>,
+    /// Each step that happened (actions that were no-ops are left out).
+    pub steps: Vec<Step>,
     /// How the chat ended: `resumed`, `error-shown`, `waiting` or `tool-error-and-reconnect`.
     pub chat_ended: &'static str,
     /// `METHOD /path -> status (outcome)` for every provider request, in order.
@@ -222,7 +223,7 @@ pub struct World<'a> {
     tabs: Vec<Tab>,
     trace: Vec<String>,
     violations: Vec<SimViolation>,
-    steps: Vec<String>,
+    steps: Vec<Step>,
     said: usize,
     revoked_since_allow: bool,
     /// Re-send requests by (tab, queued message): each card asks at most once.
@@ -1092,8 +1093,11 @@ impl<'a> World<'a> {
         self.revoked_since_allow = false;
         let tab = self.chat_tab();
         self.render(tab, &body["messages"]);
-        self.steps
-            .push("[[steps]]\ndo = \"say\"\ntext = \"list my files\"".into());
+        self.steps.push(Step::Say {
+            text: "list my files".into(),
+            tab: "chat".into(),
+            wait: true,
+        });
     }
 
     /// The latest card of the chat that is not settled, and its phase.
@@ -1121,13 +1125,13 @@ impl<'a> World<'a> {
         self.dispatch(tab, card, json!({"type": "user", "action": action}), true);
         if self.tabs.len() > opened_before {
             let name = self.tabs[self.tabs.len() - 1].name.clone();
-            let opens = if name == "provider" {
-                String::new()
-            } else {
-                format!("\nopens = \"{name}\"")
-            };
-            self.steps
-                .push(format!("[[steps]]\ndo = \"connect\"{opens}"));
+            self.steps.push(Step::Connect {
+                tab: "chat".into(),
+                connector: None,
+                opens: name,
+                by: Activation::Click,
+                unless_answered: false,
+            });
         }
         true
     }
@@ -1146,9 +1150,15 @@ impl<'a> World<'a> {
                 let decision = if allow { "allow" } else { "deny" };
                 let name = self.tabs[tab].name.clone();
                 self.note(format!("[{name}] the user clicks {decision}"));
-                self.steps.push(format!(
-                    "[[steps]]\ndo = \"consent\"\ndecision = \"{decision}\"\ntab = \"{name}\""
-                ));
+                self.steps.push(Step::Consent {
+                    decision: if allow {
+                        Decision::Allow
+                    } else {
+                        Decision::Deny
+                    },
+                    tab: name,
+                    after_ms: None,
+                });
                 if allow {
                     self.revoked_since_allow = false;
                 }
@@ -1174,23 +1184,20 @@ impl<'a> World<'a> {
                 self.tabs[tab].closed = true;
                 let name = self.tabs[tab].name.clone();
                 self.note(format!("[{name}] closed by the user"));
-                self.steps
-                    .push(format!("[[steps]]\ndo = \"close-tab\"\ntab = \"{name}\""));
+                self.steps.push(Step::CloseTab { tab: name });
             }
             Action::ReloadChat => {
                 let tab = self.chat_tab();
                 self.tabs[tab].generation += 1;
                 self.note("[chat] reloaded".into());
                 self.open_chat(tab);
-                self.steps
-                    .push("[[steps]]\ndo = \"reload\"\ntab = \"chat\"".into());
+                self.steps.push(Step::Reload { tab: "chat".into() });
             }
             Action::Retry => {
                 self.click_connect();
             }
             Action::Wait { ms } => {
-                self.steps
-                    .push(format!("[[steps]]\ndo = \"pause\"\nms = {ms}"));
+                self.steps.push(Step::Pause { ms: u64::from(ms) });
                 let until = self.now() + u64::from(ms);
                 self.run_until(until);
             }
@@ -1224,11 +1231,14 @@ impl<'a> World<'a> {
                 }
                 if !self.connectors_open {
                     self.connectors_open = true;
-                    self.steps
-                        .push("[[steps]]\ndo = \"open-connectors\"".into());
+                    self.steps.push(Step::OpenConnectors {
+                        tab: "connectors".into(),
+                    });
                 }
-                self.steps
-                    .push("[[steps]]\ndo = \"disconnect\"\nconnector = \"files\"".into());
+                self.steps.push(Step::Disconnect {
+                    connector: "files".into(),
+                    tab: "connectors".into(),
+                });
             }
             Action::ProviderRevokes => {
                 let count = self.provider.revoke_all_grants(None);
@@ -1236,8 +1246,7 @@ impl<'a> World<'a> {
                 if count > 0 {
                     self.revoked_since_allow = true;
                 }
-                self.steps
-                    .push("[[steps]]\ndo = \"provider-revokes\"".into());
+                self.steps.push(Step::ProviderRevokes);
             }
             Action::Say => self.say(),
             Action::SecondChatTab => {
@@ -1247,8 +1256,10 @@ impl<'a> World<'a> {
                 let tab = self.new_tab("chat-2".into(), None);
                 self.note("[chat-2] opens the same chat".into());
                 self.open_chat(tab);
-                self.steps
-                    .push("[[steps]]\ndo = \"open-chat\"\ntab = \"chat-2\"".into());
+                self.steps.push(Step::OpenChat {
+                    tab: "chat-2".into(),
+                    chat: CHAT.into(),
+                });
             }
             Action::ForgedSuccess => {
                 // The provider's page (another origin) posts to its opener, the chat.
@@ -1282,9 +1293,10 @@ impl<'a> World<'a> {
                 );
                 let name = self.tabs[from].name.clone();
                 self.note(format!("[{name}] posts a forged success to the chat"));
-                self.steps.push(format!(
-                    "[[steps]]\ndo = \"forge-success\"\ntab = \"{name}\""
-                ));
+                self.steps.push(Step::ForgeSuccess {
+                    tab: name,
+                    chat: "chat".into(),
+                });
             }
         }
     }
@@ -1299,7 +1311,10 @@ impl<'a> World<'a> {
         self.platform_request("GET", &login, None);
         let chat = self.new_tab("chat".into(), None);
         self.open_chat(chat);
-        self.steps.push("[[steps]]\ndo = \"open-chat\"".into());
+        self.steps.push(Step::OpenChat {
+            tab: "chat".into(),
+            chat: CHAT.into(),
+        });
         self.say();
         self.click_connect();
         let after_connect = self.now() + AFTER_ACTION_MS;
