@@ -20,8 +20,8 @@ enum Command {
     /// Serve the provider until interrupted.
     ///
     /// Repeat --client-id/--client-secret/--redirect-uri (in that order) to register
-    /// several clients. Faults are set with --faults-json or later with
-    /// `PUT /_admin/faults`.
+    /// several clients, or register them later with `POST /_admin/clients`. Faults are set
+    /// with --faults-json or later with `PUT /_admin/faults`.
     Serve {
         /// Socket address to listen on.
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -29,11 +29,11 @@ enum Command {
         /// URL browsers and the platform use to reach this provider (default http://localhost:PORT).
         #[arg(long)]
         public_url: Option<String>,
-        #[arg(long = "client-id", required = true)]
+        #[arg(long = "client-id")]
         client_ids: Vec<String>,
-        #[arg(long = "client-secret", required = true)]
+        #[arg(long = "client-secret")]
         client_secrets: Vec<String>,
-        #[arg(long = "redirect-uri", required = true)]
+        #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
         /// Seed of every code and token.
         #[arg(long, env = "HARNESS_SEED", default_value_t = 0)]

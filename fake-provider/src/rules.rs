@@ -54,6 +54,9 @@ pub enum Endpoint {
     AdminViolations,
     AdminFaults,
     AdminRevokeGrants,
+    /// Registers a client (form: client_id, client_secret, redirect_uri), for a platform
+    /// whose redirect URI is known only once it listens.
+    AdminClients,
     /// Browsers ask every origin for its icon on their own: answered, not a violation.
     Favicon,
     Unmatched,
@@ -61,7 +64,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint with its method and path (all but `Unmatched`).
-    pub const ROUTES: [(Endpoint, &'static str, &'static str); 12] = [
+    pub const ROUTES: [(Endpoint, &'static str, &'static str); 13] = [
         (Endpoint::Authorize, "GET", "/authorize"),
         (Endpoint::Consent, "POST", "/consent"),
         (Endpoint::Token, "POST", "/token"),
@@ -73,6 +76,7 @@ impl Endpoint {
         (Endpoint::AdminViolations, "GET", "/_admin/violations"),
         (Endpoint::AdminFaults, "PUT", "/_admin/faults"),
         (Endpoint::AdminRevokeGrants, "POST", "/_admin/revoke-grants"),
+        (Endpoint::AdminClients, "POST", "/_admin/clients"),
         (Endpoint::Favicon, "GET", "/favicon.ico"),
     ];
 
@@ -93,6 +97,7 @@ impl Endpoint {
                 | Endpoint::AdminViolations
                 | Endpoint::AdminFaults
                 | Endpoint::AdminRevokeGrants
+                | Endpoint::AdminClients
                 | Endpoint::Favicon
         )
     }
@@ -399,6 +404,27 @@ impl Provider {
                     "grants revoked",
                 )
             }
+            Endpoint::AdminClients => {
+                let form = request.form_pairs();
+                match (
+                    form.get("client_id"),
+                    form.get("client_secret"),
+                    form.get("redirect_uri"),
+                ) {
+                    (Some(id), Some(secret), Some(redirect)) if !id.is_empty() => {
+                        state.register_client(ClientRegistration::new(id, secret, redirect));
+                        decided(
+                            ProviderResponse::json(200, serde_json::json!({ "registered": id })),
+                            "client registered",
+                        )
+                    }
+                    _ => rejected(
+                        400,
+                        "invalid_request",
+                        "a client needs client_id, client_secret and redirect_uri (form fields)",
+                    ),
+                }
+            }
             Endpoint::Favicon => decided(
                 ProviderResponse {
                     status: 204,
@@ -450,11 +476,7 @@ impl Provider {
 
     /// Registers one more client (for example once the platform knows its redirect URI).
     pub fn register_client(&self, client: ClientRegistration) {
-        let mut state = self.lock();
-        state
-            .ledger
-            .record(SecretKind::ClientSecret, &client.client_secret);
-        state.clients.insert(client.client_id.clone(), client);
+        self.lock().register_client(client);
     }
 
     /// Every secret issued or received so far.
@@ -561,6 +583,13 @@ fn with_query(base: &str, params: &[(&str, &str)]) -> Url {
 }
 
 impl State {
+    /// A client the provider accepts from now on; its secret is one the ledger watches for.
+    fn register_client(&mut self, client: ClientRegistration) {
+        self.ledger
+            .record(SecretKind::ClientSecret, &client.client_secret);
+        self.clients.insert(client.client_id.clone(), client);
+    }
+
     /// The faults of a new run: nothing remembered from the last one.
     fn set_faults(&mut self, faults: Faults) {
         self.faults = faults;

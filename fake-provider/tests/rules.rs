@@ -683,3 +683,58 @@ fn a_provider_that_remembers_consent_grants_again_without_the_page_and_forgets_o
         );
     }
 }
+
+#[test]
+fn a_client_registered_through_the_admin_endpoint_is_accepted_from_then_on() {
+    let provider = provider(Faults::none());
+    let challenge = pkce_challenge(VERIFIER);
+    let before = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query("late-client", &challenge),
+    );
+    assert_eq!(before.status, 400, "an unknown client is refused");
+    let incomplete = post(
+        &provider,
+        Endpoint::AdminClients,
+        &[],
+        &[("client_id", "late-client")],
+        0,
+    );
+    assert_eq!(incomplete.status, 400);
+    assert!(
+        incomplete.body_text().contains("redirect_uri"),
+        "{}",
+        incomplete.body_text()
+    );
+    let registered = post(
+        &provider,
+        Endpoint::AdminClients,
+        &[],
+        &[
+            ("client_id", "late-client"),
+            ("client_secret", "late-secret-value"),
+            ("redirect_uri", REDIRECT),
+        ],
+        0,
+    );
+    assert_eq!(registered.status, 200, "{}", registered.body_text());
+    let after = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query("late-client", &challenge),
+    );
+    assert_eq!(after.status, 200, "{}", after.body_text());
+    assert!(
+        provider
+            .secrets()
+            .all()
+            .iter()
+            .any(|s| s.kind == SecretKind::ClientSecret && s.value == "late-secret-value"),
+        "the ledger watches the new client's secret"
+    );
+    assert_eq!(
+        Endpoint::route("POST", "/_admin/clients"),
+        Endpoint::AdminClients
+    );
+}

@@ -3,10 +3,9 @@
 //! separate processes.
 
 use harness::target::process::KillOnDrop;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn browser_available() -> bool {
     harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
@@ -174,14 +173,6 @@ fn bad_input_gets_an_error_that_names_the_thing_and_a_hint() {
 
 // --- a deployment elsewhere -------------------------------------------------------------
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The workspace's binary `name`, built if needed (it belongs to another package).
 fn workspace_binary(name: &str) -> PathBuf {
     let dir = std::env::current_exe()
@@ -204,22 +195,33 @@ fn workspace_binary(name: &str) -> PathBuf {
     path
 }
 
-/// Waits until `server` listens on `port`; false if it exited first (another process took the
-/// port between `free_port` and its bind: then whatever listens there is not ours).
-fn server_listening(server: &mut KillOnDrop, port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if server.0.try_wait().unwrap().is_some() {
-            return false;
+/// The values of the lines of `server`'s standard output that start with each of `prefixes`,
+/// read until all were seen (20 s at most); the rest of its output is drained.
+fn announced(server: &mut KillOnDrop, prefixes: &[&'static str]) -> Vec<String> {
+    use std::io::BufRead as _;
+    let stdout = server.0.stdout.take().expect("a piped stdout");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let wanted = prefixes.to_vec();
+    std::thread::spawn(move || {
+        let mut values: Vec<Option<String>> = vec![None; wanted.len()];
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            for (value, prefix) in values.iter_mut().zip(&wanted) {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    *value = Some(rest.trim().to_owned());
+                }
+            }
+            if values.iter().all(Option::is_some) {
+                let _ = sender.send(values.iter().flatten().cloned().collect::<Vec<_>>());
+                break;
+            }
         }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            // A bind that failed just now shows as an exit a moment later.
-            std::thread::sleep(Duration::from_millis(200));
-            return server.0.try_wait().unwrap().is_none();
-        }
-        assert!(Instant::now() < deadline, "nothing listens on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        for _ in lines {}
+    });
+    receiver
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("the server did not announce {prefixes:?} within 20 s"))
 }
 
 #[test]
@@ -227,57 +229,48 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
     if !browser_available() {
         return;
     }
-    // The ports are picked before the servers bind them (each needs the other's URL): if
-    // another process takes one in between, both are started again on other ports.
-    let mut started = None;
-    for _ in 0..3 {
-        let platform_port = free_port();
-        let provider_port = free_port();
-        let redirect = format!("http://127.0.0.1:{platform_port}/oauth/redirect");
-        let mut provider_args = vec![
-            "serve".to_owned(),
-            "--bind".into(),
-            format!("127.0.0.1:{provider_port}"),
-            "--public-url".into(),
-            format!("http://localhost:{provider_port}"),
-        ];
-        for (_, _, id, secret) in reference_server::DEFAULT_CLIENTS {
-            provider_args.extend([
-                "--client-id".into(),
-                id.into(),
-                "--client-secret".into(),
-                secret.into(),
-            ]);
-            provider_args.extend(["--redirect-uri".into(), redirect.clone()]);
-        }
-        let mut provider = KillOnDrop(
-            Command::new(workspace_binary("fake-provider"))
-                .args(&provider_args)
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        let mut platform = KillOnDrop(
-            Command::new(workspace_binary("reference-server"))
-                .args(["--bind", &format!("127.0.0.1:{platform_port}")])
-                .args([
-                    "--provider-url",
-                    &format!("http://localhost:{provider_port}/"),
-                ])
-                .env("RUST_LOG", "error")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        if server_listening(&mut provider, provider_port)
-            && server_listening(&mut platform, platform_port)
-        {
-            started = Some((provider, platform, platform_port, provider_port));
-            break;
-        }
+    // Each server binds a port of its own choosing and says where it listens; the provider
+    // learns the platform's redirect URI, known only then, through its admin endpoint.
+    let mut provider = KillOnDrop(
+        Command::new(workspace_binary("fake-provider"))
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let provider_url = announced(&mut provider, &["public URL:"]).remove(0);
+    let mut platform = KillOnDrop(
+        Command::new(workspace_binary("reference-server"))
+            .args(["--bind", "127.0.0.1:0", "--provider-url", &provider_url])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let [platform_url, redirect] = <[String; 2]>::try_from(announced(
+        &mut platform,
+        &[reference_server::LISTENING, reference_server::REDIRECT_URI],
+    ))
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (_, _, id, secret) in reference_server::DEFAULT_CLIENTS {
+        let answer = runtime
+            .block_on(
+                reqwest::Client::new()
+                    .post(format!("{provider_url}_admin/clients"))
+                    .form(&[
+                        ("client_id", id),
+                        ("client_secret", secret),
+                        ("redirect_uri", redirect.as_str()),
+                    ])
+                    .send(),
+            )
+            .unwrap();
+        assert!(answer.status().is_success(), "registering {id}: {answer:?}");
     }
-    let (_provider, _platform, platform_port, provider_port) =
-        started.expect("the servers could not bind their ports three times");
     let report = tempfile::NamedTempFile::new().unwrap();
     // The scenarios that use every admin endpoint of a separately served provider (faults,
     // requests, secrets, violations, revoke-grants) and every hostile step; every scenario
@@ -286,8 +279,8 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
     let chosen = "channels/baseline,provider/token-exchange-5xx,revocation/provider-side,hostile/*,opener/platform-coop-site-wide";
     let output = harness()
         .args(["run", "--seed", "21", "--scenario", chosen])
-        .args(["--target", &format!("http://127.0.0.1:{platform_port}/")])
-        .args(["--provider", &format!("http://localhost:{provider_port}/")])
+        .args(["--target", &platform_url])
+        .args(["--provider", &provider_url])
         .arg("--json")
         .arg(report.path())
         .output()
