@@ -237,9 +237,23 @@ pub fn driver_available_for_tests(engine: Engine) -> bool {
     false
 }
 
-/// A free TCP port on loopback (bound, then released for the driver to take).
+/// A TCP port free on both loopbacks, 127.0.0.1 and ::1 (bound, then released for the driver
+/// to take). Both, because chromedriver listens on the port on IPv4 and IPv6 and exits with
+/// status 1 when either is taken (SeleniumHQ/selenium#11085); with `--port=0` it takes an
+/// ephemeral IPv4 port and the same number on ::1, which a connection to `localhost` may hold.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let mut last_error = None;
+    for _ in 0..64 {
+        let v4 = TcpListener::bind("127.0.0.1:0")?;
+        let port = v4.local_addr()?.port();
+        match TcpListener::bind(("::1", port)) {
+            Ok(_) => return Ok(port),
+            // No IPv6 loopback: the drivers listen on IPv4 alone.
+            Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => return Ok(port),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.expect("64 attempts made"))
 }
 
 /// An Xvfb display of the harness's own; killed by pid on drop.
@@ -362,7 +376,16 @@ impl DriverProcess {
             .with_context(|| format!("cannot start {}", path.display()))?;
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut child = child;
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                bail!(
+                    "{program} exited ({status}) before it listened on port {port}; the end of its log:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
             if Instant::now() > deadline {
                 bail!(
                     "{program} did not listen on port {port} within 10 s (its log: {})",
