@@ -16,6 +16,14 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
+/// The consent form's hidden `request` field, as `consent_page` writes it: what a client that
+/// is not a browser (a test, the simulator, another session) posts back to `/consent`.
+pub fn consent_request_id(page: &str) -> Option<&str> {
+    page.split("name=\"request\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+}
+
 pub fn consent_page(client_name: &str, scope: &str, request_id: &str) -> String {
     let scopes: String = scope
         .split(' ')

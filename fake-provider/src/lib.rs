@@ -27,7 +27,7 @@ mod rules;
 mod secrets;
 mod server;
 
-pub use consent_page::escape_html;
+pub use consent_page::{consent_request_id, escape_html};
 pub use faults::{ConsentFault, Coop, Faults, TokenFailure};
 pub use mint::Mint;
 pub use rules::{

@@ -39,8 +39,7 @@ async fn the_consent_page_and_its_redirect_are_served_over_http_with_their_fault
     );
     let html = page.text().await.unwrap();
     assert!(html.contains("data-testid=\"consent-allow\""));
-    let start = html.find("name=\"request\" value=\"").unwrap() + 22;
-    let request = html[start..].split('"').next().unwrap();
+    let request = fake_provider::consent_request_id(&html).unwrap();
     let redirect = http
         .post(provider.public_url().join("consent").unwrap())
         .form(&[("request", request), ("decision", "allow")])

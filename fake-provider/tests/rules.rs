@@ -86,9 +86,9 @@ fn basic(client: &str, secret: &str) -> String {
 }
 
 fn consent_request_id(page: &ProviderResponse) -> String {
-    let text = page.body_text();
-    let start = text.find("name=\"request\" value=\"").unwrap() + 22;
-    text[start..].split('"').next().unwrap().to_owned()
+    fake_provider::consent_request_id(&page.body_text())
+        .expect("a consent form")
+        .to_owned()
 }
 
 /// Runs authorize and consent; returns the code.

@@ -184,15 +184,9 @@ fn hand_written_cases_end_as_the_browser_tier_expects() {
 
 /// `METHOD /path -> status (outcome)` of each provider request in a snapshot, and its chat line.
 fn snapshot_summary(snapshot: &str) -> (Vec<String>, Option<String>) {
-    let mut section = "";
     let mut provider = Vec::new();
     let mut chat = None;
-    for line in snapshot.lines() {
-        if !line.starts_with("  ") {
-            section = line.trim_end_matches(':');
-            continue;
-        }
-        let line = line.trim();
+    for (section, line) in harness::check::trace::lines_by_section(snapshot) {
         match section {
             "provider" => {
                 let (request, rest) = line.split_once(" -> ").unwrap();

@@ -272,8 +272,9 @@ async fn a_pkce_mismatch_fails_the_exchange() {
         .collect();
     authorize.query_pairs_mut().clear().extend_pairs(tampered);
     let consent = browser.visit(authorize).await;
-    let start = consent.text.find("name=\"request\" value=\"").unwrap() + 22;
-    let request = consent.text[start..].split('"').next().unwrap().to_owned();
+    let request = fake_provider::consent_request_id(&consent.text)
+        .expect("a consent form")
+        .to_owned();
     let params = callback_params(&browser.decide(&consent, &request, "allow").await);
     assert_eq!(params["oauth_result"], "error");
     assert!(

@@ -101,10 +101,7 @@ impl OtherSession {
             .await?
             .text()
             .await?;
-        let request = page
-            .split("name=\"request\" value=\"")
-            .nth(1)
-            .and_then(|rest| rest.split('"').next())
+        let request = fake_provider::consent_request_id(&page)
             .ok_or_else(|| anyhow!("the provider's page at {authorize} has no consent form"))?
             .to_owned();
         let consent = authorize.join("/consent")?;

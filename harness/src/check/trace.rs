@@ -25,8 +25,30 @@ pub struct Normalizer {
     pub platform_origin: String,
     exact: Vec<(String, String)>,
     kinds: Vec<(String, String)>,
+    placeholders: Placeholders,
+}
+
+/// Numbered placeholders for values that differ between runs: the first connection id seen is
+/// `[CONNECTION#1]`, the next another one `[CONNECTION#2]`, the same value always the same name.
+/// Used by the traces of the browser tier and of the simulator.
+#[derive(Debug, Clone, Default)]
+pub struct Placeholders {
     numbered: BTreeMap<String, String>,
     counters: BTreeMap<String, usize>,
+}
+
+impl Placeholders {
+    /// The placeholder of `value`, of `kind` (`CONNECTION`, `QUEUED`, ...).
+    pub fn name(&mut self, value: &str, kind: &str) -> String {
+        if let Some(existing) = self.numbered.get(value) {
+            return existing.clone();
+        }
+        let counter = self.counters.entry(kind.to_owned()).or_default();
+        *counter += 1;
+        let placeholder = format!("[{kind}#{counter}]");
+        self.numbered.insert(value.to_owned(), placeholder.clone());
+        placeholder
+    }
 }
 
 /// Values that look random (ids, nonces) and have no known kind.
@@ -56,8 +78,7 @@ impl Normalizer {
             platform_origin: platform_origin.trim_end_matches('/').to_owned(),
             exact,
             kinds: Vec::new(),
-            numbered: BTreeMap::new(),
-            counters: BTreeMap::new(),
+            placeholders: Placeholders::default(),
         };
         for secret in secrets.all() {
             normalizer.kinds.push((
@@ -102,14 +123,7 @@ impl Normalizer {
     }
 
     fn placeholder(&mut self, value: &str, kind: &str) -> String {
-        if let Some(existing) = self.numbered.get(value) {
-            return existing.clone();
-        }
-        let counter = self.counters.entry(kind.to_owned()).or_default();
-        *counter += 1;
-        let placeholder = format!("[{kind}#{counter}]");
-        self.numbered.insert(value.to_owned(), placeholder.clone());
-        placeholder
+        self.placeholders.name(value, kind)
     }
 
     pub fn apply(&mut self, text: &str) -> String {
@@ -229,6 +243,21 @@ fn sorted_query(query: &str, layer: Layer) -> String {
 /// Renders the observation as the text kept in `snapshots/`: the normative layer
 /// (`<id>.snap`) or the reference transcript (`<id>.reference.snap`). `org` is the run's org,
 /// to tell the contract's pages from the platform's own.
+/// The lines of a rendered trace, each with the section it stands in (`provider`, `steps`,
+/// `chats`, ...): the one reader of the format [`render`] writes.
+pub fn lines_by_section(trace: &str) -> Vec<(&str, &str)> {
+    let mut section = "";
+    let mut out = Vec::new();
+    for line in trace.lines() {
+        if line.starts_with(' ') {
+            out.push((section, line.trim()));
+        } else {
+            section = line.trim_end_matches(':');
+        }
+    }
+    out
+}
+
 pub fn render(
     observation: &Observation,
     normalizer: &mut Normalizer,

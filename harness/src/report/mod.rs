@@ -203,13 +203,7 @@ pub fn failure_details(result: &ScenarioResult) -> String {
 fn timeline(trace: &str) -> (Vec<String>, Vec<(String, String)>) {
     let mut lanes: Vec<String> = Vec::new();
     let mut rows: Vec<(String, String)> = Vec::new();
-    let mut section = "";
-    for line in trace.lines() {
-        if !line.starts_with(' ') {
-            section = line.trim_end_matches(':');
-            continue;
-        }
-        let line = line.trim();
+    for (section, line) in crate::check::trace::lines_by_section(trace) {
         let lane = match section {
             "provider" => "provider (server)".to_owned(),
             "steps" => "user".to_owned(),

@@ -11,6 +11,7 @@ use crate::check::invariants::{
     CALLBACK_CLOSED, CHAT_RESUMED, FOREIGN_ORIGIN_IGNORED, NO_DUPLICATE_CONNECTION,
     NO_SECRET_VISIBLE, RESEND_AT_MOST_ONCE, RESEND_ONLY_WHEN_CONNECTED, REVOCATION,
 };
+use crate::check::trace::Placeholders;
 use crate::contract;
 use crate::scenario::{Activation, Decision, Step};
 use axum::body::Body;
@@ -230,7 +231,7 @@ pub struct World<'a> {
     resend_requests: BTreeMap<(usize, String), usize>,
     callback_urls: Vec<Url>,
     connectors_open: bool,
-    ids: BTreeMap<String, String>,
+    ids: Placeholders,
     next_card: u32,
 }
 
@@ -395,7 +396,7 @@ impl<'a> World<'a> {
             resend_requests: BTreeMap::new(),
             callback_urls: Vec::new(),
             connectors_open: false,
-            ids: BTreeMap::new(),
+            ids: Placeholders::default(),
             next_card: 0,
         })
     }
@@ -406,17 +407,7 @@ impl<'a> World<'a> {
 
     /// A stable name for a volatile id (`[CONNECTION#1]`).
     fn id(&mut self, value: &str, kind: &str) -> String {
-        if let Some(name) = self.ids.get(value) {
-            return name.clone();
-        }
-        let count = self
-            .ids
-            .values()
-            .filter(|n| n.starts_with(&format!("[{kind}#")))
-            .count();
-        let name = format!("[{kind}#{}]", count + 1);
-        self.ids.insert(value.to_owned(), name.clone());
-        name
+        self.ids.name(value, kind)
     }
 
     fn note(&mut self, line: String) {
@@ -594,11 +585,7 @@ impl<'a> World<'a> {
             }
             let name = self.tabs[tab].name.clone();
             let body = String::from_utf8_lossy(&response.body).into_owned();
-            match body
-                .split("name=\"request\" value=\"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-            {
+            match fake_provider::consent_request_id(&body) {
                 Some(request) => {
                     self.tabs[tab].page = Page::Consent {
                         request: request.to_owned(),

@@ -169,8 +169,9 @@ impl Browser {
         let page = self.visit(self.url(start_url)).await;
         assert_eq!(page.status, 200, "{}: {}", page.url, page.text);
         assert!(page.text.contains("consent-allow"), "{}", page.text);
-        let start = page.text.find("name=\"request\" value=\"").unwrap() + 22;
-        let request = page.text[start..].split('"').next().unwrap().to_owned();
+        let request = fake_provider::consent_request_id(&page.text)
+            .expect("a consent form")
+            .to_owned();
         (page, request)
     }
 
