@@ -12,6 +12,7 @@
 //! assert!(report.counterexample.is_none());
 //! ```
 
+pub mod broken;
 pub mod card;
 pub mod case;
 pub mod replay;
@@ -22,13 +23,14 @@ use crate::scenario::{
     Step, StorageMode,
 };
 use anyhow::Context as _;
+pub use broken::BrokenClient;
 use card::CardModule;
 use case::{Case, CoopHop, ProviderBehaviour};
 use fake_provider::{ConsentFault, Coop, Faults, TokenFailure};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestError, TestRunner};
 use serde::Serialize;
 use std::cell::Cell;
-pub use world::{BrokenClient, FlowOutcome, SimViolation};
+pub use world::{FlowOutcome, SimViolation};
 
 /// What `harness sim` explores.
 #[derive(Debug, Clone)]
