@@ -52,19 +52,7 @@ impl Conversation<'_> {
             })?]);
         };
         let latest = self.state.db().latest_connection(self.org, connector)?;
-        // A disconnect that kept the token: the revoked connection is still used.
-        #[cfg(feature = "catalogue")]
-        let latest = latest.map(|mut c| {
-            let keeps_token = self.state.has_defect(crate::Defect::DisconnectKeepsToken)
-                || (self
-                    .state
-                    .has_defect(crate::Defect::RevokeFailureKeepsToken)
-                    && matches!(self.state.db().credentials(&c.id), Ok(Some(_))));
-            if keeps_token && c.status == ConnectionStatus::Revoked {
-                c.status = ConnectionStatus::Connected;
-            }
-            c
-        });
+        let latest = crate::hooks::connection_for_tool(self.state, latest);
         match latest {
             Some(connection) if connection.status == ConnectionStatus::Connected => {
                 match self.call_tool(&connection).await? {

@@ -1,6 +1,7 @@
 //! Known-bad variants of the platform, each breaking one promise of the flow, compiled only
 //! with the cargo feature `catalogue` and chosen with `reference-server --defect NAME`. The
-//! harness's detection matrix (`harness defects`) shows that each is caught.
+//! harness's detection matrix (`harness defects`) shows that each is caught. Where each one
+//! changes the server is a named hook of `hooks.rs`; the handlers carry no `#[cfg]`.
 
 use crate::state::AppState;
 use axum::extract::{Query, State};

@@ -16,6 +16,7 @@ mod db;
 #[cfg(feature = "catalogue")]
 pub mod defects;
 mod entropy;
+mod hooks;
 mod http;
 mod oauth;
 mod pages;

@@ -49,15 +49,11 @@ pub async fn static_file(
     let Some((_, content_type, original)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
-    let edits = state.choices().script_edits.iter();
-    #[cfg(feature = "catalogue")]
-    let edits = edits.chain(
-        state
-            .settings()
-            .defect
-            .map(crate::Defect::script_edits)
-            .unwrap_or(&[]),
-    );
+    let edits = state
+        .choices()
+        .script_edits
+        .iter()
+        .chain(crate::hooks::script_edits(&state));
     let mut body = (*original).to_owned();
     for (_, from, to) in edits.filter(|(name, _, _)| *name == file) {
         assert!(body.contains(from), "{file} lacks {from:?}");

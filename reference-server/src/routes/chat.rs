@@ -176,9 +176,7 @@ pub async fn resend(
             .into_response());
     }
     let first_resend = state.db().mark_resent(&queued.id)?;
-    #[cfg(feature = "catalogue")]
-    let first_resend = first_resend || state.has_defect(crate::Defect::ResendOnEveryDelivery);
-    if !first_resend {
+    if !crate::hooks::resends(&state, first_resend) {
         return Ok(Json(json!({ "resent": false, "messages": [] })).into_response());
     }
     tracing::info!(queued = %queued.id, "re-sending a queued message");

@@ -87,27 +87,17 @@ pub async fn status(
     if let Err(response) = api_member(&state, &headers, &org)? {
         return Ok(response);
     }
-    #[allow(unused_mut)]
-    let mut found = state.db().connection(&org, &id)?;
-    #[cfg(feature = "catalogue")]
-    if state.has_defect(crate::Defect::StatusIgnoresOrg) {
-        found = state.db().connection_by_id(&id)?;
-    }
-    let Some(connection) = found else {
+    let found = state.db().connection(&org, &id)?;
+    let Some(connection) = crate::hooks::status_lookup(&state, found, &id)? else {
         return Ok(not_found());
     };
-    let mut answer = json!({
+    let answer = json!({
         "connectionId": connection.id,
         "connector": connection.connector,
         "status": connection.status.as_str(),
         "message": connection.message,
     });
-    #[cfg(feature = "catalogue")]
-    if state.has_defect(crate::Defect::TokenInStatusAnswer)
-        && let Some(credentials) = state.db().credentials(&connection.id)?
-    {
-        answer["debug"] = json!({ "accessToken": credentials.access_token });
-    }
+    let mut answer = crate::hooks::status_answer(&state, answer, &connection.id)?;
     if state.choices().status_extra_fields {
         answer["checkedAt"] = json!(crate::db::now_ms());
         answer["links"] =
@@ -132,12 +122,8 @@ pub async fn disconnect(
     let Some(connection) = state.db().connection(&org, &id)? else {
         return Ok(not_found());
     };
-    #[cfg(feature = "catalogue")]
-    if state.has_defect(crate::Defect::DisconnectKeepsToken) {
-        state
-            .db()
-            .set_connection_status(&connection.id, ConnectionStatus::Revoked, None)?;
-        return Ok(Json(json!({ "connectionId": connection.id, "status": "revoked", "providerRevocation": "skipped" })).into_response());
+    if let Some(answer) = crate::hooks::disconnect_instead(&state, &connection)? {
+        return Ok(answer);
     }
     let deleted = state
         .db()
@@ -165,13 +151,14 @@ pub async fn disconnect(
             );
             match outcomes.into_iter().find_map(Result::err) {
                 None => "revoked".to_owned(),
-                #[cfg(feature = "catalogue")]
-                Some(why) if state.has_defect(crate::Defect::RevokeFailureKeepsToken) => {
-                    state.db().store_credentials(
+                Some(why)
+                    if crate::hooks::keeps_credentials_after_failed_revocation(
+                        &state,
                         &connection.id,
                         &credentials,
                         &client.settings.scopes.join(" "),
-                    )?;
+                    )? =>
+                {
                     format!("failed, credentials kept to retry: {why}")
                 }
                 Some(why) => {

@@ -22,11 +22,7 @@ pub use session::SESSION_COOKIE;
 
 pub fn router(state: AppState) -> Router {
     let choices = state.choices().clone();
-    let mut routes = Router::new();
-    #[cfg(feature = "catalogue")]
-    if state.has_defect(crate::Defect::TokenInSubresourceUrl) {
-        routes = crate::defects::debug_routes(routes);
-    }
+    let mut routes = crate::hooks::routes(&state, Router::new());
     if choices.login_hop {
         routes = routes.route(crate::choices::LOGIN_HOP_PATH, get(session::login_hop));
     }

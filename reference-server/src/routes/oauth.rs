@@ -6,6 +6,7 @@ use super::session::{page_member, session};
 use crate::agent::pending_connection;
 use crate::choices::Choices;
 use crate::db::{AttemptLookup, ConnectionStatus, Credentials, now_ms};
+use crate::hooks;
 use crate::pages;
 use crate::paths;
 use crate::state::{AppResult, AppState};
@@ -68,16 +69,7 @@ pub async fn start(
             _ => pending_connection(&state, &org, &connector, &session.user)?,
         },
     };
-    #[cfg(feature = "catalogue")]
-    let connection = if state.has_defect(crate::Defect::DuplicateConnectionOnRetry) {
-        let id = state.entropy().token("conn_", 16);
-        state
-            .db()
-            .create_connection(&id, &org, &connector, &session.user)?;
-        state.db().connection(&org, &id)?.expect("just created")
-    } else {
-        connection
-    };
+    let connection = hooks::connection_to_sign_in(&state, &session.user, connection)?;
     match connection.status {
         ConnectionStatus::Connected => {
             return found(&callback_location(
@@ -107,24 +99,11 @@ pub async fn start(
         .db()
         .create_attempt(&attempt_state, &connection.id, &session.id, &verifier)?;
     tracing::info!(connection = %connection.id, connector = %connector, "sign-in started");
-    #[allow(unused_mut)]
-    let mut authorization = client.authorization_url(&attempt_state, &verifier);
-    #[cfg(feature = "catalogue")]
-    {
-        if state.has_defect(crate::Defect::SessionCookieToProvider) {
-            authorization
-                .query_pairs_mut()
-                .append_pair("login_hint", &session.id);
-        }
-        if state.has_defect(crate::Defect::NoPkce) {
-            let kept: Vec<(String, String)> = authorization
-                .query_pairs()
-                .filter(|(k, _)| !k.starts_with("code_challenge"))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
-            authorization.query_pairs_mut().clear().extend_pairs(kept);
-        }
-    }
+    let authorization = hooks::authorization_url(
+        &state,
+        &session.id,
+        client.authorization_url(&attempt_state, &verifier),
+    );
     found(authorization.as_str())
 }
 
@@ -185,12 +164,7 @@ pub async fn redirect(
             tracing::warn!("redirect with an unknown state");
             return fail(None, "This sign-in response is unknown.");
         }
-        #[cfg(feature = "catalogue")]
-        AttemptLookup::AlreadyUsed(attempt)
-            if state.has_defect(crate::Defect::RedirectReplayable) =>
-        {
-            attempt
-        }
+        AttemptLookup::AlreadyUsed(attempt) if !hooks::refuses_replays(&state) => attempt,
         AttemptLookup::AlreadyUsed(_) => {
             tracing::warn!("redirect with a state already used");
             return fail(None, "This sign-in response was already used.");
@@ -198,26 +172,16 @@ pub async fn redirect(
         AttemptLookup::Fresh(attempt) => attempt,
     };
     let current = session(&state, &headers)?;
-    #[allow(unused_mut)]
-    let mut bound = true;
-    #[cfg(feature = "catalogue")]
-    if state.has_defect(crate::Defect::StateNotBoundToSession) {
-        bound = false;
-    }
-    if bound && current.as_ref().map(|s| s.id.as_str()) != Some(attempt.session_id.as_str()) {
+    if hooks::binds_state_to_session(&state)
+        && current.as_ref().map(|s| s.id.as_str()) != Some(attempt.session_id.as_str())
+    {
         tracing::warn!(connection = %attempt.connection_id, "redirect in another browser session than the one that started it");
         return fail(None, "This sign-in was started in another browser session.");
     }
     let Some(connection) = state.db().connection_by_id(&attempt.connection_id)? else {
         return fail(None, "This connection no longer exists.");
     };
-    #[allow(unused_mut)]
-    let mut must_be_pending = true;
-    #[cfg(feature = "catalogue")]
-    if state.has_defect(crate::Defect::RedirectReplayable) {
-        must_be_pending = false;
-    }
-    if must_be_pending && connection.status != ConnectionStatus::Pending {
+    if hooks::refuses_replays(&state) && connection.status != ConnectionStatus::Pending {
         return fail(
             Some(&connection.id),
             "This connection is no longer waiting for a sign-in.",
@@ -232,14 +196,8 @@ pub async fn redirect(
             "{display} did not grant access ({}).",
             safe_error_code(error)
         );
-        #[cfg(feature = "catalogue")]
-        let message = match (
-            &query.error_description,
-            state.has_defect(crate::Defect::MessageAsHtml),
-        ) {
-            (Some(description), true) => format!("{message} {description}"),
-            _ => message,
-        };
+        let message =
+            hooks::provider_error_message(&state, message, query.error_description.as_deref());
         state.db().set_connection_status(
             &connection.id,
             ConnectionStatus::Failed,
@@ -284,22 +242,17 @@ pub async fn redirect(
                 .db()
                 .set_connection_status(&connection.id, ConnectionStatus::Connected, None)?;
             tracing::info!(connection = %connection.id, "connected");
-            #[allow(unused_mut)]
-            let mut location = callback_location(
-                state.choices(),
-                true,
-                Some(&connection.id),
-                &format!("Connected to {display}."),
+            let location = hooks::success_location(
+                &state,
+                callback_location(
+                    state.choices(),
+                    true,
+                    Some(&connection.id),
+                    &format!("Connected to {display}."),
+                ),
+                &credentials.access_token,
+                code,
             );
-            #[cfg(feature = "catalogue")]
-            {
-                if state.has_defect(crate::Defect::TokenInCallbackUrl) {
-                    location.push_str(&format!("&access_token={}", credentials.access_token));
-                }
-                if state.has_defect(crate::Defect::CodeInCallbackUrl) {
-                    location.push_str(&format!("&code={code}"));
-                }
-            }
             found(&location)
         }
         Err(error) => {
@@ -319,53 +272,23 @@ pub async fn redirect(
 pub struct CallbackQuery {
     oauth_result: Option<String>,
     oauth_message: Option<String>,
-    #[cfg_attr(not(feature = "catalogue"), allow(dead_code))]
     connection_id: Option<String>,
 }
 
 /// `GET /auth/connector-callback`: shows the result as text; its script broadcasts it and
 /// closes the tab.
 pub async fn callback_page(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     Query(query): Query<CallbackQuery>,
 ) -> Response {
     let success = query.oauth_result.as_deref() == Some("success");
     let message = query.oauth_message.as_deref().unwrap_or("");
-    #[allow(unused_mut)]
-    let mut page = pages::callback_page(success, message, _state.choices().callback_markup);
-    #[cfg(feature = "catalogue")]
-    {
-        if _state.has_defect(crate::Defect::ColdStartCallback) && _state.first_callback() {
-            page = page.replacen("<body ", "<body data-cold-start ", 1);
-        }
-        if _state.has_defect(crate::Defect::TokenInSubresourceUrl)
-            && let Some(id) = &query.connection_id
-        {
-            page = page.replace(
-                "</head>",
-                &format!(
-                    "<link rel=\"stylesheet\" href=\"{}?connection={}\"></head>",
-                    crate::defects::STYLE_PATH,
-                    pages::escape(id)
-                ),
-            );
-        }
-        if _state.has_defect(crate::Defect::MessageAsHtml) {
-            page = page.replace(&pages::escape(message), message);
-        }
-        if _state.has_defect(crate::Defect::TokenInPage)
-            && let Some(id) = &query.connection_id
-            && let Ok(Some(credentials)) = _state.db().credentials(id)
-        {
-            page = page.replace(
-                "</main>",
-                &format!(
-                    "<p data-debug-token=\"{}\" hidden></p></main>",
-                    credentials.access_token
-                ),
-            );
-        }
-    }
+    let page = hooks::callback_page(
+        &state,
+        pages::callback_page(success, message, state.choices().callback_markup),
+        message,
+        query.connection_id.as_deref(),
+    );
     let mut response = Html(page).into_response();
     response
         .headers_mut()
