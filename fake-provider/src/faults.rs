@@ -61,6 +61,20 @@ pub enum TokenFailure {
     InvalidGrant,
 }
 
+/// What the token endpoint does with a refresh token it answered (RFC 9700 §4.14.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RefreshRotation {
+    /// The same refresh token serves again and again.
+    #[default]
+    Off,
+    /// Each refresh answers a new refresh token; the one used is refused from then on.
+    Rotate,
+    /// As `rotate`, and a refresh token used a second time revokes the whole grant (every
+    /// token issued from the same authorization), as Auth0, Okta and oidc-provider do.
+    RotateWithReuseDetection,
+}
+
 /// Every fault of one run. `Faults::none()` is a well-behaved provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -83,6 +97,8 @@ pub struct Faults {
     /// answered at once with a code, without the consent page (as Google and GitHub do).
     /// Forgotten when the faults are set again (a new run).
     pub remembers_consent: bool,
+    /// Refresh-token rotation, and reuse detection.
+    pub refresh_rotation: RefreshRotation,
 }
 
 impl Default for Faults {
@@ -98,6 +114,7 @@ impl Default for Faults {
             api_delay_ms: 0,
             csp_on_consent_page: None,
             remembers_consent: false,
+            refresh_rotation: RefreshRotation::Off,
         }
     }
 }
@@ -162,6 +179,12 @@ impl Faults {
     #[must_use]
     pub fn csp_on_consent_page(mut self, policy: &str) -> Self {
         self.csp_on_consent_page = Some(policy.to_owned());
+        self
+    }
+
+    #[must_use]
+    pub fn refresh_rotation(mut self, rotation: RefreshRotation) -> Self {
+        self.refresh_rotation = rotation;
         self
     }
 

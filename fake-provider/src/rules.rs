@@ -3,7 +3,7 @@
 //! and an in-process simulator both call [`Provider::handle`].
 
 use crate::consent_page;
-use crate::faults::{ConsentFault, Faults, TokenFailure};
+use crate::faults::{ConsentFault, Faults, RefreshRotation, TokenFailure};
 use crate::mint::Mint;
 use crate::secrets::{SecretKind, SecretLedger};
 use base64::Engine;
@@ -268,6 +268,10 @@ struct RefreshGrant {
     scope: String,
     revoked: bool,
     access_tokens: Vec<String>,
+    /// The first refresh token of its authorization: every token rotated from it shares it.
+    family: String,
+    /// Answered once already and replaced by a new one (rotation).
+    rotated: bool,
 }
 
 /// Everything that configures one provider.
@@ -953,18 +957,57 @@ impl State {
         if grant.revoked {
             return rejected(400, "invalid_grant", "the refresh token is revoked");
         }
-        let scope = grant.scope.clone();
+        let (scope, family) = (grant.scope.clone(), grant.family.clone());
+        if grant.rotated {
+            if self.faults.refresh_rotation == RefreshRotation::RotateWithReuseDetection {
+                let revoked = self.revoke_family(&family);
+                return rejected(
+                    400,
+                    "invalid_grant",
+                    &format!(
+                        "refresh token reused: it was rotated before, reuse detected, the grant is revoked ({revoked} tokens)"
+                    ),
+                );
+            }
+            return rejected(
+                400,
+                "invalid_grant",
+                "refresh token reused: it was rotated, the one answered last serves",
+            );
+        }
+        let kept = match self.faults.refresh_rotation {
+            RefreshRotation::Off => Some(token.clone()),
+            RefreshRotation::Rotate | RefreshRotation::RotateWithReuseDetection => {
+                if let Some(grant) = self.refresh_tokens.get_mut(token) {
+                    grant.rotated = true;
+                }
+                None
+            }
+        };
         let (response, _, _) =
-            self.issue_tokens(&client.client_id, &scope, Some(token.clone()), now_ms);
+            self.issue_tokens_in(&client.client_id, &scope, kept, Some(family), now_ms);
         decided(response, "issued an access token for a refresh token")
     }
 
-    /// Mints an access token (and a refresh token unless one is being used) and answers them.
+    /// Mints an access token and a refresh token for a new authorization, and answers them.
     fn issue_tokens(
         &mut self,
         client_id: &str,
         scope: &str,
         existing_refresh: Option<String>,
+        now_ms: u64,
+    ) -> (ProviderResponse, String, String) {
+        self.issue_tokens_in(client_id, scope, existing_refresh, None, now_ms)
+    }
+
+    /// Mints an access token (and a refresh token unless one is being kept, in `family` when
+    /// it rotates from one) and answers them.
+    fn issue_tokens_in(
+        &mut self,
+        client_id: &str,
+        scope: &str,
+        existing_refresh: Option<String>,
+        family: Option<String>,
         now_ms: u64,
     ) -> (ProviderResponse, String, String) {
         let access = self.mint.next("at_");
@@ -979,6 +1022,8 @@ impl State {
                     scope: scope.to_owned(),
                     revoked: false,
                     access_tokens: Vec::new(),
+                    family: family.clone().unwrap_or_else(|| refresh.clone()),
+                    rotated: false,
                 },
             );
             refresh
@@ -1023,6 +1068,18 @@ impl State {
             }
         }
         1 + access_tokens.len()
+    }
+
+    /// Revokes every refresh token of an authorization and every access token issued with
+    /// them (reuse detection).
+    fn revoke_family(&mut self, family: &str) -> usize {
+        let tokens: Vec<String> = self
+            .refresh_tokens
+            .iter()
+            .filter(|(_, g)| g.family == family && !g.revoked)
+            .map(|(t, _)| t.clone())
+            .collect();
+        tokens.iter().map(|t| self.revoke_token(t)).sum()
     }
 
     fn revoke_all_grants(&mut self, client_id: Option<&str>) -> usize {

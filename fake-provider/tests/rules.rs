@@ -3,7 +3,7 @@
 use base64::Engine;
 use fake_provider::{
     ClientRegistration, Endpoint, Faults, Provider, ProviderConfig, ProviderRequest,
-    ProviderResponse, SecretKind, TokenFailure, pkce_challenge,
+    ProviderResponse, RefreshRotation, SecretKind, TokenFailure, pkce_challenge,
 };
 use std::collections::BTreeMap;
 use url::Url;
@@ -736,5 +736,81 @@ fn a_client_registered_through_the_admin_endpoint_is_accepted_from_then_on() {
     assert_eq!(
         Endpoint::route("POST", "/_admin/clients"),
         Endpoint::AdminClients
+    );
+}
+
+fn refresh_with(provider: &Provider, refresh: &str) -> ProviderResponse {
+    post(
+        provider,
+        Endpoint::Token,
+        &[(
+            "authorization",
+            &basic("files-client", "files-secret-value"),
+        )],
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        0,
+    )
+}
+
+#[test]
+fn with_rotation_each_refresh_answers_a_new_refresh_token_and_refuses_the_used_one() {
+    let provider = provider(Faults::none().refresh_rotation(RefreshRotation::Rotate));
+    let tokens = json(&exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        0,
+    ));
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let answered = json(&refresh_with(&provider, &first));
+    let second = answered["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(first, second, "a new refresh token each time");
+    let again = refresh_with(&provider, &first);
+    assert_eq!(json(&again)["error"], "invalid_grant");
+    assert!(
+        provider.access_token_is_live(answered["access_token"].as_str().unwrap(), 0),
+        "without reuse detection a reuse revokes nothing"
+    );
+    assert_eq!(refresh_with(&provider, &second).status, 200);
+}
+
+#[test]
+fn with_reuse_detection_a_refresh_token_used_twice_revokes_the_whole_grant() {
+    let provider =
+        provider(Faults::none().refresh_rotation(RefreshRotation::RotateWithReuseDetection));
+    let tokens = json(&exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        0,
+    ));
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let answered = json(&refresh_with(&provider, &first));
+    let (second, access) = (
+        answered["refresh_token"].as_str().unwrap().to_owned(),
+        answered["access_token"].as_str().unwrap().to_owned(),
+    );
+    // Two requests with the same refresh token (two refreshes racing): the second is a reuse.
+    let reuse = refresh_with(&provider, &first);
+    assert_eq!(json(&reuse)["error"], "invalid_grant");
+    assert!(
+        json(&reuse)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("reuse detected"),
+        "{}",
+        reuse.body_text()
+    );
+    assert!(
+        !provider.access_token_is_live(&access, 0),
+        "the grant's access tokens are revoked"
+    );
+    assert!(
+        !provider.refresh_token_is_live(&second),
+        "and its newest refresh token"
+    );
+    assert_eq!(
+        json(&refresh_with(&provider, &second))["error"],
+        "invalid_grant"
     );
 }

@@ -166,6 +166,15 @@ fn provider_lines(scenario: &Scenario) -> Vec<String> {
                 .to_owned(),
         );
     }
+    match faults.refresh_rotation {
+        fake_provider::RefreshRotation::Off => {}
+        fake_provider::RefreshRotation::Rotate => lines
+            .push("each refresh answers a new refresh token and refuses the one used".to_owned()),
+        fake_provider::RefreshRotation::RotateWithReuseDetection => lines.push(
+            "each refresh answers a new refresh token; one used twice revokes the whole grant"
+                .to_owned(),
+        ),
+    }
     if lines.is_empty() {
         lines.push("a well-behaved provider".to_owned());
     }
@@ -181,6 +190,9 @@ fn chat_words(expectation: ChatExpectation) -> &'static str {
         ChatExpectation::Waiting => "nothing re-sent, the card still waits with its connect button",
         ChatExpectation::ToolErrorAndReconnect => {
             "the last tool call gave a tool error and a reconnect prompt"
+        }
+        ChatExpectation::Answered => {
+            "every message answered, no tool error or reconnect prompt: the connection held"
         }
     }
 }

@@ -187,6 +187,20 @@ impl Conversation<'_> {
         connection: &ConnectionRecord,
         credentials: &Credentials,
     ) -> AppResult<Result<Credentials, ToolFailure>> {
+        let _turn = match crate::hooks::refreshes_one_at_a_time(self.state) {
+            true => Some(self.state.refresh_turn(&connection.id).await),
+            false => None,
+        };
+        // Its turn come, the stored tokens again: another request may have refreshed them
+        // meanwhile (then they serve as they are), or a disconnect removed them.
+        let Some(stored) = self.state.db().credentials(&connection.id)? else {
+            return Ok(Err(ToolFailure::Revoked));
+        };
+        if crate::hooks::refreshes_one_at_a_time(self.state)
+            && stored.access_token != credentials.access_token
+        {
+            return Ok(Ok(stored));
+        }
         let (Some(client), Some(refresh_token)) = (
             self.state.connector(&connection.connector),
             credentials.refresh_token.as_deref(),

@@ -126,10 +126,14 @@ pub enum Defect {
     /// The card watches the tab handle and gives up when it reads closed, which COOP makes it
     /// read while the user is still at the consent page.
     ClosedHandleIsCancel,
+    /// Two requests that find the access token expired both refresh it with the same refresh
+    /// token (no single flight per connection): a provider that rotates refresh tokens with
+    /// reuse detection then revokes the whole grant.
+    RefreshNotSingleFlight,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 31] = [
+    pub const ALL: [Defect; 32] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -161,6 +165,7 @@ impl Defect {
         Defect::TokenInSubresourceUrl,
         Defect::StopsPollingAfterFirstPending,
         Defect::ClosedHandleIsCancel,
+        Defect::RefreshNotSingleFlight,
     ];
 
     pub fn name(self) -> String {

@@ -262,6 +262,17 @@ pub fn disconnect_instead(
     Ok(None)
 }
 
+/// Whether a connection's tokens are refreshed one request at a time, the stored tokens read
+/// again when a request's turn comes (`refresh-not-single-flight` lets every request refresh).
+pub fn refreshes_one_at_a_time(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::RefreshNotSingleFlight) {
+        return false;
+    }
+    let _ = state;
+    true
+}
+
 /// Whether a failed revocation at the provider keeps the credentials, stored again
 /// (`revoke-failure-keeps-token`); the reference has deleted them already and keeps nothing.
 pub fn keeps_credentials_after_failed_revocation(

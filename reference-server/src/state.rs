@@ -26,6 +26,8 @@ struct Inner {
     connectors: Vec<ConnectorClient>,
     /// What the contract leaves to the platform: the reference's, or a variant's.
     choices: Choices,
+    /// One refresh at a time per connection: its turn, by connection id.
+    refresh_turns: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Whether a callback page was served yet (the `cold-start-callback` defect).
     #[cfg(feature = "catalogue")]
     callback_served: std::sync::atomic::AtomicBool,
@@ -66,6 +68,7 @@ impl AppState {
                 http,
                 connectors,
                 choices,
+                refresh_turns: std::sync::Mutex::default(),
                 #[cfg(feature = "catalogue")]
                 callback_served: std::sync::atomic::AtomicBool::new(false),
             }),
@@ -85,6 +88,21 @@ impl AppState {
             .inner
             .callback_served
             .swap(true, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits for this request's turn to refresh `connection_id`'s tokens: one refresh at a
+    /// time per connection, so two requests that find the token expired never present the
+    /// same refresh token twice (a reuse, to a provider that rotates them).
+    pub async fn refresh_turn(&self, connection_id: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let turn = self
+            .inner
+            .refresh_turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(connection_id.to_owned())
+            .or_default()
+            .clone();
+        turn.lock_owned().await
     }
 
     pub fn choices(&self) -> &Choices {

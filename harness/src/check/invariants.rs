@@ -26,6 +26,7 @@ pub const HOSTILE_RECEIVES_NOTHING: &str = "hostile-receives-nothing";
 pub const REDIRECT_BOUND_TO_SESSION: &str = "redirect-bound-to-session";
 pub const ORG_ISOLATION: &str = "org-isolation";
 pub const SINGLE_EXCHANGE: &str = "single-exchange";
+pub const REFRESH_SINGLE_FLIGHT: &str = "refresh-single-flight";
 pub const CHANNELS_COMPLETE: &str = "channels-complete";
 pub const OPENED_IN_GESTURE: &str = "opened-in-gesture";
 pub const RESEND_AT_MOST_ONCE: &str = "resend-at-most-once";
@@ -64,7 +65,7 @@ pub struct Invariant {
 }
 
 /// Every check of the verdict, browser and simulator.
-pub const CATALOGUE: [Invariant; 20] = [
+pub const CATALOGUE: [Invariant; 21] = [
     Invariant {
         id: NO_SECRET_VISIBLE,
         summary: "no secret the provider issued or received on any surface the browser shows",
@@ -138,6 +139,12 @@ pub const CATALOGUE: [Invariant; 20] = [
         tier: Tier::Browser,
     },
     Invariant {
+        id: REFRESH_SINGLE_FLIGHT,
+        summary: "no refresh token is presented again once the provider answered it with a new one: a connection's tokens are refreshed one request at a time",
+        enforces: "RFC 9700 §4.14.2: with refresh token rotation, \"one of them will present an invalidated refresh token, which will inform the authorization server of the breach\" (the provider then revokes the grant); issue 15: two messages after expiry are both answered and the connection kept",
+        tier: Tier::Browser,
+    },
+    Invariant {
         id: CHANNELS_COMPLETE,
         summary: "the callback posts on BroadcastChannel whenever the browser has it, writes storage whenever storage works (each write firing a storage event in the other open platform pages), and posts to its platform opener whenever it has one",
         enforces: "oauth-flow.md, How resumption is delivered: \"emits the result through three independent channels so it works across browser configurations\"; target-contract.md §4: \"each write distinct, so a repeat still fires a storage event ... Each channel is guarded.\"",
@@ -200,7 +207,7 @@ pub const SIM_CHECKS: [&str; 8] = [
 ];
 
 /// The checks run after every browser scenario, in order.
-pub const BROWSER_CHECKS: [&str; 14] = [
+pub const BROWSER_CHECKS: [&str; 15] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -213,6 +220,7 @@ pub const BROWSER_CHECKS: [&str; 14] = [
     REDIRECT_BOUND_TO_SESSION,
     ORG_ISOLATION,
     SINGLE_EXCHANGE,
+    REFRESH_SINGLE_FLIGHT,
     CHANNELS_COMPLETE,
     OPENED_IN_GESTURE,
 ];
@@ -283,6 +291,7 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
             REDIRECT_BOUND_TO_SESSION => redirect_bound_to_session(observation),
             ORG_ISOLATION => org_isolation(observation),
             SINGLE_EXCHANGE => single_exchange(observation),
+            REFRESH_SINGLE_FLIGHT => refresh_single_flight(observation),
             CHANNELS_COMPLETE => channels_complete(scenario, observation),
             OPENED_IN_GESTURE => opened_in_gesture(observation, platform_origin),
             _ => unreachable!("every browser check has a function"),
@@ -383,6 +392,22 @@ fn not_applicable(
                 .any(|r| r.path == "/token") =>
         {
             none("code exchange")
+        }
+        REFRESH_SINGLE_FLIGHT
+            if scenario.provider.refresh_rotation == fake_provider::RefreshRotation::Off =>
+        {
+            Some(
+                "the provider does not rotate refresh tokens here ([provider] refresh_rotation)"
+                    .into(),
+            )
+        }
+        REFRESH_SINGLE_FLIGHT
+            if !observation
+                .provider_requests
+                .iter()
+                .any(|r| r.path == "/token" && r.outcome.contains("refresh token")) =>
+        {
+            none("refresh")
         }
         _ => None,
     }
@@ -713,6 +738,13 @@ fn chat_is(chat: &ChatState, expected: ChatExpectation) -> bool {
         ChatExpectation::Waiting => resent == cards - 1 && chat.card_errors_visible == 0,
         ChatExpectation::ToolErrorAndReconnect => {
             resent == cards - 1 && chat.tool_errors > 0 && chat.reconnect_prompts > 0
+        }
+        ChatExpectation::Answered => {
+            resent == cards
+                && chat.tool_errors == 0
+                && chat.reconnect_prompts == 0
+                && chat.card_errors_visible == 0
+                && chat.answers + chat.cards >= chat.user_messages
         }
     }
 }
@@ -1155,6 +1187,25 @@ fn single_exchange(observation: &Observation) -> Vec<Violation> {
                 SINGLE_EXCHANGE,
                 format!(
                     "the platform presented a code twice at the provider's token endpoint ({} {})",
+                    r.status, r.outcome
+                ),
+            )
+        })
+        .collect()
+}
+
+/// No refresh token presented again after the provider rotated it (the provider's log names
+/// each such request `refresh token reused`).
+fn refresh_single_flight(observation: &Observation) -> Vec<Violation> {
+    observation
+        .provider_requests
+        .iter()
+        .filter(|r| r.path == "/token" && r.outcome.contains("refresh token reused"))
+        .map(|r| {
+            violation(
+                REFRESH_SINGLE_FLIGHT,
+                format!(
+                    "the platform presented a refresh token the provider had already rotated ({} {}): two refreshes of one connection ran at once",
                     r.status, r.outcome
                 ),
             )

@@ -105,7 +105,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 31] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 32] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -232,6 +232,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 31] = [
         "closed-handle-is-cancel",
         "opener/severed-by-coop-slow-user",
         "chat-resumed",
+    ),
+    (
+        "refresh-not-single-flight",
+        "refresh/two-tabs-at-once-after-expiry",
+        "refresh-single-flight",
     ),
 ];
 

@@ -388,6 +388,9 @@ pub enum ChatExpectation {
     Waiting,
     /// The last tool call gave a tool error and a reconnect prompt.
     ToolErrorAndReconnect,
+    /// Every message was answered (a queued one after its connection), with no tool error,
+    /// reconnect prompt or card error: the connection held.
+    Answered,
 }
 
 /// What one engine does differently, beside the case (like web-platform-tests' expectations).
