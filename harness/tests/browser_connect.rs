@@ -3,15 +3,13 @@
 //!
 //! Without chromedriver this test is skipped with a reason locally, and fails in CI (`CI` set).
 
+mod support;
+
 use fantoccini::{Client, Locator};
 use harness::browser::webdriver::{DriverProcess, Session};
 use harness::contract::Engine;
 use harness::target::embedded::EmbeddedStack;
 use std::time::Duration;
-
-fn browser_available() -> bool {
-    harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
-}
 
 async fn text_of(client: &Client, css: &str) -> String {
     client
@@ -27,7 +25,7 @@ async fn text_of(client: &Client, css: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_connects_files_from_the_chat_and_the_chat_answers() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let stack = EmbeddedStack::start(fake_provider::Faults::none(), 3)

@@ -2,14 +2,12 @@
 //! elsewhere (`--target`): the `reference-server` and `fake-provider serve` binaries started as
 //! separate processes.
 
+mod support;
+
 use harness::target::process::KillOnDrop;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn browser_available() -> bool {
-    harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
-}
 
 fn harness() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
@@ -69,7 +67,7 @@ fn run_in(dir: &Path, extra: &[&str]) -> (std::process::Output, serde_json::Valu
 
 #[test]
 fn the_json_and_junit_reports_carry_every_field_and_a_pass_exits_zero() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let dir = scenario_folder("pass", true);
@@ -98,7 +96,7 @@ fn the_json_and_junit_reports_carry_every_field_and_a_pass_exits_zero() {
 
 #[test]
 fn an_unexpected_pass_fails_the_run() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let dir = scenario_folder("fail", true);
@@ -110,7 +108,7 @@ fn an_unexpected_pass_fails_the_run() {
 
 #[test]
 fn a_missing_snapshot_fails_with_the_commands_to_rerun_and_accept() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let dir = scenario_folder("pass", false);
@@ -226,7 +224,7 @@ fn announced(server: &mut KillOnDrop, prefixes: &[&'static str]) -> Vec<String> 
 
 #[test]
 fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     // Each server binds a port of its own choosing and says where it listens; the provider
@@ -328,7 +326,7 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
 
 #[test]
 fn a_baseline_of_known_failures_tolerates_them_and_a_stale_entry_fails_the_run() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     // No snapshots: both layers fail; listed, the run is as expected.
@@ -380,7 +378,7 @@ fn a_baseline_of_known_failures_tolerates_them_and_a_stale_entry_fails_the_run()
 
 #[test]
 fn a_running_webdriver_endpoint_can_be_given_instead_of_a_spawned_driver() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let driver =

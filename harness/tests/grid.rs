@@ -7,8 +7,8 @@
 //! installs it under `~/.cache/alumia-grid`, or set `ALUMIA_GRID_JAR`). Without it (or Java)
 //! the test skips locally and fails in CI.
 
+use harness::browser::webdriver::free_port;
 use harness::target::process::KillOnDrop;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,14 +49,6 @@ fn available() -> Option<PathBuf> {
     None
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn grid_ready(hub: &str) -> bool {
     let Ok(output) = Command::new("curl")
         .args(["-s", &format!("{hub}/status")])
@@ -76,8 +68,12 @@ fn the_suite_through_a_selenium_grid_hub_gives_the_same_outcomes_and_traces() {
         return;
     };
     let logs = tempfile::tempdir().unwrap();
-    let (hub_port, publish, subscribe, node_port) =
-        (free_port(), free_port(), free_port(), free_port());
+    let (hub_port, publish, subscribe, node_port) = (
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+        free_port().unwrap(),
+    );
     let events = [
         "--publish-events".to_owned(),
         format!("tcp://127.0.0.1:{publish}"),

@@ -2,6 +2,8 @@
 //! route or page script changed, driven through a scenario that passes on the unbroken server.
 //! No check can pass vacuously.
 
+mod support;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
@@ -48,10 +50,6 @@ const BASELINE: &str = concat!(
     baseline_steps!(),
     "[expect.chat]\nchat = \"resumed\"\n"
 );
-
-fn browser_available() -> bool {
-    harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Chromium)
-}
 
 fn run(broken: Option<RouterCustomizer>, scenario: &str) -> ScenarioResult {
     let file = ScenarioFile {
@@ -163,7 +161,7 @@ fn broken_redirect(
 
 #[test]
 fn the_unbroken_platform_passes_the_scenario_the_broken_ones_fail() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let result = run(None, BASELINE);
@@ -172,7 +170,7 @@ fn the_unbroken_platform_passes_the_scenario_the_broken_ones_fail() {
 
 #[test]
 fn a_code_in_the_callback_url_is_caught_as_a_visible_secret() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let leak = broken_redirect(
@@ -200,7 +198,7 @@ fn a_code_in_the_callback_url_is_caught_as_a_visible_secret() {
 
 #[test]
 fn an_extra_field_in_the_payload_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let broken = broken_script(&[(
@@ -218,7 +216,7 @@ fn callback_posting_to_any_origin() -> RouterCustomizer {
 
 #[test]
 fn post_message_to_any_origin_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     assert_caught(
@@ -229,7 +227,7 @@ fn post_message_to_any_origin_is_caught() {
 
 #[test]
 fn post_message_to_any_origin_reaches_a_hostile_opener_and_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let broken = callback_posting_to_any_origin();
@@ -253,7 +251,7 @@ fn post_message_to_any_origin_reaches_a_hostile_opener_and_is_caught() {
 
 #[test]
 fn a_popup_with_a_features_string_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let broken = broken_script(Defect::PopupWithFeatures.script_edits());
@@ -262,7 +260,7 @@ fn a_popup_with_a_features_string_is_caught() {
 
 #[test]
 fn a_card_that_never_resends_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let broken = broken_script(Defect::NoResend.script_edits());
@@ -273,7 +271,7 @@ fn a_card_that_never_resends_is_caught() {
 
 #[test]
 fn a_callback_that_neither_closes_nor_says_how_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let broken = broken_script(Defect::CallbackNeverCloses.script_edits());
@@ -282,7 +280,7 @@ fn a_callback_that_neither_closes_nor_says_how_is_caught() {
 
 #[test]
 fn a_session_cookie_sent_to_the_provider_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let leak = broken_redirect(
@@ -308,7 +306,7 @@ fn a_session_cookie_sent_to_the_provider_is_caught() {
 
 #[test]
 fn a_disconnect_that_leaves_the_token_usable_is_caught() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     // The disconnect answers as if it worked and the status lies, but nothing is revoked.
@@ -361,7 +359,7 @@ text = "list my files"
 
 #[test]
 fn a_simulator_counterexample_for_a_broken_client_fails_in_real_chromium_too() {
-    if !browser_available() {
+    if !support::chromium_available() {
         return;
     }
     let broken_client = harness::sim::BrokenClient::NeverPolls;

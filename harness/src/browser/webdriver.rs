@@ -256,6 +256,9 @@ pub fn free_port() -> std::io::Result<u16> {
     Err(last_error.expect("64 attempts made"))
 }
 
+/// How long Xvfb may take to say which display it serves.
+const XVFB_READY: Duration = Duration::from_secs(30);
+
 /// An Xvfb display of the harness's own; killed by pid on drop.
 pub struct Xvfb {
     child: Child,
@@ -269,11 +272,13 @@ impl Xvfb {
         let Some(program) = find_program("Xvfb") else {
             bail!("Xvfb is not on PATH (hint: apt-get install -y xvfb)");
         };
+        // Its messages, for the error below (a temporary file: nothing blocks on a full pipe).
+        let log = tempfile::NamedTempFile::new()?;
         let mut child = Command::new(&program)
             .args(["-displayfd", "1", "-screen", "0", "1280x1024x24"])
             .args(["-nolisten", "tcp"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log.reopen()?)
             .spawn()
             .context("cannot start Xvfb")?;
         let stdout = child.stdout.take().expect("piped");
@@ -283,21 +288,27 @@ impl Xvfb {
             let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
             let _ = sender.send(line);
         });
-        match receiver.recv_timeout(Duration::from_secs(10)) {
+        // Measured at 0.05 s, 0.4 s with cold caches; a fresh CI run once saw no answer in 10 s
+        // while two browsers started cold beside it, so the wait is generous.
+        match receiver.recv_timeout(XVFB_READY) {
             Ok(line) if line.trim().parse::<u32>().is_ok() => Ok(Self {
                 child,
                 display: format!(":{}", line.trim()),
             }),
             answer => {
+                let running = matches!(child.try_wait(), Ok(None));
                 let _ = child.kill();
                 let _ = child.wait();
+                let messages = std::fs::read_to_string(log.path()).unwrap_or_default();
                 bail!(
-                    "Xvfb did not say which display it serves within 10 s ({}); run `Xvfb -displayfd 1` by hand to see why",
+                    "Xvfb did not say which display it serves within {XVFB_READY:?} ({}; {}); its messages:\n{}\nrun `Xvfb -displayfd 1` by hand to see why",
                     match answer {
-                        Ok(line) if line.is_empty() => "it exited".to_owned(),
+                        Ok(line) if line.is_empty() => "it closed its output".to_owned(),
                         Ok(line) => format!("it wrote {:?}", line.trim()),
                         Err(_) => "no answer".to_owned(),
-                    }
+                    },
+                    if running { "still running" } else { "exited" },
+                    messages.trim_end()
                 )
             }
         }
