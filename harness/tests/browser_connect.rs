@@ -9,7 +9,7 @@ use fantoccini::{Client, Locator};
 use harness::browser::webdriver::{DriverProcess, Session};
 use harness::contract::Engine;
 use harness::target::embedded::EmbeddedStack;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 async fn text_of(client: &Client, css: &str) -> String {
     client
@@ -205,4 +205,55 @@ async fn webkit_blocks_popups_outside_a_click_as_users_have_it() {
         return;
     }
     assert_user_default(Engine::Webkit, canary(Engine::Webkit).await);
+}
+
+/// The processes of process group `group` that are not zombies (read from /proc).
+fn live_members(group: u32) -> Vec<String> {
+    let mut members = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp ...: the fields after the command's closing parenthesis.
+        let Some((head, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2) == Some(&group.to_string().as_str()) && fields[0] != "Z" {
+            members.push(head.split_once(" (").map_or(head, |(_, c)| c).to_owned());
+        }
+    }
+    members
+}
+
+#[test]
+fn a_browser_whose_session_was_never_closed_ends_with_its_driver() {
+    // Firefox: it outlives a killed geckodriver unless the guard ends its process group
+    // (Chromium ends with its driver's pipe anyway).
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Firefox) {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let driver = DriverProcess::spawn(Engine::Firefox).unwrap();
+    let group = driver.process_group();
+    let session = runtime
+        .block_on(Session::start(Engine::Firefox, &driver.url))
+        .unwrap();
+    let before = live_members(group);
+    assert!(
+        before.iter().any(|m| m.contains("firefox")),
+        "the browser runs in its driver's process group: {before:?}"
+    );
+    // Dropped without Session::close, as a failing run would leave it.
+    drop(session);
+    drop(driver);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !live_members(group).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "still running 10 s after the driver was dropped: {:?}",
+            live_members(group)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -336,7 +336,9 @@ impl Drop for Xvfb {
     }
 }
 
-/// A WebDriver server the harness started; killed on drop.
+/// A WebDriver server the harness started, in a process group of its own with the browsers it
+/// starts: dropping it kills the group, so no browser outlives its driver (a session that was
+/// never closed, a run that failed half-way).
 pub struct DriverProcess {
     child: Child,
     pub url: String,
@@ -380,6 +382,9 @@ impl DriverProcess {
                 xvfb = Some(display);
             }
         }
+        // Its own process group, which the browsers it starts join (Chromium's crash handler
+        // excepted, which ends with the browser).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         let child = command
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
@@ -415,15 +420,27 @@ impl DriverProcess {
     }
 }
 
+impl DriverProcess {
+    /// The process group of the driver and its browsers (the driver's pid).
+    pub fn process_group(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for DriverProcess {
     fn drop(&mut self) {
+        // SAFETY: kill(2) with a negative pid signals the process group the driver leads;
+        // no memory is involved.
+        unsafe {
+            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-/// One browser session with its BiDi side channel. Call [`Session::close`]; dropping without
-/// it leaks the browser.
+/// One browser session with its BiDi side channel. Call [`Session::close`]; one dropped
+/// without it ends with its [`DriverProcess`] (a Grid's sessions end as the Grid decides).
 pub struct Session {
     pub client: Client,
     pub engine: Engine,
