@@ -75,6 +75,19 @@ pub enum RefreshRotation {
     RotateWithReuseDetection,
 }
 
+/// Whether the authorization response names the provider (`iss`, RFC 9207).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum IssInResponse {
+    /// No `iss` parameter (a provider without RFC 9207).
+    #[default]
+    Absent,
+    /// `iss` is this provider's issuer identifier (its public URL without the final slash).
+    Correct,
+    /// `iss` names another provider: what a client sees in a mix-up attack.
+    OfAnotherProvider,
+}
+
 /// Every fault of one run. `Faults::none()` is a well-behaved provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -99,6 +112,8 @@ pub struct Faults {
     pub remembers_consent: bool,
     /// Refresh-token rotation, and reuse detection.
     pub refresh_rotation: RefreshRotation,
+    /// `iss` in the authorization response (RFC 9207).
+    pub iss_in_response: IssInResponse,
 }
 
 impl Default for Faults {
@@ -115,6 +130,7 @@ impl Default for Faults {
             csp_on_consent_page: None,
             remembers_consent: false,
             refresh_rotation: RefreshRotation::Off,
+            iss_in_response: IssInResponse::Absent,
         }
     }
 }
@@ -179,6 +195,12 @@ impl Faults {
     #[must_use]
     pub fn csp_on_consent_page(mut self, policy: &str) -> Self {
         self.csp_on_consent_page = Some(policy.to_owned());
+        self
+    }
+
+    #[must_use]
+    pub fn iss_in_response(mut self, iss: IssInResponse) -> Self {
+        self.iss_in_response = iss;
         self
     }
 

@@ -3,7 +3,7 @@
 //! and an in-process simulator both call [`Provider::handle`].
 
 use crate::consent_page;
-use crate::faults::{ConsentFault, Faults, RefreshRotation, TokenFailure};
+use crate::faults::{ConsentFault, Faults, IssInResponse, RefreshRotation, TokenFailure};
 use crate::mint::Mint;
 use crate::secrets::{SecretKind, SecretLedger};
 use base64::Engine;
@@ -626,10 +626,14 @@ impl State {
             );
         }
         let state = get("state");
+        let iss = self.iss();
         let redirect_error = |error: &str, description: &str| {
             let mut params = vec![("error", error), ("error_description", description)];
             if !state.is_empty() {
                 params.push(("state", state));
+            }
+            if let Some(iss) = &iss {
+                params.push(("iss", iss));
             }
             decided(
                 ProviderResponse::redirect(with_query(redirect_uri, &params)),
@@ -656,7 +660,7 @@ impl State {
             ConsentFault::AskUser => {}
             ConsentFault::Denied => {
                 return decided(
-                    ProviderResponse::redirect(with_query(
+                    ProviderResponse::redirect(self.authorization_response(
                         redirect_uri,
                         &[("error", "access_denied"), ("state", state)],
                     )),
@@ -740,7 +744,7 @@ impl State {
                 )
             }
             _ => (
-                with_query(
+                self.authorization_response(
                     &pending.redirect_uri,
                     &[("error", "access_denied"), ("state", &pending.state)],
                 ),
@@ -770,10 +774,31 @@ impl State {
                 issued_tokens: Vec::new(),
             },
         );
-        with_query(
+        self.authorization_response(
             &request.redirect_uri,
             &[("code", &code), ("state", &request.state)],
         )
+    }
+
+    /// The `iss` the authorization response carries, as the faults say (RFC 9207).
+    fn iss(&self) -> Option<String> {
+        match self.faults.iss_in_response {
+            IssInResponse::Absent => None,
+            IssInResponse::Correct => {
+                Some(self.public_url.as_str().trim_end_matches('/').to_owned())
+            }
+            IssInResponse::OfAnotherProvider => Some("https://another-provider.example".to_owned()),
+        }
+    }
+
+    /// The redirect back to the client with `params`, and `iss` when the provider sends it.
+    fn authorization_response(&self, redirect_uri: &str, params: &[(&str, &str)]) -> Url {
+        let iss = self.iss();
+        let mut all = params.to_vec();
+        if let Some(iss) = &iss {
+            all.push(("iss", iss));
+        }
+        with_query(redirect_uri, &all)
     }
 
     /// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1).

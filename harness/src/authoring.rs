@@ -166,6 +166,14 @@ fn provider_lines(scenario: &Scenario) -> Vec<String> {
                 .to_owned(),
         );
     }
+    match faults.iss_in_response {
+        fake_provider::IssInResponse::Absent => {}
+        fake_provider::IssInResponse::Correct => {
+            lines.push("the authorization response names the provider (iss, RFC 9207)".to_owned())
+        }
+        fake_provider::IssInResponse::OfAnotherProvider => lines
+            .push("the authorization response names another provider (iss): a mix-up".to_owned()),
+    }
     match faults.refresh_rotation {
         fake_provider::RefreshRotation::Off => {}
         fake_provider::RefreshRotation::Rotate => lines

@@ -130,10 +130,13 @@ pub enum Defect {
     /// token (no single flight per connection): a provider that rotates refresh tokens with
     /// reuse detection then revokes the whole grant.
     RefreshNotSingleFlight,
+    /// The redirect URI ignores `iss` (RFC 9207): a response naming another provider is
+    /// exchanged as if it came from the connector's own (no mix-up defence).
+    IgnoresIss,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 32] = [
+    pub const ALL: [Defect; 33] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -166,6 +169,7 @@ impl Defect {
         Defect::StopsPollingAfterFirstPending,
         Defect::ClosedHandleIsCancel,
         Defect::RefreshNotSingleFlight,
+        Defect::IgnoresIss,
     ];
 
     pub fn name(self) -> String {

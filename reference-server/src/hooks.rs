@@ -273,6 +273,17 @@ pub fn refreshes_one_at_a_time(state: &AppState) -> bool {
     true
 }
 
+/// Whether an authorization response naming another issuer is refused (`ignores-iss` takes
+/// it).
+pub fn checks_issuer(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::IgnoresIss) {
+        return false;
+    }
+    let _ = state;
+    true
+}
+
 /// Whether a failed revocation at the provider keeps the credentials, stored again
 /// (`revoke-failure-keeps-token`); the reference has deleted them already and keeps nothing.
 pub fn keeps_credentials_after_failed_revocation(

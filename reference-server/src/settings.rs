@@ -27,6 +27,10 @@ pub struct ConnectorSettings {
     /// The protected resource the agent's tool reads.
     pub api_url: String,
     pub scopes: Vec<String>,
+    /// The provider's issuer identifier: an authorization response whose `iss` (RFC 9207)
+    /// names another is refused. Unset: `iss` is not checked.
+    #[serde(default)]
+    pub issuer: Option<String>,
 }
 
 /// Everything the platform needs to run.
@@ -132,6 +136,7 @@ impl Settings {
                 revoke_url: format!("{base}revoke"),
                 api_url: format!("{base}api/{name}"),
                 scopes: vec![format!("{name}.read")],
+                issuer: Some(base.trim_end_matches('/').to_owned()),
             })
             .collect();
     }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use fake_provider::{Endpoint, Faults, TokenFailure};
+use fake_provider::{Endpoint, Faults, IssInResponse, TokenFailure};
 use serde_json::json;
 use support::{Browser, callback_params, card, stack};
 
@@ -386,4 +386,44 @@ async fn another_org_cannot_read_resolve_or_delete_a_connection() {
             .unwrap()
             .starts_with("/dev/login")
     );
+}
+
+#[tokio::test]
+async fn an_authorization_response_naming_this_provider_connects_and_one_naming_another_is_refused()
+{
+    for (iss, connects) in [
+        (IssInResponse::Absent, true),
+        (IssInResponse::Correct, true),
+        (IssInResponse::OfAnotherProvider, false),
+    ] {
+        let stack = stack(Faults::none().iss_in_response(iss)).await;
+        let browser = Browser::new(&stack);
+        browser.login("alice", "acme").await;
+        let card = card(&browser.say("acme", "c1", "list my files").await).clone();
+        let (consent, request) = browser
+            .open_consent(card["startUrl"].as_str().unwrap())
+            .await;
+        let callback = browser.decide(&consent, &request, "allow").await;
+        let params = callback_params(&callback);
+        let exchanged = stack
+            .provider
+            .rules()
+            .request_log()
+            .iter()
+            .any(|r| r.path == "/token");
+        if connects {
+            assert_eq!(params["oauth_result"], "success", "{iss:?}");
+            assert!(exchanged, "{iss:?}");
+        } else {
+            assert_eq!(params["oauth_result"], "error", "{iss:?}");
+            assert!(
+                params["oauth_message"].contains("another provider"),
+                "{params:?}"
+            );
+            assert!(
+                !exchanged,
+                "the code of a foreign response is never exchanged"
+            );
+        }
+    }
 }

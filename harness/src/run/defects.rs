@@ -105,7 +105,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 32] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 33] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -237,6 +237,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 32] = [
         "refresh-not-single-flight",
         "refresh/two-tabs-at-once-after-expiry",
         "refresh-single-flight",
+    ),
+    (
+        "ignores-iss",
+        "provider/iss-of-another-provider",
+        "chat-resumed",
     ),
 ];
 

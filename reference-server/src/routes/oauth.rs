@@ -144,6 +144,8 @@ pub struct RedirectQuery {
     error: Option<String>,
     #[cfg_attr(not(feature = "catalogue"), allow(dead_code))]
     error_description: Option<String>,
+    /// The provider that answers (RFC 9207), when it says so.
+    iss: Option<String>,
 }
 
 /// `GET /oauth/redirect`: the redirect URI registered at the provider. The code is exchanged
@@ -191,6 +193,23 @@ pub async fn redirect(
         return fail(Some(&connection.id), "This connector is not configured.");
     };
     let display = client.settings.display_name.clone();
+    // Mix-up defence (RFC 9207 §2.4, RFC 9700 §4.4): a response that names a provider names
+    // this connector's, or it is refused before anything is exchanged.
+    if let (Some(iss), Some(issuer)) = (&query.iss, &client.settings.issuer)
+        && iss != issuer
+        && hooks::checks_issuer(&state)
+    {
+        tracing::warn!(connection = %connection.id, %iss, "authorization response from another issuer");
+        let message = format!(
+            "The sign-in response came from another provider than {display}: nothing was connected."
+        );
+        state.db().set_connection_status(
+            &connection.id,
+            ConnectionStatus::Failed,
+            Some(&message),
+        )?;
+        return fail(Some(&connection.id), &message);
+    }
     if let Some(error) = &query.error {
         let message = format!(
             "{display} did not grant access ({}).",
