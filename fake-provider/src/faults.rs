@@ -88,6 +88,18 @@ pub enum IssInResponse {
     OfAnotherProvider,
 }
 
+/// The shape of the protected API's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiAnswer {
+    /// `{"client": .., "items": [..]}`, the shape the connectors read.
+    #[default]
+    Items,
+    /// `{"client": .., "data": {"entries": [..]}}`: another version of the API, which a
+    /// connector must not read as an empty list.
+    UnexpectedShape,
+}
+
 /// Every fault of one run. `Faults::none()` is a well-behaved provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -114,6 +126,8 @@ pub struct Faults {
     pub refresh_rotation: RefreshRotation,
     /// `iss` in the authorization response (RFC 9207).
     pub iss_in_response: IssInResponse,
+    /// The shape of the protected API's answer.
+    pub api_answer: ApiAnswer,
 }
 
 impl Default for Faults {
@@ -131,6 +145,7 @@ impl Default for Faults {
             remembers_consent: false,
             refresh_rotation: RefreshRotation::Off,
             iss_in_response: IssInResponse::Absent,
+            api_answer: ApiAnswer::Items,
         }
     }
 }

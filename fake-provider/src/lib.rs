@@ -28,7 +28,9 @@ mod secrets;
 mod server;
 
 pub use consent_page::{consent_request_id, escape_html};
-pub use faults::{ConsentFault, Coop, Faults, IssInResponse, RefreshRotation, TokenFailure};
+pub use faults::{
+    ApiAnswer, ConsentFault, Coop, Faults, IssInResponse, RefreshRotation, TokenFailure,
+};
 pub use mint::Mint;
 pub use rules::{
     ClientRegistration, Endpoint, LoggedRequest, Provider, ProviderConfig, ProviderRequest,

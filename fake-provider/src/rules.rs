@@ -3,7 +3,9 @@
 //! and an in-process simulator both call [`Provider::handle`].
 
 use crate::consent_page;
-use crate::faults::{ConsentFault, Faults, IssInResponse, RefreshRotation, TokenFailure};
+use crate::faults::{
+    ApiAnswer, ConsentFault, Faults, IssInResponse, RefreshRotation, TokenFailure,
+};
 use crate::mint::Mint;
 use crate::secrets::{SecretKind, SecretLedger};
 use base64::Engine;
@@ -1231,13 +1233,16 @@ impl State {
             );
         }
         let client_id = grant.client_id.clone();
-        decided(
-            ProviderResponse::json(
-                200,
-                serde_json::json!({ "client": client_id, "items": resource.items() }),
-            ),
-            "served",
-        )
+        let body = match self.faults.api_answer {
+            ApiAnswer::Items => {
+                serde_json::json!({ "client": client_id, "items": resource.items() })
+            }
+            ApiAnswer::UnexpectedShape => serde_json::json!({
+                "client": client_id,
+                "data": { "entries": resource.items() }
+            }),
+        };
+        decided(ProviderResponse::json(200, body), "served")
     }
 }
 

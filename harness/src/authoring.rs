@@ -166,6 +166,11 @@ fn provider_lines(scenario: &Scenario) -> Vec<String> {
                 .to_owned(),
         );
     }
+    if faults.api_answer == fake_provider::ApiAnswer::UnexpectedShape {
+        lines.push(
+            "the protected API answers in another shape (data.entries, not items)".to_owned(),
+        );
+    }
     match faults.iss_in_response {
         fake_provider::IssInResponse::Absent => {}
         fake_provider::IssInResponse::Correct => {
@@ -198,6 +203,9 @@ fn chat_words(expectation: ChatExpectation) -> &'static str {
         ChatExpectation::Waiting => "nothing re-sent, the card still waits with its connect button",
         ChatExpectation::ToolErrorAndReconnect => {
             "the last tool call gave a tool error and a reconnect prompt"
+        }
+        ChatExpectation::ToolError => {
+            "the queued message re-sent, its tool call a tool error without a reconnect prompt"
         }
         ChatExpectation::Answered => {
             "every message answered, no tool error or reconnect prompt: the connection held"

@@ -226,7 +226,13 @@ fn live_members(group: u32) -> Vec<String> {
     members
 }
 
+/// A demonstration, not run by `cargo test`: started beside the canaries' browsers on a cold
+/// machine its Firefox once took over 60 s to start (a fresh-clone CI run). The mechanism is
+/// tested without browsers in `harness::target::process`. Run it alone:
+/// `cargo test -p harness --test browser_connect -- --ignored`; without the group kill in
+/// `DriverProcess`'s drop it fails, Firefox still running.
 #[test]
+#[ignore = "a demonstration with a real Firefox; run with --ignored"]
 fn a_browser_whose_session_was_never_closed_ends_with_its_driver() {
     // Firefox: it outlives a killed geckodriver unless the guard ends its process group
     // (Chromium ends with its driver's pipe anyway).

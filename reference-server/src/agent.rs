@@ -26,6 +26,8 @@ enum ToolFailure {
     /// The credentials are gone or the provider no longer accepts them.
     Revoked,
     Unavailable(String),
+    /// The provider answered in a shape the connector does not read.
+    UnexpectedAnswer,
 }
 
 pub struct Conversation<'a> {
@@ -75,6 +77,13 @@ impl Conversation<'_> {
                         role: "agent",
                         kind: "tool-error",
                         text: &format!("Tool error: {why}. Try again in a moment."),
+                        connector: Some(connector),
+                        ..Default::default()
+                    })?]),
+                    Err(ToolFailure::UnexpectedAnswer) => Ok(vec![self.say(NewMessage {
+                        role: "agent",
+                        kind: "tool-error",
+                        text: "Tool error: the provider answered in a form this connector does not read, so nothing is shown.",
                         connector: Some(connector),
                         ..Default::default()
                     })?]),
@@ -167,7 +176,13 @@ impl Conversation<'_> {
                 .await
             {
                 ApiOutcome::Served(body) => {
-                    return Ok(Ok(format_answer(&connection.connector, &body)));
+                    return Ok(match format_answer(&connection.connector, &body) {
+                        Some(answer) => Ok(answer),
+                        None if !crate::hooks::refuses_unreadable_answers(self.state) => {
+                            Ok(format_any_answer(&connection.connector, &body))
+                        }
+                        None => Err(ToolFailure::UnexpectedAnswer),
+                    });
                 }
                 ApiOutcome::Failed(why) => return Ok(Err(ToolFailure::Unavailable(why))),
                 ApiOutcome::Unauthorized if refreshed => return Ok(Err(ToolFailure::Revoked)),
@@ -255,7 +270,25 @@ pub fn pending_connection(
         .expect("the connection was just created"))
 }
 
-fn format_answer(connector: &str, body: &serde_json::Value) -> String {
+/// The answer in words, or `None` when the body is not the shape the connector reads (a list of
+/// `items`, each with its fields): an answer of another shape is no answer, never "no files".
+fn format_answer(connector: &str, body: &serde_json::Value) -> Option<String> {
+    let items = body["items"].as_array()?;
+    let fields: &[&str] = match connector {
+        "files" => &["name"],
+        _ => &["title", "starts"],
+    };
+    if !items
+        .iter()
+        .all(|i| fields.iter().all(|f| i[*f].is_string()))
+    {
+        return None;
+    }
+    Some(format_any_answer(connector, body))
+}
+
+/// The answer in words, whatever the body's shape (missing parts left out).
+fn format_any_answer(connector: &str, body: &serde_json::Value) -> String {
     let items = body["items"].as_array().cloned().unwrap_or_default();
     match connector {
         "files" => {
@@ -275,5 +308,41 @@ fn format_answer(connector: &str, body: &serde_json::Value) -> String {
                 .collect();
             format!("Your calendar: {}.", events.join(", "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_answer;
+    use serde_json::json;
+
+    #[test]
+    fn an_answer_is_read_only_in_the_shape_the_connector_knows() {
+        let files = json!({ "items": [{ "name": "a.pdf" }, { "name": "b.md" }] });
+        assert_eq!(
+            format_answer("files", &files).as_deref(),
+            Some("Your files: a.pdf, b.md.")
+        );
+        assert_eq!(
+            format_answer("files", &json!({ "items": [] })).as_deref(),
+            Some("Your files: ."),
+            "an empty list is an answer"
+        );
+        for unreadable in [
+            json!({ "data": { "entries": [{ "name": "a.pdf" }] } }),
+            json!({ "items": [{ "filename": "a.pdf" }] }),
+            json!({ "items": "a.pdf" }),
+        ] {
+            assert_eq!(format_answer("files", &unreadable), None, "{unreadable}");
+        }
+        let calendar = json!({ "items": [{ "title": "Standup", "starts": "Monday 09:00" }] });
+        assert_eq!(
+            format_answer("calendar", &calendar).as_deref(),
+            Some("Your calendar: Standup (Monday 09:00).")
+        );
+        assert_eq!(
+            format_answer("calendar", &json!({ "items": [{ "title": "Standup" }] })),
+            None
+        );
     }
 }

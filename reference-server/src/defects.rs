@@ -133,10 +133,13 @@ pub enum Defect {
     /// The redirect URI ignores `iss` (RFC 9207): a response naming another provider is
     /// exchanged as if it came from the connector's own (no mix-up defence).
     IgnoresIss,
+    /// An API answer of a shape the connector does not read is shown as an empty answer
+    /// ("Your files: .") instead of a tool error.
+    ReadsAnyAnswer,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 33] = [
+    pub const ALL: [Defect; 34] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -170,6 +173,7 @@ impl Defect {
         Defect::ClosedHandleIsCancel,
         Defect::RefreshNotSingleFlight,
         Defect::IgnoresIss,
+        Defect::ReadsAnyAnswer,
     ];
 
     pub fn name(self) -> String {

@@ -284,6 +284,17 @@ pub fn checks_issuer(state: &AppState) -> bool {
     true
 }
 
+/// Whether an API answer of a shape the connector does not read is a tool error
+/// (`reads-any-answer` shows it as an empty list: "Your files: .").
+pub fn refuses_unreadable_answers(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::ReadsAnyAnswer) {
+        return false;
+    }
+    let _ = state;
+    true
+}
+
 /// Whether a failed revocation at the provider keeps the credentials, stored again
 /// (`revoke-failure-keeps-token`); the reference has deleted them already and keeps nothing.
 pub fn keeps_credentials_after_failed_revocation(

@@ -384,12 +384,10 @@ impl DriverProcess {
         }
         // Its own process group, which the browsers it starts join (Chromium's crash handler
         // excepted, which ends with the browser).
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let child = command
-            .stdout(log_file.try_clone()?)
-            .stderr(log_file)
-            .spawn()
-            .with_context(|| format!("cannot start {}", path.display()))?;
+        let child = crate::target::process::spawn_group_leader(
+            command.stdout(log_file.try_clone()?).stderr(log_file),
+        )
+        .with_context(|| format!("cannot start {}", path.display()))?;
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut child = child;
@@ -429,13 +427,7 @@ impl DriverProcess {
 
 impl Drop for DriverProcess {
     fn drop(&mut self) {
-        // SAFETY: kill(2) with a negative pid signals the process group the driver leads;
-        // no memory is involved.
-        unsafe {
-            libc::kill(-(self.child.id() as libc::pid_t), libc::SIGKILL);
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        crate::target::process::kill_group(&mut self.child);
     }
 }
 

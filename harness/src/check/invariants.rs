@@ -739,6 +739,9 @@ fn chat_is(chat: &ChatState, expected: ChatExpectation) -> bool {
         ChatExpectation::ToolErrorAndReconnect => {
             resent == cards - 1 && chat.tool_errors > 0 && chat.reconnect_prompts > 0
         }
+        ChatExpectation::ToolError => {
+            resent == cards && chat.tool_errors > 0 && chat.reconnect_prompts == 0
+        }
         ChatExpectation::Answered => {
             resent == cards
                 && chat.tool_errors == 0

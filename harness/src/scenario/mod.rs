@@ -163,6 +163,8 @@ pub enum Condition {
     CardError,
     /// A tool error and a reconnect prompt in the chat.
     ReconnectPrompt,
+    /// A tool error in the chat.
+    ToolError,
     /// The tab is gone (closed itself).
     TabClosed,
     /// The provider's consent page is shown in the tab.
@@ -391,6 +393,9 @@ pub enum ChatExpectation {
     /// Every message was answered (a queued one after its connection), with no tool error,
     /// reconnect prompt or card error: the connection held.
     Answered,
+    /// The queued message was re-sent and its tool call gave a tool error, with no reconnect
+    /// prompt: the connection is fine, the provider's answer was not.
+    ToolError,
 }
 
 /// What one engine does differently, beside the case (like web-platform-tests' expectations).

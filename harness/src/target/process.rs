@@ -12,3 +12,63 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Starts `command` as the leader of a process group of its own, which the processes it
+/// starts join unless they leave it (a driver and its browser).
+pub fn spawn_group_leader(command: &mut std::process::Command) -> std::io::Result<Child> {
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    command.spawn()
+}
+
+/// Kills every process of the group `leader` leads (started by [`spawn_group_leader`]), then
+/// reaps the leader.
+pub fn kill_group(leader: &mut Child) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-(leader.id() as libc::pid_t), libc::SIGKILL);
+    }
+    let _ = leader.kill();
+    let _ = leader.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// Whether process `pid` exists and is not a zombie.
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+        })
+    }
+
+    #[test]
+    fn killing_a_group_ends_the_processes_its_leader_started() {
+        // A leader that starts a grandchild and forgets it, as a driver starts a browser.
+        let mut leader = spawn_group_leader(
+            std::process::Command::new("sh")
+                .args(["-c", "sleep 600 & echo $!; wait"])
+                .stdout(std::process::Stdio::piped()),
+        )
+        .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(leader.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let grandchild: u32 = line.trim().parse().unwrap();
+        assert!(alive(grandchild));
+        kill_group(&mut leader);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(grandchild) {
+            assert!(
+                Instant::now() < deadline,
+                "the grandchild outlived its group"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}

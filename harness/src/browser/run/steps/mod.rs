@@ -203,6 +203,13 @@ impl Run<'_> {
                     })
                     .await
                 }
+                Condition::ToolError => {
+                    self.switch(tab).await?;
+                    self.poll_until(&format!("a tool error in tab {tab}"), || async {
+                        Ok(self.count("[data-testid=tool-error]").await? > 0)
+                    })
+                    .await
+                }
                 Condition::ReconnectPrompt => {
                     self.switch(tab).await?;
                     self.poll_until(
