@@ -202,7 +202,8 @@ impl Conversation<'_> {
         connection: &ConnectionRecord,
         credentials: &Credentials,
     ) -> AppResult<Result<Credentials, ToolFailure>> {
-        let _turn = match crate::hooks::refreshes_one_at_a_time(self.state) {
+        let one_at_a_time = crate::hooks::refreshes_one_at_a_time(self.state);
+        let _turn = match one_at_a_time {
             true => Some(self.state.refresh_turn(&connection.id).await),
             false => None,
         };
@@ -211,9 +212,7 @@ impl Conversation<'_> {
         let Some(stored) = self.state.db().credentials(&connection.id)? else {
             return Ok(Err(ToolFailure::Revoked));
         };
-        if crate::hooks::refreshes_one_at_a_time(self.state)
-            && stored.access_token != credentials.access_token
-        {
+        if one_at_a_time && stored.access_token != credentials.access_token {
             return Ok(Ok(stored));
         }
         let (Some(client), Some(refresh_token)) = (

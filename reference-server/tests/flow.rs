@@ -297,11 +297,7 @@ async fn a_failing_token_endpoint_fails_the_connection_with_a_message_and_no_sec
         let stack = stack(Faults::none().token_fails_with(failure)).await;
         let browser = Browser::new(&stack);
         browser.login("alice", "acme").await;
-        let card = card(&browser.say("acme", "c1", "list my files").await).clone();
-        let (consent, request) = browser
-            .open_consent(card["startUrl"].as_str().unwrap())
-            .await;
-        let callback = browser.decide(&consent, &request, "allow").await;
+        let (card, callback) = browser.connect_through_consent("acme", "allow").await;
         let params = callback_params(&callback);
         assert_eq!(params["oauth_result"], "error", "{failure:?}");
         assert!(
@@ -399,11 +395,7 @@ async fn an_authorization_response_naming_this_provider_connects_and_one_naming_
         let stack = stack(Faults::none().iss_in_response(iss)).await;
         let browser = Browser::new(&stack);
         browser.login("alice", "acme").await;
-        let card = card(&browser.say("acme", "c1", "list my files").await).clone();
-        let (consent, request) = browser
-            .open_consent(card["startUrl"].as_str().unwrap())
-            .await;
-        let callback = browser.decide(&consent, &request, "allow").await;
+        let (_, callback) = browser.connect_through_consent("acme", "allow").await;
         let params = callback_params(&callback);
         let exchanged = stack
             .provider

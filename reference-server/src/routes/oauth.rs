@@ -200,15 +200,13 @@ pub async fn redirect(
         && hooks::checks_issuer(&state)
     {
         tracing::warn!(connection = %connection.id, %iss, "authorization response from another issuer");
-        let message = format!(
-            "The sign-in response came from another provider than {display}: nothing was connected."
-        );
-        state.db().set_connection_status(
+        return fail_connection(
+            &state,
             &connection.id,
-            ConnectionStatus::Failed,
-            Some(&message),
-        )?;
-        return fail(Some(&connection.id), &message);
+            &format!(
+                "The sign-in response came from another provider than {display}: nothing was connected."
+            ),
+        );
     }
     if let Some(error) = &query.error {
         let message = format!(
@@ -217,21 +215,14 @@ pub async fn redirect(
         );
         let message =
             hooks::provider_error_message(&state, message, query.error_description.as_deref());
-        state.db().set_connection_status(
-            &connection.id,
-            ConnectionStatus::Failed,
-            Some(&message),
-        )?;
-        return fail(Some(&connection.id), &message);
+        return fail_connection(&state, &connection.id, &message);
     }
     let Some(code) = query.code.as_deref().filter(|c| !c.is_empty()) else {
-        let message = format!("{display} sent neither a code nor an error.");
-        state.db().set_connection_status(
+        return fail_connection(
+            &state,
             &connection.id,
-            ConnectionStatus::Failed,
-            Some(&message),
-        )?;
-        return fail(Some(&connection.id), &message);
+            &format!("{display} sent neither a code nor an error."),
+        );
     };
     match client
         .exchange_code(state.http(), code, &attempt.pkce_verifier)
@@ -275,16 +266,28 @@ pub async fn redirect(
             found(&location)
         }
         Err(error) => {
-            let message = format!("Connecting {display} failed: {error}.");
             tracing::warn!(connection = %connection.id, %error, "code exchange failed");
-            state.db().set_connection_status(
+            fail_connection(
+                &state,
                 &connection.id,
-                ConnectionStatus::Failed,
-                Some(&message),
-            )?;
-            fail(Some(&connection.id), &message)
+                &format!("Connecting {display} failed: {error}."),
+            )
         }
     }
+}
+
+/// Marks the connection failed with `message`, and sends the browser to the callback page
+/// saying so.
+fn fail_connection(state: &AppState, connection_id: &str, message: &str) -> AppResult<Response> {
+    state
+        .db()
+        .set_connection_status(connection_id, ConnectionStatus::Failed, Some(message))?;
+    found(&callback_location(
+        state.choices(),
+        false,
+        Some(connection_id),
+        message,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

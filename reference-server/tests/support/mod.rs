@@ -182,6 +182,15 @@ impl Browser {
             .await
     }
 
+    /// Asks for files in chat `c1` of `org`, follows the card to the consent page and answers
+    /// it with `decision`; returns the card and the callback page.
+    pub async fn connect_through_consent(&self, org: &str, decision: &str) -> (Value, Page) {
+        let card = card(&self.say(org, "c1", "list my files").await).clone();
+        let (consent, request) = self.open_consent(card["startUrl"].as_str().unwrap()).await;
+        let callback = self.decide(&consent, &request, decision).await;
+        (card, callback)
+    }
+
     pub fn visited_urls(&self) -> Vec<Url> {
         self.visited.lock().unwrap().clone()
     }
