@@ -128,6 +128,10 @@ pub struct Faults {
     pub iss_in_response: IssInResponse,
     /// The shape of the protected API's answer.
     pub api_answer: ApiAnswer,
+    /// Token responses carry no refresh token, as providers answer unless asked in their own
+    /// way (Google without `access_type=offline`, oidc-provider without `offline_access` and
+    /// `prompt=consent`): the connection lasts as long as its access token.
+    pub withholds_refresh_token: bool,
 }
 
 impl Default for Faults {
@@ -146,6 +150,7 @@ impl Default for Faults {
             refresh_rotation: RefreshRotation::Off,
             iss_in_response: IssInResponse::Absent,
             api_answer: ApiAnswer::Items,
+            withholds_refresh_token: false,
         }
     }
 }
@@ -154,6 +159,12 @@ impl Faults {
     /// A provider that behaves.
     pub fn none() -> Self {
         Self::default()
+    }
+
+    #[must_use]
+    pub fn withholds_refresh_token(mut self) -> Self {
+        self.withholds_refresh_token = true;
+        self
     }
 
     #[must_use]

@@ -1068,13 +1068,18 @@ impl State {
         if let Some(grant) = self.refresh_tokens.get_mut(&refresh) {
             grant.access_tokens.push(access.clone());
         }
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "access_token": access,
             "token_type": "bearer",
             "expires_in": lifetime,
             "refresh_token": refresh,
             "scope": scope,
         });
+        if self.faults.withholds_refresh_token {
+            body.as_object_mut()
+                .expect("an object")
+                .remove("refresh_token");
+        }
         (ProviderResponse::json(200, body), access, refresh)
     }
 

@@ -25,6 +25,9 @@ pub fn connector_for(text: &str) -> Option<&'static str> {
 enum ToolFailure {
     /// The credentials are gone or the provider no longer accepts them.
     Revoked,
+    /// The access token expired and the provider gave no refresh token to renew it: the
+    /// provider was not asked, and reconnecting is the only way on.
+    Expired,
     Unavailable(String),
     /// The provider answered in a shape the connector does not read.
     UnexpectedAnswer,
@@ -71,7 +74,14 @@ impl Conversation<'_> {
                             &connection.id,
                             "The provider no longer accepts this connection.",
                         )?;
-                        self.reconnect_prompt(connector, text)
+                        self.reconnect_prompt(connector, text, "was revoked")
+                    }
+                    Err(ToolFailure::Expired) => {
+                        self.state.db().revoke_connection(
+                            &connection.id,
+                            "The connection expired: the provider gave no refresh token to renew it.",
+                        )?;
+                        self.reconnect_prompt(connector, text, "expired")
                     }
                     Err(ToolFailure::Unavailable(why)) => Ok(vec![self.say(NewMessage {
                         role: "agent",
@@ -90,19 +100,26 @@ impl Conversation<'_> {
                 }
             }
             Some(connection) if connection.status == ConnectionStatus::Revoked => {
-                self.reconnect_prompt(connector, text)
+                self.reconnect_prompt(connector, text, "was revoked")
             }
             _ => Ok(vec![self.connect_card(connector, text, "connect-card")?]),
         }
     }
 
-    fn reconnect_prompt(&self, connector: &str, text: &str) -> AppResult<Vec<MessageRecord>> {
+    /// A tool error saying what became of the connection (`was revoked`, `expired`), and a
+    /// card to connect again.
+    fn reconnect_prompt(
+        &self,
+        connector: &str,
+        text: &str,
+        what_happened: &str,
+    ) -> AppResult<Vec<MessageRecord>> {
         let display = self.display_name(connector);
         let error = self.say(NewMessage {
             role: "agent",
             kind: "tool-error",
             text: &format!(
-                "Tool error: the {display} connection was revoked. Reconnect to continue."
+                "Tool error: the {display} connection {what_happened}. Reconnect to continue."
             ),
             connector: Some(connector),
             ..Default::default()
@@ -160,6 +177,9 @@ impl Conversation<'_> {
             return Ok(Err(ToolFailure::Revoked));
         };
         let expired = credentials.expires_at_ms.is_some_and(|at| at <= now_ms());
+        if expired && credentials.refresh_token.is_none() {
+            return Ok(Err(ToolFailure::Expired));
+        }
         let mut refreshed = false;
         if expired {
             match self.refresh(connection, &credentials).await? {

@@ -49,7 +49,8 @@ pub enum ApiOutcome {
 pub struct ConnectorClient {
     pub settings: ConnectorSettings,
     oauth: Oauth,
-    /// Parameters beyond those the contract names (the platform's choice).
+    /// Parameters beyond those the contract names (a conformant variant's choice; the
+    /// connector's own `authorization_parameters` come from its settings).
     extra_authorization_parameters: &'static [(&'static str, &'static str)],
 }
 
@@ -86,6 +87,9 @@ impl ConnectorClient {
         }
         for (name, value) in self.extra_authorization_parameters {
             request = request.add_extra_param(*name, *value);
+        }
+        for (name, value) in &self.settings.authorization_parameters {
+            request = request.add_extra_param(name.as_str(), value.as_str());
         }
         request.url().0
     }

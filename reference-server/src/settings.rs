@@ -31,7 +31,24 @@ pub struct ConnectorSettings {
     /// names another is refused. Unset: `iss` is not checked.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// Parameters this provider wants on the authorization request beyond the contract's
+    /// (`prompt = "consent"`, `access_type = "offline"`, `resource`, `audience`): a table of
+    /// names and values. The contract's own parameters cannot be set here.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub authorization_parameters: std::collections::BTreeMap<String, String>,
 }
+
+/// The authorization request's parameters the platform itself sets (RFC 6749 §4.1.1, RFC 7636):
+/// a connector's `authorization_parameters` may not replace them.
+pub const CONTRACT_AUTHORIZATION_PARAMETERS: [&str; 7] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
 
 /// Everything the platform needs to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,6 +154,7 @@ impl Settings {
                 api_url: format!("{base}api/{name}"),
                 scopes: vec![format!("{name}.read")],
                 issuer: Some(base.trim_end_matches('/').to_owned()),
+                authorization_parameters: Default::default(),
             })
             .collect();
     }
@@ -178,6 +196,17 @@ impl Settings {
                         connector.name
                     )
                 })?;
+            }
+            if let Some(name) = connector
+                .authorization_parameters
+                .keys()
+                .find(|name| CONTRACT_AUTHORIZATION_PARAMETERS.contains(&name.as_str()))
+            {
+                anyhow::bail!(
+                    "connector {}: authorization_parameters sets {name:?}, which the platform sets itself (hint: the scopes go in `scopes`; the others are the flow's own: {})",
+                    connector.name,
+                    CONTRACT_AUTHORIZATION_PARAMETERS.join(", ")
+                );
             }
         }
         if let Some(url) = &self.public_url {

@@ -228,3 +228,38 @@ async fn an_expired_access_token_is_refreshed_before_the_tool_call() {
         .count();
     assert_eq!(refreshes, 1);
 }
+
+#[tokio::test]
+async fn an_expiry_with_no_refresh_token_is_reported_expired_without_asking_the_provider() {
+    let stack = stack(
+        Faults::none()
+            .withholds_refresh_token()
+            .token_lifetime(std::time::Duration::from_secs(1)),
+    )
+    .await;
+    let browser = Browser::new(&stack);
+    let connection = connected(&stack, &browser).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let token_requests_before = stack.provider.rules().request_log().len();
+    let added = browser.say("acme", "c1", "list my files").await;
+    assert_eq!(kinds(&added), ["text", "tool-error", "reconnect-card"]);
+    let error = added[1]["text"].as_str().unwrap();
+    assert!(error.contains("expired"), "{error}");
+    assert!(!error.contains("revoked"), "{error}");
+    let (_, status) = browser
+        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
+        .await;
+    assert_eq!(
+        status["status"], "revoked",
+        "the connection needs a reconnect"
+    );
+    assert!(
+        !status.to_string().contains("no longer accepts"),
+        "the provider was never asked: {status}"
+    );
+    assert_eq!(
+        stack.provider.rules().request_log().len(),
+        token_requests_before,
+        "no request reached the provider"
+    );
+}

@@ -419,3 +419,36 @@ async fn an_authorization_response_naming_this_provider_connects_and_one_naming_
         }
     }
 }
+
+#[tokio::test]
+async fn a_connectors_authorization_parameters_reach_the_provider_beside_the_contracts() {
+    let stack = support::stack_with(Faults::none(), |settings| {
+        let files = &mut settings.connectors[0];
+        files
+            .authorization_parameters
+            .insert("prompt".into(), "consent".into());
+        files
+            .authorization_parameters
+            .insert("resource".into(), "https://files.example/ a&b".into());
+    })
+    .await;
+    let browser = Browser::new(&stack);
+    browser.login("alice", "acme").await;
+    let (_, callback) = browser.connect_through_consent("acme", "allow").await;
+    assert_eq!(callback_params(&callback)["oauth_result"], "success");
+    let authorize = stack
+        .provider
+        .rules()
+        .request_log()
+        .into_iter()
+        .find(|r| r.path == "/authorize")
+        .expect("an authorization request");
+    let query: std::collections::BTreeMap<String, String> =
+        url::form_urlencoded::parse(authorize.query.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(query["prompt"], "consent", "{query:?}");
+    assert_eq!(query["resource"], "https://files.example/ a&b", "{query:?}");
+    assert_eq!(query["client_id"], "alumia-files", "{query:?}");
+    assert_eq!(query["code_challenge_method"], "S256", "{query:?}");
+}

@@ -164,3 +164,35 @@ async fn the_opener_policy_setting_sends_coop_where_it_says() {
         "{error}"
     );
 }
+
+#[test]
+fn an_authorization_parameter_the_platform_sets_itself_is_refused_naming_the_connector() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("alumia.toml");
+    std::fs::write(
+        &path,
+        r#"
+[[connectors]]
+name = "files"
+display_name = "Files"
+client_id = "alumia-files"
+client_secret = "s"
+authorize_url = "http://127.0.0.1:9/authorize"
+token_url = "http://127.0.0.1:9/token"
+revoke_url = "http://127.0.0.1:9/revoke"
+api_url = "http://127.0.0.1:9/api/files"
+scopes = ["files.read"]
+authorization_parameters = { prompt = "consent", state = "fixed" }
+"#,
+    )
+    .unwrap();
+    let settings = Settings::from_file(&path).unwrap();
+    assert_eq!(
+        settings.connectors[0].authorization_parameters["prompt"],
+        "consent"
+    );
+    let message = settings.validate().unwrap_err().to_string();
+    assert!(message.contains("connector files"), "{message}");
+    assert!(message.contains("\"state\""), "{message}");
+    assert!(message.contains("hint"), "{message}");
+}
