@@ -32,9 +32,15 @@ enum Command {
         /// A deployment to test instead of the embedded reference server.
         #[arg(long)]
         target: Option<url::Url>,
-        /// The fake provider the --target deployment is configured against (`fake-provider serve`).
+        /// The fake provider the --target deployment is configured against (`fake-provider serve`),
+        /// or, with --provider-profile, the real provider it is configured against.
         #[arg(long)]
         provider: Option<url::Url>,
+        /// A real provider's profile (TOML: its pages and what it does): --provider is then
+        /// driven through its own pages; cases that need the fake provider are skipped, with
+        /// the reason (docs/remote.md).
+        #[arg(long, requires = "provider")]
+        provider_profile: Option<PathBuf>,
         /// Browser engines: chromium, firefox, webkit, a comma-separated list, or all.
         #[arg(long, default_value = "chromium")]
         engine: String,
@@ -255,6 +261,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
         Command::Run {
             target,
             provider,
+            provider_profile,
             engine,
             jobs,
             shard,
@@ -295,6 +302,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 seed,
                 target,
                 provider,
+                provider_profile,
                 webdriver,
                 json,
                 junit,

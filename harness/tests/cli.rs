@@ -2,12 +2,14 @@
 //! elsewhere (`--target`): the `reference-server` and `fake-provider serve` binaries started as
 //! separate processes.
 
+#[path = "support/servers.rs"]
+mod servers;
 mod support;
 
 use harness::target::process::KillOnDrop;
-use std::path::{Path, PathBuf};
+use servers::{announced, workspace_binary};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn harness() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_harness"));
@@ -170,57 +172,6 @@ fn bad_input_gets_an_error_that_names_the_thing_and_a_hint() {
 }
 
 // --- a deployment elsewhere -------------------------------------------------------------
-
-/// The workspace's binary `name`, built if needed (it belongs to another package).
-fn workspace_binary(name: &str) -> PathBuf {
-    let dir = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_owned();
-    let path = dir.join(name);
-    // The same build as `cargo test --workspace` (features unified the same way), so in CI,
-    // after it, nothing is built twice.
-    let status = Command::new(env!("CARGO"))
-        .args(["test", "--workspace", "--no-run", "--quiet"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .status()
-        .unwrap();
-    assert!(status.success(), "cargo test --workspace --no-run failed");
-    assert!(path.is_file(), "{} not found", path.display());
-    path
-}
-
-/// The values of the lines of `server`'s standard output that start with each of `prefixes`,
-/// read until all were seen (20 s at most); the rest of its output is drained.
-fn announced(server: &mut KillOnDrop, prefixes: &[&'static str]) -> Vec<String> {
-    use std::io::BufRead as _;
-    let stdout = server.0.stdout.take().expect("a piped stdout");
-    let (sender, receiver) = std::sync::mpsc::channel();
-    let wanted = prefixes.to_vec();
-    std::thread::spawn(move || {
-        let mut values: Vec<Option<String>> = vec![None; wanted.len()];
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        for line in lines.by_ref() {
-            let Ok(line) = line else { break };
-            for (value, prefix) in values.iter_mut().zip(&wanted) {
-                if let Some(rest) = line.strip_prefix(prefix) {
-                    *value = Some(rest.trim().to_owned());
-                }
-            }
-            if values.iter().all(Option::is_some) {
-                let _ = sender.send(values.iter().flatten().cloned().collect::<Vec<_>>());
-                break;
-            }
-        }
-        for _ in lines {}
-    });
-    receiver
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("the server did not announce {prefixes:?} within 20 s"))
-}
 
 #[test]
 fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider() {

@@ -300,7 +300,7 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
         let (status, reason) = match (found.is_empty(), not_applicable) {
             (false, _) => (CheckStatus::Fail, None),
             (true, Some(reason)) => (CheckStatus::NotApplicable, Some(reason)),
-            (true, None) => (CheckStatus::Pass, None),
+            (true, None) => (CheckStatus::Pass, partly_seen(id, observation)),
         };
         verdict.checks.push(CheckResult {
             id: id.to_owned(),
@@ -318,8 +318,20 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
     verdict
 }
 
+/// What a passing check could not look at, if anything: against a real provider, only the
+/// codes the browser carried are known secrets.
+fn partly_seen(id: &str, observation: &Observation) -> Option<String> {
+    match (id, &observation.real_provider) {
+        (NO_SECRET_VISIBLE, Some(profile)) => Some(format!(
+            "looked for the authorization codes the browser carried only: the tokens a real provider (profile {profile}) issued are not known to the harness"
+        )),
+        _ => None,
+    }
+}
+
 /// Why check `id` could not be exercised in this run, if it could not: nothing it looks at
-/// happened. A check that is not applicable is reported so, never as a pass.
+/// happened, or it reads the fake provider's request log and the provider is a real one. A
+/// check that is not applicable is reported so, never as a pass.
 fn not_applicable(
     id: &str,
     scenario: &Scenario,
@@ -328,6 +340,14 @@ fn not_applicable(
 ) -> Option<String> {
     let none = |what: &str| Some(format!("no {what} in this run"));
     match id {
+        PROVIDER_NEVER_GETS_PLATFORM_AUTH | SINGLE_EXCHANGE | REFRESH_SINGLE_FLIGHT
+            if observation.real_provider.is_some() =>
+        {
+            Some(format!(
+                "reads the fake provider's request log; a real provider (profile {}) keeps its own",
+                observation.real_provider.as_deref().unwrap_or_default()
+            ))
+        }
         PAYLOAD_SHAPE
             if !observation.recorded.iter().any(|r| {
                 matches!(
@@ -424,11 +444,25 @@ fn text_of(value: &Value) -> String {
 fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
     // The one place a secret crosses the browser by design: the provider sends the code to
     // the platform's redirect URI (RFC 6749 §4.1.2). That request may carry it; nothing else.
+    // Its redirect URI is read from the authorization requests, as the provider logged them
+    // and as the browser loaded them (all a real provider lets the harness see).
+    let browser_authorizations = observation
+        .recorded
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "document" | "window-open" | "request"))
+        .filter_map(|r| url::Url::parse(r.event["url"].as_str()?).ok())
+        .map(|url| url.query().unwrap_or_default().to_owned());
     let redirect_uris: Vec<String> = observation
         .provider_requests
         .iter()
         .filter(|r| r.path == "/authorize")
-        .flat_map(|r| url::form_urlencoded::parse(r.query.as_bytes()).into_owned())
+        .map(|r| r.query.clone())
+        .chain(browser_authorizations)
+        .flat_map(|query| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect::<Vec<_>>()
+        })
         .filter(|(key, _)| key == "redirect_uri")
         .map(|(_, value)| value)
         .collect();

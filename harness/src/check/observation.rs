@@ -141,6 +141,9 @@ pub struct Observation {
     pub hostile_origin: Option<String>,
     /// The other browser session's identity (hostile steps), for the trace's placeholders.
     pub other_identity: Option<crate::contract::Identity>,
+    /// A real provider driven through a profile (its file): the provider's requests and the
+    /// secrets it issued are not visible, only the codes the browser saw in the redirects.
+    pub real_provider: Option<String>,
     #[serde(skip)]
     pub secrets: SecretLedger,
 }
@@ -154,6 +157,28 @@ impl Observation {
             .filter_map(|r| Some((r.tab.as_str(), r.event["url"].as_str()?)))
             // Initial empty documents: Firefox reports them with an empty URL.
             .filter(|(_, url)| !url.is_empty() && *url != "about:blank")
+    }
+
+    /// The authorization codes the browser carried to the platform: the `code` of every
+    /// request or document on `platform_origin` that also carries a `state`.
+    pub fn codes_in_redirects(&self, platform_origin: &str) -> Vec<String> {
+        let mut codes: Vec<String> = self
+            .recorded
+            .iter()
+            .filter(|r| r.kind == "document" || r.kind == "request")
+            .filter_map(|r| url::Url::parse(r.event["url"].as_str()?).ok())
+            .filter(|url| url.origin().ascii_serialization() == platform_origin)
+            .filter(|url| url.query_pairs().any(|(key, _)| key == "state"))
+            .flat_map(|url| {
+                url.query_pairs()
+                    .filter(|(key, _)| key == "code")
+                    .map(|(_, value)| value.into_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        codes.sort();
+        codes.dedup();
+        codes
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Recorded> {

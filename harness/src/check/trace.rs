@@ -258,6 +258,25 @@ pub fn lines_by_section(trace: &str) -> Vec<(&str, &str)> {
     out
 }
 
+/// The trace without what only the fake provider's pages and log produce: the `provider`
+/// section and the lines of `tabs` that name `[PROVIDER]` (its pages). What a run against a
+/// real provider is compared on: the steps, the platform's pages, channels and chats.
+pub fn without_the_provider(trace: &str) -> String {
+    let mut out = String::new();
+    let mut section = "";
+    for line in trace.lines() {
+        if !line.starts_with(' ') {
+            section = line.trim_end_matches(':');
+        }
+        let providers = section == "provider" || (section == "tabs" && line.contains("[PROVIDER]"));
+        if !providers {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 pub fn render(
     observation: &Observation,
     normalizer: &mut Normalizer,

@@ -7,7 +7,7 @@ use crate::check::invariants::{
     CheckResult, CheckStatus, NORMATIVE_TRACE, REFERENCE_TRANSCRIPT, STEP, Violation,
 };
 use crate::check::snapshot;
-use crate::check::trace::Layer;
+use crate::check::trace::{Layer, without_the_provider};
 use crate::check::verdict::{Attempt, ScenarioResult};
 use crate::contract::Engine;
 use crate::report;
@@ -15,6 +15,7 @@ use crate::run::expectations::Expectations;
 use crate::run::one_scenario::{Artifacts, keep_artifacts, run_scenario};
 use crate::scenario::{Outcome, PlatformConfig, ScenarioFile, discover};
 use crate::target::Target;
+use crate::target::profile::ProviderProfile;
 use anyhow::Context;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -32,8 +33,11 @@ pub struct RunOptions {
     pub seed: u64,
     /// A deployment elsewhere; `None` runs the embedded reference server.
     pub target: Option<Url>,
-    /// The fake provider the deployment is configured against (with `target`).
+    /// The fake provider the deployment is configured against (with `target`), or the real
+    /// one (with `provider_profile`).
     pub provider: Option<Url>,
+    /// How to drive a real provider at `provider` (`--provider-profile`).
+    pub provider_profile: Option<PathBuf>,
     /// A running WebDriver endpoint (a Selenium Grid, say) instead of spawned drivers.
     pub webdriver: Option<String>,
     pub json: Option<PathBuf>,
@@ -78,6 +82,7 @@ impl Default for RunOptions {
             seed: 1,
             target: None,
             provider: None,
+            provider_profile: None,
             webdriver: None,
             json: None,
             junit: None,
@@ -186,9 +191,17 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
         );
     }
     let remote = match (&options.target, &options.provider) {
-        (Some(target), Some(provider)) => {
-            Some(Target::remote(target.clone(), provider.clone()).await?)
-        }
+        (Some(target), Some(provider)) => Some(match &options.provider_profile {
+            Some(path) => {
+                Target::remote_profiled(
+                    target.clone(),
+                    provider.clone(),
+                    ProviderProfile::read(path)?,
+                )
+                .await?
+            }
+            None => Target::remote(target.clone(), provider.clone()).await?,
+        }),
         (Some(_), None) => anyhow::bail!(
             "--target needs --provider URL: the fake provider the deployment's connectors point at (see docs/target-contract.md)"
         ),
@@ -197,7 +210,15 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
         ),
         (None, None) => None,
     };
-    if remote.is_some() && options.jobs > 1 {
+    if options.provider_profile.is_some() && options.target.is_none() {
+        anyhow::bail!(
+            "--provider-profile drives a real provider behind a --target deployment; the embedded target uses the fake provider (hint: add --target URL)"
+        );
+    }
+    let shared_faults = remote
+        .as_ref()
+        .is_some_and(|r| r.provider.profile().is_none());
+    if shared_faults && options.jobs > 1 {
         anyhow::bail!(
             "-j {} with --target: the provider's faults are set per scenario on one shared provider, so scenarios against it run one at a time (use -j 1, or one `fake-provider serve` per CI shard with --shard)",
             options.jobs
@@ -313,6 +334,18 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
             ));
             continue;
         }
+        if let Some(reason) = shared
+            .remote
+            .as_ref()
+            .and_then(|r| r.provider.profile())
+            .and_then(|profile| profile.cannot_run(&file.scenario))
+        {
+            results.push((
+                job.index,
+                not_for_remote(file, engine, options.seed, reason),
+            ));
+            continue;
+        }
         let webdriver_url = match &options.webdriver {
             Some(url) => url.clone(),
             None => {
@@ -402,7 +435,14 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                         Ok(result) => (result?, true),
                         Err(_) => (hung(file, engine, options.seed), false),
                     };
-                    compare_snapshots(options, file, engine, &mut result, shared.remote.is_none());
+                    let provider = match &shared.remote {
+                        None => Compared::Embedded,
+                        Some(remote) if remote.provider.profile().is_some() => {
+                            Compared::RealProvider
+                        }
+                        Some(_) => Compared::Remote,
+                    };
+                    compare_snapshots(options, file, engine, &mut result, provider);
                     if let Some(expectations) = &shared.expectations {
                         expectations.apply(&mut result);
                     }
@@ -521,29 +561,50 @@ pub fn precondition_failed(
     not_run(file, engine, seed, Outcome::PreconditionFailed, reason)
 }
 
+/// What the run's traces are compared as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Compared {
+    /// The embedded reference server and fake provider: both layers are the verdict's.
+    Embedded,
+    /// Another platform against the fake provider: the normative layer only.
+    Remote,
+    /// Another platform against a real provider: the normative layer without the provider's
+    /// pages and log, which are the fake provider's in the snapshots.
+    RealProvider,
+}
+
 /// Compares the run's two layers with their snapshots (`docs/verdicts.md`). The normative
-/// trace is part of the verdict on every target; the reference transcript fails a run on the
-/// embedded target only (a regression guard of the reference server), and against another
-/// target its difference is kept as informative. `--accept` writes missing or changed
-/// snapshots instead (embedded target only).
+/// trace is part of the verdict on every target (against a real provider, without the
+/// provider's pages and requests); the reference transcript fails a run on the embedded
+/// target only (a regression guard of the reference server), and against another target its
+/// difference is kept as informative. `--accept` writes missing or changed snapshots instead
+/// (embedded target only).
 fn compare_snapshots(
     options: &RunOptions,
     file: &ScenarioFile,
     engine: Engine,
     result: &mut ScenarioResult,
-    embedded: bool,
+    compared: Compared,
 ) {
     if result.trace.is_empty() {
         return;
     }
+    let embedded = compared == Compared::Embedded;
+    let real_provider = compared == Compared::RealProvider;
     for layer in [Layer::Normative, Layer::Transcript] {
         let actual = match layer {
+            Layer::Normative if real_provider => without_the_provider(&result.trace),
             Layer::Normative => result.trace.clone(),
             Layer::Transcript => result.transcript.clone(),
         };
         let name = snapshot::name_in(file, engine.name(), layer);
         let path = snapshot::path_for(&options.snapshots_root, &name);
-        let existing = snapshot::read(&path);
+        let existing = match layer {
+            Layer::Normative if real_provider => {
+                snapshot::read(&path).map(|body| without_the_provider(&body))
+            }
+            _ => snapshot::read(&path),
+        };
         let check = snapshot_check(layer);
         let status = |status, reason: Option<&str>| CheckResult {
             id: check.to_owned(),
@@ -560,7 +621,12 @@ fn compare_snapshots(
             .as_deref()
             .is_some_and(|body| snapshot::matches(body, &actual))
         {
-            if layer == Layer::Normative || embedded {
+            if layer == Layer::Normative && real_provider {
+                result.checks.push(status(
+                    CheckStatus::Pass,
+                    Some("compared without the provider's pages and requests, which are the fake provider's in the snapshot"),
+                ));
+            } else if layer == Layer::Normative || embedded {
                 result.checks.push(status(CheckStatus::Pass, None));
             }
             continue;

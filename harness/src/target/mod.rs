@@ -1,14 +1,18 @@
 //! What the harness drives: a platform (embedded reference server, or a deployment elsewhere
 //! given by `--target`) and the fake provider it is configured against (embedded, or a
-//! `fake-provider serve` given by `--provider`, controlled through its `/_admin/` endpoints).
+//! `fake-provider serve` given by `--provider`, controlled through its `/_admin/` endpoints;
+//! or a real provider given by `--provider` with `--provider-profile`, driven through its pages).
 
 pub mod embedded;
 pub mod process;
+pub mod profile;
 
 use crate::scenario::PlatformConfig;
 use crate::target::embedded::EmbeddedStack;
+use crate::target::profile::ProviderProfile;
 use anyhow::{Context, bail};
 use fake_provider::{Faults, LoggedRequest, Provider, Secret, SecretLedger, Violation};
+use std::sync::Arc;
 use url::Url;
 
 /// Control of the fake provider for one run.
@@ -18,6 +22,12 @@ pub enum ProviderControl {
     Embedded(Provider),
     /// A `fake-provider serve` elsewhere, through its admin endpoints.
     Remote { url: Url, http: reqwest::Client },
+    /// A real provider, driven through its pages as its profile says: no faults to set, and
+    /// none of its requests or the secrets it issued are visible to the harness.
+    Profiled {
+        url: Url,
+        profile: Arc<ProviderProfile>,
+    },
 }
 
 impl ProviderControl {
@@ -31,7 +41,17 @@ impl ProviderControl {
     pub fn public_url(&self) -> Url {
         match self {
             ProviderControl::Embedded(provider) => provider.public_url(),
-            ProviderControl::Remote { url, .. } => url.clone(),
+            ProviderControl::Remote { url, .. } | ProviderControl::Profiled { url, .. } => {
+                url.clone()
+            }
+        }
+    }
+
+    /// The profile a real provider is driven with; `None` for the fake provider.
+    pub fn profile(&self) -> Option<&ProviderProfile> {
+        match self {
+            ProviderControl::Profiled { profile, .. } => Some(profile),
+            _ => None,
         }
     }
 
@@ -57,6 +77,8 @@ impl ProviderControl {
     pub async fn set_faults(&self, faults: &Faults) -> anyhow::Result<()> {
         match self {
             ProviderControl::Embedded(provider) => provider.set_faults(faults.clone()),
+            // The cases it cannot play were skipped before (ProviderProfile::cannot_run).
+            ProviderControl::Profiled { .. } => {}
             ProviderControl::Remote { url, http } => {
                 let endpoint = url.join("_admin/faults")?;
                 let response = http
@@ -81,6 +103,8 @@ impl ProviderControl {
             ProviderControl::Remote { .. } => Ok(SecretLedger::from_secrets(
                 self.admin_get::<Vec<Secret>>("_admin/secrets").await?,
             )),
+            // What the browser saw of it is added by the run (the codes in the redirects).
+            ProviderControl::Profiled { .. } => Ok(SecretLedger::default()),
         }
     }
 
@@ -88,6 +112,7 @@ impl ProviderControl {
         match self {
             ProviderControl::Embedded(provider) => Ok(provider.request_log()),
             ProviderControl::Remote { .. } => self.admin_get("_admin/requests").await,
+            ProviderControl::Profiled { .. } => Ok(Vec::new()),
         }
     }
 
@@ -95,6 +120,7 @@ impl ProviderControl {
         match self {
             ProviderControl::Embedded(provider) => Ok(provider.violations()),
             ProviderControl::Remote { .. } => self.admin_get("_admin/violations").await,
+            ProviderControl::Profiled { .. } => Ok(Vec::new()),
         }
     }
 
@@ -107,6 +133,10 @@ impl ProviderControl {
                 let endpoint = url.join("_admin/revoke-grants")?;
                 http.post(endpoint).send().await?.error_for_status()?;
             }
+            ProviderControl::Profiled { profile, .. } => bail!(
+                "a real provider (profile {}) cannot be told to revoke its grants",
+                profile.path.display()
+            ),
         }
         Ok(())
     }
@@ -168,6 +198,31 @@ impl Target {
         Ok(Self {
             platform,
             provider: control,
+            embedded: false,
+            _stack: None,
+        })
+    }
+
+    /// A deployment elsewhere, configured against a real provider at `provider` that the
+    /// harness drives through its pages as `profile` says.
+    pub async fn remote_profiled(
+        platform: Url,
+        provider: Url,
+        profile: ProviderProfile,
+    ) -> anyhow::Result<Self> {
+        for (what, url) in [("--provider", &provider), ("the target", &platform)] {
+            if let Err(error) = reqwest::Client::new().get(url.clone()).send().await {
+                bail!(
+                    "{what} {url} cannot be reached: {error} (hint: is it up, and is the URL right?)"
+                );
+            }
+        }
+        Ok(Self {
+            platform,
+            provider: ProviderControl::Profiled {
+                url: provider,
+                profile: Arc::new(profile),
+            },
             embedded: false,
             _stack: None,
         })

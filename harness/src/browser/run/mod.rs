@@ -510,6 +510,20 @@ pub async fn run_steps(
         .skip(first_violation)
         .collect();
     run.observation.secrets = target.provider.secrets().await?;
+    if let Some(profile) = target.provider.profile() {
+        // A real provider: the codes the browser carried are the secrets the harness knows.
+        let platform_origin = target.platform.origin().ascii_serialization();
+        run.observation.real_provider = Some(profile.path.display().to_string());
+        run.observation.secrets = fake_provider::SecretLedger::from_secrets(
+            run.observation
+                .codes_in_redirects(&platform_origin)
+                .into_iter()
+                .map(|value| fake_provider::Secret {
+                    kind: fake_provider::SecretKind::AuthorizationCode,
+                    value,
+                }),
+        );
+    }
     Ok(RawRun {
         events,
         observation: run.observation,

@@ -1,6 +1,7 @@
 //! The steps of a scenario, one arm each: what the user (or an attacker) does in the browser.
 
 mod hostile;
+mod profiled;
 
 use super::*;
 
@@ -89,6 +90,11 @@ impl Run<'_> {
                 after_ms,
             } => {
                 self.switch(tab).await?;
+                if let Some(profile) = self.target.provider.profile() {
+                    return self
+                        .consent_through_profile(profile, tab, *decision, *after_ms)
+                        .await;
+                }
                 let css = match decision {
                     Decision::Allow => "[data-testid=consent-allow]",
                     Decision::Deny => "[data-testid=consent-deny]",
@@ -189,6 +195,9 @@ impl Run<'_> {
                 }
                 Condition::ConsentPage => {
                     self.switch(tab).await?;
+                    if let Some(profile) = self.target.provider.profile() {
+                        return self.profile_page(profile, tab).await.map(|_| ());
+                    }
                     self.wait_css("[data-testid=consent-page]")
                         .await
                         .map(|_| ())
