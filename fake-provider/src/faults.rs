@@ -132,6 +132,10 @@ pub struct Faults {
     /// way (Google without `access_type=offline`, oidc-provider without `offline_access` and
     /// `prompt=consent`): the connection lasts as long as its access token.
     pub withholds_refresh_token: bool,
+    /// A scope the protected API needs beyond the resource's own (a step-up, such as
+    /// `files.write`): a token without it is answered 403 `insufficient_scope`, with the
+    /// scopes needed in `WWW-Authenticate` (RFC 6750 §3.1).
+    pub api_requires_scope: Option<String>,
 }
 
 impl Default for Faults {
@@ -151,6 +155,7 @@ impl Default for Faults {
             iss_in_response: IssInResponse::Absent,
             api_answer: ApiAnswer::Items,
             withholds_refresh_token: false,
+            api_requires_scope: None,
         }
     }
 }
@@ -159,6 +164,12 @@ impl Faults {
     /// A provider that behaves.
     pub fn none() -> Self {
         Self::default()
+    }
+
+    #[must_use]
+    pub fn api_requires_scope(mut self, scope: &str) -> Self {
+        self.api_requires_scope = Some(scope.to_owned());
+        self
     }
 
     #[must_use]

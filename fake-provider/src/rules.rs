@@ -1227,13 +1227,20 @@ impl State {
         if now_ms >= grant.expires_at_ms {
             return invalid("token expired");
         }
-        if !grant.scope.split(' ').any(|s| s == resource.scope()) {
+        let needed: Vec<&str> = std::iter::once(resource.scope())
+            .chain(self.faults.api_requires_scope.as_deref())
+            .collect();
+        if !needed
+            .iter()
+            .all(|scope| grant.scope.split(' ').any(|s| s == *scope))
+        {
+            let challenge = format!(
+                "Bearer realm=\"fake-provider\", error=\"insufficient_scope\", scope=\"{}\"",
+                needed.join(" ")
+            );
             return decided(
                 ProviderResponse::json(403, serde_json::json!({ "error": "insufficient_scope" }))
-                    .with_header((
-                        "www-authenticate",
-                        "Bearer realm=\"fake-provider\", error=\"insufficient_scope\"",
-                    )),
+                    .with_header(("www-authenticate", challenge.as_str())),
                 "insufficient_scope",
             );
         }

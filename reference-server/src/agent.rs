@@ -31,6 +31,9 @@ enum ToolFailure {
     Unavailable(String),
     /// The provider answered in a shape the connector does not read.
     UnexpectedAnswer,
+    /// The token lacks scopes the resource needs (403 `insufficient_scope`): only connecting
+    /// again, asking for them, helps.
+    InsufficientScope(Vec<String>),
 }
 
 pub struct Conversation<'a> {
@@ -82,6 +85,33 @@ impl Conversation<'_> {
                             "The connection expired: the provider gave no refresh token to renew it.",
                         )?;
                         self.reconnect_prompt(connector, text, "expired")
+                    }
+                    Err(ToolFailure::InsufficientScope(scopes)) => {
+                        let mut wanted: Vec<String> = self
+                            .state
+                            .db()
+                            .wanted_scopes(self.org, connector)?
+                            .split_whitespace()
+                            .map(str::to_owned)
+                            .collect();
+                        for scope in scopes {
+                            if !wanted.contains(&scope) {
+                                wanted.push(scope);
+                            }
+                        }
+                        self.state
+                            .db()
+                            .want_scopes(self.org, connector, &wanted.join(" "))?;
+                        let needed = if wanted.is_empty() {
+                            "more access".to_owned()
+                        } else {
+                            format!("more access ({})", wanted.join(", "))
+                        };
+                        self.state.db().revoke_connection(
+                            &connection.id,
+                            &format!("The provider needs {needed} for this request."),
+                        )?;
+                        self.reconnect_prompt(connector, text, &format!("needs {needed}"))
                     }
                     Err(ToolFailure::Unavailable(why)) => Ok(vec![self.say(NewMessage {
                         role: "agent",
@@ -205,6 +235,9 @@ impl Conversation<'_> {
                     });
                 }
                 ApiOutcome::Failed(why) => return Ok(Err(ToolFailure::Unavailable(why))),
+                ApiOutcome::InsufficientScope(scopes) => {
+                    return Ok(Err(ToolFailure::InsufficientScope(scopes)));
+                }
                 ApiOutcome::Unauthorized if refreshed => return Ok(Err(ToolFailure::Revoked)),
                 ApiOutcome::Unauthorized => match self.refresh(connection, &credentials).await? {
                     Ok(fresh) => {

@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS messages (
     queued_id TEXT,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS scope_requests (
+    org TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    PRIMARY KEY (org, connector)
+);
 CREATE TABLE IF NOT EXISTS queued (
     id TEXT PRIMARY KEY,
     org TEXT NOT NULL,
@@ -233,6 +239,7 @@ impl Database {
     pub fn reset(&self) -> Result<()> {
         let db = self.lock();
         for table in [
+            "scope_requests",
             "queued",
             "messages",
             "credentials",
@@ -332,6 +339,27 @@ impl Database {
                 connection_from_row,
             )
             .optional()
+    }
+
+    /// The scopes an org's connector must ask for beyond its settings' (a provider answered
+    /// `insufficient_scope` naming them), space-separated; empty when none.
+    pub fn wanted_scopes(&self, org: &str, connector: &str) -> Result<String> {
+        Ok(self
+            .lock()
+            .prepare_cached("SELECT scopes FROM scope_requests WHERE org = ?1 AND connector = ?2")?
+            .query_row(params![org, connector], |row| row.get(0))
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Remembers the scopes an org's connector must ask for from now on (space-separated).
+    pub fn want_scopes(&self, org: &str, connector: &str, scopes: &str) -> Result<()> {
+        self.lock()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO scope_requests (org, connector, scopes) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![org, connector, scopes])?;
+        Ok(())
     }
 
     pub fn set_connection_status(

@@ -43,6 +43,9 @@ pub enum ApiOutcome {
     Served(serde_json::Value),
     /// 401: the token is not (or no longer) accepted.
     Unauthorized,
+    /// 403 `insufficient_scope` (RFC 6750 §3.1): the token lacks a scope the resource needs;
+    /// the scopes it names in `WWW-Authenticate`, if it names them.
+    InsufficientScope(Vec<String>),
     Failed(String),
 }
 
@@ -72,8 +75,9 @@ impl ConnectorClient {
         })
     }
 
-    /// The provider's authorization URL for one attempt.
-    pub fn authorization_url(&self, state: &str, verifier: &str) -> url::Url {
+    /// The provider's authorization URL for one attempt, asking for the connector's scopes and
+    /// `more` (the ones a resource asked for, space-separated).
+    pub fn authorization_url(&self, state: &str, verifier: &str, more: &str) -> url::Url {
         let challenge = PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(
             verifier.to_owned(),
         ));
@@ -82,8 +86,14 @@ impl ConnectorClient {
             .oauth
             .authorize_url(move || CsrfToken::new(state))
             .set_pkce_challenge(challenge);
-        for scope in &self.settings.scopes {
-            request = request.add_scope(Scope::new(scope.clone()));
+        let mut scopes: Vec<&str> = self.settings.scopes.iter().map(String::as_str).collect();
+        for scope in more.split_whitespace() {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        for scope in scopes {
+            request = request.add_scope(Scope::new(scope.to_owned()));
         }
         for (name, value) in self.extra_authorization_parameters {
             request = request.add_extra_param(*name, *value);
@@ -193,6 +203,12 @@ impl ConnectorClient {
         };
         match http.send(request, Some(Duration::from_secs(10))).await {
             Ok(response) if response.status() == 401 => ApiOutcome::Unauthorized,
+            Ok(response)
+                if response.status() == 403
+                    && bearer_error(response.headers()) == Some("insufficient_scope") =>
+            {
+                ApiOutcome::InsufficientScope(bearer_scopes(response.headers()))
+            }
             Ok(response) if response.status().is_success() => {
                 match serde_json::from_slice(response.body()) {
                     Ok(body) => ApiOutcome::Served(body),
@@ -207,6 +223,29 @@ impl ConnectorClient {
             Err(_) => ApiOutcome::Failed("the provider's API could not be reached".into()),
         }
     }
+}
+
+/// A `WWW-Authenticate: Bearer` challenge's parameters (RFC 6750 §3), by name.
+fn bearer_parameter<'a>(headers: &'a oauth2::http::HeaderMap, name: &str) -> Option<&'a str> {
+    let challenge = headers
+        .get(oauth2::http::header::WWW_AUTHENTICATE)?
+        .to_str()
+        .ok()?;
+    let parameters = challenge.trim().strip_prefix("Bearer")?;
+    parameters.split(',').find_map(|part| {
+        let (key, value) = part.trim().split_once('=')?;
+        (key.trim() == name).then(|| value.trim().trim_matches('"'))
+    })
+}
+
+fn bearer_error(headers: &oauth2::http::HeaderMap) -> Option<&str> {
+    bearer_parameter(headers, "error")
+}
+
+fn bearer_scopes(headers: &oauth2::http::HeaderMap) -> Vec<String> {
+    bearer_parameter(headers, "scope")
+        .map(|scope| scope.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
 }
 
 /// RFC 6749 §2.3.1: client credentials in HTTP Basic are form-urlencoded first.

@@ -263,3 +263,56 @@ async fn an_expiry_with_no_refresh_token_is_reported_expired_without_asking_the_
         "no request reached the provider"
     );
 }
+
+#[tokio::test]
+async fn insufficient_scope_asks_to_reconnect_for_the_scope_and_the_reconnect_asks_for_it() {
+    let stack = stack(Faults::none().api_requires_scope("files.write")).await;
+    let browser = Browser::new(&stack);
+    browser.login("alice", "acme").await;
+    let card = card(&browser.say("acme", "c1", "list my files").await).clone();
+    let connection = card["connectionId"].as_str().unwrap().to_owned();
+    let (consent, request) = browser
+        .open_consent(card["startUrl"].as_str().unwrap())
+        .await;
+    let params = callback_params(&browser.decide(&consent, &request, "allow").await);
+    assert_eq!(params["oauth_result"], "success");
+    let resend = |queued: &str| format!("/api/orgs/acme/chats/c1/queued/{queued}/resend");
+    let (_, resent) = browser
+        .api_post(&resend(card["queuedId"].as_str().unwrap()), json!({}))
+        .await;
+    let added = resent["messages"].as_array().unwrap().clone();
+    assert_eq!(
+        kinds(&added),
+        ["resent", "tool-error", "reconnect-card"],
+        "{resent}"
+    );
+    let error = added[1]["text"].as_str().unwrap();
+    assert!(error.contains("files.write"), "{error}");
+    assert!(!error.contains("try again"), "{error}");
+    let (_, status) = browser
+        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
+        .await;
+    assert_eq!(
+        status["status"], "revoked",
+        "the connection needs a reconnect"
+    );
+
+    // The reconnect asks for the scope the resource named, beside the connector's own.
+    let reconnect = &added[2];
+    let (consent, request) = browser
+        .open_consent(reconnect["startUrl"].as_str().unwrap())
+        .await;
+    let authorize: std::collections::BTreeMap<_, _> =
+        consent.url.query_pairs().into_owned().collect();
+    assert_eq!(
+        authorize["scope"], "files.read files.write",
+        "{authorize:?}"
+    );
+    let params = callback_params(&browser.decide(&consent, &request, "allow").await);
+    assert_eq!(params["oauth_result"], "success");
+    let (_, resent) = browser
+        .api_post(&resend(reconnect["queuedId"].as_str().unwrap()), json!({}))
+        .await;
+    let added = resent["messages"].as_array().unwrap().clone();
+    assert_eq!(kinds(&added), ["resent", "answer"], "{resent}");
+}

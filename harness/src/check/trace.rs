@@ -231,6 +231,17 @@ fn sorted_query(query: &str, layer: Layer) -> String {
         .filter(|(key, _)| {
             layer == Layer::Transcript || NAMED_AUTHORIZATION_PARAMETERS.contains(&key.as_str())
         })
+        .map(|(key, value)| {
+            // A scope is a set (RFC 6749 §3.3): in which order a platform lists it is its own.
+            if layer == Layer::Normative && key == "scope" {
+                let mut scopes: Vec<&str> = value.split_whitespace().collect();
+                scopes.sort_unstable();
+                let sorted = scopes.join(" ");
+                (key, sorted)
+            } else {
+                (key, value)
+            }
+        })
         .collect();
     pairs.sort();
     pairs
@@ -240,9 +251,6 @@ fn sorted_query(query: &str, layer: Layer) -> String {
         .join("&")
 }
 
-/// Renders the observation as the text kept in `snapshots/`: the normative layer
-/// (`<id>.snap`) or the reference transcript (`<id>.reference.snap`). `org` is the run's org,
-/// to tell the contract's pages from the platform's own.
 /// The lines of a rendered trace, each with the section it stands in (`provider`, `steps`,
 /// `chats`, ...): the one reader of the format [`render`] writes.
 pub fn lines_by_section(trace: &str) -> Vec<(&str, &str)> {
@@ -277,6 +285,9 @@ pub fn without_the_provider(trace: &str) -> String {
     out
 }
 
+/// Renders the observation as the text kept in `snapshots/`: the normative layer
+/// (`<id>.snap`) or the reference transcript (`<id>.reference.snap`). `org` is the run's org,
+/// to tell the contract's pages from the platform's own.
 pub fn render(
     observation: &Observation,
     normalizer: &mut Normalizer,
@@ -644,4 +655,31 @@ fn render_probes(
         );
     }
     lines.into_iter().map(|l| normalizer.apply(&l)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_normative_layer_reads_a_scope_as_a_set_and_the_transcript_as_written() {
+        let query = "scope=files.write+files.read&state=s&prompt=consent";
+        assert_eq!(
+            sorted_query(query, Layer::Normative),
+            "scope=files.read files.write&state=s"
+        );
+        assert_eq!(
+            sorted_query(query, Layer::Transcript),
+            "prompt=consent&scope=files.write files.read&state=s"
+        );
+    }
+
+    #[test]
+    fn without_the_provider_keeps_everything_but_its_pages_and_its_log() {
+        let trace = "steps:\n  1. consent allow in [provider]\ntabs:\n  [chat] loads chat main (no opener)\n  [provider] loads [PROVIDER]/authorize?x (with opener)\nprovider:\n  POST /token -> 200 (issued)\nchats:\n  [chat] said 1\n";
+        assert_eq!(
+            without_the_provider(trace),
+            "steps:\n  1. consent allow in [provider]\ntabs:\n  [chat] loads chat main (no opener)\nchats:\n  [chat] said 1\n"
+        );
+    }
 }

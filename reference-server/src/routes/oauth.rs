@@ -102,7 +102,11 @@ pub async fn start(
     let authorization = hooks::authorization_url(
         &state,
         &session.id,
-        client.authorization_url(&attempt_state, &verifier),
+        client.authorization_url(
+            &attempt_state,
+            &verifier,
+            &state.db().wanted_scopes(&org, &connector)?,
+        ),
     );
     found(authorization.as_str())
 }
