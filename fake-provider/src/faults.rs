@@ -88,6 +88,29 @@ pub enum IssInResponse {
     OfAnotherProvider,
 }
 
+/// How the token response spells `token_type` (RFC 6749 §5.1: case-insensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenType {
+    /// `bearer`
+    #[default]
+    Lowercase,
+    /// `Bearer`, as oidc-provider, Auth0 and Okta answer.
+    Capitalized,
+    /// `BEARER`
+    Uppercase,
+}
+
+impl TokenType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Lowercase => "bearer",
+            TokenType::Capitalized => "Bearer",
+            TokenType::Uppercase => "BEARER",
+        }
+    }
+}
+
 /// The shape of the protected API's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -136,6 +159,11 @@ pub struct Faults {
     /// `files.write`): a token without it is answered 403 `insufficient_scope`, with the
     /// scopes needed in `WWW-Authenticate` (RFC 6750 §3.1).
     pub api_requires_scope: Option<String>,
+    /// How the token response spells `token_type`.
+    pub token_type: TokenType,
+    /// How long the API still accepts an access token after it expired, as many providers do
+    /// (clock skew): a client may not rely on the first `401` coming at `expires_in`.
+    pub access_token_grace_secs: u64,
 }
 
 impl Default for Faults {
@@ -156,6 +184,8 @@ impl Default for Faults {
             api_answer: ApiAnswer::Items,
             withholds_refresh_token: false,
             api_requires_scope: None,
+            token_type: TokenType::Lowercase,
+            access_token_grace_secs: 0,
         }
     }
 }

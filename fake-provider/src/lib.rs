@@ -29,7 +29,7 @@ mod server;
 
 pub use consent_page::{consent_request_id, escape_html};
 pub use faults::{
-    ApiAnswer, ConsentFault, Coop, Faults, IssInResponse, RefreshRotation, TokenFailure,
+    ApiAnswer, ConsentFault, Coop, Faults, IssInResponse, RefreshRotation, TokenFailure, TokenType,
 };
 pub use mint::Mint;
 pub use rules::{

@@ -61,12 +61,14 @@ pub enum Endpoint {
     AdminClients,
     /// Browsers ask every origin for its icon on their own: answered, not a violation.
     Favicon,
+    /// Authorization server metadata (RFC 8414).
+    Metadata,
     Unmatched,
 }
 
 impl Endpoint {
     /// Every endpoint with its method and path (all but `Unmatched`).
-    pub const ROUTES: [(Endpoint, &'static str, &'static str); 13] = [
+    pub const ROUTES: [(Endpoint, &'static str, &'static str); 14] = [
         (Endpoint::Authorize, "GET", "/authorize"),
         (Endpoint::Consent, "POST", "/consent"),
         (Endpoint::Token, "POST", "/token"),
@@ -80,6 +82,11 @@ impl Endpoint {
         (Endpoint::AdminRevokeGrants, "POST", "/_admin/revoke-grants"),
         (Endpoint::AdminClients, "POST", "/_admin/clients"),
         (Endpoint::Favicon, "GET", "/favicon.ico"),
+        (
+            Endpoint::Metadata,
+            "GET",
+            "/.well-known/oauth-authorization-server",
+        ),
     ];
 
     /// The endpoint for a method and path, as the wiremock matchers choose it.
@@ -430,6 +437,9 @@ impl Provider {
                         "a client needs client_id, client_secret and redirect_uri (form fields)",
                     ),
                 }
+            }
+            Endpoint::Metadata => {
+                decided(ProviderResponse::json(200, state.metadata()), "metadata")
             }
             Endpoint::Favicon => decided(
                 ProviderResponse {
@@ -782,6 +792,25 @@ impl State {
         )
     }
 
+    /// Its authorization server metadata (RFC 8414), with the endpoints it serves and whether
+    /// its authorization responses carry `iss` (RFC 9207 §3), as the faults say.
+    fn metadata(&self) -> serde_json::Value {
+        let base = self.public_url.as_str().trim_end_matches('/');
+        serde_json::json!({
+            "issuer": base,
+            "authorization_endpoint": format!("{base}/authorize"),
+            "token_endpoint": format!("{base}/token"),
+            "revocation_endpoint": format!("{base}/revoke"),
+            "response_types_supported": ["code"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": ["files.read", "calendar.read"],
+            "authorization_response_iss_parameter_supported":
+                self.faults.iss_in_response != IssInResponse::Absent,
+        })
+    }
+
     /// The `iss` the authorization response carries, as the faults say (RFC 9207).
     fn iss(&self) -> Option<String> {
         match self.faults.iss_in_response {
@@ -1070,7 +1099,7 @@ impl State {
         }
         let mut body = serde_json::json!({
             "access_token": access,
-            "token_type": "bearer",
+            "token_type": self.faults.token_type.as_str(),
             "expires_in": lifetime,
             "refresh_token": refresh,
             "scope": scope,
@@ -1224,7 +1253,7 @@ impl State {
         if grant.revoked {
             return invalid("token revoked");
         }
-        if now_ms >= grant.expires_at_ms {
+        if now_ms >= grant.expires_at_ms + self.faults.access_token_grace_secs * 1000 {
             return invalid("token expired");
         }
         let needed: Vec<&str> = std::iter::once(resource.scope())

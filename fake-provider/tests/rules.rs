@@ -2,8 +2,8 @@
 
 use base64::Engine;
 use fake_provider::{
-    ClientRegistration, Endpoint, Faults, Provider, ProviderConfig, ProviderRequest,
-    ProviderResponse, RefreshRotation, SecretKind, TokenFailure, pkce_challenge,
+    ClientRegistration, Endpoint, Faults, IssInResponse, Provider, ProviderConfig, ProviderRequest,
+    ProviderResponse, RefreshRotation, SecretKind, TokenFailure, TokenType, pkce_challenge,
 };
 use std::collections::BTreeMap;
 use url::Url;
@@ -812,5 +812,77 @@ fn with_reuse_detection_a_refresh_token_used_twice_revokes_the_whole_grant() {
     assert_eq!(
         json(&refresh_with(&provider, &second))["error"],
         "invalid_grant"
+    );
+}
+
+#[test]
+fn an_expired_token_serves_through_the_grace_period_and_not_after() {
+    let mut faults = Faults::none().token_lifetime(std::time::Duration::from_secs(2));
+    faults.access_token_grace_secs = 3;
+    let provider = provider(faults);
+    let tokens = json(&exchange(
+        &provider,
+        &code_for(&provider, "files-client"),
+        VERIFIER,
+        0,
+    ));
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        tokens["expires_in"], 2,
+        "the lifetime it announces is the real one"
+    );
+    assert_eq!(
+        api(&provider, access, 4_999).status,
+        200,
+        "within the grace"
+    );
+    assert_eq!(api(&provider, access, 5_000).status, 401, "after it");
+}
+
+#[test]
+fn token_type_is_spelt_as_the_faults_say() {
+    for (spelling, expected) in [
+        (TokenType::Lowercase, "bearer"),
+        (TokenType::Capitalized, "Bearer"),
+        (TokenType::Uppercase, "BEARER"),
+    ] {
+        let mut faults = Faults::none();
+        faults.token_type = spelling;
+        let provider = provider(faults);
+        let tokens = json(&exchange(
+            &provider,
+            &code_for(&provider, "files-client"),
+            VERIFIER,
+            0,
+        ));
+        assert_eq!(tokens["token_type"], expected);
+    }
+}
+
+#[test]
+fn the_metadata_names_the_endpoints_and_says_whether_responses_carry_iss() {
+    for (iss, supported) in [
+        (IssInResponse::Absent, false),
+        (IssInResponse::Correct, true),
+    ] {
+        let provider = provider(Faults::none().iss_in_response(iss));
+        let metadata = json(&get(&provider, Endpoint::Metadata, &[]));
+        let issuer = metadata["issuer"].as_str().unwrap().to_owned();
+        assert!(!issuer.ends_with('/'), "{issuer}");
+        assert_eq!(
+            metadata["authorization_endpoint"],
+            format!("{issuer}/authorize")
+        );
+        assert_eq!(metadata["token_endpoint"], format!("{issuer}/token"));
+        assert_eq!(metadata["revocation_endpoint"], format!("{issuer}/revoke"));
+        assert_eq!(metadata["code_challenge_methods_supported"][0], "S256");
+        assert_eq!(
+            metadata["authorization_response_iss_parameter_supported"], supported,
+            "{iss:?}"
+        );
+    }
+    assert_eq!(
+        Endpoint::route("GET", "/.well-known/oauth-authorization-server"),
+        Endpoint::Metadata
     );
 }

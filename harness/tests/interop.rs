@@ -1,7 +1,8 @@
 //! Interop with a real, OpenID-certified provider: panva's `oidc-provider` (npm, pinned by
 //! `interop/oidc-provider/package-lock.json`, installed by `scripts/install-deps`), with the
 //! reference server configured for it as a team would (its endpoints, `offline_access` and
-//! `prompt=consent` for a refresh token, its issuer, a client secret that needs form-encoding),
+//! `prompt=consent` for a refresh token, its issuer, whose `iss` it then requires in every
+//! authorization response, a client secret that needs form-encoding),
 //! driven by `harness run --provider-profile` in headless Chromium through the provider's own
 //! sign-in and consent pages.
 
@@ -78,6 +79,7 @@ revoke_url = "{provider}token/revocation"
 api_url = "{provider}api/{name}"
 scopes = ["{name}.read", "offline_access"]
 issuer = "{issuer}"
+requires_iss = true
 authorization_parameters = {{ prompt = "consent" }}
 "#
         ));

@@ -31,6 +31,11 @@ pub struct ConnectorSettings {
     /// names another is refused. Unset: `iss` is not checked.
     #[serde(default)]
     pub issuer: Option<String>,
+    /// The provider sends `iss` in every authorization response (its RFC 8414 metadata says
+    /// `authorization_response_iss_parameter_supported`): a response without one is refused
+    /// (RFC 9207 §2.4).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub requires_iss: bool,
     /// Parameters this provider wants on the authorization request beyond the contract's
     /// (`prompt = "consent"`, `access_type = "offline"`, `resource`, `audience`): a table of
     /// names and values. The contract's own parameters cannot be set here.
@@ -155,6 +160,7 @@ impl Settings {
                 scopes: vec![format!("{name}.read")],
                 issuer: Some(base.trim_end_matches('/').to_owned()),
                 authorization_parameters: Default::default(),
+                requires_iss: false,
             })
             .collect();
     }

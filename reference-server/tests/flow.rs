@@ -452,3 +452,70 @@ async fn a_connectors_authorization_parameters_reach_the_provider_beside_the_con
     assert_eq!(query["client_id"], "alumia-files", "{query:?}");
     assert_eq!(query["code_challenge_method"], "S256", "{query:?}");
 }
+
+#[tokio::test]
+async fn a_connector_whose_provider_sends_iss_refuses_a_response_without_it() {
+    for (iss, connects) in [
+        (IssInResponse::Correct, true),
+        (IssInResponse::Absent, false),
+    ] {
+        let stack = support::stack_with(Faults::none().iss_in_response(iss), |settings| {
+            settings.connectors[0].requires_iss = true;
+        })
+        .await;
+        let browser = Browser::new(&stack);
+        browser.login("alice", "acme").await;
+        let (_, callback) = browser.connect_through_consent("acme", "allow").await;
+        let params = callback_params(&callback);
+        let exchanged = stack
+            .provider
+            .rules()
+            .request_log()
+            .iter()
+            .any(|r| r.path == "/token");
+        assert_eq!(
+            params["oauth_result"] == "success",
+            connects,
+            "{iss:?}: {params:?}"
+        );
+        assert_eq!(
+            exchanged, connects,
+            "{iss:?}: the code is exchanged only if it connects"
+        );
+    }
+}
+
+#[tokio::test]
+async fn token_type_is_read_whatever_its_case() {
+    for spelling in [
+        fake_provider::TokenType::Capitalized,
+        fake_provider::TokenType::Uppercase,
+    ] {
+        let mut faults = Faults::none();
+        faults.token_type = spelling;
+        let stack = stack(faults).await;
+        let browser = Browser::new(&stack);
+        browser.login("alice", "acme").await;
+        let (card, callback) = browser.connect_through_consent("acme", "allow").await;
+        assert_eq!(
+            callback_params(&callback)["oauth_result"],
+            "success",
+            "{spelling:?}"
+        );
+        let queued = card["queuedId"].as_str().unwrap();
+        let (_, resent) = browser
+            .api_post(
+                &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
+                json!({}),
+            )
+            .await;
+        assert!(
+            resent["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["kind"] == "answer"),
+            "{spelling:?}: {resent}"
+        );
+    }
+}

@@ -212,6 +212,18 @@ pub async fn redirect(
             ),
         );
     }
+    // A provider known to send `iss` (RFC 9207 §2.4: its metadata says so, or the connector's
+    // settings do) that sent none: the response may come from another provider.
+    if query.iss.is_none() && client.settings.requires_iss && hooks::checks_issuer(&state) {
+        tracing::warn!(connection = %connection.id, "authorization response without iss");
+        return fail_connection(
+            &state,
+            &connection.id,
+            &format!(
+                "The sign-in response did not say it came from {display}: nothing was connected."
+            ),
+        );
+    }
     if let Some(error) = &query.error {
         let message = format!(
             "{display} did not grant access ({}).",
