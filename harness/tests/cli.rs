@@ -169,6 +169,42 @@ fn bad_input_gets_an_error_that_names_the_thing_and_a_hint() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&engine.stderr).contains("allowed: chromium"));
+    let missing_profile = harness()
+        .args(["run", "--target", "http://127.0.0.1:9/"])
+        .args(["--provider", "http://127.0.0.1:9/"])
+        .args(["--provider-profile", "no-such-profile.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&missing_profile.stderr);
+    assert!(
+        stderr.contains("no-such-profile.toml") && stderr.contains("hint"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("mine.toml");
+    std::fs::write(&profile, "description = \"x\"\n[[pages]]\nname = \"a\"\n").unwrap();
+    let bad_profile = harness()
+        .args(["run", "--target", "http://127.0.0.1:9/"])
+        .args(["--provider", "http://127.0.0.1:9/", "--provider-profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&bad_profile.stderr);
+    assert!(
+        stderr.contains("mine.toml") && stderr.contains("shows") && stderr.contains("hint"),
+        "{stderr}"
+    );
+    let embedded = harness()
+        .args(["run", "--provider", "http://127.0.0.1:9/"])
+        .arg("--provider-profile")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&embedded.stderr).contains("--provider is for --target runs"),
+        "{}",
+        String::from_utf8_lossy(&embedded.stderr)
+    );
 }
 
 // --- a deployment elsewhere -------------------------------------------------------------

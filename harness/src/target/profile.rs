@@ -11,6 +11,7 @@
 //!
 //! [[pages]]              # each page the provider may show, tried in order on every page
 //! name = "login"
+//! url = "/interaction/"                               # text the page's URL contains (optional)
 //! shows = "input[name=login]"                         # CSS that tells this page
 //! fill = { "input[name=login]" = "alumia-user" }     # CSS = text typed into it
 //! allow = "button[type=submit]"                       # clicked to go on (consent: allow)
@@ -28,6 +29,10 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields)]
 pub struct ProfilePage {
     pub name: String,
+    /// Text the page's URL contains (`/interaction/`, `/u/login`), as the OpenID suite's browser
+    /// tasks match theirs; unset: any URL of the provider.
+    #[serde(default)]
+    pub url: Option<String>,
     /// A CSS selector present on this page only.
     pub shows: String,
     /// Text typed into fields before going on: CSS selector = text.
@@ -80,7 +85,7 @@ impl ProviderProfile {
                 })
                 .unwrap_or_default();
             anyhow::anyhow!(
-                "provider profile {}: {line}{}\nhint: a profile has description, [behaviour] (the keys of a scenario's [provider]) and [[pages]] with name, shows, fill, allow and deny; interop/oidc-provider/profile.toml is an example",
+                "provider profile {}: {line}{}\nhint: a profile has description, [behaviour] (the keys of a scenario's [provider]) and [[pages]] with name, url, shows, fill, allow and deny; interop/oidc-provider/profile.toml is an example",
                 path.display(),
                 error.message()
             )
@@ -147,7 +152,12 @@ impl ProviderProfile {
         None
     }
 
-    /// The page that shows `deny` for a denying user, or says it cannot.
+    /// Whether `url` is one `page` may be at (its `url` text in it, or no `url` given).
+    pub fn is_at(page: &ProfilePage, url: &str) -> bool {
+        page.url.as_deref().is_none_or(|part| url.contains(part))
+    }
+
+    /// What is clicked on `page`: its allow, or for a denying user its deny (or why it has none).
     pub fn click_for<'a>(&self, page: &'a ProfilePage, allow: bool) -> Result<&'a str, String> {
         match (allow, &page.deny) {
             (true, _) => Ok(&page.allow),
@@ -201,6 +211,28 @@ allow = "button"
         ));
         let reason = profile.cannot_run(&revoking).unwrap();
         assert!(reason.contains("provider-revokes"), "{reason}");
+    }
+
+    #[test]
+    fn a_page_with_a_url_is_only_that_page_at_such_a_url() {
+        let profile = ProviderProfile::parse(
+            Path::new("p.toml"),
+            "description = \"d\"\n[[pages]]\nname = \"a\"\nurl = \"/interaction/\"\nshows = \"form\"\nallow = \"b\"\n[[pages]]\nname = \"c\"\nshows = \"form\"\nallow = \"b\"\n",
+        )
+        .unwrap();
+        let (with_url, any) = (&profile.pages[0], &profile.pages[1]);
+        assert!(ProviderProfile::is_at(
+            with_url,
+            "https://p.example/interaction/x1"
+        ));
+        assert!(!ProviderProfile::is_at(
+            with_url,
+            "https://p.example/u/login"
+        ));
+        assert!(ProviderProfile::is_at(any, "https://p.example/u/login"));
+        assert_eq!(profile.click_for(with_url, true), Ok("b"));
+        let no_deny = profile.click_for(with_url, false).unwrap_err();
+        assert!(no_deny.contains("no `deny`"), "{no_deny}");
     }
 
     #[test]

@@ -29,7 +29,11 @@ impl Run<'_> {
             if url.origin() != provider_origin {
                 return Ok(None);
             }
-            for page in &profile.pages {
+            for page in profile
+                .pages
+                .iter()
+                .filter(|page| ProviderProfile::is_at(page, url.as_str()))
+            {
                 match self.count(&page.shows).await {
                     Ok(0) => {}
                     Ok(_) => return Ok(Some(page)),
@@ -45,7 +49,10 @@ impl Run<'_> {
                     profile
                         .pages
                         .iter()
-                        .map(|p| format!("{}: {}", p.name, p.shows))
+                        .map(|p| match &p.url {
+                            Some(part) => format!("{}: {} at a URL with {part}", p.name, p.shows),
+                            None => format!("{}: {}", p.name, p.shows),
+                        })
                         .collect::<Vec<_>>()
                         .join(", "),
                     url.path()
