@@ -88,6 +88,34 @@ pub enum IssInResponse {
     OfAnotherProvider,
 }
 
+/// Which resource the MCP server's protected resource metadata (RFC 9728) names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceInMetadata {
+    /// The MCP server's own URL, as RFC 9728 §3.3 demands.
+    #[default]
+    ThisServer,
+    /// Another server's: a client must not authorize for it (MCP authorization, "resource
+    /// metadata validation").
+    AnotherServer,
+}
+
+/// What the provider does for an MCP server (`/mcp`) and its clients.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct McpFaults {
+    /// The resource the protected resource metadata names.
+    pub resource_in_metadata: ResourceInMetadata,
+    /// The authorization server refuses any `resource` parameter with `invalid_target`
+    /// (sentry-for-ai #59).
+    pub refuses_resource: bool,
+    /// Dynamic client registration (RFC 7591) answers `invalid_client_metadata`.
+    pub registration_refused: bool,
+    /// A scope the MCP server needs beyond `mcp.tools` (a step-up): a token without it is
+    /// answered 403 `insufficient_scope` naming the scopes.
+    pub step_up_scope: Option<String>,
+}
+
 /// How the token response spells `token_type` (RFC 6749 §5.1: case-insensitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -164,6 +192,8 @@ pub struct Faults {
     /// How long the API still accepts an access token after it expired, as many providers do
     /// (clock skew): a client may not rely on the first `401` coming at `expires_in`.
     pub access_token_grace_secs: u64,
+    /// The MCP server and its authorization (`[provider.mcp]`).
+    pub mcp: McpFaults,
 }
 
 impl Default for Faults {
@@ -186,6 +216,7 @@ impl Default for Faults {
             api_requires_scope: None,
             token_type: TokenType::Lowercase,
             access_token_grace_secs: 0,
+            mcp: McpFaults::default(),
         }
     }
 }

@@ -22,6 +22,7 @@
 
 mod consent_page;
 mod faults;
+mod mcp;
 mod mint;
 mod rules;
 mod secrets;
@@ -29,7 +30,8 @@ mod server;
 
 pub use consent_page::{consent_request_id, escape_html};
 pub use faults::{
-    ApiAnswer, ConsentFault, Coop, Faults, IssInResponse, RefreshRotation, TokenFailure, TokenType,
+    ApiAnswer, ConsentFault, Coop, Faults, IssInResponse, McpFaults, RefreshRotation,
+    ResourceInMetadata, TokenFailure, TokenType,
 };
 pub use mint::Mint;
 pub use rules::{

@@ -63,12 +63,18 @@ pub enum Endpoint {
     Favicon,
     /// Authorization server metadata (RFC 8414).
     Metadata,
+    /// The MCP server: JSON-RPC over HTTP, for tokens bound to it (RFC 8707).
+    Mcp,
+    /// The MCP server's protected resource metadata (RFC 9728).
+    ResourceMetadata,
+    /// Dynamic client registration (RFC 7591).
+    Register,
     Unmatched,
 }
 
 impl Endpoint {
     /// Every endpoint with its method and path (all but `Unmatched`).
-    pub const ROUTES: [(Endpoint, &'static str, &'static str); 14] = [
+    pub const ROUTES: [(Endpoint, &'static str, &'static str); 17] = [
         (Endpoint::Authorize, "GET", "/authorize"),
         (Endpoint::Consent, "POST", "/consent"),
         (Endpoint::Token, "POST", "/token"),
@@ -87,6 +93,13 @@ impl Endpoint {
             "GET",
             "/.well-known/oauth-authorization-server",
         ),
+        (Endpoint::Mcp, "POST", crate::mcp::MCP_PATH),
+        (
+            Endpoint::ResourceMetadata,
+            "GET",
+            crate::mcp::RESOURCE_METADATA_PATH,
+        ),
+        (Endpoint::Register, "POST", crate::mcp::REGISTRATION_PATH),
     ];
 
     /// The endpoint for a method and path, as the wiremock matchers choose it.
@@ -249,6 +262,8 @@ struct AuthorizationRequest {
     state: String,
     code_challenge: String,
     scope: String,
+    /// The `resource` asked for (RFC 8707), if any.
+    resource: Option<String>,
     decided: bool,
 }
 
@@ -258,6 +273,7 @@ struct CodeGrant {
     redirect_uri: String,
     code_challenge: String,
     scope: String,
+    resource: Option<String>,
     issued_at_ms: u64,
     presented: bool,
     issued_tokens: Vec<String>,
@@ -267,6 +283,8 @@ struct CodeGrant {
 struct AccessGrant {
     client_id: String,
     scope: String,
+    /// The resource the token is bound to (RFC 8707): its audience; none without `resource`.
+    resource: Option<String>,
     expires_at_ms: u64,
     revoked: bool,
 }
@@ -275,6 +293,8 @@ struct AccessGrant {
 struct RefreshGrant {
     client_id: String,
     scope: String,
+    /// The resource of the authorization it came from.
+    resource: Option<String>,
     revoked: bool,
     access_tokens: Vec<String>,
     /// The first refresh token of its authorization: every token rotated from it shares it.
@@ -441,6 +461,15 @@ impl Provider {
             Endpoint::Metadata => {
                 decided(ProviderResponse::json(200, state.metadata()), "metadata")
             }
+            Endpoint::ResourceMetadata => decided(
+                ProviderResponse::json(
+                    200,
+                    crate::mcp::resource_metadata(&state.public_url, &state.faults.mcp),
+                ),
+                "resource metadata",
+            ),
+            Endpoint::Mcp => state.mcp(request, now_ms),
+            Endpoint::Register => state.register(request),
             Endpoint::Favicon => decided(
                 ProviderResponse {
                     status: 204,
@@ -668,6 +697,18 @@ impl State {
         if challenge.len() != 43 || URL_SAFE_NO_PAD.decode(challenge).is_err() {
             return redirect_error("invalid_request", "code_challenge is not a S256 challenge");
         }
+        let resource = query.get("resource").cloned();
+        if let Some(resource) = &resource {
+            if self.faults.mcp.refuses_resource {
+                return redirect_error("invalid_target", "this server does not take resource");
+            }
+            if !crate::mcp::is_resource_indicator(resource) {
+                return redirect_error(
+                    "invalid_target",
+                    "resource must be an absolute URI without a fragment",
+                );
+            }
+        }
         match self.faults.consent.clone() {
             ConsentFault::AskUser => {}
             ConsentFault::Denied => {
@@ -690,6 +731,7 @@ impl State {
             state: state.to_owned(),
             code_challenge: challenge.to_owned(),
             scope: scope.clone(),
+            resource,
             decided: false,
         };
         if self.faults.remembers_consent
@@ -781,6 +823,7 @@ impl State {
                 redirect_uri: request.redirect_uri.clone(),
                 code_challenge: request.code_challenge.clone(),
                 scope: request.scope.clone(),
+                resource: request.resource.clone(),
                 issued_at_ms: now_ms,
                 presented: false,
                 issued_tokens: Vec::new(),
@@ -801,11 +844,12 @@ impl State {
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/token"),
             "revocation_endpoint": format!("{base}/revoke"),
+            "registration_endpoint": format!("{base}{}", crate::mcp::REGISTRATION_PATH),
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "scopes_supported": ["files.read", "calendar.read"],
+            "scopes_supported": ["files.read", "calendar.read", crate::mcp::SCOPE],
             "authorization_response_iss_parameter_supported":
                 self.faults.iss_in_response != IssInResponse::Absent,
         })
@@ -982,9 +1026,22 @@ impl State {
                 "code_verifier does not match the code_challenge",
             );
         }
-        let scope = grant.scope.clone();
+        // RFC 8707 §2.2: the token request's resource is the authorization's (mcp-remote #218).
+        if let Some(asked) = form.get("resource") {
+            if self.faults.mcp.refuses_resource {
+                return rejected(400, "invalid_target", "this server does not take resource");
+            }
+            if grant.resource.as_ref() != Some(asked) {
+                return rejected(
+                    400,
+                    "invalid_target",
+                    "resource differs from the authorization request's",
+                );
+            }
+        }
+        let (scope, resource) = (grant.scope.clone(), grant.resource.clone());
         let (response, access, refresh) =
-            self.issue_tokens(&client.client_id, &scope, None, now_ms);
+            self.issue_tokens(&client.client_id, &scope, resource, None, now_ms);
         if let Some(grant) = self.codes.get_mut(code) {
             grant.issued_tokens = vec![access, refresh];
         }
@@ -1014,6 +1071,19 @@ impl State {
             return rejected(400, "invalid_grant", "the refresh token is revoked");
         }
         let (scope, family) = (grant.scope.clone(), grant.family.clone());
+        // A refresh names its resource again, or its access token has no audience (as strict
+        // servers answer): a client that drops it gets a token the MCP server refuses.
+        let resource = match form.get("resource") {
+            None => None,
+            Some(asked) if grant.resource.as_ref() == Some(asked) => Some(asked.clone()),
+            Some(_) => {
+                return rejected(
+                    400,
+                    "invalid_target",
+                    "resource differs from the authorization's",
+                );
+            }
+        };
         if grant.rotated {
             if self.faults.refresh_rotation == RefreshRotation::RotateWithReuseDetection {
                 let revoked = self.revoke_family(&family);
@@ -1040,8 +1110,22 @@ impl State {
                 None
             }
         };
-        let (response, _, _) =
-            self.issue_tokens_in(&client.client_id, &scope, kept, Some(family), now_ms);
+        let authorized = self
+            .refresh_tokens
+            .get(token)
+            .and_then(|g| g.resource.clone());
+        let (response, _, refresh) = self.issue_tokens_in(
+            &client.client_id,
+            &scope,
+            resource,
+            kept,
+            Some(family),
+            now_ms,
+        );
+        // A rotated refresh token keeps the authorization's resource, whatever this refresh named.
+        if let Some(grant) = self.refresh_tokens.get_mut(&refresh) {
+            grant.resource = authorized;
+        }
         decided(response, "issued an access token for a refresh token")
     }
 
@@ -1050,10 +1134,11 @@ impl State {
         &mut self,
         client_id: &str,
         scope: &str,
+        resource: Option<String>,
         existing_refresh: Option<String>,
         now_ms: u64,
     ) -> (ProviderResponse, String, String) {
-        self.issue_tokens_in(client_id, scope, existing_refresh, None, now_ms)
+        self.issue_tokens_in(client_id, scope, resource, existing_refresh, None, now_ms)
     }
 
     /// Mints an access token (and a refresh token unless one is being kept, in `family` when
@@ -1062,6 +1147,7 @@ impl State {
         &mut self,
         client_id: &str,
         scope: &str,
+        resource: Option<String>,
         existing_refresh: Option<String>,
         family: Option<String>,
         now_ms: u64,
@@ -1076,6 +1162,7 @@ impl State {
                 RefreshGrant {
                     client_id: client_id.to_owned(),
                     scope: scope.to_owned(),
+                    resource: resource.clone(),
                     revoked: false,
                     access_tokens: Vec::new(),
                     family: family.clone().unwrap_or_else(|| refresh.clone()),
@@ -1090,6 +1177,7 @@ impl State {
             AccessGrant {
                 client_id: client_id.to_owned(),
                 scope: scope.to_owned(),
+                resource,
                 expires_at_ms: now_ms + lifetime * 1000,
                 revoked: false,
             },
@@ -1284,6 +1372,114 @@ impl State {
             }),
         };
         decided(ProviderResponse::json(200, body), "served")
+    }
+}
+
+impl State {
+    /// The MCP server: a token bound to it (its `resource`), live, with `mcp.tools` and any
+    /// step-up scope, gets a JSON-RPC answer; anything else a `WWW-Authenticate` challenge that
+    /// says where its metadata is (RFC 9728 §5.1).
+    fn mcp(&mut self, request: &ProviderRequest, now_ms: u64) -> Decision {
+        let mut needed = vec![crate::mcp::SCOPE];
+        if let Some(scope) = &self.faults.mcp.step_up_scope {
+            needed.push(scope);
+        }
+        let challenge = |status: u16, error: Option<&str>, outcome: String| {
+            decided(
+                ProviderResponse::json(
+                    status,
+                    serde_json::json!({ "error": error.unwrap_or("invalid_request") }),
+                )
+                .with_header((
+                    "www-authenticate",
+                    &crate::mcp::challenge(&self.public_url, error, &needed),
+                )),
+                outcome,
+            )
+        };
+        let Some(token) = request
+            .header("authorization")
+            .and_then(|value| value.strip_prefix("Bearer "))
+        else {
+            return challenge(401, None, "rejected: no bearer token".into());
+        };
+        let Some(grant) = self.access_tokens.get(token) else {
+            return challenge(
+                401,
+                Some("invalid_token"),
+                "invalid_token: unknown token".into(),
+            );
+        };
+        let why = if grant.revoked {
+            Some("token revoked".to_owned())
+        } else if now_ms >= grant.expires_at_ms + self.faults.access_token_grace_secs * 1000 {
+            Some("token expired".to_owned())
+        } else if grant.resource.as_deref() != Some(&crate::mcp::resource(&self.public_url)) {
+            // gbrain #5222: a token for the origin root, or for no resource, is not for this server.
+            Some(format!(
+                "the token is for {}, not this server",
+                grant.resource.as_deref().unwrap_or("no resource")
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return challenge(401, Some("invalid_token"), format!("invalid_token: {why}"));
+        }
+        if !needed
+            .iter()
+            .all(|scope| grant.scope.split(' ').any(|s| s == *scope))
+        {
+            return challenge(403, Some("insufficient_scope"), "insufficient_scope".into());
+        }
+        let (status, body) = crate::mcp::answer(&request.body);
+        decided(
+            ProviderResponse::json(status, body),
+            "served a JSON-RPC answer",
+        )
+    }
+
+    /// Dynamic client registration (RFC 7591): a confidential client with a minted id and
+    /// secret, or an error as the faults or the metadata say.
+    fn register(&mut self, request: &ProviderRequest) -> Decision {
+        if self.faults.mcp.registration_refused {
+            return rejected(
+                400,
+                "invalid_client_metadata",
+                "registration is closed here",
+            );
+        }
+        let metadata = match crate::mcp::registration(&request.body) {
+            Ok(metadata) => metadata,
+            Err((error, description)) => return rejected(400, error, &description),
+        };
+        let client_id = self.mint.next("dcr_");
+        let client_secret = self.mint.next("dcs_");
+        self.ledger.record(SecretKind::ClientSecret, &client_secret);
+        let method = metadata
+            .token_endpoint_auth_method
+            .unwrap_or_else(|| "client_secret_basic".to_owned());
+        let mut client = ClientRegistration::new(&client_id, &client_secret, "");
+        client.redirect_uris = metadata.redirect_uris.clone();
+        if let Some(name) = metadata.client_name {
+            client.name = name;
+        }
+        self.clients.insert(client_id.clone(), client);
+        decided(
+            ProviderResponse::json(
+                201,
+                serde_json::json!({
+                    "client_id": client_id,
+                    "client_secret": client_secret,
+                    "client_secret_expires_at": 0,
+                    "redirect_uris": metadata.redirect_uris,
+                    "token_endpoint_auth_method": method,
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                }),
+            ),
+            "client registered",
+        )
     }
 }
 

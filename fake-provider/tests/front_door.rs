@@ -104,3 +104,54 @@ async fn binding_a_taken_port_is_a_clear_error() {
     assert!(message.contains("cannot bind"), "{message}");
     assert!(message.contains("hint"), "{message}");
 }
+
+#[tokio::test]
+async fn an_mcp_client_finds_its_way_from_the_servers_challenge_over_http() {
+    let provider = FakeProvider::builder().start().await.unwrap();
+    let http = reqwest::Client::new();
+    let mcp = provider.public_url().join("mcp").unwrap();
+    // 401 with the metadata's URL, which answers with the resource and its server, whose own
+    // metadata names the registration endpoint, which registers a client.
+    let anonymous = http
+        .post(mcp.clone())
+        .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let challenge = anonymous.headers()["www-authenticate"].to_str().unwrap();
+    let metadata_url = challenge
+        .split("resource_metadata=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let metadata: serde_json::Value = http
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["resource"], mcp.as_str());
+    let issuer = metadata["authorization_servers"][0].as_str().unwrap();
+    let server: serde_json::Value = http
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(server["issuer"], issuer);
+    let registered = http
+        .post(server["registration_endpoint"].as_str().unwrap())
+        .json(&serde_json::json!({ "redirect_uris": [REDIRECT] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let client: serde_json::Value = registered.json().await.unwrap();
+    assert!(client["client_id"].as_str().unwrap().starts_with("dcr_"));
+}

@@ -3,7 +3,8 @@
 use base64::Engine;
 use fake_provider::{
     ClientRegistration, Endpoint, Faults, IssInResponse, Provider, ProviderConfig, ProviderRequest,
-    ProviderResponse, RefreshRotation, SecretKind, TokenFailure, TokenType, pkce_challenge,
+    ProviderResponse, RefreshRotation, ResourceInMetadata, SecretKind, TokenFailure, TokenType,
+    pkce_challenge,
 };
 use std::collections::BTreeMap;
 use url::Url;
@@ -93,12 +94,17 @@ fn consent_request_id(page: &ProviderResponse) -> String {
 
 /// Runs authorize and consent; returns the code.
 fn code_for(provider: &Provider, client_id: &str) -> String {
+    code_with(provider, client_id, &[])
+}
+
+/// Runs authorize, with `extra` parameters (replacing those of the same name), and consent;
+/// returns the code.
+fn code_with(provider: &Provider, client_id: &str, extra: &[(&str, &str)]) -> String {
     let challenge = pkce_challenge(VERIFIER);
-    let page = get(
-        provider,
-        Endpoint::Authorize,
-        &authorize_query(client_id, &challenge),
-    );
+    let mut query = authorize_query(client_id, &challenge);
+    query.retain(|(key, _)| !extra.iter().any(|(k, _)| k == key));
+    query.extend_from_slice(extra);
+    let page = get(provider, Endpoint::Authorize, &query);
     assert_eq!(page.status, 200, "{}", page.body_text());
     let request = consent_request_id(&page);
     let redirect = post(
@@ -114,6 +120,24 @@ fn code_for(provider: &Provider, client_id: &str) -> String {
 }
 
 fn exchange(provider: &Provider, code: &str, verifier: &str, now_ms: u64) -> ProviderResponse {
+    exchange_with(provider, code, verifier, &[], now_ms)
+}
+
+/// The code exchange with `extra` form fields (a `resource`, say).
+fn exchange_with(
+    provider: &Provider,
+    code: &str,
+    verifier: &str,
+    extra: &[(&str, &str)],
+    now_ms: u64,
+) -> ProviderResponse {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ];
+    form.extend_from_slice(extra);
     post(
         provider,
         Endpoint::Token,
@@ -121,12 +145,7 @@ fn exchange(provider: &Provider, code: &str, verifier: &str, now_ms: u64) -> Pro
             "authorization",
             &basic("files-client", "files-secret-value"),
         )],
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", verifier),
-        ],
+        &form,
         now_ms,
     )
 }
@@ -740,6 +759,13 @@ fn a_client_registered_through_the_admin_endpoint_is_accepted_from_then_on() {
 }
 
 fn refresh_with(provider: &Provider, refresh: &str) -> ProviderResponse {
+    refresh_naming(provider, refresh, &[])
+}
+
+/// A refresh with `extra` form fields (a `resource`, say).
+fn refresh_naming(provider: &Provider, refresh: &str, extra: &[(&str, &str)]) -> ProviderResponse {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    form.extend_from_slice(extra);
     post(
         provider,
         Endpoint::Token,
@@ -747,7 +773,7 @@ fn refresh_with(provider: &Provider, refresh: &str) -> ProviderResponse {
             "authorization",
             &basic("files-client", "files-secret-value"),
         )],
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        &form,
         0,
     )
 }
@@ -885,4 +911,234 @@ fn the_metadata_names_the_endpoints_and_says_whether_responses_carry_iss() {
         Endpoint::route("GET", "/.well-known/oauth-authorization-server"),
         Endpoint::Metadata
     );
+}
+
+// --- the MCP server and its authorization (RFC 9728, RFC 8707, RFC 7591) ---------------------
+
+/// The MCP server's resource identifier in these tests.
+const MCP: &str = "http://localhost:1/mcp";
+
+fn call_tool(provider: &Provider, token: Option<&str>) -> ProviderResponse {
+    provider.handle(
+        Endpoint::Mcp,
+        &ProviderRequest {
+            method: "POST".into(),
+            path: "/mcp".into(),
+            headers: token
+                .map(|t| vec![("authorization".into(), format!("Bearer {t}"))])
+                .unwrap_or_default(),
+            body:
+                br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_files"}}"#
+                    .to_vec(),
+            ..Default::default()
+        },
+        0,
+    )
+}
+
+/// Tokens for the MCP server: authorized for `resource`, exchanged naming `exchanged`.
+fn mcp_tokens(provider: &Provider, resource: &str, exchanged: &[(&str, &str)]) -> ProviderResponse {
+    let code = code_with(
+        provider,
+        "files-client",
+        &[("scope", "mcp.tools"), ("resource", resource)],
+    );
+    exchange_with(provider, &code, VERIFIER, exchanged, 0)
+}
+
+#[test]
+fn the_mcp_server_says_where_its_metadata_is_and_serves_only_tokens_bound_to_it() {
+    let provider = provider(Faults::none());
+    let anonymous = call_tool(&provider, None);
+    assert_eq!(anonymous.status, 401);
+    let challenge = anonymous.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains(
+            "resource_metadata=\"http://localhost:1/.well-known/oauth-protected-resource/mcp\""
+        ),
+        "{challenge}"
+    );
+    let metadata = json(&get(&provider, Endpoint::ResourceMetadata, &[]));
+    assert_eq!(metadata["resource"], MCP);
+    assert_eq!(metadata["authorization_servers"][0], "http://localhost:1");
+    let server = json(&get(&provider, Endpoint::Metadata, &[]));
+    assert_eq!(
+        server["registration_endpoint"],
+        "http://localhost:1/register"
+    );
+
+    let tokens = json(&mcp_tokens(&provider, MCP, &[("resource", MCP)]));
+    let access = tokens["access_token"].as_str().unwrap();
+    let answer = call_tool(&provider, Some(access));
+    assert_eq!(answer.status, 200, "{}", answer.body_text());
+    assert_eq!(json(&answer)["id"], 7);
+    assert!(
+        json(&answer)["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("roadmap.md")
+    );
+    // gbrain #5222: a token for the origin root is not a token for this server; nor is one
+    // for no resource at all.
+    for (resource, named) in [
+        ("http://localhost:1/", "http://localhost:1/"),
+        ("", "no resource"),
+    ] {
+        let tokens = if resource.is_empty() {
+            json(&exchange(
+                &provider,
+                &code_with(&provider, "files-client", &[("scope", "mcp.tools")]),
+                VERIFIER,
+                0,
+            ))
+        } else {
+            json(&mcp_tokens(&provider, resource, &[]))
+        };
+        let refused = call_tool(&provider, tokens["access_token"].as_str());
+        assert_eq!(refused.status, 401, "{resource}");
+        assert!(
+            refused
+                .header("www-authenticate")
+                .unwrap()
+                .contains("invalid_token")
+        );
+        let outcome = provider.request_log().last().unwrap().outcome.clone();
+        assert!(outcome.contains(named), "{outcome}");
+    }
+}
+
+#[test]
+fn the_resource_must_agree_on_the_token_request_and_a_refresh_that_drops_it_gets_no_audience() {
+    let provider = provider(Faults::none());
+    // mcp-remote #218: another resource at the token endpoint than at authorization.
+    let differs = mcp_tokens(&provider, MCP, &[("resource", "http://localhost:1/")]);
+    assert_eq!(differs.status, 400);
+    assert_eq!(json(&differs)["error"], "invalid_target");
+
+    let tokens = json(&mcp_tokens(&provider, MCP, &[("resource", MCP)]));
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let dropped = json(&refresh_with(&provider, refresh));
+    assert_eq!(
+        call_tool(&provider, dropped["access_token"].as_str()).status,
+        401,
+        "a refresh without resource gives a token the server refuses"
+    );
+    let named = json(&refresh_naming(&provider, refresh, &[("resource", MCP)]));
+    assert_eq!(
+        call_tool(&provider, named["access_token"].as_str()).status,
+        200
+    );
+    let other = refresh_naming(
+        &provider,
+        refresh,
+        &[("resource", "https://elsewhere.example/")],
+    );
+    assert_eq!(json(&other)["error"], "invalid_target");
+}
+
+#[test]
+fn mcp_faults_change_the_metadata_the_resource_parameter_registration_and_scopes() {
+    let mut faults = Faults::none();
+    faults.mcp.resource_in_metadata = ResourceInMetadata::AnotherServer;
+    let provider = self::provider(faults);
+    let metadata = json(&get(&provider, Endpoint::ResourceMetadata, &[]));
+    assert_ne!(metadata["resource"], MCP);
+
+    // sentry-for-ai #59: an authorization server that refuses `resource`.
+    let mut faults = Faults::none();
+    faults.mcp.refuses_resource = true;
+    let provider = self::provider(faults);
+    let challenge = pkce_challenge(VERIFIER);
+    let mut query = authorize_query("files-client", &challenge);
+    query.push(("resource", MCP));
+    let refused = location_params(&get(&provider, Endpoint::Authorize, &query));
+    assert_eq!(refused["error"], "invalid_target");
+    assert_eq!(refused["state"], "state-1");
+
+    let mut faults = Faults::none();
+    faults.mcp.step_up_scope = Some("mcp.admin".into());
+    let provider = self::provider(faults);
+    let tokens = json(&mcp_tokens(&provider, MCP, &[("resource", MCP)]));
+    let short = call_tool(&provider, tokens["access_token"].as_str());
+    assert_eq!(short.status, 403);
+    let challenge = short.header("www-authenticate").unwrap();
+    assert!(
+        challenge.contains("insufficient_scope")
+            && challenge.contains("scope=\"mcp.tools mcp.admin\""),
+        "{challenge}"
+    );
+    let code = code_with(
+        &provider,
+        "files-client",
+        &[("scope", "mcp.tools mcp.admin"), ("resource", MCP)],
+    );
+    let wider = json(&exchange_with(
+        &provider,
+        &code,
+        VERIFIER,
+        &[("resource", MCP)],
+        0,
+    ));
+    assert_eq!(
+        call_tool(&provider, wider["access_token"].as_str()).status,
+        200
+    );
+}
+
+#[test]
+fn dynamic_registration_issues_a_confidential_client_and_refuses_as_told() {
+    let provider = provider(Faults::none());
+    let register = |provider: &Provider, body: &str| {
+        provider.handle(
+            Endpoint::Register,
+            &ProviderRequest {
+                method: "POST".into(),
+                path: "/register".into(),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: body.as_bytes().to_vec(),
+                ..Default::default()
+            },
+            0,
+        )
+    };
+    let answer = register(
+        &provider,
+        &format!(r#"{{"redirect_uris":["{REDIRECT}"],"client_name":"Alumia"}}"#),
+    );
+    assert_eq!(answer.status, 201, "{}", answer.body_text());
+    let client = json(&answer);
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+    assert_eq!(client["token_endpoint_auth_method"], "client_secret_basic");
+    assert!(
+        !provider.secrets().find_in(secret).is_empty(),
+        "the registered secret is in the ledger"
+    );
+    let page = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query(id, &pkce_challenge(VERIFIER)),
+    );
+    assert_eq!(page.status, 200, "the registered client can authorize");
+    assert!(page.body_text().contains("Alumia"));
+
+    for (body, error) in [
+        (r#"{"redirect_uris":[]}"#, "invalid_redirect_uri"),
+        (r#"{"redirect_uris":["/relative"]}"#, "invalid_redirect_uri"),
+        (
+            &*format!(r#"{{"redirect_uris":["{REDIRECT}"],"token_endpoint_auth_method":"none"}}"#),
+            "invalid_client_metadata",
+        ),
+        ("not json", "invalid_client_metadata"),
+    ] {
+        assert_eq!(json(&register(&provider, body))["error"], error, "{body}");
+    }
+    let mut faults = Faults::none();
+    faults.mcp.registration_refused = true;
+    let closed = self::provider(faults);
+    let refused = register(&closed, &format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#));
+    assert_eq!(refused.status, 400);
+    assert_eq!(json(&refused)["error"], "invalid_client_metadata");
 }
