@@ -114,6 +114,9 @@ pub struct McpFaults {
     /// A scope the MCP server needs beyond `mcp.tools` (a step-up): a token without it is
     /// answered 403 `insufficient_scope` naming the scopes.
     pub step_up_scope: Option<String>,
+    /// The authorization server's metadata names another issuer than the one the resource
+    /// metadata points at (RFC 8414 §3.3: the client must stop).
+    pub metadata_names_another_issuer: bool,
 }
 
 /// How the token response spells `token_type` (RFC 6749 §5.1: case-insensitive).

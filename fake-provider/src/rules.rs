@@ -839,8 +839,12 @@ impl State {
     /// its authorization responses carry `iss` (RFC 9207 §3), as the faults say.
     fn metadata(&self) -> serde_json::Value {
         let base = self.public_url.as_str().trim_end_matches('/');
+        let issuer = match self.faults.mcp.metadata_names_another_issuer {
+            true => "https://another-issuer.example",
+            false => base,
+        };
         serde_json::json!({
-            "issuer": base,
+            "issuer": issuer,
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/token"),
             "revocation_endpoint": format!("{base}/revoke"),

@@ -18,6 +18,7 @@ pub mod defects;
 mod entropy;
 mod hooks;
 mod http;
+pub mod mcp;
 mod oauth;
 mod pages;
 pub mod paths;

@@ -226,7 +226,10 @@ impl ConnectorClient {
 }
 
 /// A `WWW-Authenticate: Bearer` challenge's parameters (RFC 6750 §3), by name.
-fn bearer_parameter<'a>(headers: &'a oauth2::http::HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn bearer_parameter<'a>(
+    headers: &'a oauth2::http::HeaderMap,
+    name: &str,
+) -> Option<&'a str> {
     let challenge = headers
         .get(oauth2::http::header::WWW_AUTHENTICATE)?
         .to_str()
