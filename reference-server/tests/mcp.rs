@@ -109,7 +109,7 @@ async fn discovery_stops_before_any_authorization_on_a_foreign_resource_or_issue
     let not_mcp = provider(Faults::none()).await;
     let error = discover(
         &http(),
-        &not_mcp.public_url().join("token").unwrap().to_string(),
+        not_mcp.public_url().join("token").unwrap().as_ref(),
     )
     .await
     .unwrap_err();
