@@ -77,15 +77,15 @@ pub fn answer(body: &[u8]) -> (u16, serde_json::Value) {
         }),
         Some("tools/list") => serde_json::json!({
             "tools": [{
-                "name": "list_files",
-                "description": "Lists the user's files.",
+                "name": "list_notes",
+                "description": "Lists the user's notes.",
                 "inputSchema": { "type": "object", "properties": {} },
             }],
         }),
-        Some("tools/call") if request["params"]["name"] == "list_files" => serde_json::json!({
+        Some("tools/call") if request["params"]["name"] == "list_notes" => serde_json::json!({
             "content": [{
                 "type": "text",
-                "text": "quarterly-report.pdf, roadmap.md, team-photo.png",
+                "text": "standup.md, design-review.md",
             }],
         }),
         Some("tools/call") => return (200, rpc_error(id, -32602, "unknown tool")),

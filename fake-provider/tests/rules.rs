@@ -928,7 +928,7 @@ fn call_tool(provider: &Provider, token: Option<&str>) -> ProviderResponse {
                 .map(|t| vec![("authorization".into(), format!("Bearer {t}"))])
                 .unwrap_or_default(),
             body:
-                br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_files"}}"#
+                br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_notes"}}"#
                     .to_vec(),
             ..Default::default()
         },
@@ -976,7 +976,7 @@ fn the_mcp_server_says_where_its_metadata_is_and_serves_only_tokens_bound_to_it(
         json(&answer)["result"]["content"][0]["text"]
             .as_str()
             .unwrap()
-            .contains("roadmap.md")
+            .contains("design-review.md")
     );
     // gbrain #5222: a token for the origin root is not a token for this server; nor is one
     // for no resource at all.

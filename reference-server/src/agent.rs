@@ -16,6 +16,8 @@ pub fn connector_for(text: &str) -> Option<&'static str> {
         Some("files")
     } else if text.contains("calendar") || text.contains("meeting") {
         Some("calendar")
+    } else if text.contains("note") {
+        Some("notes")
     } else {
         None
     }
@@ -50,8 +52,7 @@ impl Conversation<'_> {
 
     /// Answers a message; returns the messages it added (after the user's own).
     pub async fn answer(&self, text: &str) -> AppResult<Vec<MessageRecord>> {
-        let Some(connector) = connector_for(text).filter(|c| self.state.connector(c).is_some())
-        else {
+        let Some(connector) = connector_for(text).filter(|c| self.state.is_connector(c)) else {
             return Ok(vec![self.say(NewMessage {
                 role: "agent",
                 kind: "text",
@@ -161,10 +162,7 @@ impl Conversation<'_> {
     }
 
     fn display_name(&self, connector: &str) -> String {
-        self.state
-            .connector(connector)
-            .map(|c| c.settings.display_name.clone())
-            .unwrap_or_else(|| connector.to_owned())
+        self.state.display_name(connector)
     }
 
     /// Queues the message on a pending connection (reused if one is pending or failed).
@@ -198,7 +196,7 @@ impl Conversation<'_> {
         &self,
         connection: &ConnectionRecord,
     ) -> AppResult<Result<String, ToolFailure>> {
-        let Some(client) = self.state.connector(&connection.connector) else {
+        let Some(client) = self.state.client(self.org, &connection.connector)? else {
             return Ok(Err(ToolFailure::Unavailable(
                 "this connector is not configured".into(),
             )));
@@ -226,7 +224,7 @@ impl Conversation<'_> {
                 .await
             {
                 ApiOutcome::Served(body) => {
-                    return Ok(match format_answer(&connection.connector, &body) {
+                    return Ok(match format_answer(&client.settings, &body) {
                         Some(answer) => Ok(answer),
                         None if !crate::hooks::refuses_unreadable_answers(self.state) => {
                             Ok(format_any_answer(&connection.connector, &body))
@@ -269,7 +267,7 @@ impl Conversation<'_> {
             return Ok(Ok(stored));
         }
         let (Some(client), Some(refresh_token)) = (
-            self.state.connector(&connection.connector),
+            self.state.client(self.org, &connection.connector)?,
             credentials.refresh_token.as_deref(),
         ) else {
             return Ok(Err(ToolFailure::Revoked));
@@ -324,7 +322,27 @@ pub fn pending_connection(
 
 /// The answer in words, or `None` when the body is not the shape the connector reads (a list of
 /// `items`, each with its fields): an answer of another shape is no answer, never "no files".
-fn format_answer(connector: &str, body: &serde_json::Value) -> Option<String> {
+fn format_answer(
+    connector: &crate::settings::ConnectorSettings,
+    body: &serde_json::Value,
+) -> Option<String> {
+    if connector.api_style == crate::settings::ApiStyle::Mcp {
+        // A JSON-RPC result with text content (MCP tools/call); an error is not an answer.
+        let texts: Vec<&str> = body["result"]["content"]
+            .as_array()?
+            .iter()
+            .filter(|c| c["type"] == "text")
+            .filter_map(|c| c["text"].as_str())
+            .collect();
+        return (!texts.is_empty()).then(|| {
+            format!(
+                "Your {}: {}.",
+                connector.display_name.to_lowercase(),
+                texts.join(" ")
+            )
+        });
+    }
+    let connector = connector.name.as_str();
     let items = body["items"].as_array()?;
     let fields: &[&str] = match connector {
         "files" => &["name"],
@@ -366,17 +384,26 @@ fn format_any_answer(connector: &str, body: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::format_answer;
+    use crate::settings::{ApiStyle, Settings};
     use serde_json::json;
+
+    fn connector(name: &str) -> crate::settings::ConnectorSettings {
+        Settings::for_provider("http://p.example/")
+            .connector(name)
+            .unwrap()
+            .clone()
+    }
 
     #[test]
     fn an_answer_is_read_only_in_the_shape_the_connector_knows() {
-        let files = json!({ "items": [{ "name": "a.pdf" }, { "name": "b.md" }] });
+        let (files, calendar) = (connector("files"), connector("calendar"));
+        let listed = json!({ "items": [{ "name": "a.pdf" }, { "name": "b.md" }] });
         assert_eq!(
-            format_answer("files", &files).as_deref(),
+            format_answer(&files, &listed).as_deref(),
             Some("Your files: a.pdf, b.md.")
         );
         assert_eq!(
-            format_answer("files", &json!({ "items": [] })).as_deref(),
+            format_answer(&files, &json!({ "items": [] })).as_deref(),
             Some("Your files: ."),
             "an empty list is an answer"
         );
@@ -385,16 +412,33 @@ mod tests {
             json!({ "items": [{ "filename": "a.pdf" }] }),
             json!({ "items": "a.pdf" }),
         ] {
-            assert_eq!(format_answer("files", &unreadable), None, "{unreadable}");
+            assert_eq!(format_answer(&files, &unreadable), None, "{unreadable}");
         }
-        let calendar = json!({ "items": [{ "title": "Standup", "starts": "Monday 09:00" }] });
+        let events = json!({ "items": [{ "title": "Standup", "starts": "Monday 09:00" }] });
         assert_eq!(
-            format_answer("calendar", &calendar).as_deref(),
+            format_answer(&calendar, &events).as_deref(),
             Some("Your calendar: Standup (Monday 09:00).")
         );
         assert_eq!(
-            format_answer("calendar", &json!({ "items": [{ "title": "Standup" }] })),
+            format_answer(&calendar, &json!({ "items": [{ "title": "Standup" }] })),
             None
         );
+    }
+
+    #[test]
+    fn an_mcp_answer_is_its_text_content_and_an_error_is_none() {
+        let mut notes = connector("files");
+        notes.display_name = "Notes".into();
+        notes.api_style = ApiStyle::Mcp;
+        let result = json!({ "jsonrpc": "2.0", "id": 1, "result": { "content": [
+            { "type": "text", "text": "standup.md, design-review.md" }
+        ] } });
+        assert_eq!(
+            format_answer(&notes, &result).as_deref(),
+            Some("Your notes: standup.md, design-review.md.")
+        );
+        let error =
+            json!({ "jsonrpc": "2.0", "id": 1, "error": { "code": -32601, "message": "no" } });
+        assert_eq!(format_answer(&notes, &error), None);
     }
 }

@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS messages (
     queued_id TEXT,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS mcp_clients (
+    org TEXT NOT NULL,
+    connector TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    PRIMARY KEY (org, connector)
+);
 CREATE TABLE IF NOT EXISTS scope_requests (
     org TEXT NOT NULL,
     connector TEXT NOT NULL,
@@ -239,6 +245,7 @@ impl Database {
     pub fn reset(&self) -> Result<()> {
         let db = self.lock();
         for table in [
+            "mcp_clients",
             "scope_requests",
             "queued",
             "messages",
@@ -339,6 +346,24 @@ impl Database {
                 connection_from_row,
             )
             .optional()
+    }
+
+    /// What an org's MCP connector was found and registered as (its connector settings, as
+    /// JSON, client secret included: the database is the platform's, never the browser's).
+    pub fn mcp_client(&self, org: &str, connector: &str) -> Result<Option<String>> {
+        self.lock()
+            .prepare_cached("SELECT settings FROM mcp_clients WHERE org = ?1 AND connector = ?2")?
+            .query_row(params![org, connector], |row| row.get(0))
+            .optional()
+    }
+
+    pub fn store_mcp_client(&self, org: &str, connector: &str, settings: &str) -> Result<()> {
+        self.lock()
+            .prepare_cached(
+                "INSERT OR REPLACE INTO mcp_clients (org, connector, settings) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![org, connector, settings])?;
+        Ok(())
     }
 
     /// The scopes an org's connector must ask for beyond its settings' (a provider answered

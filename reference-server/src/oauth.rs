@@ -4,7 +4,7 @@
 
 use crate::choices::Choices;
 use crate::http::{Http, HttpError, OauthHttp};
-use crate::settings::ConnectorSettings;
+use crate::settings::{ApiStyle, ConnectorSettings};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use oauth2::basic::BasicClient;
@@ -101,6 +101,9 @@ impl ConnectorClient {
         for (name, value) in &self.settings.authorization_parameters {
             request = request.add_extra_param(name.as_str(), value.as_str());
         }
+        if let Some(resource) = &self.settings.resource {
+            request = request.add_extra_param("resource", resource.as_str());
+        }
         request.url().0
     }
 
@@ -110,10 +113,14 @@ impl ConnectorClient {
         code: &str,
         verifier: &str,
     ) -> Result<TokenSet, TokenError> {
-        let response = self
+        let mut request = self
             .oauth
             .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()));
+        if let Some(resource) = &self.settings.resource {
+            request = request.add_extra_param("resource", resource.as_str());
+        }
+        let response = request
             .request_async(&OauthHttp(http))
             .await
             .map_err(describe_token_error)?;
@@ -121,9 +128,12 @@ impl ConnectorClient {
     }
 
     pub async fn refresh(&self, http: &Http, refresh_token: &str) -> Result<TokenSet, TokenError> {
-        let response = self
-            .oauth
-            .exchange_refresh_token(&RefreshToken::new(refresh_token.to_owned()))
+        let refresh_token = RefreshToken::new(refresh_token.to_owned());
+        let mut request = self.oauth.exchange_refresh_token(&refresh_token);
+        if let Some(resource) = &self.settings.resource {
+            request = request.add_extra_param("resource", resource.as_str());
+        }
+        let response = request
             .request_async(&OauthHttp(http))
             .await
             .map_err(describe_token_error)?;
@@ -192,15 +202,34 @@ impl ConnectorClient {
     }
 
     pub async fn call_api(&self, http: &Http, access_token: &str) -> ApiOutcome {
-        let Ok(request) = oauth2::http::Request::get(&self.settings.api_url)
-            .header(
-                oauth2::http::header::AUTHORIZATION,
-                format!("Bearer {access_token}"),
-            )
-            .body(Vec::new())
-        else {
+        let request = match self.settings.api_style {
+            ApiStyle::Rest => oauth2::http::Request::get(&self.settings.api_url).body(Vec::new()),
+            ApiStyle::Mcp => oauth2::http::Request::post(&self.settings.api_url)
+                .header(oauth2::http::header::CONTENT_TYPE, "application/json")
+                .header(
+                    oauth2::http::header::ACCEPT,
+                    "application/json, text/event-stream",
+                )
+                .body(
+                    serde_json::json!({
+                        "jsonrpc": "2.0",
+                        "id": 1,
+                        "method": "tools/call",
+                        "params": { "name": format!("list_{}", self.settings.name), "arguments": {} },
+                    })
+                    .to_string()
+                    .into_bytes(),
+                ),
+        };
+        let (Ok(mut request), Ok(bearer)) = (
+            request,
+            oauth2::http::HeaderValue::from_str(&format!("Bearer {access_token}")),
+        ) else {
             return ApiOutcome::Failed("the API URL is not usable".into());
         };
+        request
+            .headers_mut()
+            .insert(oauth2::http::header::AUTHORIZATION, bearer);
         match http.send(request, Some(Duration::from_secs(10))).await {
             Ok(response) if response.status() == 401 => ApiOutcome::Unauthorized,
             Ok(response)

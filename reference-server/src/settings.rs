@@ -41,6 +41,37 @@ pub struct ConnectorSettings {
     /// names and values. The contract's own parameters cannot be set here.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub authorization_parameters: std::collections::BTreeMap<String, String>,
+    /// The resource the tokens are for (RFC 8707): sent as `resource` on the authorization,
+    /// token and refresh requests alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// How the tool reads `api_url`: a REST `GET` (`rest`), or an MCP server's `tools/call`
+    /// over JSON-RPC (`mcp`).
+    #[serde(default)]
+    pub api_style: ApiStyle,
+}
+
+/// How a connector's tool asks its API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApiStyle {
+    /// `GET api_url`, answered `{"items": [...]}`.
+    #[default]
+    Rest,
+    /// `POST api_url` with a JSON-RPC `tools/call` of `list_<connector>`, answered with text
+    /// content (the MCP tools protocol).
+    Mcp,
+}
+
+/// A connector that is an MCP server, known by its URL alone: its authorization server, the
+/// endpoints and a registered client are found when an org first connects it
+/// (`reference_server::mcp`), and kept per org.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpConnectorSettings {
+    pub name: String,
+    pub display_name: String,
+    pub server_url: String,
 }
 
 /// The authorization request's parameters the platform itself sets (RFC 6749 §4.1.1, RFC 7636):
@@ -74,6 +105,8 @@ pub struct Settings {
     #[serde(with = "millis")]
     pub token_timeout: Duration,
     pub connectors: Vec<ConnectorSettings>,
+    /// Connectors that are MCP servers, each known by its URL.
+    pub mcp_connectors: Vec<McpConnectorSettings>,
     /// The `Cross-Origin-Opener-Policy` of the platform's pages (`unset`, `site-wide`,
     /// `callback-noopener-allow-popups`), as a deployment configures it; unset by default.
     pub opener_policy: Option<crate::OpenerPolicy>,
@@ -109,6 +142,7 @@ impl Default for Settings {
             revoke_timeout: Duration::from_secs(3),
             token_timeout: Duration::from_secs(30),
             connectors: Vec::new(),
+            mcp_connectors: Vec::new(),
             opener_policy: None,
             #[cfg(feature = "catalogue")]
             defect: None,
@@ -131,7 +165,8 @@ pub const DEFAULT_CLIENTS: [(&str, &str, &str, &str); 2] = [
 
 impl Settings {
     /// The `files` and `calendar` connectors, both against one provider at `provider_url`
-    /// (its `authorize`, `token`, `revoke` and `api/<name>` paths), with the default clients.
+    /// (its `authorize`, `token`, `revoke` and `api/<name>` paths), with the default clients,
+    /// and the `notes` connector, the MCP server at its `mcp` path.
     /// The platform listens on any free loopback port.
     pub fn for_provider(provider_url: &str) -> Self {
         let mut settings = Settings::default();
@@ -161,8 +196,15 @@ impl Settings {
                 issuer: Some(base.trim_end_matches('/').to_owned()),
                 authorization_parameters: Default::default(),
                 requires_iss: false,
+                resource: None,
+                api_style: ApiStyle::Rest,
             })
             .collect();
+        self.mcp_connectors = vec![McpConnectorSettings {
+            name: "notes".into(),
+            display_name: "Notes".into(),
+            server_url: format!("{base}mcp"),
+        }];
     }
 
     /// Reads a TOML settings file; errors name the file and the line.

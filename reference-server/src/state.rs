@@ -23,7 +23,7 @@ struct Inner {
     entropy: Entropy,
     http: Http,
     /// In the order the settings list them.
-    connectors: Vec<ConnectorClient>,
+    connectors: Vec<Arc<ConnectorClient>>,
     /// What the contract leaves to the platform: the reference's, or a variant's.
     choices: Choices,
     /// One refresh at a time per connection: its turn, by connection id.
@@ -57,7 +57,7 @@ impl AppState {
         let connectors = settings
             .connectors
             .iter()
-            .map(|c| ConnectorClient::new(c.clone(), &redirect_uri, &choices))
+            .map(|c| ConnectorClient::new(c.clone(), &redirect_uri, &choices).map(Arc::new))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -130,15 +130,116 @@ impl AppState {
         &self.inner.http
     }
 
-    pub fn connector(&self, name: &str) -> Option<&ConnectorClient> {
+    /// Whether `name` is a connector of this platform (configured, or an MCP server).
+    pub fn is_connector(&self, name: &str) -> bool {
+        self.connector_names().iter().any(|(n, _)| n == name)
+    }
+
+    /// Every connector's name and display name, configured ones first, in settings order.
+    pub fn connector_names(&self) -> Vec<(String, String)> {
+        let configured = self
+            .inner
+            .connectors
+            .iter()
+            .map(|c| (c.settings.name.clone(), c.settings.display_name.clone()));
+        let mcp = self
+            .inner
+            .settings
+            .mcp_connectors
+            .iter()
+            .map(|c| (c.name.clone(), c.display_name.clone()));
+        configured.chain(mcp).collect()
+    }
+
+    pub fn display_name(&self, name: &str) -> String {
+        self.connector_names()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, display)| display)
+            .unwrap_or_else(|| name.to_owned())
+    }
+
+    /// The configured connector `name`, the same for every org.
+    pub fn configured(&self, name: &str) -> Option<&ConnectorClient> {
         self.inner
             .connectors
             .iter()
             .find(|c| c.settings.name == name)
+            .map(|c| &**c)
     }
 
-    pub fn connectors(&self) -> impl Iterator<Item = &ConnectorClient> {
-        self.inner.connectors.iter()
+    /// The OAuth client of `name` for `org`: a configured connector's, or the MCP connector's
+    /// the org registered when it first connected it (none before that).
+    pub fn client(&self, org: &str, name: &str) -> AppResult<Option<Arc<ConnectorClient>>> {
+        if let Some(client) = self
+            .inner
+            .connectors
+            .iter()
+            .find(|c| c.settings.name == name)
+        {
+            return Ok(Some(client.clone()));
+        }
+        let Some(stored) = self.db().mcp_client(org, name)? else {
+            return Ok(None);
+        };
+        let settings: crate::settings::ConnectorSettings = serde_json::from_str(&stored)
+            .map_err(|e| anyhow::anyhow!("stored MCP client of {name}: {e}"))?;
+        Ok(Some(Arc::new(ConnectorClient::new(
+            settings,
+            &self.redirect_uri(),
+            &self.inner.choices,
+        )?)))
+    }
+
+    /// As [`AppState::client`], finding and registering an MCP connector's client first if the
+    /// org has none (`crate::mcp`): `Err` says, in words safe to show, why it could not.
+    pub async fn client_or_register(
+        &self,
+        org: &str,
+        name: &str,
+    ) -> AppResult<Option<Result<Arc<ConnectorClient>, String>>> {
+        if let Some(client) = self.client(org, name)? {
+            return Ok(Some(Ok(client)));
+        }
+        let Some(mcp) = self
+            .inner
+            .settings
+            .mcp_connectors
+            .iter()
+            .find(|c| c.name == name)
+        else {
+            return Ok(None);
+        };
+        let found = match crate::mcp::discover(self.http(), &mcp.server_url).await {
+            Ok(found) => found,
+            Err(error) => return Ok(Some(Err(error.to_string()))),
+        };
+        let registered =
+            match crate::mcp::register(self.http(), &found, &self.redirect_uri(), "Alumia").await {
+                Ok(registered) => registered,
+                Err(error) => return Ok(Some(Err(error.to_string()))),
+            };
+        let settings = crate::settings::ConnectorSettings {
+            name: mcp.name.clone(),
+            display_name: mcp.display_name.clone(),
+            client_id: registered.client_id,
+            client_secret: registered.client_secret,
+            authorize_url: found.authorization_endpoint,
+            token_url: found.token_endpoint,
+            revoke_url: found.revocation_endpoint.unwrap_or_default(),
+            api_url: mcp.server_url.clone(),
+            scopes: found.scopes,
+            issuer: Some(found.issuer),
+            requires_iss: false,
+            authorization_parameters: Default::default(),
+            resource: Some(found.resource),
+            api_style: crate::settings::ApiStyle::Mcp,
+        };
+        let stored = serde_json::to_string(&settings)
+            .map_err(|e| anyhow::anyhow!("MCP client of {name}: {e}"))?;
+        self.db().store_mcp_client(org, name, &stored)?;
+        tracing::info!(connector = %name, "MCP server found and client registered");
+        Ok(self.client(org, name)?.map(Ok))
     }
 
     /// The platform's origin, e.g. `http://127.0.0.1:8080`.

@@ -519,3 +519,98 @@ async fn token_type_is_read_whatever_its_case() {
         );
     }
 }
+
+/// Asks for notes in chat `c1` of `acme` and opens the card's start URL as far as it goes.
+async fn connect_notes(browser: &Browser) -> (serde_json::Value, support::Page) {
+    browser.login("alice", "acme").await;
+    let card = card(&browser.say("acme", "c1", "list my notes").await).clone();
+    assert_eq!(card["connector"], "notes", "{card}");
+    let page = browser
+        .visit(browser.url(card["startUrl"].as_str().unwrap()))
+        .await;
+    (card, page)
+}
+
+#[tokio::test]
+async fn an_mcp_connector_known_by_its_url_finds_its_server_registers_and_answers_with_resource() {
+    let stack = stack(Faults::none()).await;
+    let browser = Browser::new(&stack);
+    let (card, consent) = connect_notes(&browser).await;
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    let authorize: std::collections::BTreeMap<_, _> =
+        consent.url.query_pairs().into_owned().collect();
+    let resource = stack.provider.public_url().join("mcp").unwrap().to_string();
+    assert_eq!(authorize["resource"], resource, "{authorize:?}");
+    assert!(
+        authorize["client_id"].starts_with("dcr_"),
+        "a registered client: {authorize:?}"
+    );
+    assert_eq!(authorize["scope"], "mcp.tools");
+    let request = fake_provider::consent_request_id(&consent.text)
+        .unwrap()
+        .to_owned();
+    let callback = browser.decide(&consent, &request, "allow").await;
+    assert_eq!(callback_params(&callback)["oauth_result"], "success");
+    let queued = card["queuedId"].as_str().unwrap();
+    let (_, resent) = browser
+        .api_post(
+            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
+            json!({}),
+        )
+        .await;
+    let answer = resent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["kind"] == "answer")
+        .unwrap_or_else(|| panic!("{resent}"));
+    assert_eq!(answer["text"], "Your notes: standup.md, design-review.md.");
+    let log = stack.provider.rules().request_log();
+    let steps: Vec<String> = log
+        .iter()
+        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "POST /mcp -> 401",
+            "GET /.well-known/oauth-protected-resource/mcp -> 200",
+            "GET /.well-known/oauth-authorization-server -> 200",
+            "POST /register -> 201",
+            "GET /authorize -> 200",
+            "POST /consent -> 302",
+            "POST /token -> 200",
+            "POST /mcp -> 200",
+        ]
+    );
+    // The registered client secret never reaches a page.
+    let secrets = stack.provider.rules().secrets();
+    for text in [&consent.text, &callback.text, &resent.to_string()] {
+        assert!(secrets.find_in(text).is_empty(), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn an_mcp_server_whose_metadata_names_another_resource_is_never_authorized_and_the_card_says_so()
+ {
+    let mut faults = Faults::none();
+    faults.mcp.resource_in_metadata = fake_provider::ResourceInMetadata::AnotherServer;
+    let stack = stack(faults).await;
+    let browser = Browser::new(&stack);
+    let (_, callback) = connect_notes(&browser).await;
+    let params = callback_params(&callback);
+    assert_eq!(params["oauth_result"], "error", "{params:?}");
+    assert!(
+        params["oauth_message"].contains("another-mcp-server"),
+        "{params:?}"
+    );
+    assert!(
+        !stack
+            .provider
+            .rules()
+            .request_log()
+            .iter()
+            .any(|r| r.path == "/authorize" || r.path == "/register"),
+        "no authorization request, no registration"
+    );
+}

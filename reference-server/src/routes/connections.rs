@@ -21,22 +21,18 @@ pub async fn connectors_page(
         Err(response) => return Ok(response),
     };
     let mut latest = Vec::new();
-    for connector in state.connectors() {
-        latest.push((
-            connector,
-            state
-                .db()
-                .latest_connection(&org, &connector.settings.name)?,
-        ));
+    for (name, display_name) in state.connector_names() {
+        let connection = state.db().latest_connection(&org, &name)?;
+        latest.push((name, display_name, connection));
     }
     let rows: Vec<ConnectorRow<'_>> = latest
         .iter()
-        .map(|(connector, connection)| ConnectorRow {
-            name: &connector.settings.name,
-            display_name: &connector.settings.display_name,
+        .map(|(name, display_name, connection)| ConnectorRow {
+            name,
+            display_name,
             status: connection.as_ref().map(|c| c.status),
             connection_id: connection.as_ref().map(|c| c.id.as_str()),
-            connect_path: state.choices().connect_path(&org, &connector.settings.name),
+            connect_path: state.choices().connect_path(&org, name),
         })
         .collect();
     Ok(Html(pages::connectors_page(&org, &session.user, &rows)).into_response())
@@ -51,17 +47,17 @@ pub async fn list(
         return Ok(response);
     }
     let mut connectors = Vec::new();
-    for connector in state.connectors() {
-        let latest = state
-            .db()
-            .latest_connection(&org, &connector.settings.name)?;
+    for (name, display_name) in state.connector_names() {
+        let latest = state.db().latest_connection(&org, &name)?;
         let mut entry = json!({
-            "name": connector.settings.name,
-            "displayName": connector.settings.display_name,
+            "name": name,
+            "displayName": display_name,
             "status": latest.as_ref().map(|c| c.status.as_str()).unwrap_or("not-connected"),
             "connectionId": latest.as_ref().map(|c| c.id.clone()),
         });
-        if state.choices().status_extra_fields {
+        if state.choices().status_extra_fields
+            && let Some(connector) = state.client(&org, &name)?
+        {
             entry["scopes"] = json!(connector.settings.scopes);
             entry["authorizeHost"] = json!(
                 url::Url::parse(&connector.settings.authorize_url)
@@ -128,7 +124,7 @@ pub async fn disconnect(
     let deleted = state
         .db()
         .revoke_connection(&connection.id, "Disconnected by a member of the org.")?;
-    let provider_revocation = match (deleted, state.connector(&connection.connector)) {
+    let provider_revocation = match (deleted, state.client(&org, &connection.connector)?) {
         (Some(credentials), Some(client)) => {
             let timeout = state.settings().revoke_timeout;
             let mut outcomes = Vec::new();

@@ -46,13 +46,14 @@ pub async fn start(
         Ok(session) => session,
         Err(response) => return Ok(response),
     };
-    let Some(client) = state.connector(&connector) else {
+    if !state.is_connector(&connector) {
         return Ok(error_page(
             StatusCode::NOT_FOUND,
             "Unknown connector",
             "This connector does not exist.",
         ));
-    };
+    }
+    let display = state.display_name(&connector);
     let connection = match query.connection {
         Some(id) => match state.db().connection(&org, &id)? {
             Some(connection) if connection.connector == connector => connection,
@@ -76,7 +77,7 @@ pub async fn start(
                 state.choices(),
                 true,
                 Some(&connection.id),
-                &format!("{} is already connected.", client.settings.display_name),
+                &format!("{display} is already connected."),
             ));
         }
         ConnectionStatus::Revoked => {
@@ -93,6 +94,26 @@ pub async fn start(
         }
         ConnectionStatus::Pending => {}
     }
+    // An MCP server's authorization is found, and a client registered, on the org's first
+    // connect; what stops it is shown on the card, and nothing is asked of any provider.
+    let client = match state.client_or_register(&org, &connector).await? {
+        Some(Ok(client)) => client,
+        Some(Err(why)) => {
+            tracing::warn!(connection = %connection.id, connector = %connector, %why, "MCP discovery stopped");
+            return fail_connection(
+                &state,
+                &connection.id,
+                &format!("{display} could not be connected: {why}."),
+            );
+        }
+        None => {
+            return Ok(error_page(
+                StatusCode::NOT_FOUND,
+                "Unknown connector",
+                "This connector does not exist.",
+            ));
+        }
+    };
     let attempt_state = state.entropy().token("st_", 32);
     let verifier = state.entropy().token("", 64);
     state
@@ -193,7 +214,7 @@ pub async fn redirect(
             "This connection is no longer waiting for a sign-in.",
         );
     }
-    let Some(client) = state.connector(&connection.connector) else {
+    let Some(client) = state.client(&connection.org, &connection.connector)? else {
         return fail(Some(&connection.id), "This connector is not configured.");
     };
     let display = client.settings.display_name.clone();
