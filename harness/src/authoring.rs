@@ -228,16 +228,25 @@ pub fn explain(file: &ScenarioFile) -> String {
     }
     if let Some(needs) = scenario.platform.needs() {
         let _ = writeln!(out, "\nPlatform configuration:");
-        let _ = writeln!(
-            out,
-            "  - Cross-Origin-Opener-Policy: {}",
-            match scenario.platform.opener_policy {
-                reference_server::OpenerPolicy::SiteWide => "same-origin on every page",
-                reference_server::OpenerPolicy::CallbackNoopenerAllowPopups =>
-                    "noopener-allow-popups on the callback page",
-                reference_server::OpenerPolicy::Unset => "unset",
-            }
-        );
+        let platform = &scenario.platform;
+        if platform.opener_policy != reference_server::OpenerPolicy::Unset {
+            let _ = writeln!(
+                out,
+                "  - Cross-Origin-Opener-Policy: {}",
+                match platform.opener_policy {
+                    reference_server::OpenerPolicy::SiteWide => "same-origin on every page",
+                    reference_server::OpenerPolicy::CallbackNoopenerAllowPopups =>
+                        "noopener-allow-popups on the callback page",
+                    reference_server::OpenerPolicy::Unset => "unset",
+                }
+            );
+        }
+        if platform.mcp_connector {
+            let _ = writeln!(
+                out,
+                "  - a connector `notes` that is the provider's MCP server, known by its URL"
+            );
+        }
         let _ = writeln!(out, "  - against --target: {needs}");
     }
     let _ = writeln!(out, "\nSteps:");

@@ -97,6 +97,11 @@ enum Command {
         /// it run; cases that ask for another are skipped, with the reason.
         #[arg(long, requires = "target")]
         target_opener_policy: Option<String>,
+        /// With --target: your deployment has a connector `notes` that is the provider's MCP
+        /// server (`{provider}/mcp`, known by its URL). Cases whose [platform] asks for it run;
+        /// without this flag they are skipped, with the reason.
+        #[arg(long, requires = "target")]
+        target_mcp_connector: bool,
         /// Folder of the scenario files.
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
@@ -279,6 +284,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             retries,
             allow_flaky,
             target_opener_policy,
+            target_mcp_connector,
             scenarios,
             snapshots,
         } => {
@@ -320,6 +326,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                         .map(reference_server::OpenerPolicy::parse)
                         .transpose()?
                         .unwrap_or_default(),
+                    mcp_connector: target_mcp_connector,
                 },
             };
             let results = run(&options).await?;

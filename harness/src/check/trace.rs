@@ -211,17 +211,29 @@ pub enum Layer {
     Transcript,
 }
 
-/// The authorization request parameters the target contract names (section 2); any other is
-/// the platform's choice (`prompt`, `access_type`, ...).
-pub const NAMED_AUTHORIZATION_PARAMETERS: [&str; 7] = [
+/// The authorization request parameters the target contract names (section 2), with
+/// `resource` (RFC 8707), which an MCP connector must send; any other is the platform's choice
+/// (`prompt`, `access_type`, ...).
+pub const NAMED_AUTHORIZATION_PARAMETERS: [&str; 8] = [
     "client_id",
     "code_challenge",
     "code_challenge_method",
     "redirect_uri",
+    "resource",
     "response_type",
     "scope",
     "state",
 ];
+
+/// Whether a provider request is how the platform found its way to an MCP server's
+/// authorization (its metadata, a registration, a probe without a token): how and when it
+/// does is its own choice (a cache, a client registered beforehand), so the normative layer
+/// leaves these out; the transcript keeps them.
+fn is_discovery(request: &fake_provider::LoggedRequest) -> bool {
+    request.path.starts_with("/.well-known/")
+        || request.path == "/register"
+        || (request.path == "/mcp" && request.outcome.starts_with("rejected: no bearer token"))
+}
 
 /// Query parameters, sorted, for a stable line; in the normative layer only those named in
 /// the contract.
@@ -507,6 +519,9 @@ pub fn render(
     out.push_str("provider:\n");
     let mut previous = String::new();
     for request in &observation.provider_requests {
+        if layer == Layer::Normative && is_discovery(request) {
+            continue;
+        }
         let query = if request.query.is_empty() {
             String::new()
         } else {

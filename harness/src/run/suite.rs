@@ -325,8 +325,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
         let engine = job.engine;
         let file = &job.file;
         if shared.remote.is_some()
-            && file.scenario.platform != options.target_platform
-            && let Some(reason) = file.scenario.platform.needs()
+            && let Some(reason) = file.scenario.platform.unmet_by(&options.target_platform)
         {
             results.push((
                 job.index,

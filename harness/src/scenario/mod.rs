@@ -124,6 +124,10 @@ impl Activation {
 pub struct PlatformConfig {
     /// The `Cross-Origin-Opener-Policy` of the platform's pages.
     pub opener_policy: reference_server::OpenerPolicy,
+    /// The platform has a connector `notes` that is the provider's MCP server (`{provider}/mcp`),
+    /// configured by that URL alone (the reference server's default).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub mcp_connector: bool,
 }
 
 impl PlatformConfig {
@@ -131,17 +135,35 @@ impl PlatformConfig {
         *self == Self::default()
     }
 
-    /// Why a remote target cannot run a case that needs this configuration, if it needs one.
-    pub fn needs(&self) -> Option<String> {
-        match self.opener_policy {
-            reference_server::OpenerPolicy::Unset => None,
-            policy => Some(format!(
-                "the case needs a platform configured with opener_policy = \"{name}\"; the \
-                 harness cannot configure a remote target: if yours is configured so, say it with \
-                 --target-opener-policy {name}",
-                name = policy.name()
-            )),
+    /// Why a remote target configured as `target` says cannot run a case that needs this
+    /// configuration, if it cannot.
+    pub fn unmet_by(&self, target: &PlatformConfig) -> Option<String> {
+        let mut needs = Vec::new();
+        if self.opener_policy != reference_server::OpenerPolicy::Unset
+            && self.opener_policy != target.opener_policy
+        {
+            needs.push(format!(
+                "a platform configured with opener_policy = \"{name}\" (if yours is, say it with --target-opener-policy {name})",
+                name = self.opener_policy.name()
+            ));
         }
+        if self.mcp_connector && !target.mcp_connector {
+            needs.push(
+                "a connector `notes` that is the provider's MCP server at {provider}/mcp (if yours has one, say it with --target-mcp-connector)"
+                    .to_owned(),
+            );
+        }
+        (!needs.is_empty()).then(|| {
+            format!(
+                "the case needs {}; the harness cannot configure a remote target",
+                needs.join(", and ")
+            )
+        })
+    }
+
+    /// Why a remote target of the default configuration cannot run this case, if it cannot.
+    pub fn needs(&self) -> Option<String> {
+        self.unmet_by(&PlatformConfig::default())
     }
 }
 
