@@ -1044,12 +1044,17 @@ impl State {
             }
         }
         let (scope, resource) = (grant.scope.clone(), grant.resource.clone());
+        // Issued all the same, as lenient servers do; the log says what was left out.
+        let outcome = match (&resource, form.get("resource")) {
+            (Some(_), None) => "issued tokens for a code, without the authorization's resource",
+            _ => "issued tokens for a code",
+        };
         let (response, access, refresh) =
             self.issue_tokens(&client.client_id, &scope, resource, None, now_ms);
         if let Some(grant) = self.codes.get_mut(code) {
             grant.issued_tokens = vec![access, refresh];
         }
-        decided(response, "issued tokens for a code")
+        decided(response, outcome)
     }
 
     fn refresh(
@@ -1126,11 +1131,17 @@ impl State {
             Some(family),
             now_ms,
         );
+        let outcome = match (&authorized, form.get("resource")) {
+            (Some(_), None) => {
+                "issued an access token for a refresh token, without the authorization's resource (no audience)"
+            }
+            _ => "issued an access token for a refresh token",
+        };
         // A rotated refresh token keeps the authorization's resource, whatever this refresh named.
         if let Some(grant) = self.refresh_tokens.get_mut(&refresh) {
             grant.resource = authorized;
         }
-        decided(response, "issued an access token for a refresh token")
+        decided(response, outcome)
     }
 
     /// Mints an access token and a refresh token for a new authorization, and answers them.

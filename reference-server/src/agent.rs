@@ -272,7 +272,11 @@ impl Conversation<'_> {
         ) else {
             return Ok(Err(ToolFailure::Revoked));
         };
-        match client.refresh(self.state.http(), refresh_token).await {
+        let name_resource = crate::hooks::resource_on_refresh(self.state);
+        match client
+            .refresh(self.state.http(), refresh_token, name_resource)
+            .await
+        {
             Ok(tokens) => {
                 let fresh = Credentials {
                     access_token: tokens.access_token,

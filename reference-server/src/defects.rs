@@ -136,10 +136,14 @@ pub enum Defect {
     /// An API answer of a shape the connector does not read is shown as an empty answer
     /// ("Your files: .") instead of a tool error.
     ReadsAnyAnswer,
+    /// A refresh leaves out the `resource` the authorization named (RFC 8707): a strict
+    /// authorization server answers a token with no audience, which the MCP server refuses
+    /// (mcp-remote #218, gbrain #5222).
+    DropsResourceOnRefresh,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 34] = [
+    pub const ALL: [Defect; 35] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -174,6 +178,7 @@ impl Defect {
         Defect::RefreshNotSingleFlight,
         Defect::IgnoresIss,
         Defect::ReadsAnyAnswer,
+        Defect::DropsResourceOnRefresh,
     ];
 
     pub fn name(self) -> String {

@@ -273,6 +273,17 @@ pub fn refreshes_one_at_a_time(state: &AppState) -> bool {
     true
 }
 
+/// Whether a refresh names the connector's `resource` again (`drops-resource-on-refresh`
+/// leaves it out).
+pub fn resource_on_refresh(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::DropsResourceOnRefresh) {
+        return false;
+    }
+    let _ = state;
+    true
+}
+
 /// Whether an authorization response naming another issuer is refused (`ignores-iss` takes
 /// it).
 pub fn checks_issuer(state: &AppState) -> bool {

@@ -127,10 +127,17 @@ impl ConnectorClient {
         Ok(self.token_set(&response))
     }
 
-    pub async fn refresh(&self, http: &Http, refresh_token: &str) -> Result<TokenSet, TokenError> {
+    /// Refreshes the tokens; with `name_resource`, naming the connector's `resource` again
+    /// (RFC 8707 §2.2).
+    pub async fn refresh(
+        &self,
+        http: &Http,
+        refresh_token: &str,
+        name_resource: bool,
+    ) -> Result<TokenSet, TokenError> {
         let refresh_token = RefreshToken::new(refresh_token.to_owned());
         let mut request = self.oauth.exchange_refresh_token(&refresh_token);
-        if let Some(resource) = &self.settings.resource {
+        if let Some(resource) = self.settings.resource.as_ref().filter(|_| name_resource) {
             request = request.add_extra_param("resource", resource.as_str());
         }
         let response = request

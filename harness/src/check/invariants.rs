@@ -29,6 +29,7 @@ pub const SINGLE_EXCHANGE: &str = "single-exchange";
 pub const REFRESH_SINGLE_FLIGHT: &str = "refresh-single-flight";
 pub const CHANNELS_COMPLETE: &str = "channels-complete";
 pub const OPENED_IN_GESTURE: &str = "opened-in-gesture";
+pub const RESOURCE_CONSISTENT: &str = "resource-consistent";
 pub const RESEND_AT_MOST_ONCE: &str = "resend-at-most-once";
 pub const RESEND_ONLY_WHEN_CONNECTED: &str = "resend-only-when-connected";
 pub const FOREIGN_ORIGIN_IGNORED: &str = "foreign-origin-ignored";
@@ -65,7 +66,7 @@ pub struct Invariant {
 }
 
 /// Every check of the verdict, browser and simulator.
-pub const CATALOGUE: [Invariant; 21] = [
+pub const CATALOGUE: [Invariant; 22] = [
     Invariant {
         id: NO_SECRET_VISIBLE,
         summary: "no secret the provider issued or received on any surface the browser shows",
@@ -157,6 +158,12 @@ pub const CATALOGUE: [Invariant; 21] = [
         tier: Tier::Browser,
     },
     Invariant {
+        id: RESOURCE_CONSISTENT,
+        summary: "a grant asked for a resource names that same resource on its token and refresh requests",
+        enforces: "RFC 8707 §2; MCP authorization (2025-06-18, 2025-11-25), Resource Parameter Implementation: \"MUST include the resource parameter in both authorization requests and token requests\"",
+        tier: Tier::Browser,
+    },
+    Invariant {
         id: NORMATIVE_TRACE,
         summary: "the run's normative facts (who received what on which channel, provider requests with the parameters the contract names, chat states) equal the reference server's",
         enforces: "docs/verdicts.md: the normative layer holds only what oauth-flow.md and target-contract.md demand",
@@ -207,7 +214,7 @@ pub const SIM_CHECKS: [&str; 8] = [
 ];
 
 /// The checks run after every browser scenario, in order.
-pub const BROWSER_CHECKS: [&str; 15] = [
+pub const BROWSER_CHECKS: [&str; 16] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -223,6 +230,7 @@ pub const BROWSER_CHECKS: [&str; 15] = [
     REFRESH_SINGLE_FLIGHT,
     CHANNELS_COMPLETE,
     OPENED_IN_GESTURE,
+    RESOURCE_CONSISTENT,
 ];
 
 /// The catalogue entry of `id`.
@@ -294,6 +302,7 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
             REFRESH_SINGLE_FLIGHT => refresh_single_flight(observation),
             CHANNELS_COMPLETE => channels_complete(scenario, observation),
             OPENED_IN_GESTURE => opened_in_gesture(observation, platform_origin),
+            RESOURCE_CONSISTENT => resource_consistent(observation),
             _ => unreachable!("every browser check has a function"),
         };
         let not_applicable = not_applicable(id, scenario, observation, platform_origin);
@@ -340,7 +349,10 @@ fn not_applicable(
 ) -> Option<String> {
     let none = |what: &str| Some(format!("no {what} in this run"));
     match id {
-        PROVIDER_NEVER_GETS_PLATFORM_AUTH | SINGLE_EXCHANGE | REFRESH_SINGLE_FLIGHT
+        PROVIDER_NEVER_GETS_PLATFORM_AUTH
+        | SINGLE_EXCHANGE
+        | REFRESH_SINGLE_FLIGHT
+        | RESOURCE_CONSISTENT
             if observation.real_provider.is_some() =>
         {
             Some(format!(
@@ -412,6 +424,14 @@ fn not_applicable(
                 .any(|r| r.path == "/token") =>
         {
             none("code exchange")
+        }
+        RESOURCE_CONSISTENT
+            if !observation.provider_requests.iter().any(|r| {
+                r.path == "/authorize"
+                    && url::form_urlencoded::parse(r.query.as_bytes()).any(|(k, _)| k == "resource")
+            }) =>
+        {
+            none("authorization request with a resource")
         }
         REFRESH_SINGLE_FLIGHT
             if scenario.provider.refresh_rotation == fake_provider::RefreshRotation::Off =>
@@ -1243,6 +1263,29 @@ fn refresh_single_flight(observation: &Observation) -> Vec<Violation> {
                 REFRESH_SINGLE_FLIGHT,
                 format!(
                     "the platform presented a refresh token the provider had already rotated ({} {}): two refreshes of one connection ran at once",
+                    r.status, r.outcome
+                ),
+            )
+        })
+        .collect()
+}
+
+/// A grant asked for a resource names it again on its token and refresh requests: the
+/// provider's log says when one left it out or named another.
+fn resource_consistent(observation: &Observation) -> Vec<Violation> {
+    observation
+        .provider_requests
+        .iter()
+        .filter(|r| {
+            r.path == "/token"
+                && (r.outcome.contains("without the authorization's resource")
+                    || r.outcome.contains("resource differs"))
+        })
+        .map(|r| {
+            violation(
+                RESOURCE_CONSISTENT,
+                format!(
+                    "a token request did not name the resource its authorization asked for ({} {})",
                     r.status, r.outcome
                 ),
             )
