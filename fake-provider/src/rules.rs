@@ -1399,7 +1399,14 @@ impl State {
         if let Some(scope) = &self.faults.mcp.step_up_scope {
             needed.push(scope);
         }
+        // A 401 names the scope any access needs; a 403 the ones this operation needs (the
+        // step-up, MCP authorization "Scope Challenge Handling").
         let challenge = |status: u16, error: Option<&str>, outcome: String| {
+            let scopes = if status == 403 {
+                &needed[..]
+            } else {
+                &needed[..1]
+            };
             decided(
                 ProviderResponse::json(
                     status,
@@ -1407,7 +1414,7 @@ impl State {
                 )
                 .with_header((
                     "www-authenticate",
-                    &crate::mcp::challenge(&self.public_url, error, &needed),
+                    &crate::mcp::challenge(&self.public_url, error, scopes),
                 )),
                 outcome,
             )

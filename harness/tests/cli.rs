@@ -109,6 +109,25 @@ fn an_unexpected_pass_fails_the_run() {
 }
 
 #[test]
+fn a_run_that_is_not_as_expected_is_never_accepted_as_a_snapshot() {
+    if !support::chromium_available() {
+        return;
+    }
+    // Expected to fail, it passes: its trace is no reference for anything.
+    let dir = scenario_folder("fail", false);
+    let (output, _) = run_in(dir.path(), &["--accept"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not accepted"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for layer in ["baseline.snap", "baseline.reference.snap"] {
+        assert!(!dir.path().join("snapshots/channels").join(layer).exists());
+    }
+}
+
+#[test]
 fn a_missing_snapshot_fails_with_the_commands_to_rerun_and_accept() {
     if !support::chromium_available() {
         return;

@@ -630,7 +630,7 @@ fn compare_snapshots(
             }
             continue;
         }
-        if options.accept && embedded {
+        if options.accept && embedded && result.outcome == result.expected {
             if let Err(error) =
                 snapshot::write(&path, &file.id.0, &file.scenario.description, &actual)
             {
@@ -640,6 +640,19 @@ fn compare_snapshots(
                 .checks
                 .push(status(CheckStatus::Pass, Some("accepted")));
             continue;
+        }
+        if options.accept && embedded {
+            eprintln!(
+                "{} [{}]: not accepted, the run is {} where {} is expected; its {} is among the artifacts",
+                file.id,
+                engine.name(),
+                result.outcome.as_str(),
+                result.expected.as_str(),
+                match layer {
+                    Layer::Normative => "trace",
+                    Layer::Transcript => "transcript",
+                }
+            );
         }
         let Some(body) = existing else {
             if layer == Layer::Transcript && !embedded {
@@ -675,7 +688,12 @@ fn compare_snapshots(
         });
         result.diffs.push((path.display().to_string(), diff));
     }
-    if result.outcome == Outcome::Pass && !result.violations.is_empty() {
+    // A snapshot difference fails a run that passed its checks, but never makes one that was
+    // to fail them "fail as expected": that stays an unexpected pass.
+    if result.outcome == Outcome::Pass
+        && !result.violations.is_empty()
+        && result.expected == Outcome::Pass
+    {
         result.outcome = Outcome::Fail;
     }
 }
