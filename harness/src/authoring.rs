@@ -218,6 +218,13 @@ pub fn explain(file: &ScenarioFile) -> String {
     let scenario = &file.scenario;
     let mut out = String::new();
     let _ = writeln!(out, "{}: {}", file.id, scenario.description);
+    if !scenario.mcp_conformance.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nAlso checks, of the MCP conformance suite: {}",
+            scenario.mcp_conformance.join(", ")
+        );
+    }
     let _ = writeln!(out, "\nBrowser configuration:");
     for line in browser_lines(scenario) {
         let _ = writeln!(out, "  - {line}");

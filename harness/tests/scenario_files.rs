@@ -209,3 +209,38 @@ fn the_committed_json_schema_matches_the_scenario_types() {
         );
     }
 }
+
+#[test]
+fn the_mcp_suites_ids_a_file_names_reach_its_json_result() {
+    let files = discover(&harness::scenario::default_root(), "mcp/*").unwrap();
+    let named: Vec<_> = files
+        .iter()
+        .filter(|f| !f.scenario.mcp_conformance.is_empty())
+        .collect();
+    assert!(
+        named.len() >= 4,
+        "{} files name MCP suite scenarios",
+        named.len()
+    );
+    for file in named {
+        for id in &file.scenario.mcp_conformance {
+            assert!(
+                id.starts_with("auth/") || id.starts_with("auth-"),
+                "{}: {id} is not an id of the suite's auth scenarios",
+                file.id
+            );
+        }
+        let result = harness::check::verdict::ScenarioResult::new(
+            file,
+            harness::contract::Engine::Chromium,
+            1,
+        );
+        let json = serde_json::to_value(&result).unwrap();
+        assert_eq!(
+            json["mcp_conformance"],
+            serde_json::json!(file.scenario.mcp_conformance),
+            "{}",
+            file.id
+        );
+    }
+}

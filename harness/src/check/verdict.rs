@@ -18,6 +18,10 @@ pub struct ScenarioResult {
     /// Every check's status (pass, fail, not applicable with its reason).
     pub checks: Vec<CheckResult>,
     pub duration_ms: u64,
+    /// The MCP conformance suite's scenarios this case checks too (its file's
+    /// `mcp_conformance`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mcp_conformance: Vec<String>,
     /// The normative trace (compared with `<id>.snap` on every target).
     #[serde(skip)]
     pub trace: String,
@@ -66,6 +70,7 @@ impl ScenarioResult {
             violations: Vec::new(),
             checks: Vec::new(),
             duration_ms: 0,
+            mcp_conformance: file.scenario.mcp_conformance.clone(),
             trace: String::new(),
             transcript: String::new(),
             informative: Vec::new(),

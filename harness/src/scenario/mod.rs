@@ -494,6 +494,11 @@ pub struct Scenario {
     pub steps: Vec<Step>,
     #[serde(default)]
     pub expect: Expectation,
+    /// The scenarios of the MCP conformance suite (`modelcontextprotocol/conformance`) this
+    /// case checks too, by their ids (`auth/resource-mismatch`): reports carry them, so a team
+    /// can read both side by side.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mcp_conformance: Vec<String>,
 }
 
 /// A scenario file that cannot be used, with where and why.

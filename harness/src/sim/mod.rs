@@ -230,6 +230,7 @@ pub fn scenario_for(
             chat: [("chat".to_owned(), expected)].into(),
             ..Expectation::default()
         },
+        mcp_conformance: Vec::new(),
     }
 }
 
