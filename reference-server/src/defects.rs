@@ -140,10 +140,13 @@ pub enum Defect {
     /// authorization server answers a token with no audience, which the MCP server refuses
     /// (mcp-remote #218, gbrain #5222).
     DropsResourceOnRefresh,
+    /// An MCP connector asks for its server's origin root as the `resource` instead of the
+    /// server's URL: every token it gets is one the server refuses (gbrain #5222).
+    ResourceIsOriginRoot,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 35] = [
+    pub const ALL: [Defect; 36] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -179,6 +182,7 @@ impl Defect {
         Defect::IgnoresIss,
         Defect::ReadsAnyAnswer,
         Defect::DropsResourceOnRefresh,
+        Defect::ResourceIsOriginRoot,
     ];
 
     pub fn name(self) -> String {

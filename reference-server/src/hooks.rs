@@ -273,6 +273,19 @@ pub fn refreshes_one_at_a_time(state: &AppState) -> bool {
     true
 }
 
+/// The `resource` an MCP connector asks for: its server's (`resource-is-origin-root` asks for
+/// the server's origin root).
+pub fn mcp_resource(state: &AppState, found: String) -> String {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::ResourceIsOriginRoot)
+        && let Ok(url) = url::Url::parse(&found)
+    {
+        return format!("{}/", url.origin().ascii_serialization());
+    }
+    let _ = state;
+    found
+}
+
 /// Whether a refresh names the connector's `resource` again (`drops-resource-on-refresh`
 /// leaves it out).
 pub fn resource_on_refresh(state: &AppState) -> bool {

@@ -232,7 +232,7 @@ impl AppState {
             issuer: Some(found.issuer),
             requires_iss: false,
             authorization_parameters: Default::default(),
-            resource: Some(found.resource),
+            resource: Some(crate::hooks::mcp_resource(self, found.resource)),
             api_style: crate::settings::ApiStyle::Mcp,
         };
         let stored = serde_json::to_string(&settings)

@@ -105,7 +105,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 35] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 36] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -252,6 +252,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 35] = [
         "drops-resource-on-refresh",
         "mcp/refresh-names-the-resource",
         "resource-consistent",
+    ),
+    (
+        "resource-is-origin-root",
+        "mcp/discover-consent-resume",
+        "chat-resumed",
     ),
 ];
 
