@@ -8,7 +8,8 @@
 //! contract.rs   what any deployment must offer: Identity, platform paths, channel names,
 //!               storage key, Engine (kept in step with docs/target-contract.md by a test)
 //! scenario/     scenario files: types, parsing, discovery, step descriptions, the template
-//! target/       the platform under test: embedded (in-process servers), remote, processes
+//! target/       the platform under test: embedded (in-process servers), remote, processes,
+//!               and a real provider's profile (its pages, what it does)
 //! check/        judging what was seen: observation, invariants (the one catalogue), trace,
 //!               snapshot, verdict (one scenario's result)
 //! browser/      driving real browsers: webdriver, bidi, recording proxy, recorder.js,
