@@ -208,12 +208,15 @@ impl Conversation<'_> {
         if expired && credentials.refresh_token.is_none() {
             return Ok(Err(ToolFailure::Expired));
         }
-        let mut refreshed = false;
+        // One refresh per tool call: a provider that refuses the fresh token too is not asked
+        // again (no loop; `retries-without-bound` keeps refreshing).
+        let refreshes_allowed = crate::hooks::refreshes_per_tool_call(self.state);
+        let mut refreshes = 0;
         if expired {
             match self.refresh(connection, &credentials).await? {
                 Ok(fresh) => {
                     credentials = fresh;
-                    refreshed = true;
+                    refreshes += 1;
                 }
                 Err(failure) => return Ok(Err(failure)),
             }
@@ -236,11 +239,13 @@ impl Conversation<'_> {
                 ApiOutcome::InsufficientScope(scopes) => {
                     return Ok(Err(ToolFailure::InsufficientScope(scopes)));
                 }
-                ApiOutcome::Unauthorized if refreshed => return Ok(Err(ToolFailure::Revoked)),
+                ApiOutcome::Unauthorized if refreshes >= refreshes_allowed => {
+                    return Ok(Err(ToolFailure::Revoked));
+                }
                 ApiOutcome::Unauthorized => match self.refresh(connection, &credentials).await? {
                     Ok(fresh) => {
                         credentials = fresh;
-                        refreshed = true;
+                        refreshes += 1;
                     }
                     Err(failure) => return Ok(Err(failure)),
                 },

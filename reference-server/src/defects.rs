@@ -143,10 +143,13 @@ pub enum Defect {
     /// An MCP connector asks for its server's origin root as the `resource` instead of the
     /// server's URL: every token it gets is one the server refuses (gbrain #5222).
     ResourceIsOriginRoot,
+    /// A tool call whose fresh token is refused too refreshes and asks again, five times over
+    /// (a client that loops, gbrain #5222), instead of giving up after one refresh.
+    RetriesWithoutBound,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 36] = [
+    pub const ALL: [Defect; 37] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -183,6 +186,7 @@ impl Defect {
         Defect::ReadsAnyAnswer,
         Defect::DropsResourceOnRefresh,
         Defect::ResourceIsOriginRoot,
+        Defect::RetriesWithoutBound,
     ];
 
     pub fn name(self) -> String {

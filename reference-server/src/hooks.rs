@@ -273,6 +273,17 @@ pub fn refreshes_one_at_a_time(state: &AppState) -> bool {
     true
 }
 
+/// How many refreshes one tool call may make before it gives up: one
+/// (`retries-without-bound` makes it five, as a client that loops would).
+pub fn refreshes_per_tool_call(state: &AppState) -> u32 {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::RetriesWithoutBound) {
+        return 5;
+    }
+    let _ = state;
+    1
+}
+
 /// The `resource` an MCP connector asks for: its server's (`resource-is-origin-root` asks for
 /// the server's origin root).
 pub fn mcp_resource(state: &AppState, found: String) -> String {

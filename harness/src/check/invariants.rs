@@ -30,6 +30,7 @@ pub const REFRESH_SINGLE_FLIGHT: &str = "refresh-single-flight";
 pub const CHANNELS_COMPLETE: &str = "channels-complete";
 pub const OPENED_IN_GESTURE: &str = "opened-in-gesture";
 pub const RESOURCE_CONSISTENT: &str = "resource-consistent";
+pub const BOUNDED_RETRIES: &str = "bounded-retries";
 pub const RESEND_AT_MOST_ONCE: &str = "resend-at-most-once";
 pub const RESEND_ONLY_WHEN_CONNECTED: &str = "resend-only-when-connected";
 pub const FOREIGN_ORIGIN_IGNORED: &str = "foreign-origin-ignored";
@@ -66,7 +67,7 @@ pub struct Invariant {
 }
 
 /// Every check of the verdict, browser and simulator.
-pub const CATALOGUE: [Invariant; 22] = [
+pub const CATALOGUE: [Invariant; 23] = [
     Invariant {
         id: NO_SECRET_VISIBLE,
         summary: "no secret the provider issued or received on any surface the browser shows",
@@ -164,6 +165,12 @@ pub const CATALOGUE: [Invariant; 22] = [
         tier: Tier::Browser,
     },
     Invariant {
+        id: BOUNDED_RETRIES,
+        summary: "a tool call refreshes at most once and asks the provider's API at most twice: a provider that refuses the fresh token too ends it with a tool error, not a loop",
+        enforces: "issue 16: \"a bounded number of retries (no loop)\" (gbrain #5222: a token the server always rejects, asked for again and again); MCP authorization, Scope Challenge Handling: clients SHOULD bound their retries",
+        tier: Tier::Browser,
+    },
+    Invariant {
         id: NORMATIVE_TRACE,
         summary: "the run's normative facts (who received what on which channel, provider requests with the parameters the contract names, chat states) equal the reference server's",
         enforces: "docs/verdicts.md: the normative layer holds only what oauth-flow.md and target-contract.md demand",
@@ -214,7 +221,7 @@ pub const SIM_CHECKS: [&str; 8] = [
 ];
 
 /// The checks run after every browser scenario, in order.
-pub const BROWSER_CHECKS: [&str; 16] = [
+pub const BROWSER_CHECKS: [&str; 17] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -231,6 +238,7 @@ pub const BROWSER_CHECKS: [&str; 16] = [
     CHANNELS_COMPLETE,
     OPENED_IN_GESTURE,
     RESOURCE_CONSISTENT,
+    BOUNDED_RETRIES,
 ];
 
 /// The catalogue entry of `id`.
@@ -303,6 +311,7 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
             CHANNELS_COMPLETE => channels_complete(scenario, observation),
             OPENED_IN_GESTURE => opened_in_gesture(observation, platform_origin),
             RESOURCE_CONSISTENT => resource_consistent(observation),
+            BOUNDED_RETRIES => bounded_retries(observation),
             _ => unreachable!("every browser check has a function"),
         };
         let not_applicable = not_applicable(id, scenario, observation, platform_origin);
@@ -353,6 +362,7 @@ fn not_applicable(
         | SINGLE_EXCHANGE
         | REFRESH_SINGLE_FLIGHT
         | RESOURCE_CONSISTENT
+        | BOUNDED_RETRIES
             if observation.real_provider.is_some() =>
         {
             Some(format!(
@@ -425,6 +435,7 @@ fn not_applicable(
         {
             none("code exchange")
         }
+        BOUNDED_RETRIES if api_calls(observation) == 0 => none("call of the provider's API"),
         RESOURCE_CONSISTENT
             if !observation.provider_requests.iter().any(|r| {
                 r.path == "/authorize"
@@ -1268,6 +1279,43 @@ fn refresh_single_flight(observation: &Observation) -> Vec<Violation> {
             )
         })
         .collect()
+}
+
+/// The calls of the provider's API (its REST resources and the MCP server), not counting an
+/// MCP discovery probe without a token.
+fn api_calls(observation: &Observation) -> usize {
+    observation
+        .provider_requests
+        .iter()
+        .filter(|r| r.path.starts_with("/api/") || r.path == "/mcp")
+        .filter(|r| !r.outcome.starts_with("rejected: no bearer token"))
+        .count()
+}
+
+/// Each message the chats sent or re-sent may cost one refresh and two API calls (a call, a
+/// refresh after its 401, a call with the fresh token): more is a loop.
+fn bounded_retries(observation: &Observation) -> Vec<Violation> {
+    let messages: usize = observation
+        .chats
+        .values()
+        .map(|chat| chat.user_messages.max(chat.said))
+        .sum();
+    let refreshes = observation
+        .provider_requests
+        .iter()
+        .filter(|r| r.path == "/token" && r.outcome.contains("refresh token"))
+        .count();
+    let calls = api_calls(observation);
+    let mut found = Vec::new();
+    if refreshes > messages.max(1) || calls > 2 * messages.max(1) {
+        found.push(violation(
+            BOUNDED_RETRIES,
+            format!(
+                "{refreshes} refresh(es) and {calls} API call(s) for {messages} message(s) sent or re-sent: a tool call retried without bound"
+            ),
+        ));
+    }
+    found
 }
 
 /// A grant asked for a resource names it again on its token and refresh requests: the

@@ -105,7 +105,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 36] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 37] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -257,6 +257,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 36] = [
         "resource-is-origin-root",
         "mcp/discover-consent-resume",
         "chat-resumed",
+    ),
+    (
+        "retries-without-bound",
+        "provider/tokens-expired-on-arrival",
+        "bounded-retries",
     ),
 ];
 
