@@ -16,13 +16,7 @@ async fn connected(stack: &Stack, browser: &Browser) -> String {
         .await;
     let params = callback_params(&browser.decide(&consent, &request, "allow").await);
     assert_eq!(params["oauth_result"], "success");
-    let queued = card["queuedId"].as_str().unwrap();
-    let (_, resent) = browser
-        .api_post(
-            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
-            json!({}),
-        )
-        .await;
+    let (_, resent) = browser.resend(&card).await;
     assert_eq!(resent["resent"], true);
     assert!(stack.provider.rules().secrets().all().len() >= 4);
     card["connectionId"].as_str().unwrap().to_owned()
@@ -126,13 +120,7 @@ async fn disconnect_revokes_at_the_provider_erases_the_token_and_the_next_tool_c
         .open_consent(reconnect["startUrl"].as_str().unwrap())
         .await;
     browser.decide(&consent, &request, "allow").await;
-    let queued = reconnect["queuedId"].as_str().unwrap();
-    let (_, resent) = browser
-        .api_post(
-            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
-            json!({}),
-        )
-        .await;
+    let (_, resent) = browser.resend(reconnect).await;
     assert_eq!(
         kinds(resent["messages"].as_array().unwrap()),
         ["resent", "answer"]
@@ -276,10 +264,7 @@ async fn insufficient_scope_asks_to_reconnect_for_the_scope_and_the_reconnect_as
         .await;
     let params = callback_params(&browser.decide(&consent, &request, "allow").await);
     assert_eq!(params["oauth_result"], "success");
-    let resend = |queued: &str| format!("/api/orgs/acme/chats/c1/queued/{queued}/resend");
-    let (_, resent) = browser
-        .api_post(&resend(card["queuedId"].as_str().unwrap()), json!({}))
-        .await;
+    let (_, resent) = browser.resend(&card).await;
     let added = resent["messages"].as_array().unwrap().clone();
     assert_eq!(
         kinds(&added),
@@ -310,9 +295,7 @@ async fn insufficient_scope_asks_to_reconnect_for_the_scope_and_the_reconnect_as
     );
     let params = callback_params(&browser.decide(&consent, &request, "allow").await);
     assert_eq!(params["oauth_result"], "success");
-    let (_, resent) = browser
-        .api_post(&resend(reconnect["queuedId"].as_str().unwrap()), json!({}))
-        .await;
+    let (_, resent) = browser.resend(reconnect).await;
     let added = resent["messages"].as_array().unwrap().clone();
     assert_eq!(kinds(&added), ["resent", "answer"], "{resent}");
 }

@@ -50,9 +50,7 @@ async fn consent_connects_and_the_queued_message_is_resent_exactly_once() {
         .api_get(&format!("/api/orgs/acme/connections/{connection}"))
         .await;
     assert_eq!(body["status"], "connected");
-    let queued = card["queuedId"].as_str().unwrap();
-    let resend = format!("/api/orgs/acme/chats/c1/queued/{queued}/resend");
-    let (status, first) = browser.api_post(&resend, json!({})).await;
+    let (status, first) = browser.resend(&card).await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["resent"], true);
     let answer = first["messages"]
@@ -65,7 +63,7 @@ async fn consent_connects_and_the_queued_message_is_resent_exactly_once() {
         answer["text"],
         "Your files: quarterly-report.pdf, roadmap.md, team-photo.png."
     );
-    let (_, second) = browser.api_post(&resend, json!({})).await;
+    let (_, second) = browser.resend(&card).await;
     assert_eq!(second["resent"], false);
     assert_eq!(second["messages"], json!([]));
 
@@ -120,13 +118,7 @@ async fn denied_consent_fails_the_connection_and_a_retry_reuses_it() {
         .api_get(&format!("/api/orgs/acme/connections/{connection}"))
         .await;
     assert_eq!(status["status"], "failed");
-    let queued = card["queuedId"].as_str().unwrap();
-    let (code, _) = browser
-        .api_post(
-            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
-            json!({}),
-        )
-        .await;
+    let (code, _) = browser.resend(&card).await;
     assert_eq!(code, 409, "nothing is re-sent on denial");
 
     // Retry: the same connection goes back to pending; no second connection appears.
@@ -397,12 +389,7 @@ async fn an_authorization_response_naming_this_provider_connects_and_one_naming_
         browser.login("alice", "acme").await;
         let (_, callback) = browser.connect_through_consent("acme", "allow").await;
         let params = callback_params(&callback);
-        let exchanged = stack
-            .provider
-            .rules()
-            .request_log()
-            .iter()
-            .any(|r| r.path == "/token");
+        let exchanged = stack.provider_saw("/token");
         if connects {
             assert_eq!(params["oauth_result"], "success", "{iss:?}");
             assert!(exchanged, "{iss:?}");
@@ -467,12 +454,7 @@ async fn a_connector_whose_provider_sends_iss_refuses_a_response_without_it() {
         browser.login("alice", "acme").await;
         let (_, callback) = browser.connect_through_consent("acme", "allow").await;
         let params = callback_params(&callback);
-        let exchanged = stack
-            .provider
-            .rules()
-            .request_log()
-            .iter()
-            .any(|r| r.path == "/token");
+        let exchanged = stack.provider_saw("/token");
         assert_eq!(
             params["oauth_result"] == "success",
             connects,
@@ -502,13 +484,7 @@ async fn token_type_is_read_whatever_its_case() {
             "success",
             "{spelling:?}"
         );
-        let queued = card["queuedId"].as_str().unwrap();
-        let (_, resent) = browser
-            .api_post(
-                &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
-                json!({}),
-            )
-            .await;
+        let (_, resent) = browser.resend(&card).await;
         assert!(
             resent["messages"]
                 .as_array()
@@ -551,13 +527,7 @@ async fn an_mcp_connector_known_by_its_url_finds_its_server_registers_and_answer
         .to_owned();
     let callback = browser.decide(&consent, &request, "allow").await;
     assert_eq!(callback_params(&callback)["oauth_result"], "success");
-    let queued = card["queuedId"].as_str().unwrap();
-    let (_, resent) = browser
-        .api_post(
-            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
-            json!({}),
-        )
-        .await;
+    let (_, resent) = browser.resend(&card).await;
     let answer = resent["messages"]
         .as_array()
         .unwrap()
@@ -605,12 +575,7 @@ async fn an_mcp_server_whose_metadata_names_another_resource_is_never_authorized
         "{params:?}"
     );
     assert!(
-        !stack
-            .provider
-            .rules()
-            .request_log()
-            .iter()
-            .any(|r| r.path == "/authorize" || r.path == "/register"),
+        !stack.provider_saw("/authorize") && !stack.provider_saw("/register"),
         "no authorization request, no registration"
     );
 }

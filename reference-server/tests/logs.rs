@@ -44,13 +44,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         callback_params(&browser.decide(&consent, &request, "allow").await)["oauth_result"],
         "success"
     );
-    let queued = card["queuedId"].as_str().unwrap();
-    browser
-        .api_post(
-            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
-            json!({}),
-        )
-        .await;
+    browser.resend(&card).await;
     let connection = card["connectionId"].as_str().unwrap();
     browser
         .api_post(

@@ -58,6 +58,17 @@ pub async fn stack_with(faults: Faults, adjust: impl FnOnce(&mut Settings)) -> S
     }
 }
 
+impl Stack {
+    /// Whether the provider received a request at `path` (`/token`, `/authorize`, ...).
+    pub fn provider_saw(&self, path: &str) -> bool {
+        self.provider
+            .rules()
+            .request_log()
+            .iter()
+            .any(|r| r.path == path)
+    }
+}
+
 /// A browser stand-in: one cookie jar, manual redirects, every visited URL remembered.
 pub struct Browser {
     pub http: reqwest::Client,
@@ -150,6 +161,19 @@ impl Browser {
             .unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Asks the platform to re-send the message a card in chat `c1` of `acme` queued, as the
+    /// card does once its connection resolves; returns the status and the answer.
+    pub async fn resend(&self, card: &Value) -> (StatusCode, Value) {
+        let queued = card["queuedId"]
+            .as_str()
+            .expect("a card with a queued message");
+        self.api_post(
+            &format!("/api/orgs/acme/chats/c1/queued/{queued}/resend"),
+            serde_json::json!({}),
+        )
+        .await
     }
 
     /// Sends a chat message; returns the messages it added.
