@@ -17,14 +17,15 @@ pub const REGISTRATION_PATH: &str = "/register";
 /// The scope the MCP server's tools need.
 pub const SCOPE: &str = "mcp.tools";
 
-/// The provider's base URL without its final slash.
-fn base(public_url: &Url) -> &str {
+/// The provider's issuer identifier (RFC 8414): its public URL without the final slash, the
+/// base of every endpoint its metadata names.
+pub(crate) fn issuer(public_url: &Url) -> &str {
     public_url.as_str().trim_end_matches('/')
 }
 
 /// The MCP server's resource identifier: its URL (RFC 9728 §1.2).
 pub fn resource(public_url: &Url) -> String {
-    format!("{}{MCP_PATH}", base(public_url))
+    format!("{}{MCP_PATH}", issuer(public_url))
 }
 
 /// Whether `value` can be a resource indicator: an absolute URI without a fragment (RFC 8707
@@ -37,7 +38,7 @@ pub fn is_resource_indicator(value: &str) -> bool {
 pub fn challenge(public_url: &Url, error: Option<&str>, scopes: &[&str]) -> String {
     let mut challenge = format!(
         "Bearer resource_metadata=\"{}{RESOURCE_METADATA_PATH}\", scope=\"{}\"",
-        base(public_url),
+        issuer(public_url),
         scopes.join(" ")
     );
     if let Some(error) = error {
@@ -54,7 +55,7 @@ pub fn resource_metadata(public_url: &Url, faults: &McpFaults) -> serde_json::Va
     };
     serde_json::json!({
         "resource": resource,
-        "authorization_servers": [base(public_url)],
+        "authorization_servers": [issuer(public_url)],
         "scopes_supported": [SCOPE],
         "bearer_methods_supported": ["header"],
     })

@@ -838,7 +838,7 @@ impl State {
     /// Its authorization server metadata (RFC 8414), with the endpoints it serves and whether
     /// its authorization responses carry `iss` (RFC 9207 §3), as the faults say.
     fn metadata(&self) -> serde_json::Value {
-        let base = self.public_url.as_str().trim_end_matches('/');
+        let base = crate::mcp::issuer(&self.public_url);
         let issuer = match self.faults.mcp.metadata_names_another_issuer {
             true => "https://another-issuer.example",
             false => base,
@@ -863,9 +863,7 @@ impl State {
     fn iss(&self) -> Option<String> {
         match self.faults.iss_in_response {
             IssInResponse::Absent => None,
-            IssInResponse::Correct => {
-                Some(self.public_url.as_str().trim_end_matches('/').to_owned())
-            }
+            IssInResponse::Correct => Some(crate::mcp::issuer(&self.public_url).to_owned()),
             IssInResponse::OfAnotherProvider => Some("https://another-provider.example".to_owned()),
         }
     }

@@ -126,24 +126,17 @@ async fn an_mcp_client_finds_its_way_from_the_servers_challenge_over_http() {
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_owned();
-    let metadata: serde_json::Value = http
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let get_json = |url: String| {
+        let http = http.clone();
+        async move {
+            let answer = http.get(url).send().await.unwrap();
+            answer.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let metadata = get_json(metadata_url).await;
     assert_eq!(metadata["resource"], mcp.as_str());
     let issuer = metadata["authorization_servers"][0].as_str().unwrap();
-    let server: serde_json::Value = http
-        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let server = get_json(format!("{issuer}/.well-known/oauth-authorization-server")).await;
     assert_eq!(server["issuer"], issuer);
     let registered = http
         .post(server["registration_endpoint"].as_str().unwrap())

@@ -150,6 +150,16 @@ fn exchange_with(
     )
 }
 
+/// The token response of a fresh authorization of `files-client` (authorize, consent, exchange).
+fn tokens_for(provider: &Provider) -> serde_json::Value {
+    json(&exchange(
+        provider,
+        &code_for(provider, "files-client"),
+        VERIFIER,
+        0,
+    ))
+}
+
 fn json(response: &ProviderResponse) -> serde_json::Value {
     serde_json::from_slice(&response.body).unwrap()
 }
@@ -374,12 +384,7 @@ fn the_token_endpoint_authenticates_the_client_by_basic_or_by_form_but_not_both(
 #[test]
 fn a_refresh_token_mints_access_tokens_until_it_is_revoked() {
     let provider = provider(Faults::none());
-    let tokens = json(&exchange(
-        &provider,
-        &code_for(&provider, "files-client"),
-        VERIFIER,
-        0,
-    ));
+    let tokens = tokens_for(&provider);
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let auth = basic("files-client", "files-secret-value");
     let refreshed = post(
@@ -432,12 +437,7 @@ fn a_refresh_token_mints_access_tokens_until_it_is_revoked() {
 #[test]
 fn the_revoke_endpoint_needs_client_auth_accepts_unknown_tokens_and_refuses_others_tokens() {
     let provider = provider(Faults::none());
-    let tokens = json(&exchange(
-        &provider,
-        &code_for(&provider, "files-client"),
-        VERIFIER,
-        0,
-    ));
+    let tokens = tokens_for(&provider);
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(
         post(&provider, Endpoint::Revoke, &[], &[("token", access)], 0).status,
@@ -471,12 +471,7 @@ fn the_revoke_endpoint_needs_client_auth_accepts_unknown_tokens_and_refuses_othe
 #[test]
 fn the_api_refuses_missing_expired_and_revoked_tokens() {
     let provider = provider(Faults::none().token_lifetime(std::time::Duration::from_secs(2)));
-    let tokens = json(&exchange(
-        &provider,
-        &code_for(&provider, "files-client"),
-        VERIFIER,
-        0,
-    ));
+    let tokens = tokens_for(&provider);
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(api(&provider, access, 1_000).status, 200);
     let expired = api(&provider, access, 2_000);
@@ -491,12 +486,7 @@ fn the_api_refuses_missing_expired_and_revoked_tokens() {
     assert_eq!(missing.status, 401);
 
     let provider = self::provider(Faults::none());
-    let tokens = json(&exchange(
-        &provider,
-        &code_for(&provider, "files-client"),
-        VERIFIER,
-        0,
-    ));
+    let tokens = tokens_for(&provider);
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(provider.revoke_all_grants(None), 2);
     assert_eq!(api(&provider, access, 0).status, 401);
@@ -781,12 +771,7 @@ fn refresh_naming(provider: &Provider, refresh: &str, extra: &[(&str, &str)]) ->
 #[test]
 fn with_rotation_each_refresh_answers_a_new_refresh_token_and_refuses_the_used_one() {
     let provider = provider(Faults::none().refresh_rotation(RefreshRotation::Rotate));
-    let tokens = json(&exchange(
-        &provider,
-        &code_for(&provider, "files-client"),
-        VERIFIER,
-        0,
-    ));
+    let tokens = tokens_for(&provider);
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let answered = json(&refresh_with(&provider, &first));
     let second = answered["refresh_token"].as_str().unwrap().to_owned();
@@ -804,12 +789,7 @@ fn with_rotation_each_refresh_answers_a_new_refresh_token_and_refuses_the_used_o
 fn with_reuse_detection_a_refresh_token_used_twice_revokes_the_whole_grant() {
     let provider =
         provider(Faults::none().refresh_rotation(RefreshRotation::RotateWithReuseDetection));
-    let tokens = json(&exchange(
-        &provider,
-        &code_for(&provider, "files-client"),
-        VERIFIER,
-        0,
-    ));
+    let tokens = tokens_for(&provider);
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
     let answered = json(&refresh_with(&provider, &first));
     let (second, access) = (
@@ -846,12 +826,7 @@ fn an_expired_token_serves_through_the_grace_period_and_not_after() {
     let mut faults = Faults::none().token_lifetime(std::time::Duration::from_secs(2));
     faults.access_token_grace_secs = 3;
     let provider = provider(faults);
-    let tokens = json(&exchange(
-        &provider,
-        &code_for(&provider, "files-client"),
-        VERIFIER,
-        0,
-    ));
+    let tokens = tokens_for(&provider);
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(
         tokens["expires_in"], 2,
@@ -875,12 +850,7 @@ fn token_type_is_spelt_as_the_faults_say() {
         let mut faults = Faults::none();
         faults.token_type = spelling;
         let provider = provider(faults);
-        let tokens = json(&exchange(
-            &provider,
-            &code_for(&provider, "files-client"),
-            VERIFIER,
-            0,
-        ));
+        let tokens = tokens_for(&provider);
         assert_eq!(tokens["token_type"], expected);
     }
 }

@@ -160,37 +160,41 @@ fn run_harness(
     (output.status.success(), console, json)
 }
 
-fn result<'a>(json: &'a serde_json::Value, scenario: &str) -> &'a serde_json::Value {
-    json["results"]
-        .as_array()
+/// The entry of the array `list` whose `key` is `value` (a result by scenario, a check by id).
+fn entry<'a>(list: &'a serde_json::Value, key: &str, value: &str) -> &'a serde_json::Value {
+    list.as_array()
         .unwrap()
         .iter()
-        .find(|r| r["scenario"] == scenario)
-        .unwrap_or_else(|| panic!("no result for {scenario}: {json:#}"))
+        .find(|e| e[key] == value)
+        .unwrap_or_else(|| panic!("no {key} {value} in {list:#}"))
+}
+
+fn result<'a>(json: &'a serde_json::Value, scenario: &str) -> &'a serde_json::Value {
+    entry(&json["results"], "scenario", scenario)
 }
 
 fn check<'a>(result: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    result["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id}: {result:#}"))
+    entry(&result["checks"], "id", id)
+}
+
+/// Every access and refresh token the provider issued so far (model, id, grantId), in order.
+fn issued(provider: &str) -> Vec<serde_json::Value> {
+    blocking(async {
+        reqwest::get(format!("{provider}_interop/issued"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
 }
 
 /// What the provider's own introspection says of every token it issued from index `from` on,
 /// by grant, in the order the grants began: `(model, active)` per token.
 fn introspect_issued(provider: &str, from: usize) -> Vec<Vec<(String, bool)>> {
+    let issued = issued(provider);
     blocking(async {
         let http = reqwest::Client::new();
-        let issued: Vec<serde_json::Value> = http
-            .get(format!("{provider}_interop/issued"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
         let mut grants: Vec<(String, Vec<(String, bool)>)> = Vec::new();
         for token in issued.into_iter().skip(from) {
             let answer: serde_json::Value = http
@@ -220,18 +224,6 @@ fn introspect_issued(provider: &str, from: usize) -> Vec<Vec<(String, bool)>> {
             }
         }
         grants.into_iter().map(|(_, tokens)| tokens).collect()
-    })
-}
-
-fn issued_count(provider: &str) -> usize {
-    blocking(async {
-        reqwest::get(format!("{provider}_interop/issued"))
-            .await
-            .unwrap()
-            .json::<Vec<serde_json::Value>>()
-            .await
-            .unwrap()
-            .len()
     })
 }
 
@@ -306,7 +298,7 @@ fn the_flow_works_through_a_certified_provider_and_a_disconnect_leaves_its_token
     // A disconnect revokes at the provider: its introspection says so of every token of the
     // first grant (a refresh token lives a day, so only a revocation ends it), while the
     // reconnect's refresh token is live (its access token lives 4 s, and may have expired).
-    let before = issued_count(&provider);
+    let before = issued(&provider).len();
     let (passed, console, _) =
         run_harness(&platform, &provider, "revocation/disconnect-mid-session");
     assert!(passed, "{console}");

@@ -6,7 +6,7 @@ use crate::db::{
     ConnectionRecord, ConnectionStatus, Credentials, MessageRecord, NewMessage, QueuedRecord,
     now_ms,
 };
-use crate::oauth::{ApiOutcome, TokenError};
+use crate::oauth::{ApiOutcome, ConnectorClient, TokenError};
 use crate::state::{AppResult, AppState};
 
 /// The connector a message needs, if any.
@@ -73,46 +73,34 @@ impl Conversation<'_> {
                         connection_id: Some(&connection.id),
                         ..Default::default()
                     })?]),
-                    Err(ToolFailure::Revoked) => {
-                        self.state.db().revoke_connection(
-                            &connection.id,
-                            "The provider no longer accepts this connection.",
-                        )?;
-                        self.reconnect_prompt(connector, text, "was revoked")
-                    }
-                    Err(ToolFailure::Expired) => {
-                        self.state.db().revoke_connection(
-                            &connection.id,
-                            "The connection expired: the provider gave no refresh token to renew it.",
-                        )?;
-                        self.reconnect_prompt(connector, text, "expired")
-                    }
+                    Err(ToolFailure::Revoked) => self.reconnect_after(
+                        &connection,
+                        text,
+                        "The provider no longer accepts this connection.",
+                        "was revoked",
+                    ),
+                    Err(ToolFailure::Expired) => self.reconnect_after(
+                        &connection,
+                        text,
+                        "The connection expired: the provider gave no refresh token to renew it.",
+                        "expired",
+                    ),
                     Err(ToolFailure::InsufficientScope(scopes)) => {
-                        let mut wanted: Vec<String> = self
+                        let wanted = self
                             .state
                             .db()
-                            .wanted_scopes(self.org, connector)?
-                            .split_whitespace()
-                            .map(str::to_owned)
-                            .collect();
-                        for scope in scopes {
-                            if !wanted.contains(&scope) {
-                                wanted.push(scope);
-                            }
-                        }
-                        self.state
-                            .db()
-                            .want_scopes(self.org, connector, &wanted.join(" "))?;
+                            .add_wanted_scopes(self.org, connector, &scopes)?;
                         let needed = if wanted.is_empty() {
                             "more access".to_owned()
                         } else {
                             format!("more access ({})", wanted.join(", "))
                         };
-                        self.state.db().revoke_connection(
-                            &connection.id,
+                        self.reconnect_after(
+                            &connection,
+                            text,
                             &format!("The provider needs {needed} for this request."),
-                        )?;
-                        self.reconnect_prompt(connector, text, &format!("needs {needed}"))
+                            &format!("needs {needed}"),
+                        )
                     }
                     Err(ToolFailure::Unavailable(why)) => Ok(vec![self.say(NewMessage {
                         role: "agent",
@@ -135,6 +123,19 @@ impl Conversation<'_> {
             }
             _ => Ok(vec![self.connect_card(connector, text, "connect-card")?]),
         }
+    }
+
+    /// Ends a connection the tool can no longer use (`why` is kept with it), then asks to
+    /// connect again, saying `what_happened`.
+    fn reconnect_after(
+        &self,
+        connection: &ConnectionRecord,
+        text: &str,
+        why: &str,
+        what_happened: &str,
+    ) -> AppResult<Vec<MessageRecord>> {
+        self.state.db().revoke_connection(&connection.id, why)?;
+        self.reconnect_prompt(&connection.connector, text, what_happened)
     }
 
     /// A tool error saying what became of the connection (`was revoked`, `expired`), and a
@@ -213,7 +214,7 @@ impl Conversation<'_> {
         let refreshes_allowed = crate::hooks::refreshes_per_tool_call(self.state);
         let mut refreshes = 0;
         if expired {
-            match self.refresh(connection, &credentials).await? {
+            match self.refresh(&client, connection, &credentials).await? {
                 Ok(fresh) => {
                     credentials = fresh;
                     refreshes += 1;
@@ -242,19 +243,22 @@ impl Conversation<'_> {
                 ApiOutcome::Unauthorized if refreshes >= refreshes_allowed => {
                     return Ok(Err(ToolFailure::Revoked));
                 }
-                ApiOutcome::Unauthorized => match self.refresh(connection, &credentials).await? {
-                    Ok(fresh) => {
-                        credentials = fresh;
-                        refreshes += 1;
+                ApiOutcome::Unauthorized => {
+                    match self.refresh(&client, connection, &credentials).await? {
+                        Ok(fresh) => {
+                            credentials = fresh;
+                            refreshes += 1;
+                        }
+                        Err(failure) => return Ok(Err(failure)),
                     }
-                    Err(failure) => return Ok(Err(failure)),
-                },
+                }
             }
         }
     }
 
     async fn refresh(
         &self,
+        client: &ConnectorClient,
         connection: &ConnectionRecord,
         credentials: &Credentials,
     ) -> AppResult<Result<Credentials, ToolFailure>> {
@@ -271,10 +275,7 @@ impl Conversation<'_> {
         if one_at_a_time && stored.access_token != credentials.access_token {
             return Ok(Ok(stored));
         }
-        let (Some(client), Some(refresh_token)) = (
-            self.state.client(self.org, &connection.connector)?,
-            credentials.refresh_token.as_deref(),
-        ) else {
+        let Some(refresh_token) = credentials.refresh_token.as_deref() else {
             return Ok(Err(ToolFailure::Revoked));
         };
         let name_resource = crate::hooks::resource_on_refresh(self.state);

@@ -377,14 +377,29 @@ impl Database {
             .unwrap_or_default())
     }
 
-    /// Remembers the scopes an org's connector must ask for from now on (space-separated).
-    pub fn want_scopes(&self, org: &str, connector: &str, scopes: &str) -> Result<()> {
+    /// Adds `scopes` to those an org's connector must ask for from now on; returns them all.
+    pub fn add_wanted_scopes(
+        &self,
+        org: &str,
+        connector: &str,
+        scopes: &[String],
+    ) -> Result<Vec<String>> {
+        let mut wanted: Vec<String> = self
+            .wanted_scopes(org, connector)?
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        for scope in scopes {
+            if !wanted.contains(scope) {
+                wanted.push(scope.clone());
+            }
+        }
         self.lock()
             .prepare_cached(
                 "INSERT OR REPLACE INTO scope_requests (org, connector, scopes) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![org, connector, scopes])?;
-        Ok(())
+            .execute(params![org, connector, wanted.join(" ")])?;
+        Ok(wanted)
     }
 
     pub fn set_connection_status(

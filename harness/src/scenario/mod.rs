@@ -754,14 +754,19 @@ impl Step {
 }
 
 /// toml's message, with the line number spelled out and the hint to read the schema.
-fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
-    let location = error
+/// Where in `text` a TOML error is, as `line N: ` (empty when the parser does not say).
+pub fn toml_error_line(error: &toml::de::Error, text: &str) -> String {
+    error
         .span()
         .map(|span| {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
             format!("line {line}: ")
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    let location = toml_error_line(error, text);
     format!(
         "{location}{}\nhint: the keys of a scenario are description, [browser], [provider], [[steps]] and [expect]; scenarios/channels/baseline.toml is a complete example and README.md lists every key",
         error.message()

@@ -77,13 +77,7 @@ impl ProviderProfile {
 
     pub fn parse(path: &Path, text: &str) -> anyhow::Result<Self> {
         let mut profile: ProviderProfile = toml::from_str(text).map_err(|error| {
-            let line = error
-                .span()
-                .map(|span| {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-                    format!("line {line}: ")
-                })
-                .unwrap_or_default();
+            let line = crate::scenario::toml_error_line(&error, text);
             anyhow::anyhow!(
                 "provider profile {}: {line}{}\nhint: a profile has description, [behaviour] (the keys of a scenario's [provider]) and [[pages]] with name, url, shows, fill, allow and deny; interop/oidc-provider/profile.toml is an example",
                 path.display(),
