@@ -110,9 +110,7 @@ async fn disconnect_revokes_at_the_provider_erases_the_token_and_the_next_tool_c
         reconnect["connectionId"], connection,
         "reconnecting makes a new connection"
     );
-    let (_, status) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, status) = browser.connection(&connection).await;
     assert_eq!(status["status"], "revoked");
 
     // Reconnecting resumes the message that hit the error.
@@ -193,9 +191,7 @@ async fn revocation_at_the_provider_gives_a_tool_error_and_a_reconnect_prompt() 
     assert_eq!(stack.provider.rules().revoke_all_grants(None), 2);
     let added = browser.say("acme", "c1", "list my files").await;
     assert_eq!(kinds(&added), ["text", "tool-error", "reconnect-card"]);
-    let (_, status) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, status) = browser.connection(&connection).await;
     assert_eq!(status["status"], "revoked");
 }
 
@@ -234,9 +230,7 @@ async fn an_expiry_with_no_refresh_token_is_reported_expired_without_asking_the_
     let error = added[1]["text"].as_str().unwrap();
     assert!(error.contains("expired"), "{error}");
     assert!(!error.contains("revoked"), "{error}");
-    let (_, status) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, status) = browser.connection(&connection).await;
     assert_eq!(
         status["status"], "revoked",
         "the connection needs a reconnect"
@@ -274,9 +268,7 @@ async fn insufficient_scope_asks_to_reconnect_for_the_scope_and_the_reconnect_as
     let error = added[1]["text"].as_str().unwrap();
     assert!(error.contains("files.write"), "{error}");
     assert!(!error.contains("try again"), "{error}");
-    let (_, status) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, status) = browser.connection(&connection).await;
     assert_eq!(
         status["status"], "revoked",
         "the connection needs a reconnect"

@@ -15,9 +15,7 @@ async fn consent_connects_and_the_queued_message_is_resent_exactly_once() {
     let card = card(&added).clone();
     assert_eq!(card["queuedState"], "waiting");
     let connection = card["connectionId"].as_str().unwrap().to_owned();
-    let (status, body) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (status, body) = browser.connection(&connection).await;
     assert_eq!(
         (status.as_u16(), body["status"].as_str()),
         (200, Some("pending"))
@@ -46,9 +44,7 @@ async fn consent_connects_and_the_queued_message_is_resent_exactly_once() {
     assert_eq!(callback.headers["cache-control"], "no-store");
     assert!(callback.text.contains("/static/callback.js"));
 
-    let (_, body) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, body) = browser.connection(&connection).await;
     assert_eq!(body["status"], "connected");
     let (status, first) = browser.resend(&card).await;
     assert_eq!(status, 200, "{first}");
@@ -114,9 +110,7 @@ async fn denied_consent_fails_the_connection_and_a_retry_reuses_it() {
     assert_eq!(params["oauth_result"], "error");
     assert_eq!(params["connection_id"], connection);
     assert!(params["oauth_message"].contains("access_denied"));
-    let (_, status) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, status) = browser.connection(connection).await;
     assert_eq!(status["status"], "failed");
     let (code, _) = browser.resend(&card).await;
     assert_eq!(code, 409, "nothing is re-sent on denial");
@@ -125,9 +119,7 @@ async fn denied_consent_fails_the_connection_and_a_retry_reuses_it() {
     let (consent, request) = browser
         .open_consent(card["startUrl"].as_str().unwrap())
         .await;
-    let (_, status) = browser
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, status) = browser.connection(connection).await;
     assert_eq!(status["status"], "pending");
     let params = callback_params(&browser.decide(&consent, &request, "allow").await);
     assert_eq!(params["connection_id"], connection);
@@ -351,15 +343,11 @@ async fn another_org_cannot_read_resolve_or_delete_a_connection() {
     assert_eq!(page.status, 404);
     let page = bob.visit(bob.url("/acme/connectors")).await;
     assert_eq!(page.status, 404);
-    let (_, status) = alice
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (_, status) = alice.connection(connection).await;
     assert_eq!(status["status"], "pending");
 
     let anonymous = Browser::new(&stack);
-    let (status, _) = anonymous
-        .api_get(&format!("/api/orgs/acme/connections/{connection}"))
-        .await;
+    let (status, _) = anonymous.connection(connection).await;
     assert_eq!(status, 401);
     let page = anonymous
         .http

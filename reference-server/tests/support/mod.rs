@@ -163,6 +163,12 @@ impl Browser {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The status API's answer about connection `id` of `acme`.
+    pub async fn connection(&self, id: &str) -> (StatusCode, Value) {
+        self.api_get(&format!("/api/orgs/acme/connections/{id}"))
+            .await
+    }
+
     /// Asks the platform to re-send the message a card in chat `c1` of `acme` queued, as the
     /// card does once its connection resolves; returns the status and the answer.
     pub async fn resend(&self, card: &Value) -> (StatusCode, Value) {
