@@ -190,6 +190,9 @@ enum Command {
         /// Simulate a deliberately broken chat client instead of the served one.
         #[arg(long, value_enum)]
         broken_client: Option<harness::sim::BrokenClient>,
+        /// Simulate a deliberately broken platform server instead of the reference one.
+        #[arg(long, value_enum)]
+        broken_server: Option<harness::sim::BrokenServer>,
         /// Print the flows per second on one thread to stderr (timing is not in the report).
         #[arg(long)]
         measure: bool,
@@ -503,12 +506,14 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             cases,
             json,
             broken_client,
+            broken_server,
             measure,
         } => {
             let options = harness::sim::SimOptions {
                 seed,
                 cases,
                 broken: broken_client,
+                broken_server,
             };
             let started = std::time::Instant::now();
             // The simulator runs its own single-threaded runtime: off this async one.

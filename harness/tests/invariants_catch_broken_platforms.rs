@@ -367,6 +367,7 @@ fn a_simulator_counterexample_for_a_broken_client_fails_in_real_chromium_too() {
         seed: 1,
         cases: 500,
         broken: Some(broken_client),
+        broken_server: None,
     })
     .unwrap();
     let found = report

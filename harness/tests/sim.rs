@@ -2,8 +2,10 @@
 //! same seed gives byte-identical results, each deliberately broken client is caught by the
 //! invariant that names its fault, and the simulator's traces agree with real Chromium's.
 
-use harness::sim::case::{Action, Case, CoopHop, ProviderBehaviour};
-use harness::sim::{BrokenClient, SimOptions, Simulator, explore, render_report};
+use harness::sim::case::{
+    Action, Case, Connector, CoopHop, McpServer, ProviderBehaviour, TokenLifetime,
+};
+use harness::sim::{BrokenClient, BrokenServer, SimOptions, Simulator, explore, render_report};
 
 #[test]
 fn the_baseline_flow_resumes_the_chat_once() {
@@ -31,6 +33,7 @@ fn the_served_client_passes_two_thousand_generated_flows() {
         seed: 1,
         cases: 2_000,
         broken: None,
+        broken_server: None,
     })
     .unwrap();
     assert!(
@@ -66,6 +69,7 @@ fn the_same_seed_gives_byte_identical_traces_and_reports() {
         seed: 99,
         cases: 300,
         broken: None,
+        broken_server: None,
     };
     assert_eq!(
         render_report(&explore(&options).unwrap()),
@@ -78,6 +82,7 @@ fn caught(broken: BrokenClient, invariant: &str) {
         seed: 1,
         cases: 2_000,
         broken: Some(broken),
+        broken_server: None,
     })
     .unwrap();
     let text = render_report(&report);
@@ -91,6 +96,80 @@ fn caught(broken: BrokenClient, invariant: &str) {
     );
     harness::scenario::Scenario::parse("counterexample.toml", &found.scenario)
         .unwrap_or_else(|e| panic!("the printed scenario does not parse: {e}\n{text}"));
+}
+
+/// `broken` is caught by `invariant` within 2 000 generated flows, in a case whose connector
+/// `connector_is` accepts.
+fn caught_server(broken: BrokenServer, invariant: &str, connector_is: fn(Connector) -> bool) {
+    let report = explore(&SimOptions {
+        seed: 1,
+        cases: 2_000,
+        broken: None,
+        broken_server: Some(broken),
+    })
+    .unwrap();
+    let text = render_report(&report);
+    let found = report
+        .counterexample
+        .unwrap_or_else(|| panic!("{} was not caught:\n{text}", broken.name()));
+    assert!(
+        found.violations.iter().any(|v| v.invariant == invariant),
+        "{} was caught, but not by {invariant}:\n{text}",
+        broken.name()
+    );
+    assert!(connector_is(found.case.connector), "{text}");
+    assert!(
+        text.contains(&format!("--broken-server {}", broken.name())),
+        "{text}"
+    );
+    // The reference server passes the same case.
+    let unbroken = Simulator::new(None).unwrap().run(&found.case).unwrap();
+    assert!(unbroken.violations.is_empty(), "{:#?}", unbroken.trace);
+}
+
+#[test]
+fn a_server_that_drops_the_resource_on_refresh_is_caught() {
+    caught_server(
+        BrokenServer::DropsResourceOnRefresh,
+        "resource-consistent",
+        |connector| matches!(connector, Connector::Notes(_)),
+    );
+}
+
+#[test]
+fn a_server_that_retries_without_bound_is_caught() {
+    caught_server(BrokenServer::RetriesWithoutBound, "bounded-retries", |_| {
+        true
+    });
+}
+
+#[test]
+fn a_server_that_puts_the_token_in_the_callback_url_is_caught() {
+    caught_server(
+        BrokenServer::TokenInCallbackUrl,
+        "no-secret-visible",
+        |_| true,
+    );
+}
+
+#[test]
+fn the_generated_flows_cover_every_mcp_server_behaviour() {
+    let report = explore(&SimOptions {
+        seed: 1,
+        cases: 1_000,
+        broken: None,
+        broken_server: None,
+    })
+    .unwrap();
+    let text = render_report(&report);
+    assert!(report.counterexample.is_none(), "{text}");
+    for server in McpServer::ALL {
+        let label = Connector::Notes(server).label();
+        assert!(
+            report.connectors.get(&label).is_some_and(|&n| n >= 20),
+            "fewer than 20 flows with {label}:\n{text}"
+        );
+    }
 }
 
 #[test]
@@ -171,6 +250,62 @@ fn hand_written_cases_end_as_the_browser_tier_expects() {
             "tool-error-and-reconnect",
         ),
     ];
+    let notes = |server, actions: Vec<Action>| Case {
+        connector: Connector::Notes(server),
+        actions,
+        ..Case::baseline()
+    };
+    let allow = || vec![Action::Consent { allow: true }];
+    let cases = cases.into_iter().chain([
+        (notes(McpServer::Behaves, allow()), "resumed"),
+        (
+            notes(McpServer::NamesAnotherResource, allow()),
+            "error-shown",
+        ),
+        (notes(McpServer::NamesAnotherIssuer, allow()), "error-shown"),
+        (
+            notes(McpServer::RegistrationRefused, allow()),
+            "error-shown",
+        ),
+        (notes(McpServer::RefusesResource, allow()), "error-shown"),
+        (
+            notes(McpServer::StepUp, allow()),
+            "tool-error-and-reconnect",
+        ),
+        (
+            // The reconnect card's connect, and consent to the step-up scope.
+            notes(
+                McpServer::StepUp,
+                vec![
+                    Action::Consent { allow: true },
+                    Action::Retry,
+                    Action::Consent { allow: true },
+                ],
+            ),
+            "resumed",
+        ),
+        (
+            // Registered once, the client serves the reconnect after a disconnect.
+            notes(
+                McpServer::Behaves,
+                vec![
+                    Action::Consent { allow: true },
+                    Action::Disconnect,
+                    Action::Say,
+                    Action::Retry,
+                    Action::Consent { allow: true },
+                ],
+            ),
+            "resumed",
+        ),
+        (
+            Case {
+                token_lifetime: TokenLifetime::ExpiredOnArrival,
+                ..notes(McpServer::Behaves, allow())
+            },
+            "tool-error-and-reconnect",
+        ),
+    ]);
     for (case, ended) in cases {
         let outcome = simulator.run(&case).unwrap();
         assert!(
@@ -264,7 +399,7 @@ proptest::proptest! {
     fn every_scenario_the_simulator_writes_reads_back_as_itself(case in harness::sim::case::cases()) {
         let simulator = harness::sim::Simulator::new(None).unwrap();
         let outcome = simulator.run(&case).unwrap();
-        let options = harness::sim::SimOptions { seed: 1, cases: 1, broken: None };
+        let options = harness::sim::SimOptions { seed: 1, cases: 1, broken: None, broken_server: None };
         let scenario = harness::sim::scenario_for(&case, &outcome, outcome.chat_ended, &options);
         proptest::prop_assert!(!scenario.steps.is_empty());
         let text = scenario.to_file();

@@ -9,6 +9,7 @@
 use crate::check::observation::{ChatState, Observation, SKIPPED_MARK};
 use crate::contract::{self, CALLBACK_PATH};
 use crate::scenario::{ChatExpectation, Feature, Scenario, Step, StorageMode};
+use fake_provider::LoggedRequest;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -162,13 +163,13 @@ pub const CATALOGUE: [Invariant; 23] = [
         id: RESOURCE_CONSISTENT,
         summary: "a grant asked for a resource names that same resource on its token and refresh requests",
         enforces: "RFC 8707 §2; MCP authorization (2025-06-18, 2025-11-25), Resource Parameter Implementation: \"MUST include the resource parameter in both authorization requests and token requests\"",
-        tier: Tier::Browser,
+        tier: Tier::Both,
     },
     Invariant {
         id: BOUNDED_RETRIES,
         summary: "a tool call refreshes at most once and asks the provider's API at most twice: a provider that refuses the fresh token too ends it with a tool error, not a loop",
         enforces: "issue 16: \"a bounded number of retries (no loop)\" (gbrain #5222: a token the server always rejects, asked for again and again); MCP authorization, Scope Challenge Handling: clients SHOULD bound their retries",
-        tier: Tier::Browser,
+        tier: Tier::Both,
     },
     Invariant {
         id: NORMATIVE_TRACE,
@@ -209,7 +210,7 @@ pub const CATALOGUE: [Invariant; 23] = [
 ];
 
 /// The checks the simulator runs, in the order its reports name them.
-pub const SIM_CHECKS: [&str; 8] = [
+pub const SIM_CHECKS: [&str; 10] = [
     NO_SECRET_VISIBLE,
     RESEND_AT_MOST_ONCE,
     RESEND_ONLY_WHEN_CONNECTED,
@@ -218,6 +219,8 @@ pub const SIM_CHECKS: [&str; 8] = [
     REVOCATION,
     NO_DUPLICATE_CONNECTION,
     CALLBACK_CLOSED,
+    RESOURCE_CONSISTENT,
+    BOUNDED_RETRIES,
 ];
 
 /// The checks run after every browser scenario, in order.
@@ -1284,45 +1287,58 @@ fn refresh_single_flight(observation: &Observation) -> Vec<Violation> {
 /// The calls of the provider's API (its REST resources and the MCP server), not counting an
 /// MCP discovery probe without a token.
 fn api_calls(observation: &Observation) -> usize {
-    observation
-        .provider_requests
+    api_calls_in(&observation.provider_requests)
+}
+
+/// The calls of the provider's API (REST or MCP) that carried a token.
+fn api_calls_in(requests: &[LoggedRequest]) -> usize {
+    requests
         .iter()
         .filter(|r| r.path.starts_with("/api/") || r.path == "/mcp")
         .filter(|r| !r.outcome.starts_with("rejected: no bearer token"))
         .count()
 }
 
-/// Each message the chats sent or re-sent may cost one refresh and two API calls (a call, a
-/// refresh after its 401, a call with the fresh token): more is a loop.
 fn bounded_retries(observation: &Observation) -> Vec<Violation> {
     let messages: usize = observation
         .chats
         .values()
         .map(|chat| chat.user_messages.max(chat.said))
         .sum();
-    let refreshes = observation
-        .provider_requests
+    retries_beyond_bound(&observation.provider_requests, messages)
+        .into_iter()
+        .map(|detail| violation(BOUNDED_RETRIES, detail))
+        .collect()
+}
+
+/// Each message the chats sent or re-sent may cost one refresh and two API calls (a call, a
+/// refresh after its 401, a call with the fresh token): more is a loop. Both tiers judge
+/// [`BOUNDED_RETRIES`] so, from the provider's log.
+pub fn retries_beyond_bound(requests: &[LoggedRequest], messages: usize) -> Option<String> {
+    let refreshes = requests
         .iter()
         .filter(|r| r.path == "/token" && r.outcome.contains("refresh token"))
         .count();
-    let calls = api_calls(observation);
-    let mut found = Vec::new();
-    if refreshes > messages.max(1) || calls > 2 * messages.max(1) {
-        found.push(violation(
-            BOUNDED_RETRIES,
-            format!(
-                "{refreshes} refresh(es) and {calls} API call(s) for {messages} message(s) sent or re-sent: a tool call retried without bound"
-            ),
-        ));
-    }
-    found
+    let calls = api_calls_in(requests);
+    (refreshes > messages.max(1) || calls > 2 * messages.max(1)).then(|| {
+        format!(
+            "{refreshes} refresh(es) and {calls} API call(s) for {messages} message(s) sent or re-sent: a tool call retried without bound"
+        )
+    })
+}
+
+fn resource_consistent(observation: &Observation) -> Vec<Violation> {
+    resource_inconsistencies(&observation.provider_requests)
+        .into_iter()
+        .map(|detail| violation(RESOURCE_CONSISTENT, detail))
+        .collect()
 }
 
 /// A grant asked for a resource names it again on its token and refresh requests: the
-/// provider's log says when one left it out or named another.
-fn resource_consistent(observation: &Observation) -> Vec<Violation> {
-    observation
-        .provider_requests
+/// provider's log says when one left it out or named another. Both tiers judge
+/// [`RESOURCE_CONSISTENT`] so.
+pub fn resource_inconsistencies(requests: &[LoggedRequest]) -> Vec<String> {
+    requests
         .iter()
         .filter(|r| {
             r.path == "/token"
@@ -1330,12 +1346,9 @@ fn resource_consistent(observation: &Observation) -> Vec<Violation> {
                     || r.outcome.contains("resource differs"))
         })
         .map(|r| {
-            violation(
-                RESOURCE_CONSISTENT,
-                format!(
-                    "a token request did not name the resource its authorization asked for ({} {})",
-                    r.status, r.outcome
-                ),
+            format!(
+                "a token request did not name the resource its authorization asked for ({} {})",
+                r.status, r.outcome
             )
         })
         .collect()

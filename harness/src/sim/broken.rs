@@ -1,6 +1,8 @@
-//! Deliberately broken chat clients: what the browser tier's known-bad platforms do, in the
-//! simulator. Their edits are the reference server's (`reference_server::defects::edits`).
+//! Deliberately broken chat clients and platform servers: what the browser tier's known-bad
+//! platforms do, in the simulator. The clients' edits are the reference server's
+//! (`reference_server::defects::edits`); the servers are its defects.
 
+use reference_server::Defect;
 use reference_server::defects::edits::{
     Edit, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_ERROR, RESEND_ON_EVERY_DELIVERY,
 };
@@ -67,5 +69,39 @@ impl BrokenClient {
     /// Whether the page listens on BroadcastChannel and storage events (not only the opener).
     pub(crate) fn listens_beyond_opener(self) -> bool {
         self != BrokenClient::OpenerOnly
+    }
+}
+
+/// A deliberately broken platform server: one of the reference server's defects whose fault is
+/// in its server code (what the simulator runs), not in the pages' scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum BrokenServer {
+    /// The access token rides in the callback URL.
+    TokenInCallbackUrl,
+    /// An MCP connector's refresh leaves out `resource`.
+    DropsResourceOnRefresh,
+    /// A tool call whose fresh token is refused too refreshes and asks again, five times over.
+    RetriesWithoutBound,
+}
+
+impl BrokenServer {
+    pub const ALL: [BrokenServer; 3] = [
+        BrokenServer::TokenInCallbackUrl,
+        BrokenServer::DropsResourceOnRefresh,
+        BrokenServer::RetriesWithoutBound,
+    ];
+
+    /// The reference server's defect.
+    pub fn defect(self) -> Defect {
+        match self {
+            BrokenServer::TokenInCallbackUrl => Defect::TokenInCallbackUrl,
+            BrokenServer::DropsResourceOnRefresh => Defect::DropsResourceOnRefresh,
+            BrokenServer::RetriesWithoutBound => Defect::RetriesWithoutBound,
+        }
+    }
+
+    pub fn name(self) -> String {
+        self.defect().name()
     }
 }

@@ -27,6 +27,107 @@ pub enum ProviderBehaviour {
     SlowToken,
 }
 
+/// The connector the user's message needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Connector {
+    /// `files`, configured with its endpoints ("list my files").
+    Files,
+    /// `notes`, an MCP server known by its URL alone ("list my notes"): the platform discovers
+    /// its authorization and registers a client on the first connect, in the flow.
+    Notes(McpServer),
+}
+
+impl Connector {
+    /// What the user says to need it.
+    pub fn request(self) -> &'static str {
+        match self {
+            Connector::Files => "list my files",
+            Connector::Notes(_) => "list my notes",
+        }
+    }
+
+    /// How a report names it: `files`, or `notes` with what its server does.
+    pub fn label(self) -> String {
+        match self {
+            Connector::Files => "files".into(),
+            Connector::Notes(server) => format!("notes ({})", server.name()),
+        }
+    }
+
+    /// Its name on the connectors page.
+    pub fn name(self) -> &'static str {
+        match self {
+            Connector::Files => "files",
+            Connector::Notes(_) => "notes",
+        }
+    }
+}
+
+/// What the MCP server and its authorization server do (`[provider.mcp]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum McpServer {
+    Behaves,
+    /// Its metadata names another server's resource: no authorization request may be made.
+    NamesAnotherResource,
+    /// Its authorization server's metadata names another issuer: likewise.
+    NamesAnotherIssuer,
+    /// Dynamic client registration is refused.
+    RegistrationRefused,
+    /// The authorization server refuses `resource` with `invalid_target`.
+    RefusesResource,
+    /// The tools need a scope beyond the one the challenge named (403 `insufficient_scope`).
+    StepUp,
+}
+
+impl McpServer {
+    pub const ALL: [McpServer; 6] = [
+        McpServer::Behaves,
+        McpServer::NamesAnotherResource,
+        McpServer::NamesAnotherIssuer,
+        McpServer::RegistrationRefused,
+        McpServer::RefusesResource,
+        McpServer::StepUp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            McpServer::Behaves => "behaves",
+            McpServer::NamesAnotherResource => "names another resource",
+            McpServer::NamesAnotherIssuer => "names another issuer",
+            McpServer::RegistrationRefused => "registration refused",
+            McpServer::RefusesResource => "refuses resource",
+            McpServer::StepUp => "step-up",
+        }
+    }
+}
+
+/// How long the provider's access tokens live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TokenLifetime {
+    /// An hour: no flow outlives one.
+    Hour,
+    /// One second: a message said after the next action refreshes first.
+    Second,
+    /// Zero: every access token is refused, the fresh one too.
+    ExpiredOnArrival,
+}
+
+impl TokenLifetime {
+    pub const ALL: [TokenLifetime; 3] = [
+        TokenLifetime::Hour,
+        TokenLifetime::Second,
+        TokenLifetime::ExpiredOnArrival,
+    ];
+
+    pub fn secs(self) -> u64 {
+        match self {
+            TokenLifetime::Hour => 3_600,
+            TokenLifetime::Second => 1,
+            TokenLifetime::ExpiredOnArrival => 0,
+        }
+    }
+}
+
 /// One thing the user (or the world) does after clicking connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Action {
@@ -45,7 +146,7 @@ pub enum Action {
     Disconnect,
     /// The provider revokes every grant.
     ProviderRevokes,
-    /// Says "list my files" again.
+    /// Says what needs the connector again.
     Say,
     /// Opens the same chat in a second tab: its card waits on the same queued message.
     SecondChatTab,
@@ -56,6 +157,8 @@ pub enum Action {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Case {
+    pub connector: Connector,
+    pub token_lifetime: TokenLifetime,
     pub broadcast_channel: bool,
     pub storage: bool,
     pub noopener: bool,
@@ -74,6 +177,8 @@ impl Case {
     /// The plain case: all channels, a provider that behaves, the user allows.
     pub fn baseline() -> Self {
         Self {
+            connector: Connector::Files,
+            token_lifetime: TokenLifetime::Hour,
             broadcast_channel: true,
             storage: true,
             noopener: false,
@@ -102,9 +207,30 @@ fn action() -> impl Strategy<Value = Action> {
     ]
 }
 
+fn connector() -> impl Strategy<Value = Connector> {
+    prop_oneof![
+        6 => Just(Connector::Files),
+        3 => Just(Connector::Notes(McpServer::Behaves)),
+        1 => Just(Connector::Notes(McpServer::NamesAnotherResource)),
+        1 => Just(Connector::Notes(McpServer::NamesAnotherIssuer)),
+        1 => Just(Connector::Notes(McpServer::RegistrationRefused)),
+        1 => Just(Connector::Notes(McpServer::RefusesResource)),
+        2 => Just(Connector::Notes(McpServer::StepUp)),
+    ]
+}
+
+fn token_lifetime() -> impl Strategy<Value = TokenLifetime> {
+    prop_oneof![
+        6 => Just(TokenLifetime::Hour),
+        2 => Just(TokenLifetime::Second),
+        1 => Just(TokenLifetime::ExpiredOnArrival),
+    ]
+}
+
 /// Every case the simulator explores.
 pub fn cases() -> impl Strategy<Value = Case> {
     (
+        (connector(), token_lifetime()),
         any::<bool>(),
         any::<bool>(),
         any::<bool>(),
@@ -125,7 +251,19 @@ pub fn cases() -> impl Strategy<Value = Case> {
         any::<u64>(),
     )
         .prop_map(
-            |(bc, storage, noopener, coop, provider, duplicate, actions, seed)| Case {
+            |(
+                (connector, token_lifetime),
+                bc,
+                storage,
+                noopener,
+                coop,
+                provider,
+                duplicate,
+                actions,
+                seed,
+            )| Case {
+                connector,
+                token_lifetime,
                 broadcast_channel: bc,
                 storage,
                 noopener,

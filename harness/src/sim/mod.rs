@@ -8,7 +8,8 @@
 //!
 //! ```no_run
 //! use harness::sim::{SimOptions, explore};
-//! let report = explore(&SimOptions { seed: 1, cases: 100, broken: None }).unwrap();
+//! let options = SimOptions { seed: 1, cases: 100, broken: None, broken_server: None };
+//! let report = explore(&options).unwrap();
 //! assert!(report.counterexample.is_none());
 //! ```
 
@@ -23,10 +24,9 @@ use crate::scenario::{
     Step, StorageMode,
 };
 use anyhow::Context as _;
-pub use broken::BrokenClient;
+pub use broken::{BrokenClient, BrokenServer};
 use card::CardModule;
-use case::{Case, CoopHop, ProviderBehaviour};
-use fake_provider::{ConsentFault, Coop, Faults, TokenFailure};
+use case::{Case, Connector};
 use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestError, TestRunner};
 use serde::Serialize;
 use std::cell::Cell;
@@ -39,6 +39,8 @@ pub struct SimOptions {
     pub cases: u32,
     /// A deliberately broken chat client instead of the served one.
     pub broken: Option<BrokenClient>,
+    /// A deliberately broken platform server instead of the reference one.
+    pub broken_server: Option<BrokenServer>,
 }
 
 /// A minimal failing case, with what it broke and the scenario file that replays it.
@@ -58,9 +60,12 @@ pub struct SimReport {
     /// Flows simulated, shrinking included.
     pub flows: u64,
     pub client: String,
+    pub server: String,
     pub invariants: Vec<&'static str>,
     /// How the generated flows' chats ended (`resumed`, `error-shown`, ...), shrinking left out.
     pub endings: std::collections::BTreeMap<&'static str, u64>,
+    /// The generated cases by connector (and what its MCP server does), shrinking left out.
+    pub connectors: std::collections::BTreeMap<String, u64>,
     pub counterexample: Option<Counterexample>,
 }
 
@@ -71,13 +76,23 @@ pub struct Simulator {
 }
 
 impl Simulator {
+    /// The served client (or `broken`) against the reference server.
     pub fn new(broken: Option<BrokenClient>) -> anyhow::Result<Self> {
+        Self::with(broken, None)
+    }
+
+    /// The served client (or `broken`) against the reference server (or `broken_server`).
+    pub fn with(
+        broken: Option<BrokenClient>,
+        broken_server: Option<BrokenServer>,
+    ) -> anyhow::Result<Self> {
         let module = match broken {
             Some(client) => CardModule::load(&client.module_source())?,
             None => CardModule::reference()?,
         };
         Ok(Self {
-            shared: world::Shared::new(module, broken).context("the simulator's platform")?,
+            shared: world::Shared::new(module, broken, broken_server.map(BrokenServer::defect))
+                .context("the simulator's platform")?,
         })
     }
 
@@ -89,7 +104,7 @@ impl Simulator {
 
 /// Explores `options.cases` generated flows from `options.seed`; the first failure is shrunk.
 pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
-    let simulator = Simulator::new(options.broken)?;
+    let simulator = Simulator::with(options.broken, options.broken_server)?;
     let config = Config {
         cases: options.cases,
         rng_algorithm: RngAlgorithm::ChaCha,
@@ -101,6 +116,7 @@ pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
     let mut runner = TestRunner::new(config);
     let flows = Cell::new(0u64);
     let endings = std::cell::RefCell::new(std::collections::BTreeMap::new());
+    let connectors = std::cell::RefCell::new(std::collections::BTreeMap::new());
     let result = runner.run(&case::cases(), |case| {
         flows.set(flows.get() + 1);
         let outcome = simulator
@@ -108,6 +124,10 @@ pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
             .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
         if flows.get() <= u64::from(options.cases) {
             *endings.borrow_mut().entry(outcome.chat_ended).or_insert(0) += 1;
+            *connectors
+                .borrow_mut()
+                .entry(case.connector.label())
+                .or_insert(0) += 1;
         }
         match outcome.violations.first() {
             Some(violation) => Err(TestCaseError::fail(format!(
@@ -122,8 +142,9 @@ pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
         Err(TestError::Abort(reason)) => anyhow::bail!("the simulation stopped: {reason}"),
         Err(TestError::Fail(_, case)) => {
             let outcome = simulator.run(&case)?;
-            // The scenario expects what the served client does in the same case.
-            let expected = if options.broken.is_some() {
+            // The scenario expects what the served client and the reference server do in the
+            // same case.
+            let expected = if options.broken.is_some() || options.broken_server.is_some() {
                 Simulator::new(None)?.run(&case)?.chat_ended
             } else {
                 outcome.chat_ended
@@ -144,8 +165,13 @@ pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
             .broken
             .map(|b| format!("broken: {}", b.name()))
             .unwrap_or_else(|| "served card-decisions.js".into()),
+        server: options
+            .broken_server
+            .map(|b| format!("broken: {}", b.name()))
+            .unwrap_or_else(|| "the reference server".into()),
         invariants: crate::check::invariants::SIM_CHECKS.to_vec(),
         endings: endings.into_inner(),
+        connectors: connectors.into_inner(),
         counterexample,
     })
 }
@@ -163,10 +189,13 @@ pub fn scenario_for(
         .first()
         .map(|v| v.invariant)
         .unwrap_or("no invariant");
-    let client = options
+    let mut client = options
         .broken
         .map(|b| format!(" --broken-client {}", b.name()))
         .unwrap_or_default();
+    if let Some(server) = options.broken_server {
+        client.push_str(&format!(" --broken-server {}", server.name()));
+    }
     let description = format!(
         "Found by `harness sim --seed {} --cases {}{client}` ({first}){}.",
         options.seed,
@@ -194,28 +223,7 @@ pub fn scenario_for(
             OpenerMode::Keep
         },
     };
-    let mut provider = Faults::none();
-    match case.coop {
-        Some(CoopHop::ConsentPage) => provider.coop_on_consent_page = Some(Coop::SameOrigin),
-        Some(CoopHop::Redirect) => provider.coop_on_redirect = Some(Coop::SameOrigin),
-        None => {}
-    }
-    match case.provider {
-        ProviderBehaviour::Behaves => {}
-        ProviderBehaviour::ErrorRedirect => {
-            provider.consent = ConsentFault::ErrorRedirect {
-                error: "server_error".into(),
-                description: case.error_description.clone(),
-            }
-        }
-        ProviderBehaviour::TokenUnavailable => {
-            provider.token_failure = Some(TokenFailure::ServerError)
-        }
-        ProviderBehaviour::TokenInvalidGrant => {
-            provider.token_failure = Some(TokenFailure::InvalidGrant)
-        }
-        ProviderBehaviour::SlowToken => provider.token_delay_ms = 4000,
-    }
+    let provider = world::faults_for(case);
     let mut steps = outcome.steps.clone();
     steps.push(Step::Pause { ms: 5000 });
     let expected: ChatExpectation = serde_json::from_value(serde_json::json!(expected_chat))
@@ -224,7 +232,10 @@ pub fn scenario_for(
         description,
         browser,
         provider,
-        platform: PlatformConfig::default(),
+        platform: PlatformConfig {
+            mcp_connector: matches!(case.connector, Connector::Notes(_)),
+            ..PlatformConfig::default()
+        },
         steps,
         expect: Expectation {
             chat: [("chat".to_owned(), expected)].into(),
@@ -248,9 +259,10 @@ pub fn scenario_file(
 /// The report as `harness sim` prints it: the same seed and count print the same text.
 pub fn render_report(report: &SimReport) -> String {
     let mut out = format!(
-        "seed {}\nclient: {}\nflows simulated: {} ({} cases asked, shrinking included)\ninvariants checked: {}\n",
+        "seed {}\nclient: {}\nserver: {}\nflows simulated: {} ({} cases asked, shrinking included)\ninvariants checked: {}\n",
         report.seed,
         report.client,
+        report.server,
         report.flows,
         report.cases,
         report.invariants.join(", ")
@@ -261,6 +273,12 @@ pub fn render_report(report: &SimReport) -> String {
         .map(|(ending, count)| format!("{ending} {count}"))
         .collect();
     out.push_str(&format!("chats ended: {}\n", endings.join(", ")));
+    let connectors: Vec<String> = report
+        .connectors
+        .iter()
+        .map(|(connector, count)| format!("{connector} {count}"))
+        .collect();
+    out.push_str(&format!("connectors: {}\n", connectors.join(", ")));
     match &report.counterexample {
         None => out.push_str("counterexample: none\n"),
         Some(found) => {

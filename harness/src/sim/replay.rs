@@ -1,31 +1,35 @@
 //! Scenario files the simulator can express, as cases: the differential test runs them in
 //! the simulator and compares with the traces real Chromium recorded in `snapshots/`.
 
-use super::case::{Action, Case, CoopHop, ProviderBehaviour};
-use crate::scenario::{Decision, Feature, OpenerMode, Scenario, Step, StorageMode};
-use fake_provider::{ConsentFault, Coop, Faults, TokenFailure};
+use super::case::{Action, Case, Connector, CoopHop, McpServer, ProviderBehaviour, TokenLifetime};
+use crate::scenario::{Decision, Feature, OpenerMode, PlatformConfig, Scenario, Step, StorageMode};
+use fake_provider::{ConsentFault, Coop, Faults, McpFaults, TokenFailure};
 
 /// The case a scenario describes, or why the simulator cannot express it.
 pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
     let browser = &scenario.browser;
-    if !scenario.platform.is_default() {
+    let mcp_connector = PlatformConfig {
+        mcp_connector: true,
+        ..PlatformConfig::default()
+    };
+    if !scenario.platform.is_default() && scenario.platform != mcp_connector {
         return Err("a platform configuration the simulator does not model".into());
     }
     let provider = provider_behaviour(&scenario.provider)?;
-    let coop = match (
-        scenario.provider.coop_on_consent_page,
-        scenario.provider.coop_on_redirect,
-    ) {
-        (None | Some(Coop::ReportOnly), None | Some(Coop::ReportOnly)) => None,
-        (Some(Coop::SameOrigin), None) => Some(CoopHop::ConsentPage),
-        (None, Some(Coop::SameOrigin)) => Some(CoopHop::Redirect),
-        _ => return Err("a COOP the simulator does not model".into()),
-    };
+    let token_lifetime = TokenLifetime::ALL
+        .into_iter()
+        .find(|lifetime| lifetime.secs() == scenario.provider.token_lifetime_secs)
+        .ok_or("a token lifetime the simulator does not model")?;
+    let mcp_server = mcp_server(&scenario.provider.mcp)?;
     let mut steps = scenario.steps.iter();
     let opening = (steps.next(), steps.next(), steps.next());
     let (
         Some(Step::OpenChat { tab, chat }),
-        Some(Step::Say { tab: said_in, .. }),
+        Some(Step::Say {
+            tab: said_in,
+            text: first_message,
+            ..
+        }),
         Some(Step::Connect {
             tab: from,
             connector: None,
@@ -41,6 +45,27 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
     {
         return Err("it names other tabs or chats than the simulator's".into());
     }
+    let connector = if first_message == Connector::Files.request() {
+        Connector::Files
+    } else if scenario.platform.mcp_connector
+        && first_message == Connector::Notes(mcp_server).request()
+    {
+        Connector::Notes(mcp_server)
+    } else {
+        return Err("its first message needs no connector the simulator models".into());
+    };
+    if connector == Connector::Files && scenario.provider.mcp != McpFaults::default() {
+        return Err("MCP faults for a connector that is not the MCP server".into());
+    }
+    let coop = match (
+        scenario.provider.coop_on_consent_page,
+        scenario.provider.coop_on_redirect,
+    ) {
+        (None | Some(Coop::ReportOnly), None | Some(Coop::ReportOnly)) => None,
+        (Some(Coop::SameOrigin), None) => Some(CoopHop::ConsentPage),
+        (None, Some(Coop::SameOrigin)) => Some(CoopHop::Redirect),
+        _ => return Err("a COOP the simulator does not model".into()),
+    };
     let mut actions = Vec::new();
     for step in steps {
         match step {
@@ -62,13 +87,15 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
             }),
             // Waits and checks change nothing in the world; the simulator runs on after each step.
             Step::WaitFor { .. } | Step::OpenConnectors { .. } | Step::ExpectChat { .. } => {}
-            Step::Disconnect { connector, .. } if connector == "files" => {
-                actions.push(Action::Disconnect)
-            }
+            Step::Disconnect {
+                connector: name, ..
+            } if name == connector.name() => actions.push(Action::Disconnect),
             Step::ProviderRevokes => actions.push(Action::ProviderRevokes),
             Step::Say {
-                tab, wait: true, ..
-            } if tab == "chat" => actions.push(Action::Say),
+                tab,
+                wait: true,
+                text,
+            } if tab == "chat" && text == connector.request() => actions.push(Action::Say),
             Step::ForgeSuccess { chat, .. } if chat == "chat" => {
                 actions.push(Action::ForgedSuccess)
             }
@@ -80,6 +107,8 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
         _ => "down".into(),
     };
     Ok(Case {
+        connector,
+        token_lifetime,
         error_description,
         broadcast_channel: !browser.remove_features.contains(&Feature::BroadcastChannel),
         storage: browser.storage == StorageMode::Available,
@@ -99,6 +128,8 @@ fn provider_behaviour(faults: &Faults) -> Result<ProviderBehaviour, String> {
         token_failure: None,
         coop_on_consent_page: None,
         coop_on_redirect: None,
+        token_lifetime_secs: Faults::none().token_lifetime_secs,
+        mcp: McpFaults::default(),
         ..faults.clone()
     };
     if plain != Faults::none() {
@@ -120,4 +151,12 @@ fn provider_behaviour(faults: &Faults) -> Result<ProviderBehaviour, String> {
             _ => return Err("provider faults the simulator does not model".into()),
         },
     )
+}
+
+/// The MCP server's behaviour `faults` describe, if the simulator models it.
+fn mcp_server(faults: &McpFaults) -> Result<McpServer, String> {
+    McpServer::ALL
+        .into_iter()
+        .find(|&server| super::world::mcp_faults(server) == *faults)
+        .ok_or_else(|| "MCP faults the simulator does not model".into())
 }

@@ -69,6 +69,13 @@ impl World<'_> {
                 format!("{resent} messages re-sent for {cards} card(s)"),
             );
         }
+        let log = self.provider.request_log();
+        for detail in resource_inconsistencies(&log) {
+            self.violation(RESOURCE_CONSISTENT, detail);
+        }
+        if let Some(detail) = retries_beyond_bound(&log, users) {
+            self.violation(BOUNDED_RETRIES, detail);
+        }
         let secrets = self.provider.secrets();
         for url in self.callback_urls.clone() {
             let id = url
@@ -98,9 +105,7 @@ impl World<'_> {
                 );
             }
         }
-        let provider_lines = self
-            .provider
-            .request_log()
+        let provider_lines = log
             .iter()
             .map(|r| format!("{} {} -> {} ({})", r.method, r.path, r.status, r.outcome))
             .collect();

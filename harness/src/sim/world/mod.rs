@@ -16,18 +16,19 @@ mod checks;
 mod servers;
 mod user;
 
-pub use servers::Shared;
+pub use servers::{Shared, faults_for, mcp_faults};
 
 use checks::data_connection;
 use serde::Serialize;
-use servers::{faults_for, header};
+use servers::header;
 
 use super::broken::BrokenClient;
 use super::card::CardModule;
-use super::case::{Action, Case, CoopHop, ProviderBehaviour};
+use super::case::{Action, Case, Connector, CoopHop, McpServer, ProviderBehaviour};
 use crate::check::invariants::{
-    CALLBACK_CLOSED, CHAT_RESUMED, FOREIGN_ORIGIN_IGNORED, NO_DUPLICATE_CONNECTION,
-    NO_SECRET_VISIBLE, RESEND_AT_MOST_ONCE, RESEND_ONLY_WHEN_CONNECTED, REVOCATION,
+    BOUNDED_RETRIES, CALLBACK_CLOSED, CHAT_RESUMED, FOREIGN_ORIGIN_IGNORED,
+    NO_DUPLICATE_CONNECTION, NO_SECRET_VISIBLE, RESEND_AT_MOST_ONCE, RESEND_ONLY_WHEN_CONNECTED,
+    RESOURCE_CONSISTENT, REVOCATION, resource_inconsistencies, retries_beyond_bound,
 };
 use crate::check::trace::Placeholders;
 use crate::contract;
@@ -58,6 +59,8 @@ const CHAT: &str = "main";
 /// How long the world runs after each action, and at the end (virtual ms).
 const AFTER_ACTION_MS: u64 = 1_500;
 const SETTLE_MS: u64 = 7_000;
+/// The scope the MCP server's tools need beyond `mcp.tools` in a step-up case.
+pub const STEP_UP_SCOPE: &str = "mcp.admin";
 
 /// A violated invariant of one flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -15,7 +15,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(module: CardModule, broken: Option<BrokenClient>) -> anyhow::Result<Self> {
+    pub fn new(
+        module: CardModule,
+        broken: Option<BrokenClient>,
+        defect: Option<reference_server::Defect>,
+    ) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread().build()?;
         let slot: Arc<Mutex<Option<Provider>>> = Arc::new(Mutex::new(None));
         let now = Arc::new(AtomicU64::new(0));
@@ -56,8 +60,12 @@ impl Shared {
                 builder.body(answer.body).expect("a response")
             }) as reference_server::InMemoryTransport
         };
+        let settings = reference_server::Settings {
+            defect,
+            ..reference_server::Settings::for_provider(PROVIDER)
+        };
         let platform = reference_server::InMemoryPlatform::new(
-            reference_server::Settings::for_provider(PROVIDER),
+            settings,
             Url::parse(PLATFORM)?,
             reference_server::Http::InMemory(transport),
         )?;
@@ -72,7 +80,9 @@ impl Shared {
     }
 }
 
-pub(super) fn faults_for(case: &Case) -> Faults {
+/// The provider's faults in `case`: the one mapping from a case to `[provider]`, for the
+/// simulated flow and for the scenario file that replays it.
+pub fn faults_for(case: &Case) -> Faults {
     let mut faults = Faults::none();
     match case.provider {
         ProviderBehaviour::Behaves => {}
@@ -96,6 +106,26 @@ pub(super) fn faults_for(case: &Case) -> Faults {
         }
         Some(CoopHop::Redirect) => faults.coop_on_redirect = Some(fake_provider::Coop::SameOrigin),
         None => {}
+    }
+    faults.token_lifetime_secs = case.token_lifetime.secs();
+    if let Connector::Notes(server) = case.connector {
+        faults.mcp = mcp_faults(server);
+    }
+    faults
+}
+
+/// The MCP faults of `server`.
+pub fn mcp_faults(server: McpServer) -> fake_provider::McpFaults {
+    let mut faults = fake_provider::McpFaults::default();
+    match server {
+        McpServer::Behaves => {}
+        McpServer::NamesAnotherResource => {
+            faults.resource_in_metadata = fake_provider::ResourceInMetadata::AnotherServer
+        }
+        McpServer::NamesAnotherIssuer => faults.metadata_names_another_issuer = true,
+        McpServer::RegistrationRefused => faults.registration_refused = true,
+        McpServer::RefusesResource => faults.refuses_resource = true,
+        McpServer::StepUp => faults.step_up_scope = Some(STEP_UP_SCOPE.into()),
     }
     faults
 }

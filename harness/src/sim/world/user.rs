@@ -4,21 +4,16 @@ use super::*;
 
 impl World<'_> {
     pub(super) fn say(&mut self) {
-        let answer = self.platform_request(
-            "POST",
-            &self.messages_path(),
-            Some(json!({"text": "list my files"})),
-        );
+        let text = self.case.connector.request();
+        let answer =
+            self.platform_request("POST", &self.messages_path(), Some(json!({ "text": text })));
         self.said += 1;
         let body: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
         let kinds: Vec<&str> = body["messages"]
             .as_array()
             .map(|list| list.iter().filter_map(|m| m["kind"].as_str()).collect())
             .unwrap_or_default();
-        self.note(format!(
-            "[chat] says \"list my files\" -> {}",
-            kinds.join(", ")
-        ));
+        self.note(format!("[chat] says \"{text}\" -> {}", kinds.join(", ")));
         if self.revoked_since_allow
             && !(kinds.contains(&"tool-error") && kinds.contains(&"reconnect-card"))
         {
@@ -35,7 +30,7 @@ impl World<'_> {
         let tab = self.chat_tab();
         self.render(tab, &body["messages"]);
         self.steps.push(Step::Say {
-            text: "list my files".into(),
+            text: text.into(),
             tab: "chat".into(),
             wait: true,
         });
@@ -135,17 +130,18 @@ impl World<'_> {
                 let answer =
                     self.platform_request("GET", &contract::connectors_api_path(ORG), None);
                 let list: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
-                let Some(files) = list["connectors"]
+                let name = self.case.connector.name();
+                let Some(connector) = list["connectors"]
                     .as_array()
-                    .and_then(|l| l.iter().find(|c| c["name"] == "files"))
+                    .and_then(|l| l.iter().find(|c| c["name"] == name))
                     .cloned()
                 else {
                     return;
                 };
-                if files["status"] != "connected" && files["status"] != "pending" {
+                if connector["status"] != "connected" && connector["status"] != "pending" {
                     return;
                 }
-                let id = files["connectionId"].as_str().unwrap_or("").to_owned();
+                let id = connector["connectionId"].as_str().unwrap_or("").to_owned();
                 let answer = self.platform_request(
                     "POST",
                     &paths::fill(paths::DISCONNECT, &[("org", ORG), ("id", &id)]),
@@ -156,7 +152,7 @@ impl World<'_> {
                     "[connectors] disconnects {shown} -> {}",
                     answer.status
                 ));
-                if files["status"] == "connected" {
+                if connector["status"] == "connected" {
                     self.revoked_since_allow = true;
                 }
                 if !self.connectors_open {
@@ -166,7 +162,7 @@ impl World<'_> {
                     });
                 }
                 self.steps.push(Step::Disconnect {
-                    connector: "files".into(),
+                    connector: name.into(),
                     tab: "connectors".into(),
                 });
             }
