@@ -153,6 +153,15 @@ fn a_server_that_puts_the_token_in_the_callback_url_is_caught() {
 }
 
 #[test]
+fn a_server_that_registers_on_every_connect_is_caught() {
+    caught_server(
+        BrokenServer::RegistersOnEveryConnect,
+        "registration-reused",
+        |connector| matches!(connector, Connector::Notes(_)),
+    );
+}
+
+#[test]
 fn the_generated_flows_cover_every_mcp_server_behaviour() {
     let report = explore(&SimOptions {
         seed: 1,

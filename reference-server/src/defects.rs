@@ -146,10 +146,13 @@ pub enum Defect {
     /// A tool call whose fresh token is refused too refreshes and asks again, five times over
     /// (a client that loops, gbrain #5222), instead of giving up after one refresh.
     RetriesWithoutBound,
+    /// An MCP connector registers a new client on every connect instead of reusing the one
+    /// it stored (mcp-wordpress-remote #80: each registration before it orphaned).
+    RegistersOnEveryConnect,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 37] = [
+    pub const ALL: [Defect; 38] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -187,6 +190,7 @@ impl Defect {
         Defect::DropsResourceOnRefresh,
         Defect::ResourceIsOriginRoot,
         Defect::RetriesWithoutBound,
+        Defect::RegistersOnEveryConnect,
     ];
 
     pub fn name(self) -> String {

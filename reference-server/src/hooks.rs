@@ -373,3 +373,14 @@ pub fn connection_for_tool(
         latest
     }
 }
+
+/// Whether an MCP connector's connect reuses the client the org registered
+/// (`registers-on-every-connect` registers again).
+pub fn reuses_registration(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::RegistersOnEveryConnect) {
+        return false;
+    }
+    let _ = state;
+    true
+}

@@ -198,16 +198,18 @@ impl AppState {
         org: &str,
         name: &str,
     ) -> AppResult<Option<Result<Arc<ConnectorClient>, String>>> {
-        if let Some(client) = self.client(org, name)? {
-            return Ok(Some(Ok(client)));
-        }
-        let Some(mcp) = self
+        let mcp = self
             .inner
             .settings
             .mcp_connectors
             .iter()
-            .find(|c| c.name == name)
-        else {
+            .find(|c| c.name == name);
+        if let Some(client) = self.client(org, name)?
+            && (mcp.is_none() || crate::hooks::reuses_registration(self))
+        {
+            return Ok(Some(Ok(client)));
+        }
+        let Some(mcp) = mcp else {
             return Ok(None);
         };
         let found = match crate::mcp::discover(self.http(), &mcp.server_url).await {

@@ -32,6 +32,7 @@ pub const CHANNELS_COMPLETE: &str = "channels-complete";
 pub const OPENED_IN_GESTURE: &str = "opened-in-gesture";
 pub const RESOURCE_CONSISTENT: &str = "resource-consistent";
 pub const BOUNDED_RETRIES: &str = "bounded-retries";
+pub const REGISTRATION_REUSED: &str = "registration-reused";
 pub const RESEND_AT_MOST_ONCE: &str = "resend-at-most-once";
 pub const RESEND_ONLY_WHEN_CONNECTED: &str = "resend-only-when-connected";
 pub const FOREIGN_ORIGIN_IGNORED: &str = "foreign-origin-ignored";
@@ -68,7 +69,7 @@ pub struct Invariant {
 }
 
 /// Every check of the verdict, browser and simulator.
-pub const CATALOGUE: [Invariant; 23] = [
+pub const CATALOGUE: [Invariant; 24] = [
     Invariant {
         id: NO_SECRET_VISIBLE,
         summary: "no secret the provider issued or received on any surface the browser shows",
@@ -172,6 +173,12 @@ pub const CATALOGUE: [Invariant; 23] = [
         tier: Tier::Both,
     },
     Invariant {
+        id: REGISTRATION_REUSED,
+        summary: "an org registers a client with an MCP server's authorization server at most once: its later connects, reconnects and step-ups reuse it",
+        enforces: "issue 16: the registration is \"stored per org and connector\"; target-contract.md, MCP connectors: \"keeps it per org and connector\" (mcp-wordpress-remote #80: a client re-registered on every connect, orphaning each registration at the authorization server)",
+        tier: Tier::Both,
+    },
+    Invariant {
         id: NORMATIVE_TRACE,
         summary: "the run's normative facts (who received what on which channel, provider requests with the parameters the contract names, chat states) equal the reference server's",
         enforces: "docs/verdicts.md: the normative layer holds only what oauth-flow.md and target-contract.md demand",
@@ -210,7 +217,7 @@ pub const CATALOGUE: [Invariant; 23] = [
 ];
 
 /// The checks the simulator runs, in the order its reports name them.
-pub const SIM_CHECKS: [&str; 10] = [
+pub const SIM_CHECKS: [&str; 11] = [
     NO_SECRET_VISIBLE,
     RESEND_AT_MOST_ONCE,
     RESEND_ONLY_WHEN_CONNECTED,
@@ -221,10 +228,11 @@ pub const SIM_CHECKS: [&str; 10] = [
     CALLBACK_CLOSED,
     RESOURCE_CONSISTENT,
     BOUNDED_RETRIES,
+    REGISTRATION_REUSED,
 ];
 
 /// The checks run after every browser scenario, in order.
-pub const BROWSER_CHECKS: [&str; 17] = [
+pub const BROWSER_CHECKS: [&str; 18] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -242,6 +250,7 @@ pub const BROWSER_CHECKS: [&str; 17] = [
     OPENED_IN_GESTURE,
     RESOURCE_CONSISTENT,
     BOUNDED_RETRIES,
+    REGISTRATION_REUSED,
 ];
 
 /// The catalogue entry of `id`.
@@ -315,6 +324,10 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
             OPENED_IN_GESTURE => opened_in_gesture(observation, platform_origin),
             RESOURCE_CONSISTENT => resource_consistent(observation),
             BOUNDED_RETRIES => bounded_retries(observation),
+            REGISTRATION_REUSED => registrations_beyond_one(&observation.provider_requests)
+                .into_iter()
+                .map(|detail| violation(REGISTRATION_REUSED, detail))
+                .collect(),
             _ => unreachable!("every browser check has a function"),
         };
         let not_applicable = not_applicable(id, scenario, observation, platform_origin);
@@ -366,6 +379,7 @@ fn not_applicable(
         | REFRESH_SINGLE_FLIGHT
         | RESOURCE_CONSISTENT
         | BOUNDED_RETRIES
+        | REGISTRATION_REUSED
             if observation.real_provider.is_some() =>
         {
             Some(format!(
@@ -439,6 +453,9 @@ fn not_applicable(
             none("code exchange")
         }
         BOUNDED_RETRIES if api_calls(observation) == 0 => none("call of the provider's API"),
+        REGISTRATION_REUSED if registrations(&observation.provider_requests) == 0 => {
+            none("client registration")
+        }
         RESOURCE_CONSISTENT
             if !observation.provider_requests.iter().any(|r| {
                 r.path == "/authorize"
@@ -1352,6 +1369,25 @@ pub fn resource_inconsistencies(requests: &[LoggedRequest]) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The clients the authorization server registered (RFC 7591 answers 201).
+fn registrations(requests: &[LoggedRequest]) -> usize {
+    requests
+        .iter()
+        .filter(|r| r.endpoint == fake_provider::Endpoint::Register && r.status == 201)
+        .count()
+}
+
+/// A run is one org and one MCP server: a second registration is one that was not reused.
+/// Both tiers judge [`REGISTRATION_REUSED`] so, from the provider's log.
+pub fn registrations_beyond_one(requests: &[LoggedRequest]) -> Option<String> {
+    let registered = registrations(requests);
+    (registered > 1).then(|| {
+        format!(
+            "{registered} clients registered for one org and one MCP server: the platform registered again instead of reusing the client it had"
+        )
+    })
 }
 
 #[cfg(test)]

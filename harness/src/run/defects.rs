@@ -105,7 +105,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 37] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 38] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -262,6 +262,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 37] = [
         "retries-without-bound",
         "provider/tokens-expired-on-arrival",
         "bounded-retries",
+    ),
+    (
+        "registers-on-every-connect",
+        "mcp/step-up-mid-session",
+        "registration-reused",
     ),
 ];
 

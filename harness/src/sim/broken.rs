@@ -83,13 +83,16 @@ pub enum BrokenServer {
     DropsResourceOnRefresh,
     /// A tool call whose fresh token is refused too refreshes and asks again, five times over.
     RetriesWithoutBound,
+    /// An MCP connector registers a new client on every connect.
+    RegistersOnEveryConnect,
 }
 
 impl BrokenServer {
-    pub const ALL: [BrokenServer; 3] = [
+    pub const ALL: [BrokenServer; 4] = [
         BrokenServer::TokenInCallbackUrl,
         BrokenServer::DropsResourceOnRefresh,
         BrokenServer::RetriesWithoutBound,
+        BrokenServer::RegistersOnEveryConnect,
     ];
 
     /// The reference server's defect.
@@ -98,6 +101,7 @@ impl BrokenServer {
             BrokenServer::TokenInCallbackUrl => Defect::TokenInCallbackUrl,
             BrokenServer::DropsResourceOnRefresh => Defect::DropsResourceOnRefresh,
             BrokenServer::RetriesWithoutBound => Defect::RetriesWithoutBound,
+            BrokenServer::RegistersOnEveryConnect => Defect::RegistersOnEveryConnect,
         }
     }
 

@@ -76,6 +76,9 @@ impl World<'_> {
         if let Some(detail) = retries_beyond_bound(&log, users) {
             self.violation(BOUNDED_RETRIES, detail);
         }
+        if let Some(detail) = registrations_beyond_one(&log) {
+            self.violation(REGISTRATION_REUSED, detail);
+        }
         let secrets = self.provider.secrets();
         for url in self.callback_urls.clone() {
             let id = url

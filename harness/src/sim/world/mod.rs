@@ -27,8 +27,9 @@ use super::card::CardModule;
 use super::case::{Action, Case, Connector, CoopHop, McpServer, ProviderBehaviour};
 use crate::check::invariants::{
     BOUNDED_RETRIES, CALLBACK_CLOSED, CHAT_RESUMED, FOREIGN_ORIGIN_IGNORED,
-    NO_DUPLICATE_CONNECTION, NO_SECRET_VISIBLE, RESEND_AT_MOST_ONCE, RESEND_ONLY_WHEN_CONNECTED,
-    RESOURCE_CONSISTENT, REVOCATION, resource_inconsistencies, retries_beyond_bound,
+    NO_DUPLICATE_CONNECTION, NO_SECRET_VISIBLE, REGISTRATION_REUSED, RESEND_AT_MOST_ONCE,
+    RESEND_ONLY_WHEN_CONNECTED, RESOURCE_CONSISTENT, REVOCATION, registrations_beyond_one,
+    resource_inconsistencies, retries_beyond_bound,
 };
 use crate::check::trace::Placeholders;
 use crate::contract;
