@@ -117,6 +117,33 @@ pub struct McpFaults {
     /// The authorization server's metadata names another issuer than the one the resource
     /// metadata points at (RFC 8414 §3.3: the client must stop).
     pub metadata_names_another_issuer: bool,
+    /// How the authorization server gets to know a client it has no registration for.
+    pub clients_known_by: ClientsKnownBy,
+}
+
+/// How an authorization server gets to know a client (MCP authorization 2025-11-25, Client
+/// Registration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientsKnownBy {
+    /// Dynamic client registration (RFC 7591) at `registration_endpoint`.
+    #[default]
+    Registration,
+    /// Client ID metadata documents only (`client_id_metadata_document_supported`, no
+    /// `registration_endpoint`), as Tableau's hosted MCP server (cloudflare-os #1296).
+    MetadataDocument,
+    /// Either: the metadata advertises both.
+    Either,
+}
+
+impl ClientsKnownBy {
+    pub fn registration(self) -> bool {
+        self != ClientsKnownBy::MetadataDocument
+    }
+
+    pub fn metadata_documents(self) -> bool {
+        self != ClientsKnownBy::Registration
+    }
 }
 
 /// How the token response spells `token_type` (RFC 6749 §5.1: case-insensitive).

@@ -23,6 +23,7 @@
 mod consent_page;
 mod faults;
 mod mcp;
+mod metadata_document;
 mod mint;
 mod rules;
 mod secrets;
@@ -30,8 +31,12 @@ mod server;
 
 pub use consent_page::{consent_request_id, escape_html};
 pub use faults::{
-    ApiAnswer, ConsentFault, Coop, Faults, IssInResponse, McpFaults, RefreshRotation,
-    ResourceInMetadata, TokenFailure, TokenType,
+    ApiAnswer, ClientsKnownBy, ConsentFault, Coop, Faults, IssInResponse, McpFaults,
+    RefreshRotation, ResourceInMetadata, TokenFailure, TokenType,
+};
+pub use metadata_document::{
+    DocumentFetcher, cannot_fetch_documents_of, client_from_document, fetch_over_loopback,
+    is_document_client_id,
 };
 pub use mint::Mint;
 pub use rules::{

@@ -6,6 +6,7 @@ use crate::consent_page;
 use crate::faults::{
     ApiAnswer, ConsentFault, Faults, IssInResponse, RefreshRotation, TokenFailure,
 };
+use crate::metadata_document::DocumentFetcher;
 use crate::mint::Mint;
 use crate::secrets::{SecretKind, SecretLedger};
 use base64::Engine;
@@ -28,6 +29,9 @@ pub struct ClientRegistration {
     pub redirect_uris: Vec<String>,
     /// The name the consent page shows.
     pub name: String,
+    /// A public client (`token_endpoint_auth_method` `none`): it names itself by `client_id`
+    /// and proves nothing but its PKCE verifier (a client known by its metadata document).
+    pub public: bool,
 }
 
 impl ClientRegistration {
@@ -37,6 +41,7 @@ impl ClientRegistration {
             client_secret: client_secret.to_owned(),
             redirect_uris: vec![redirect_uri.to_owned()],
             name: client_id.to_owned(),
+            public: false,
         }
     }
 }
@@ -326,6 +331,8 @@ struct State {
     refresh_tokens: BTreeMap<String, RefreshGrant>,
     /// (client_id, scope) the user allowed in this run (`Faults::remembers_consent`).
     remembered: BTreeSet<(String, String)>,
+    /// How client ID metadata documents are fetched.
+    fetcher: Fetcher,
     log: Vec<LoggedRequest>,
     violations: Vec<Violation>,
 }
@@ -377,6 +384,7 @@ impl Provider {
             access_tokens: BTreeMap::new(),
             refresh_tokens: BTreeMap::new(),
             remembered: BTreeSet::new(),
+            fetcher: Fetcher(Arc::new(crate::metadata_document::fetch_over_loopback)),
             log: Vec::new(),
             violations: Vec::new(),
         };
@@ -519,6 +527,12 @@ impl Provider {
         decision.response
     }
 
+    /// How the provider fetches client ID metadata documents from now on (the server fetches
+    /// over loopback; the simulator asks its in-process platform).
+    pub fn set_document_fetcher(&self, fetcher: DocumentFetcher) {
+        self.lock().fetcher = Fetcher(fetcher);
+    }
+
     /// Registers one more client (for example once the platform knows its redirect URI).
     pub fn register_client(&self, client: ClientRegistration) {
         self.lock().register_client(client);
@@ -572,6 +586,15 @@ impl Provider {
 
     pub fn public_url(&self) -> Url {
         self.lock().public_url.clone()
+    }
+}
+
+/// The document fetcher, in a `State` that prints.
+struct Fetcher(DocumentFetcher);
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fetcher")
     }
 }
 
@@ -644,6 +667,15 @@ impl State {
     fn authorize(&mut self, request: &ProviderRequest, now_ms: u64) -> Decision {
         let query = request.query_pairs();
         let get = |key: &str| query.get(key).map(String::as_str).unwrap_or("");
+        if let Err(why) = self.learn_client_from_its_document(get("client_id")) {
+            return decided(
+                ProviderResponse::html(
+                    400,
+                    consent_page::error_page("Client metadata document refused", &why),
+                ),
+                format!("rejected: {why}"),
+            );
+        }
         let Some(client) = self.clients.get(get("client_id")).cloned() else {
             return decided(
                 ProviderResponse::html(
@@ -843,12 +875,11 @@ impl State {
             true => "https://another-issuer.example",
             false => base,
         };
-        serde_json::json!({
+        let mut metadata = serde_json::json!({
             "issuer": issuer,
             "authorization_endpoint": format!("{base}/authorize"),
             "token_endpoint": format!("{base}/token"),
             "revocation_endpoint": format!("{base}/revoke"),
-            "registration_endpoint": format!("{base}{}", crate::mcp::REGISTRATION_PATH),
             "response_types_supported": ["code"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
@@ -856,7 +887,18 @@ impl State {
             "scopes_supported": ["files.read", "calendar.read", crate::mcp::SCOPE],
             "authorization_response_iss_parameter_supported":
                 self.faults.iss_in_response != IssInResponse::Absent,
-        })
+        });
+        let known_by = self.faults.mcp.clients_known_by;
+        if known_by.registration() {
+            metadata["registration_endpoint"] =
+                format!("{base}{}", crate::mcp::REGISTRATION_PATH).into();
+        }
+        if known_by.metadata_documents() {
+            metadata["client_id_metadata_document_supported"] = true.into();
+            metadata["token_endpoint_auth_methods_supported"] =
+                serde_json::json!(["client_secret_basic", "client_secret_post", "none"]);
+        }
+        metadata
     }
 
     /// The `iss` the authorization response carries, as the faults say (RFC 9207).
@@ -878,7 +920,24 @@ impl State {
         with_query(redirect_uri, &all)
     }
 
-    /// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1).
+    /// A client this server does not know yet whose `client_id` is the URL of its metadata
+    /// document, when the faults take those: fetched, checked and kept as a public client.
+    fn learn_client_from_its_document(&mut self, client_id: &str) -> Result<(), String> {
+        if self.clients.contains_key(client_id)
+            || !self.faults.mcp.clients_known_by.metadata_documents()
+            || !crate::metadata_document::is_document_client_id(client_id)
+        {
+            return Ok(());
+        }
+        let url = Url::parse(client_id).map_err(|e| e.to_string())?;
+        let fetched = (self.fetcher.0)(&url);
+        let client = crate::metadata_document::client_from_document(client_id, fetched)?;
+        self.clients.insert(client.client_id.clone(), client);
+        Ok(())
+    }
+
+    /// Client authentication by HTTP Basic or by form fields (RFC 6749 §2.3.1); a public client
+    /// names itself with `client_id` alone.
     fn authenticate_client(
         &mut self,
         request: &ProviderRequest,
@@ -913,9 +972,10 @@ impl State {
                 form.get("client_id").cloned().unwrap_or_default(),
                 form.get("client_secret").cloned().unwrap_or_default(),
             ),
-            (None, false) => {
-                return Err(unauthenticated("client authentication is required"));
-            }
+            (None, false) => match form.get("client_id").and_then(|id| self.clients.get(id)) {
+                Some(client) if client.public => return Ok(client.clone()),
+                _ => return Err(unauthenticated("client authentication is required")),
+            },
         };
         self.ledger.record(SecretKind::ClientSecret, &secret);
         match self.clients.get(&client_id) {
@@ -1462,6 +1522,13 @@ impl State {
     /// Dynamic client registration (RFC 7591): a confidential client with a minted id and
     /// secret, or an error as the faults or the metadata say.
     fn register(&mut self, request: &ProviderRequest) -> Decision {
+        if !self.faults.mcp.clients_known_by.registration() {
+            return rejected(
+                404,
+                "not_found",
+                "this server registers no clients (client ID metadata documents only)",
+            );
+        }
         if self.faults.mcp.registration_refused {
             return rejected(
                 400,

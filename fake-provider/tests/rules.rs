@@ -2,11 +2,13 @@
 
 use base64::Engine;
 use fake_provider::{
-    ClientRegistration, Endpoint, Faults, IssInResponse, Provider, ProviderConfig, ProviderRequest,
-    ProviderResponse, RefreshRotation, ResourceInMetadata, SecretKind, TokenFailure, TokenType,
-    pkce_challenge,
+    ClientRegistration, ClientsKnownBy, Endpoint, Faults, IssInResponse, Provider, ProviderConfig,
+    ProviderRequest, ProviderResponse, RefreshRotation, ResourceInMetadata, SecretKind,
+    TokenFailure, TokenType, pkce_challenge,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use url::Url;
 
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/redirect";
@@ -1111,4 +1113,154 @@ fn dynamic_registration_issues_a_confidential_client_and_refuses_as_told() {
     let refused = register(&closed, &format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#));
     assert_eq!(refused.status, 400);
     assert_eq!(json(&refused)["error"], "invalid_client_metadata");
+}
+
+/// The client ID of a client known by its metadata document in these tests.
+const DOCUMENT_CLIENT: &str = "http://127.0.0.1:9/oauth/client-metadata.json";
+
+/// A provider that knows clients as `known_by` says, whose document fetches answer `document`
+/// and are counted.
+fn provider_fetching(
+    known_by: ClientsKnownBy,
+    document: serde_json::Value,
+) -> (Provider, Arc<AtomicUsize>) {
+    let mut faults = Faults::none();
+    faults.mcp.clients_known_by = known_by;
+    let provider = provider(faults);
+    let fetches = Arc::new(AtomicUsize::new(0));
+    let counted = fetches.clone();
+    provider.set_document_fetcher(Arc::new(move |url: &Url| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(url.as_str(), DOCUMENT_CLIENT);
+        Ok((200, document.to_string().into_bytes()))
+    }));
+    (provider, fetches)
+}
+
+fn public_client_document() -> serde_json::Value {
+    serde_json::json!({
+        "client_id": DOCUMENT_CLIENT,
+        "client_name": "Alumia",
+        "redirect_uris": [REDIRECT],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+/// The code exchange of a public client: it names itself in the form, no secret.
+fn public_exchange(provider: &Provider, code: &str, verifier: &str) -> ProviderResponse {
+    post(
+        provider,
+        Endpoint::Token,
+        &[],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+            ("client_id", DOCUMENT_CLIENT),
+        ],
+        0,
+    )
+}
+
+#[test]
+fn a_client_known_by_its_metadata_document_is_fetched_once_and_proves_itself_by_pkce() {
+    let (provider, fetches) =
+        provider_fetching(ClientsKnownBy::MetadataDocument, public_client_document());
+    let metadata = json(&get(&provider, Endpoint::Metadata, &[]));
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+    assert!(
+        metadata.get("registration_endpoint").is_none(),
+        "{metadata}"
+    );
+    assert!(
+        metadata["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"none".into())
+    );
+    let register = provider.handle(
+        Endpoint::Register,
+        &ProviderRequest {
+            method: "POST".into(),
+            path: "/register".into(),
+            body: format!(r#"{{"redirect_uris":["{REDIRECT}"]}}"#).into_bytes(),
+            ..Default::default()
+        },
+        0,
+    );
+    assert_eq!(register.status, 404, "no registration with documents only");
+
+    let page = get(
+        &provider,
+        Endpoint::Authorize,
+        &authorize_query(DOCUMENT_CLIENT, &pkce_challenge(VERIFIER)),
+    );
+    assert_eq!(page.status, 200, "{}", page.body_text());
+    assert!(page.body_text().contains("Alumia"), "the document's name");
+    let code = code_for(&provider, DOCUMENT_CLIENT);
+    let wrong = public_exchange(
+        &provider,
+        &code,
+        "another-verifier-0123456789-0123456789-01",
+    );
+    assert_eq!(json(&wrong)["error"], "invalid_grant", "PKCE is its proof");
+    let code = code_for(&provider, DOCUMENT_CLIENT);
+    let tokens = public_exchange(&provider, &code, VERIFIER);
+    assert_eq!(tokens.status, 200, "{}", tokens.body_text());
+    assert!(json(&tokens)["access_token"].is_string());
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        1,
+        "the document is fetched once"
+    );
+
+    // A confidential client cannot leave its secret out by naming itself.
+    let code = code_for(&provider, "files-client");
+    let unauthenticated = post(
+        &provider,
+        Endpoint::Token,
+        &[],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", "files-client"),
+        ],
+        0,
+    );
+    assert_eq!(
+        unauthenticated.status,
+        401,
+        "{}",
+        unauthenticated.body_text()
+    );
+}
+
+#[test]
+fn a_document_that_does_not_describe_a_public_client_or_a_server_without_documents_stops_authorize()
+{
+    let mut confidential = public_client_document();
+    confidential["token_endpoint_auth_method"] = "client_secret_basic".into();
+    let (provider, _) = provider_fetching(ClientsKnownBy::Either, confidential);
+    let challenge = pkce_challenge(VERIFIER);
+    let query = authorize_query(DOCUMENT_CLIENT, &challenge);
+    let refused = get(&provider, Endpoint::Authorize, &query);
+    assert_eq!(refused.status, 400);
+    assert!(refused.body_text().contains("no shared secret"));
+    let outcome = provider.request_log().last().unwrap().outcome.clone();
+    assert!(outcome.starts_with("rejected"), "{outcome}");
+
+    let (provider, fetches) =
+        provider_fetching(ClientsKnownBy::Registration, public_client_document());
+    let metadata = json(&get(&provider, Endpoint::Metadata, &[]));
+    assert!(
+        metadata
+            .get("client_id_metadata_document_supported")
+            .is_none()
+    );
+    let unknown = get(&provider, Endpoint::Authorize, &query);
+    assert_eq!(unknown.status, 400, "an unknown client");
+    assert_eq!(fetches.load(Ordering::SeqCst), 0, "nothing fetched");
 }

@@ -225,7 +225,7 @@ fn the_mcp_suites_ids_a_file_names_reach_its_json_result() {
     for file in named {
         for id in &file.scenario.mcp_conformance {
             assert!(
-                id.starts_with("auth/") || id.starts_with("auth-"),
+                id.starts_with("auth/"),
                 "{}: {id} is not an id of the suite's auth scenarios",
                 file.id
             );
@@ -243,4 +243,23 @@ fn the_mcp_suites_ids_a_file_names_reach_its_json_result() {
             file.id
         );
     }
+}
+
+#[test]
+fn an_mcp_suite_id_not_spelt_as_the_suite_spells_them_is_refused() {
+    for id in ["auth-basic-dcr", "auth/Basic", "auth/", "basic-dcr"] {
+        let message = error_of(&format!(
+            "description = \"x\"\nmcp_conformance = [\"{id}\"]\n{STEPS}"
+        ));
+        assert!(message.contains("scenarios/demo/broken.toml"), "{message}");
+        assert!(
+            message.contains(id) && message.contains("auth/basic-dcr"),
+            "{message}"
+        );
+    }
+    Scenario::parse(
+        "scenarios/demo/fine.toml",
+        &format!("description = \"x\"\nmcp_conformance = [\"auth/basic-cimd\"]\n{STEPS}"),
+    )
+    .unwrap();
 }

@@ -162,6 +162,15 @@ fn a_server_that_registers_on_every_connect_is_caught() {
 }
 
 #[test]
+fn a_server_that_ignores_client_metadata_documents_is_caught() {
+    caught_server(
+        BrokenServer::IgnoresClientMetadataDocuments,
+        "chat-resumed",
+        |connector| connector == Connector::Notes(McpServer::MetadataDocumentOnly),
+    );
+}
+
+#[test]
 fn the_generated_flows_cover_every_mcp_server_behaviour() {
     let report = explore(&SimOptions {
         seed: 1,

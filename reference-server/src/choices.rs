@@ -85,6 +85,9 @@ pub struct Choices {
     pub connect_route: &'static str,
     /// The redirect URI's path, registered at the provider.
     pub redirect_path: &'static str,
+    /// The path of the client ID metadata document (its URL is the `client_id` with
+    /// authorization servers that take those).
+    pub client_metadata_path: &'static str,
     /// Authorization request parameters beyond those the contract names.
     pub extra_authorization_parameters: &'static [(&'static str, &'static str)],
     pub session_cookie: &'static str,
@@ -117,6 +120,7 @@ impl Choices {
         Self {
             connect_route: paths::CONNECT,
             redirect_path: paths::REDIRECT,
+            client_metadata_path: paths::CLIENT_METADATA,
             extra_authorization_parameters: &[],
             session_cookie: crate::SESSION_COOKIE,
             session_cookie_attributes: "Path=/; HttpOnly; SameSite=Lax",
@@ -143,6 +147,7 @@ impl Choices {
         take!(
             connect_route,
             redirect_path,
+            client_metadata_path,
             extra_authorization_parameters,
             session_cookie,
             session_cookie_attributes,

@@ -149,10 +149,14 @@ pub enum Defect {
     /// An MCP connector registers a new client on every connect instead of reusing the one
     /// it stored (mcp-wordpress-remote #80: each registration before it orphaned).
     RegistersOnEveryConnect,
+    /// An MCP connector knows only dynamic registration: with an authorization server that
+    /// takes client ID metadata documents alone, it cannot connect ("does not support dynamic
+    /// client registration", cloudflare-os #1296).
+    IgnoresClientMetadataDocuments,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 38] = [
+    pub const ALL: [Defect; 39] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -191,6 +195,7 @@ impl Defect {
         Defect::ResourceIsOriginRoot,
         Defect::RetriesWithoutBound,
         Defect::RegistersOnEveryConnect,
+        Defect::IgnoresClientMetadataDocuments,
     ];
 
     pub fn name(self) -> String {

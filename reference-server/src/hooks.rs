@@ -384,3 +384,14 @@ pub fn reuses_registration(state: &AppState) -> bool {
     let _ = state;
     true
 }
+
+/// Whether an MCP connector uses a client ID metadata document where the authorization server
+/// takes one (`ignores-client-metadata-documents` registers, or fails where it cannot).
+pub fn uses_metadata_documents(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::IgnoresClientMetadataDocuments) {
+        return false;
+    }
+    let _ = state;
+    true
+}

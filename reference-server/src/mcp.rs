@@ -26,6 +26,8 @@ pub struct McpAuthorization {
     pub token_endpoint: String,
     pub revocation_endpoint: Option<String>,
     pub registration_endpoint: Option<String>,
+    /// The authorization server takes client ID metadata documents (`client_id` a URL).
+    pub metadata_documents: bool,
     /// The scopes the server asked for in its challenge, else those its metadata lists.
     pub scopes: Vec<String>,
 }
@@ -73,6 +75,8 @@ struct ServerMetadata {
     revocation_endpoint: Option<String>,
     #[serde(default)]
     registration_endpoint: Option<String>,
+    #[serde(default)]
+    client_id_metadata_document_supported: bool,
 }
 
 /// A client the authorization server registered (RFC 7591 §3.2.1).
@@ -166,6 +170,7 @@ pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization,
         token_endpoint: server.token_endpoint,
         revocation_endpoint: server.revocation_endpoint,
         registration_endpoint: server.registration_endpoint,
+        metadata_documents: server.client_id_metadata_document_supported,
         scopes: if challenged_scopes.is_empty() {
             resource.scopes_supported
         } else {

@@ -63,11 +63,14 @@ impl ConnectorClient {
         redirect_uri: &str,
         choices: &Choices,
     ) -> anyhow::Result<Self> {
-        let oauth = BasicClient::new(ClientId::new(settings.client_id.clone()))
-            .set_client_secret(ClientSecret::new(settings.client_secret.clone()))
+        let mut oauth = BasicClient::new(ClientId::new(settings.client_id.clone()))
             .set_auth_uri(AuthUrl::new(settings.authorize_url.clone())?)
             .set_token_uri(TokenUrl::new(settings.token_url.clone())?)
             .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned())?);
+        // A public client (known by its metadata document) names itself in the form instead.
+        if !settings.client_secret.is_empty() {
+            oauth = oauth.set_client_secret(ClientSecret::new(settings.client_secret.clone()));
+        }
         Ok(Self {
             settings,
             oauth,
@@ -173,24 +176,29 @@ impl ConnectorClient {
         hint: &str,
         timeout: Duration,
     ) -> Result<(), String> {
-        let credentials = format!(
-            "{}:{}",
-            form_encode(&self.settings.client_id),
-            form_encode(&self.settings.client_secret)
+        let mut form = vec![("token", token), ("token_type_hint", hint)];
+        let mut request = oauth2::http::Request::post(&self.settings.revoke_url).header(
+            oauth2::http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
         );
-        let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("token", token)
-            .append_pair("token_type_hint", hint)
-            .finish();
-        let request = oauth2::http::Request::post(&self.settings.revoke_url)
-            .header(
+        if self.settings.client_secret.is_empty() {
+            // A public client names itself (RFC 7009 §2.1, RFC 6749 §2.3).
+            form.push(("client_id", &self.settings.client_id));
+        } else {
+            let credentials = format!(
+                "{}:{}",
+                form_encode(&self.settings.client_id),
+                form_encode(&self.settings.client_secret)
+            );
+            request = request.header(
                 oauth2::http::header::AUTHORIZATION,
                 format!("Basic {}", STANDARD.encode(credentials.as_bytes())),
-            )
-            .header(
-                oauth2::http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
+            );
+        }
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = request
             .body(body.into_bytes())
             .map_err(|_| "the revocation URL is not usable".to_owned())?;
         match http.send(request, Some(timeout)).await {

@@ -14,6 +14,9 @@ pub const CHAT_PAGE: &str = "/{org}/chat/{chat}";
 /// The redirect URI registered at the provider.
 pub const REDIRECT: &str = "/oauth/redirect";
 pub const CALLBACK: &str = "/auth/connector-callback";
+/// The platform's client ID metadata document: its `client_id` with an MCP server's
+/// authorization server that takes those (the document names this URL).
+pub const CLIENT_METADATA: &str = "/oauth/client-metadata.json";
 pub const CONNECTORS: &str = "/api/orgs/{org}/connectors";
 pub const CONNECTION: &str = "/api/orgs/{org}/connections/{id}";
 pub const DISCONNECT: &str = "/api/orgs/{org}/connections/{id}/disconnect";

@@ -216,11 +216,21 @@ impl AppState {
             Ok(found) => found,
             Err(error) => return Ok(Some(Err(error.to_string()))),
         };
-        let registered =
-            match crate::mcp::register(self.http(), &found, &self.redirect_uri(), "Alumia").await {
+        // A client ID metadata document where the server takes one (MCP authorization
+        // 2025-11-25 prefers it to registration), else dynamic registration.
+        let registered = if found.metadata_documents && crate::hooks::uses_metadata_documents(self)
+        {
+            crate::mcp::RegisteredClient {
+                client_id: self.client_metadata_url(),
+                client_secret: String::new(),
+            }
+        } else {
+            match crate::mcp::register(self.http(), &found, &self.redirect_uri(), CLIENT_NAME).await
+            {
                 Ok(registered) => registered,
                 Err(error) => return Ok(Some(Err(error.to_string()))),
-            };
+            }
+        };
         let settings = crate::settings::ConnectorSettings {
             name: mcp.name.clone(),
             display_name: mcp.display_name.clone(),
@@ -244,6 +254,34 @@ impl AppState {
         Ok(self.client(org, name)?.map(Ok))
     }
 
+    /// The URL of the platform's client ID metadata document: its `client_id` with servers
+    /// that take those.
+    pub fn client_metadata_url(&self) -> String {
+        self.inner
+            .public_url
+            .join(
+                self.inner
+                    .choices
+                    .client_metadata_path
+                    .trim_start_matches('/'),
+            )
+            .expect("a path joins")
+            .to_string()
+    }
+
+    /// The platform's client ID metadata document: a public client (no shared secret can be
+    /// set up this way; PKCE proves the exchange), named as in its registrations.
+    pub fn client_metadata_document(&self) -> serde_json::Value {
+        serde_json::json!({
+            "client_id": self.client_metadata_url(),
+            "client_name": CLIENT_NAME,
+            "redirect_uris": [self.redirect_uri()],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        })
+    }
+
     /// The platform's origin, e.g. `http://127.0.0.1:8080`.
     pub fn origin(&self) -> String {
         self.inner.public_url.origin().ascii_serialization()
@@ -253,6 +291,9 @@ impl AppState {
         &self.inner.public_url
     }
 }
+
+/// The name the platform gives itself to authorization servers.
+const CLIENT_NAME: &str = "Alumia";
 
 /// The redirect URI: the public URL with the choices' redirect path.
 fn redirect_uri(public_url: &url::Url, choices: &Choices) -> anyhow::Result<String> {

@@ -36,10 +36,13 @@ pub enum Variant {
     LoginHop,
     /// `window.open(url)` with no target name.
     OpenWithoutTarget,
+    /// The client ID metadata document at `/.well-known/alumia/mcp-client` (its URL is the
+    /// `client_id` with MCP authorization servers that take documents).
+    ClientMetadataPath,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 13] = [
+    pub const ALL: [Variant; 14] = [
         Variant::MessageWording,
         Variant::NoCallbackMessage,
         Variant::ConnectPath,
@@ -53,6 +56,7 @@ impl Variant {
         Variant::CallbackMarkup,
         Variant::LoginHop,
         Variant::OpenWithoutTarget,
+        Variant::ClientMetadataPath,
     ];
 
     pub fn name(self) -> String {
@@ -95,6 +99,10 @@ impl Variant {
             },
             Variant::RedirectPath => Choices {
                 redirect_path: "/integrations/oauth2/return",
+                ..reference
+            },
+            Variant::ClientMetadataPath => Choices {
+                client_metadata_path: "/.well-known/alumia/mcp-client",
                 ..reference
             },
             Variant::ExtraAuthorizationParameters => Choices {

@@ -567,3 +567,61 @@ async fn an_mcp_server_whose_metadata_names_another_resource_is_never_authorized
         "no authorization request, no registration"
     );
 }
+
+#[tokio::test]
+async fn an_mcp_server_that_takes_metadata_documents_alone_fetches_the_platforms_and_a_public_client_connects()
+ {
+    let mut faults = Faults::none();
+    faults.mcp.clients_known_by = fake_provider::ClientsKnownBy::MetadataDocument;
+    let stack = stack(faults).await;
+    let browser = Browser::new(&stack);
+    let (card, consent) = connect_notes(&browser).await;
+    assert_eq!(consent.status, 200, "{}", consent.text);
+    let authorize: std::collections::BTreeMap<_, _> =
+        consent.url.query_pairs().into_owned().collect();
+    let document_url = stack.app_url.join("oauth/client-metadata.json").unwrap();
+    assert_eq!(
+        authorize["client_id"],
+        document_url.as_str(),
+        "{authorize:?}"
+    );
+    let document: serde_json::Value = reqwest::get(document_url.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["client_id"], document_url.as_str());
+    assert_eq!(document["token_endpoint_auth_method"], "none");
+    assert_eq!(
+        document["redirect_uris"][0],
+        stack.app_url.join("oauth/redirect").unwrap().as_str()
+    );
+    let request = fake_provider::consent_request_id(&consent.text)
+        .unwrap()
+        .to_owned();
+    let callback = browser.decide(&consent, &request, "allow").await;
+    assert_eq!(callback_params(&callback)["oauth_result"], "success");
+    let (_, resent) = browser.resend(&card).await;
+    assert!(
+        resent["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["kind"] == "answer"),
+        "{resent}"
+    );
+    assert!(!stack.provider_saw("/register"), "no registration");
+    let token = stack
+        .provider
+        .rules()
+        .request_log()
+        .into_iter()
+        .find(|r| r.path == "/token")
+        .unwrap();
+    assert!(
+        !token.headers.iter().any(|(n, _)| n == "authorization"),
+        "a public client sends no credentials: {:?}",
+        token.headers
+    );
+}

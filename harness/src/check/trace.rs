@@ -315,6 +315,14 @@ pub fn render(
                 "redirect_uri" if layer == Layer::Normative => {
                     normalizer.add_exact_first(&value, "[REDIRECT-URI]")
                 }
+                // So is where its client ID metadata document lives (its URL is the
+                // `client_id` with authorization servers that take documents).
+                "client_id"
+                    if layer == Layer::Normative
+                        && fake_provider::is_document_client_id(&value) =>
+                {
+                    normalizer.add_exact_first(&value, "[CLIENT-METADATA-DOCUMENT]")
+                }
                 _ => {}
             }
         }

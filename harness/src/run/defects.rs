@@ -105,7 +105,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 38] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 39] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -268,12 +268,17 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 38] = [
         "mcp/step-up-mid-session",
         "registration-reused",
     ),
+    (
+        "ignores-client-metadata-documents",
+        "mcp/client-metadata-document",
+        "chat-resumed",
+    ),
 ];
 
 /// For the test suite: the scenarios where each variant's difference shows (every variant
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
-pub const VARIANT_SCENARIOS: [(&str, &str); 13] = [
+pub const VARIANT_SCENARIOS: [(&str, &str); 14] = [
     ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
@@ -296,6 +301,7 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 13] = [
     ("callback-markup", "provider/error-description-with-markup"),
     ("login-hop", "hostile/login-csrf"),
     ("open-without-target", "connectors/connect-without-chat"),
+    ("client-metadata-path", "mcp/client-metadata-document"),
 ];
 
 /// Runs each subject's scenarios against its own server and provider, in Chromium. Cases

@@ -333,6 +333,21 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
             ));
             continue;
         }
+        if let Some(remote) = &shared.remote
+            && file
+                .scenario
+                .provider
+                .mcp
+                .clients_known_by
+                .metadata_documents()
+            && let Some(reason) = fake_provider::cannot_fetch_documents_of(&remote.platform)
+        {
+            results.push((
+                job.index,
+                not_for_remote(file, engine, options.seed, reason),
+            ));
+            continue;
+        }
         if let Some(reason) = shared
             .remote
             .as_ref()

@@ -167,6 +167,18 @@ impl PlatformConfig {
     }
 }
 
+/// Whether `id` is spelt as the MCP conformance suite names its scenarios (`auth/basic-cimd`).
+fn is_mcp_suite_id(id: &str) -> bool {
+    let name_part = |part: &str| {
+        !part.is_empty()
+            && part
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    id.split_once('/')
+        .is_some_and(|(group, name)| name_part(group) && name_part(name))
+}
+
 /// Whether the user allows or denies at the consent page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -621,6 +633,11 @@ impl Scenario {
         }
         if self.steps.is_empty() {
             return Err("steps is empty: a scenario needs at least one [[steps]] entry".into());
+        }
+        if let Some(id) = self.mcp_conformance.iter().find(|id| !is_mcp_suite_id(id)) {
+            return Err(format!(
+                "mcp_conformance: {id:?} is not an MCP conformance suite scenario id (they read group/name in lowercase, e.g. \"auth/basic-dcr\")"
+            ));
         }
         for (engine, expectation) in &self.expect.engines {
             if !Engine::NAMES.contains(&engine.as_str()) {

@@ -85,14 +85,18 @@ pub enum BrokenServer {
     RetriesWithoutBound,
     /// An MCP connector registers a new client on every connect.
     RegistersOnEveryConnect,
+    /// An MCP connector knows only dynamic registration, so it cannot connect to a server that
+    /// takes client ID metadata documents alone.
+    IgnoresClientMetadataDocuments,
 }
 
 impl BrokenServer {
-    pub const ALL: [BrokenServer; 4] = [
+    pub const ALL: [BrokenServer; 5] = [
         BrokenServer::TokenInCallbackUrl,
         BrokenServer::DropsResourceOnRefresh,
         BrokenServer::RetriesWithoutBound,
         BrokenServer::RegistersOnEveryConnect,
+        BrokenServer::IgnoresClientMetadataDocuments,
     ];
 
     /// The reference server's defect.
@@ -102,6 +106,7 @@ impl BrokenServer {
             BrokenServer::DropsResourceOnRefresh => Defect::DropsResourceOnRefresh,
             BrokenServer::RetriesWithoutBound => Defect::RetriesWithoutBound,
             BrokenServer::RegistersOnEveryConnect => Defect::RegistersOnEveryConnect,
+            BrokenServer::IgnoresClientMetadataDocuments => Defect::IgnoresClientMetadataDocuments,
         }
     }
 

@@ -77,16 +77,20 @@ pub enum McpServer {
     RefusesResource,
     /// The tools need a scope beyond the one the challenge named (403 `insufficient_scope`).
     StepUp,
+    /// Its authorization server knows clients by their client ID metadata document alone (no
+    /// registration endpoint): it fetches the platform's document when it first meets it.
+    MetadataDocumentOnly,
 }
 
 impl McpServer {
-    pub const ALL: [McpServer; 6] = [
+    pub const ALL: [McpServer; 7] = [
         McpServer::Behaves,
         McpServer::NamesAnotherResource,
         McpServer::NamesAnotherIssuer,
         McpServer::RegistrationRefused,
         McpServer::RefusesResource,
         McpServer::StepUp,
+        McpServer::MetadataDocumentOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,7 +101,19 @@ impl McpServer {
             McpServer::RegistrationRefused => "registration refused",
             McpServer::RefusesResource => "refuses resource",
             McpServer::StepUp => "step-up",
+            McpServer::MetadataDocumentOnly => "metadata documents only",
         }
+    }
+
+    /// Whether a conformant platform's discovery and registration succeed with this server,
+    /// so every connect reaches its authorization endpoint.
+    pub fn discovery_succeeds(self) -> bool {
+        !matches!(
+            self,
+            McpServer::NamesAnotherResource
+                | McpServer::NamesAnotherIssuer
+                | McpServer::RegistrationRefused
+        )
     }
 }
 
@@ -216,6 +232,7 @@ fn connector() -> impl Strategy<Value = Connector> {
         1 => Just(Connector::Notes(McpServer::RegistrationRefused)),
         1 => Just(Connector::Notes(McpServer::RefusesResource)),
         2 => Just(Connector::Notes(McpServer::StepUp)),
+        2 => Just(Connector::Notes(McpServer::MetadataDocumentOnly)),
     ]
 }
 

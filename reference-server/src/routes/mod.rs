@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route(paths::CHAT_PAGE, get(chat::chat_page))
         .route(choices.redirect_path, get(oauth::redirect))
         .route(paths::CALLBACK, get(oauth::callback_page))
+        .route(choices.client_metadata_path, get(oauth::client_metadata))
         .route(paths::CONNECTORS, get(connections::list))
         .route(paths::CONNECTION, get(connections::status))
         .route(paths::DISCONNECT, post(connections::disconnect))

@@ -132,6 +132,11 @@ pub async fn start(
     found(authorization.as_str())
 }
 
+/// The platform's client ID metadata document: a public client, its redirect URI, its name.
+pub async fn client_metadata(State(state): State<AppState>) -> Response {
+    axum::Json(state.client_metadata_document()).into_response()
+}
+
 /// The callback URL the browser is sent to, with the message as the platform words it.
 fn callback_location(
     choices: &Choices,

@@ -35,6 +35,7 @@ impl World<'_> {
 
         // Liveness: a connected card's message was re-sent; a failed one shows the error.
         let mut card_connections = Vec::new();
+        let mut failed_connections = 0;
         for message in &messages {
             let kind = message["kind"].as_str().unwrap_or("");
             if kind != "connect-card" && kind != "reconnect-card" {
@@ -43,6 +44,7 @@ impl World<'_> {
             let connection = message["connectionId"].as_str().unwrap_or("").to_owned();
             card_connections.push(connection.clone());
             let (_, status) = self.connection_status(&connection);
+            failed_connections += usize::from(status["status"] == "failed");
             let queued = message["queuedId"].as_str().unwrap_or("").to_owned();
             let shown = self.id(&queued, "QUEUED");
             if status["status"] == "connected" && message["queuedState"] == "waiting" {
@@ -70,6 +72,21 @@ impl World<'_> {
             );
         }
         let log = self.provider.request_log();
+        // Where discovery and registration must succeed, a connection that failed before any
+        // authorization request is a connect the platform could not make.
+        if let Connector::Notes(server) = self.case.connector
+            && server.discovery_succeeds()
+            && failed_connections > 0
+            && !log.iter().any(|r| r.path == "/authorize")
+        {
+            self.violation(
+                CHAT_RESUMED,
+                format!(
+                    "the connection failed before any authorization request, though the MCP server ({}) can be connected to",
+                    server.name()
+                ),
+            );
+        }
         for detail in resource_inconsistencies(&log) {
             self.violation(RESOURCE_CONSISTENT, detail);
         }

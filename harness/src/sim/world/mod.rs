@@ -202,6 +202,10 @@ impl<'a> World<'a> {
             seed: case.seed,
             faults: faults_for(case),
         });
+        provider.set_document_fetcher(servers::document_fetcher(
+            shared.platform.router.clone(),
+            shared.runtime.handle().clone(),
+        ));
         *shared.provider.lock().unwrap_or_else(|p| p.into_inner()) = Some(provider.clone());
         shared.now.store(0, Ordering::SeqCst);
         shared.platform.reset(case.seed)?;

@@ -126,8 +126,42 @@ pub fn mcp_faults(server: McpServer) -> fake_provider::McpFaults {
         McpServer::RegistrationRefused => faults.registration_refused = true,
         McpServer::RefusesResource => faults.refuses_resource = true,
         McpServer::StepUp => faults.step_up_scope = Some(STEP_UP_SCOPE.into()),
+        McpServer::MetadataDocumentOnly => {
+            faults.clients_known_by = fake_provider::ClientsKnownBy::MetadataDocument
+        }
     }
     faults
+}
+
+/// How the flow's provider fetches a client ID metadata document: a `GET` to the in-process
+/// platform's router (the provider calls it while the browser, not the platform, is waiting).
+pub(super) fn document_fetcher(
+    platform: axum::Router,
+    runtime: tokio::runtime::Handle,
+) -> fake_provider::DocumentFetcher {
+    Arc::new(move |url: &Url| {
+        let platform_origin = Url::parse(PLATFORM).expect("a URL").origin();
+        if url.origin() != platform_origin {
+            return Err(format!("{url} is not on the simulated platform"));
+        }
+        let request = axum::http::Request::get(World::path_of(url))
+            .header("host", "platform.test")
+            .header("accept", "application/json")
+            .body(Body::empty())
+            .map_err(|e| e.to_string())?;
+        let router = platform.clone();
+        runtime.block_on(async move {
+            let response = router.oneshot(request).await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok((status, body.to_vec()))
+        })
+    })
 }
 
 pub(super) fn provider_request(
