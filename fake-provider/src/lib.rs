@@ -34,6 +34,7 @@ pub use faults::{
     ApiAnswer, ClientsKnownBy, ConsentFault, Coop, Faults, IssInResponse, McpFaults,
     RefreshRotation, ResourceInMetadata, TokenFailure, TokenType,
 };
+pub use mcp::SCOPE as MCP_SCOPE;
 pub use metadata_document::{
     DocumentFetcher, cannot_fetch_documents_of, client_from_document, fetch_over_loopback,
     is_document_client_id,

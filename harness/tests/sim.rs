@@ -171,6 +171,15 @@ fn a_server_that_ignores_client_metadata_documents_is_caught() {
 }
 
 #[test]
+fn a_server_that_retries_without_the_refused_resource_is_caught() {
+    caught_server(
+        BrokenServer::RetriesWithoutResource,
+        "resource-consistent",
+        |connector| connector == Connector::Notes(McpServer::RefusesResource),
+    );
+}
+
+#[test]
 fn the_generated_flows_cover_every_mcp_server_behaviour() {
     let report = explore(&SimOptions {
         seed: 1,

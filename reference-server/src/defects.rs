@@ -153,10 +153,14 @@ pub enum Defect {
     /// takes client ID metadata documents alone, it cannot connect ("does not support dynamic
     /// client registration", cloudflare-os #1296).
     IgnoresClientMetadataDocuments,
+    /// An authorization server that refuses the `resource` (`invalid_target`, sentry-for-ai
+    /// #59) is asked again without it, a fallback that gets a token with no audience instead of
+    /// showing the error.
+    RetriesWithoutResource,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 39] = [
+    pub const ALL: [Defect; 40] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -196,6 +200,7 @@ impl Defect {
         Defect::RetriesWithoutBound,
         Defect::RegistersOnEveryConnect,
         Defect::IgnoresClientMetadataDocuments,
+        Defect::RetriesWithoutResource,
     ];
 
     pub fn name(self) -> String {

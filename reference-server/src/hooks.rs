@@ -395,3 +395,30 @@ pub fn uses_metadata_documents(state: &AppState) -> bool {
     let _ = state;
     true
 }
+
+/// Where an authorization server refuses the `resource` (`invalid_target`), the reference
+/// shows the error; `retries-without-resource` signs in again without it (a token with no
+/// audience, which the MCP server refuses). `begin` starts that attempt.
+pub fn retry_without_resource(
+    state: &AppState,
+    error: &str,
+    client: &crate::oauth::ConnectorClient,
+    begin: impl FnOnce() -> crate::state::AppResult<url::Url>,
+) -> crate::state::AppResult<Option<url::Url>> {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::RetriesWithoutResource)
+        && error == "invalid_target"
+        && client.settings.resource.is_some()
+    {
+        let mut url = begin()?;
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "resource")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(kept);
+        return Ok(Some(url));
+    }
+    let _ = (state, error, client, begin);
+    Ok(None)
+}

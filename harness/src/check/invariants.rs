@@ -162,7 +162,7 @@ pub const CATALOGUE: [Invariant; 24] = [
     },
     Invariant {
         id: RESOURCE_CONSISTENT,
-        summary: "a grant asked for a resource names that same resource on its token and refresh requests",
+        summary: "an authorization for the MCP server names its resource, and a grant names that same resource on its token and refresh requests",
         enforces: "RFC 8707 §2; MCP authorization (2025-06-18, 2025-11-25), Resource Parameter Implementation: \"MUST include the resource parameter in both authorization requests and token requests\"",
         tier: Tier::Both,
     },
@@ -458,11 +458,10 @@ fn not_applicable(
         }
         RESOURCE_CONSISTENT
             if !observation.provider_requests.iter().any(|r| {
-                r.path == "/authorize"
-                    && url::form_urlencoded::parse(r.query.as_bytes()).any(|(k, _)| k == "resource")
+                r.path == "/authorize" && (names_resource(r) || is_mcp_authorization(r))
             }) =>
         {
-            none("authorization request with a resource")
+            none("authorization request with a resource or for the MCP server")
         }
         REFRESH_SINGLE_FLIGHT
             if scenario.provider.refresh_rotation == fake_provider::RefreshRotation::Off =>
@@ -1351,11 +1350,20 @@ fn resource_consistent(observation: &Observation) -> Vec<Violation> {
         .collect()
 }
 
-/// A grant asked for a resource names it again on its token and refresh requests: the
-/// provider's log says when one left it out or named another. Both tiers judge
-/// [`RESOURCE_CONSISTENT`] so.
+/// An authorization for the MCP server (its scope) names a `resource`, and a grant that asked
+/// for one names it again on its token and refresh requests: the provider's log says when one
+/// left it out or named another. Both tiers judge [`RESOURCE_CONSISTENT`] so.
 pub fn resource_inconsistencies(requests: &[LoggedRequest]) -> Vec<String> {
-    requests
+    let unnamed = requests
+        .iter()
+        .filter(|r| is_mcp_authorization(r) && !names_resource(r))
+        .map(|r| {
+            format!(
+                "an authorization request for the MCP server named no resource ({} {})",
+                r.status, r.outcome
+            )
+        });
+    let changed = requests
         .iter()
         .filter(|r| {
             r.path == "/token"
@@ -1367,8 +1375,20 @@ pub fn resource_inconsistencies(requests: &[LoggedRequest]) -> Vec<String> {
                 "a token request did not name the resource its authorization asked for ({} {})",
                 r.status, r.outcome
             )
+        });
+    unnamed.chain(changed).collect()
+}
+
+/// An authorization request that asks for the fake provider's MCP server's scope.
+fn is_mcp_authorization(request: &LoggedRequest) -> bool {
+    request.path == "/authorize"
+        && url::form_urlencoded::parse(request.query.as_bytes()).any(|(k, v)| {
+            k == "scope" && v.split_whitespace().any(|s| s == fake_provider::MCP_SCOPE)
         })
-        .collect()
+}
+
+fn names_resource(request: &LoggedRequest) -> bool {
+    url::form_urlencoded::parse(request.query.as_bytes()).any(|(k, _)| k == "resource")
 }
 
 /// The clients the authorization server registered (RFC 7591 answers 201).
@@ -1430,5 +1450,30 @@ mod tests {
             sim,
             "SIM_CHECKS and the catalogue's simulator tier differ"
         );
+    }
+
+    fn authorize(query: &str) -> LoggedRequest {
+        LoggedRequest {
+            seq: 0,
+            at_ms: 0,
+            endpoint: fake_provider::Endpoint::Authorize,
+            method: "GET".into(),
+            path: "/authorize".into(),
+            query: query.into(),
+            headers: Vec::new(),
+            status: 200,
+            outcome: "consent page shown".into(),
+        }
+    }
+
+    #[test]
+    fn an_authorization_for_the_mcp_server_without_a_resource_is_inconsistent() {
+        let named = authorize("scope=mcp.tools&resource=http%3A%2F%2Fp.test%2Fmcp");
+        let unnamed = authorize("scope=mcp.tools+mcp.admin");
+        let files = authorize("scope=files.read");
+        assert!(resource_inconsistencies(&[named.clone(), files]).is_empty());
+        let found = resource_inconsistencies(&[named, unnamed]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("named no resource"), "{found:?}");
     }
 }

@@ -105,7 +105,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 39] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 40] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -272,6 +272,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 39] = [
         "ignores-client-metadata-documents",
         "mcp/client-metadata-document",
         "chat-resumed",
+    ),
+    (
+        "retries-without-resource",
+        "mcp/resource-refused",
+        "resource-consistent",
     ),
 ];
 

@@ -88,15 +88,19 @@ pub enum BrokenServer {
     /// An MCP connector knows only dynamic registration, so it cannot connect to a server that
     /// takes client ID metadata documents alone.
     IgnoresClientMetadataDocuments,
+    /// An MCP connector whose authorization server refuses `resource` signs in again without
+    /// it.
+    RetriesWithoutResource,
 }
 
 impl BrokenServer {
-    pub const ALL: [BrokenServer; 5] = [
+    pub const ALL: [BrokenServer; 6] = [
         BrokenServer::TokenInCallbackUrl,
         BrokenServer::DropsResourceOnRefresh,
         BrokenServer::RetriesWithoutBound,
         BrokenServer::RegistersOnEveryConnect,
         BrokenServer::IgnoresClientMetadataDocuments,
+        BrokenServer::RetriesWithoutResource,
     ];
 
     /// The reference server's defect.
@@ -107,6 +111,7 @@ impl BrokenServer {
             BrokenServer::RetriesWithoutBound => Defect::RetriesWithoutBound,
             BrokenServer::RegistersOnEveryConnect => Defect::RegistersOnEveryConnect,
             BrokenServer::IgnoresClientMetadataDocuments => Defect::IgnoresClientMetadataDocuments,
+            BrokenServer::RetriesWithoutResource => Defect::RetriesWithoutResource,
         }
     }
 

@@ -114,22 +114,35 @@ pub async fn start(
             ));
         }
     };
+    tracing::info!(connection = %connection.id, connector = %connector, "sign-in started");
+    let authorization = begin_attempt(&state, &connection, &session.id, &client)?;
+    found(authorization.as_str())
+}
+
+/// A new sign-in attempt for `connection` in the browser session `session_id`: its state and
+/// PKCE verifier stored, and the provider's authorization URL that carries them.
+fn begin_attempt(
+    state: &AppState,
+    connection: &crate::db::ConnectionRecord,
+    session_id: &str,
+    client: &crate::oauth::ConnectorClient,
+) -> AppResult<url::Url> {
     let attempt_state = state.entropy().token("st_", 32);
     let verifier = state.entropy().token("", 64);
     state
         .db()
-        .create_attempt(&attempt_state, &connection.id, &session.id, &verifier)?;
-    tracing::info!(connection = %connection.id, connector = %connector, "sign-in started");
-    let authorization = hooks::authorization_url(
-        &state,
-        &session.id,
+        .create_attempt(&attempt_state, &connection.id, session_id, &verifier)?;
+    Ok(hooks::authorization_url(
+        state,
+        session_id,
         client.authorization_url(
             &attempt_state,
             &verifier,
-            &state.db().wanted_scopes(&org, &connector)?,
+            &state
+                .db()
+                .wanted_scopes(&connection.org, &connection.connector)?,
         ),
-    );
-    found(authorization.as_str())
+    ))
 }
 
 /// The platform's client ID metadata document: a public client, its redirect URI, its name.
@@ -251,6 +264,11 @@ pub async fn redirect(
         );
     }
     if let Some(error) = &query.error {
+        if let Some(retry) = hooks::retry_without_resource(&state, error, &client, || {
+            begin_attempt(&state, &connection, &attempt.session_id, &client)
+        })? {
+            return found(retry.as_str());
+        }
         let message = format!(
             "{display} did not grant access ({}).",
             safe_error_code(error)
