@@ -88,6 +88,9 @@ pub struct Choices {
     /// The path of the client ID metadata document (its URL is the `client_id` with
     /// authorization servers that take those).
     pub client_metadata_path: &'static str,
+    /// An MCP connector finds its server's authorization again on every connect (it still
+    /// reuses its client); the reference finds it once per org.
+    pub mcp_discovery_every_connect: bool,
     /// Authorization request parameters beyond those the contract names.
     pub extra_authorization_parameters: &'static [(&'static str, &'static str)],
     pub session_cookie: &'static str,
@@ -121,6 +124,7 @@ impl Choices {
             connect_route: paths::CONNECT,
             redirect_path: paths::REDIRECT,
             client_metadata_path: paths::CLIENT_METADATA,
+            mcp_discovery_every_connect: false,
             extra_authorization_parameters: &[],
             session_cookie: crate::SESSION_COOKIE,
             session_cookie_attributes: "Path=/; HttpOnly; SameSite=Lax",
@@ -148,6 +152,7 @@ impl Choices {
             connect_route,
             redirect_path,
             client_metadata_path,
+            mcp_discovery_every_connect,
             extra_authorization_parameters,
             session_cookie,
             session_cookie_attributes,

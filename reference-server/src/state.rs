@@ -207,6 +207,12 @@ impl AppState {
         if let Some(client) = self.client(org, name)?
             && (mcp.is_none() || crate::hooks::reuses_registration(self))
         {
+            if let Some(mcp) = mcp
+                && self.inner.choices.mcp_discovery_every_connect
+                && let Err(error) = crate::mcp::discover(self.http(), &mcp.server_url).await
+            {
+                return Ok(Some(Err(error.to_string())));
+            }
             return Ok(Some(Ok(client)));
         }
         let Some(mcp) = mcp else {

@@ -39,10 +39,12 @@ pub enum Variant {
     /// The client ID metadata document at `/.well-known/alumia/mcp-client` (its URL is the
     /// `client_id` with MCP authorization servers that take documents).
     ClientMetadataPath,
+    /// An MCP connector discovers its server's authorization on every connect, not once.
+    McpDiscoveryEveryConnect,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 14] = [
+    pub const ALL: [Variant; 15] = [
         Variant::MessageWording,
         Variant::NoCallbackMessage,
         Variant::ConnectPath,
@@ -57,6 +59,7 @@ impl Variant {
         Variant::LoginHop,
         Variant::OpenWithoutTarget,
         Variant::ClientMetadataPath,
+        Variant::McpDiscoveryEveryConnect,
     ];
 
     pub fn name(self) -> String {
@@ -103,6 +106,10 @@ impl Variant {
             },
             Variant::ClientMetadataPath => Choices {
                 client_metadata_path: "/.well-known/alumia/mcp-client",
+                ..reference
+            },
+            Variant::McpDiscoveryEveryConnect => Choices {
+                mcp_discovery_every_connect: true,
                 ..reference
             },
             Variant::ExtraAuthorizationParameters => Choices {

@@ -283,7 +283,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 40] = [
 /// For the test suite: the scenarios where each variant's difference shows (every variant
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
-pub const VARIANT_SCENARIOS: [(&str, &str); 14] = [
+pub const VARIANT_SCENARIOS: [(&str, &str); 15] = [
     ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
@@ -307,6 +307,7 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 14] = [
     ("login-hop", "hostile/login-csrf"),
     ("open-without-target", "connectors/connect-without-chat"),
     ("client-metadata-path", "mcp/client-metadata-document"),
+    ("mcp-discovery-every-connect", "mcp/step-up-mid-session"),
 ];
 
 /// Runs each subject's scenarios against its own server and provider, in Chromium. Cases
