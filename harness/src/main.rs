@@ -102,6 +102,11 @@ enum Command {
         /// without this flag they are skipped, with the reason.
         #[arg(long, requires = "target")]
         target_mcp_connector: bool,
+        /// With --target: your deployment's chat keeps a session inside another site's frame
+        /// (a partitioned session cookie). Cases whose [platform] asks for it run; without
+        /// this flag they are skipped, with the reason.
+        #[arg(long, requires = "target")]
+        target_embeddable: bool,
         /// Folder of the scenario files.
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
         scenarios: PathBuf,
@@ -288,6 +293,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             allow_flaky,
             target_opener_policy,
             target_mcp_connector,
+            target_embeddable,
             scenarios,
             snapshots,
         } => {
@@ -330,6 +336,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                         .transpose()?
                         .unwrap_or_default(),
                     mcp_connector: target_mcp_connector,
+                    embeddable: target_embeddable,
                 },
             };
             let results = run(&options).await?;
@@ -481,6 +488,9 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 }
                 if let Some(policy) = flags.opener_policy {
                     command.args(["--opener-policy", policy]);
+                }
+                if flags.embeddable {
+                    command.arg("--embeddable");
                 }
                 Ok(command
                     .env("RUST_LOG", "error")

@@ -88,6 +88,20 @@ fn the_json_and_junit_reports_carry_every_field_and_a_pass_exits_zero() {
     assert_eq!(result["expected"], "pass");
     assert_eq!(result["violations"], serde_json::json!([]));
     assert!(result["duration_ms"].as_u64().unwrap() > 0);
+    // How the browser was set up: the popup blocker chromedriver turns off is back on.
+    let browser = &json["browsers"][0];
+    assert_eq!(browser["engine"], "chromium", "{json}");
+    assert!(
+        browser["version"].as_str().is_some_and(|v| !v.is_empty()),
+        "{json}"
+    );
+    assert!(
+        browser["flags_removed"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("--disable-popup-blocking")),
+        "{json}"
+    );
     assert!(stdout.contains("1 as expected, 0 unexpected"), "{stdout}");
     let xml = std::fs::read_to_string(junit).unwrap();
     assert!(

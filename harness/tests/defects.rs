@@ -26,6 +26,7 @@ fn matrix_server_process() {
     if let Ok(policy) = std::env::var("ALUMIA_OPENER_POLICY") {
         settings.opener_policy = Some(OpenerPolicy::parse(&policy).unwrap());
     }
+    settings.embeddable = std::env::var("ALUMIA_EMBEDDABLE").is_ok();
     for name in std::env::var("ALUMIA_VARIANTS")
         .unwrap_or_default()
         .split(',')
@@ -53,12 +54,16 @@ fn spawn(flags: &ServerFlags<'_>) -> anyhow::Result<Child> {
         .env("ALUMIA_PROVIDER_URL", flags.provider)
         .env("ALUMIA_VARIANTS", flags.variants.join(","))
         .env_remove("ALUMIA_DEFECT")
-        .env_remove("ALUMIA_OPENER_POLICY");
+        .env_remove("ALUMIA_OPENER_POLICY")
+        .env_remove("ALUMIA_EMBEDDABLE");
     if let Some(defect) = flags.defect {
         command.env("ALUMIA_DEFECT", defect);
     }
     if let Some(policy) = flags.opener_policy {
         command.env("ALUMIA_OPENER_POLICY", policy);
+    }
+    if flags.embeddable {
+        command.env("ALUMIA_EMBEDDABLE", "1");
     }
     Ok(command
         .stdout(Stdio::piped())

@@ -105,7 +105,7 @@ fn run_scenario_test(id: &str, engine: Engine) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
-    let switches = match engine.switches_for(&file.scenario.browser) {
+    let switches = match engine.switches_for_case(&file.scenario.browser, &file.scenario.platform) {
         Ok(switches) => switches,
         Err(reason) => {
             // The engine cannot produce this configuration: the file must say so.

@@ -106,7 +106,16 @@ pub struct Choices {
     /// Edits to the page scripts: `(file, from, to)`.
     pub script_edits: Vec<(&'static str, &'static str, &'static str)>,
     pub opener_policy: OpenerPolicy,
+    /// Other sites may frame the chat page (`frame-ancestors http: https:` there, no
+    /// `X-Frame-Options`), and the session cookie is [`EMBEDDABLE_SESSION_COOKIE`].
+    pub embeddable: bool,
 }
+
+/// The session cookie of a platform whose chat other sites embed: without `Partitioned`
+/// (CHIPS) a browser that blocks third-party cookies (Chromium as a user has it, Firefox's
+/// Total Cookie Protection) gives the frame no session; `SameSite=None` lets the frame send it;
+/// `Partitioned` keys it by the embedding site, so no other site's page can use it.
+pub const EMBEDDABLE_SESSION_COOKIE: &str = "Path=/; HttpOnly; SameSite=None; Secure; Partitioned";
 
 impl Default for Choices {
     fn default() -> Self {
@@ -134,6 +143,7 @@ impl Choices {
             callback_markup: false,
             script_edits: Vec::new(),
             opener_policy: OpenerPolicy::Unset,
+            embeddable: false,
         }
     }
 
@@ -160,7 +170,8 @@ impl Choices {
             wording,
             status_extra_fields,
             callback_markup,
-            opener_policy
+            opener_policy,
+            embeddable
         );
         self.script_edits.extend(other.script_edits);
         self

@@ -157,10 +157,14 @@ pub enum Defect {
     /// #59) is asked again without it, a fallback that gets a token with no audience instead of
     /// showing the error.
     RetriesWithoutResource,
+    /// The card listens on BroadcastChannel and storage only: no opener message, no polling.
+    /// A tab of the platform's own site gets the result; a chat embedded in another site's
+    /// frame, whose storage is partitioned from the callback's, never does.
+    BroadcastAndStorageOnly,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 40] = [
+    pub const ALL: [Defect; 41] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -201,6 +205,7 @@ impl Defect {
         Defect::RegistersOnEveryConnect,
         Defect::IgnoresClientMetadataDocuments,
         Defect::RetriesWithoutResource,
+        Defect::BroadcastAndStorageOnly,
     ];
 
     pub fn name(self) -> String {
@@ -236,6 +241,15 @@ impl Defect {
             )],
             Defect::NoResend => &[("chat.js", "case \"resend\":", "case \"resend-never\":")],
             Defect::ResendOnEveryDelivery => &[RESEND_ON_EVERY_DELIVERY],
+            Defect::BroadcastAndStorageOnly => &[
+                NO_POLLING[0],
+                NO_POLLING[1],
+                (
+                    "chat.js",
+                    "window.addEventListener(\"message\", function (event) {",
+                    "window.addEventListener(\"no-message\", function (event) {",
+                ),
+            ],
             Defect::OpenerOnlyNoPolling => &[
                 NO_POLLING[0],
                 NO_POLLING[1],

@@ -43,6 +43,10 @@ struct Cli {
     /// (`same-origin` on every page) or callback-noopener-allow-popups.
     #[arg(long, env = "ALUMIA_OPENER_POLICY")]
     opener_policy: Option<String>,
+    /// The chat can be embedded in another site's frame: the session cookie becomes
+    /// `SameSite=None; Secure; Partitioned` (CHIPS).
+    #[arg(long, env = "ALUMIA_EMBEDDABLE")]
+    embeddable: bool,
     /// A deliberate defect, for the harness's detection matrix (built with --features catalogue).
     #[cfg(feature = "catalogue")]
     #[arg(long)]
@@ -86,6 +90,9 @@ impl Cli {
         }
         if let Some(name) = &self.opener_policy {
             settings.opener_policy = Some(reference_server::OpenerPolicy::parse(name)?);
+        }
+        if self.embeddable {
+            settings.embeddable = true;
         }
         #[cfg(feature = "catalogue")]
         if let Some(name) = &self.defect {

@@ -110,6 +110,10 @@ pub struct Settings {
     /// The `Cross-Origin-Opener-Policy` of the platform's pages (`unset`, `site-wide`,
     /// `callback-noopener-allow-popups`), as a deployment configures it; unset by default.
     pub opener_policy: Option<crate::OpenerPolicy>,
+    /// The chat can be embedded in another site's frame: the session cookie is
+    /// `SameSite=None; Secure; Partitioned` (CHIPS), so a frame keeps a session of its own,
+    /// keyed by the embedding site, and a top-level tab keeps its own. Off by default.
+    pub embeddable: bool,
     /// A deliberate defect (feature `catalogue`, for the harness's detection matrix).
     #[cfg(feature = "catalogue")]
     pub defect: Option<crate::Defect>,
@@ -144,6 +148,7 @@ impl Default for Settings {
             connectors: Vec::new(),
             mcp_connectors: Vec::new(),
             opener_policy: None,
+            embeddable: false,
             #[cfg(feature = "catalogue")]
             defect: None,
             #[cfg(feature = "catalogue")]

@@ -53,6 +53,10 @@ impl AppState {
         if let Some(policy) = settings.opener_policy {
             choices.opener_policy = policy;
         }
+        if settings.embeddable {
+            choices.session_cookie_attributes = crate::choices::EMBEDDABLE_SESSION_COOKIE;
+            choices.embeddable = true;
+        }
         let redirect_uri = redirect_uri(&public_url, &choices)?;
         let connectors = settings
             .connectors

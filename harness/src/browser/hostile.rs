@@ -46,6 +46,14 @@ const PAGE: &str = r#"<!doctype html>
 </body></html>
 "#;
 
+/// A page of another site that embeds the platform's chat (as a help widget is embedded):
+/// one frame, as large as the page, whose `src` the harness sets.
+const EMBEDDER: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>A site that embeds the chat</title>
+<style>html, body { margin: 0; height: 100%; } iframe { border: 0; width: 100%; height: 100%; display: block; }</style></head>
+<body data-testid="embedder"><iframe data-testid="embedded-chat" title="Chat"></iframe></body></html>
+"#;
+
 /// An ordinary page of another site, with no script: where a user goes for a while.
 const ELSEWHERE: &str = r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Elsewhere</title></head>
@@ -71,7 +79,8 @@ impl HostileOrigin {
         let address: SocketAddr = listener.local_addr()?;
         let app = Router::new()
             .route("/opener", get(page))
-            .route("/elsewhere", get(|| async { Html(ELSEWHERE) }));
+            .route("/elsewhere", get(|| async { Html(ELSEWHERE) }))
+            .route("/embed", get(|| async { Html(EMBEDDER) }));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -84,6 +93,11 @@ impl HostileOrigin {
     /// A page of another site with no script (`leave` steps go there).
     pub fn elsewhere_page(&self) -> String {
         format!("{}/elsewhere", self.origin)
+    }
+
+    /// A page of another site with one empty frame, for the harness to point at the chat.
+    pub fn embedding_page(&self) -> String {
+        format!("{}/embed", self.origin)
     }
 
     /// The page that opens its body's `data-open` when its button is clicked.

@@ -9,6 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Why WebKit cannot run a case whose chat is embedded in another site's frame.
+const WEBKIT_CANNOT_EMBED: &str = "WebKitGTK keeps no cookie in another site's frame and refuses a `Secure` cookie over http://127.0.0.1 even first-party (measured with WebKitWebDriver 2.50, docs/browsers.md): a chat embedded across sites has no session there, as in Safari, which blocks third-party cookies";
+
+/// Chromium's switch for a chat embedded in another site's frame: the frame runs in its
+/// embedder's process. Out of process (site isolation, on for users), ChromeDriver's BiDi lost
+/// every console entry of the frame after its first in 1 run of 12 (and in 1 of 4 with a
+/// reused session): the recorder's reports with them. Storage and BroadcastChannel stay
+/// partitioned by top-level site either way (they are keyed in the storage layer, not by
+/// process): the case's trace is the same.
+pub const CHROMIUM_SAME_PROCESS_FRAMES: &str = "--disable-site-isolation-trials";
+
 /// Where MiniBrowser lives in Debian's `webkit2gtk-driver`.
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 
@@ -29,6 +40,24 @@ impl Engine {
                 "apt-get install -y webkit2gtk-driver xvfb",
             ),
         }
+    }
+
+    /// The engine switches a case needs (its browser configuration, and the platform it
+    /// runs on), or why the engine cannot run it (the scenario is then `precondition-failed`).
+    pub fn switches_for_case(
+        self,
+        browser: &crate::scenario::BrowserConfig,
+        platform: &crate::scenario::PlatformConfig,
+    ) -> Result<Vec<String>, String> {
+        let mut switches = self.switches_for(browser)?;
+        if platform.embeddable {
+            match self {
+                Engine::Webkit => return Err(WEBKIT_CANNOT_EMBED.to_owned()),
+                Engine::Chromium => switches.push(CHROMIUM_SAME_PROCESS_FRAMES.to_owned()),
+                Engine::Firefox => {}
+            }
+        }
+        Ok(switches)
     }
 
     /// The engine switches that produce a browser configuration, or why the engine cannot
@@ -87,6 +116,7 @@ impl Engine {
                         .iter()
                         .map(|s| (*s).to_owned())
                         .chain([format!("--user-data-dir={}", profile_dir.display())])
+                        .chain(browser_args.iter().cloned())
                         .collect::<Vec<_>>(),
                 },
                 "goog:loggingPrefs": { "browser": "ALL" },
@@ -173,6 +203,7 @@ impl Engine {
                 flags_added: CHROMIUM_SWITCHES_ADDED
                     .iter()
                     .map(|s| (*s).to_owned())
+                    .chain(browser_args.iter().cloned())
                     .collect(),
                 flags_removed: CHROMIUM_SWITCHES_REMOVED
                     .iter()

@@ -1144,23 +1144,25 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
     found
 }
 
-/// The other tabs that show a chat or the connectors page at record `index`: those a storage
-/// write at that moment must reach.
+/// The other tabs that show a chat or the connectors page at record `index` in the writer's
+/// storage partition (a top-level tab's; a chat in another site's frame is keyed by that
+/// site): those a storage write at that moment must reach.
 fn listening_tabs(observation: &Observation, index: usize, writer: &str) -> Vec<String> {
     let mut current: BTreeMap<&str, bool> = BTreeMap::new();
     for record in observation.recorded.iter().take(index) {
         if record.kind != "document" || record.tab == writer {
             continue;
         }
-        let listening = record.event["url"]
-            .as_str()
-            .and_then(|u| url::Url::parse(u).ok())
-            .is_some_and(|url| {
-                matches!(
-                    contract::contract_page(&url, &observation.org),
-                    Some("chat" | "connectors")
-                )
-            });
+        let listening = record.event["thirdParty"] != true
+            && record.event["url"]
+                .as_str()
+                .and_then(|u| url::Url::parse(u).ok())
+                .is_some_and(|url| {
+                    matches!(
+                        contract::contract_page(&url, &observation.org),
+                        Some("chat" | "connectors")
+                    )
+                });
         current.insert(&record.tab, listening);
     }
     current

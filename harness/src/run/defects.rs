@@ -97,6 +97,8 @@ pub struct ServerFlags<'a> {
     pub provider: &'a str,
     /// `--opener-policy NAME`, for the cases that need one.
     pub opener_policy: Option<&'a str>,
+    /// `--embeddable`, for the cases that embed the chat in another site's frame.
+    pub embeddable: bool,
 }
 
 /// Starts a server of the matrix on `127.0.0.1:0` with its stdout piped: it must print
@@ -105,7 +107,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 40] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 41] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -278,6 +280,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 40] = [
         "mcp/resource-refused",
         "resource-consistent",
     ),
+    (
+        "broadcast-and-storage-only",
+        "embedded/chat-in-another-sites-frame",
+        "chat-resumed",
+    ),
 ];
 
 /// For the test suite: the scenarios where each variant's difference shows (every variant
@@ -380,6 +387,7 @@ async fn run_subject(
         },
         provider: &provider_url,
         opener_policy: (!platform.is_default()).then(|| platform.opener_policy.name()),
+        embeddable: platform.embeddable,
     };
     let mut child = KillOnDrop(spawn(&flags)?);
     let (platform_url, redirect_uri) = read_announcement(&mut child.0, &subject.label()).await?;

@@ -139,7 +139,8 @@ struct Shared {
     remote: Option<Target>,
     done: Mutex<usize>,
     failed: std::sync::atomic::AtomicBool,
-    /// How each engine's browser was set up, from the first session of each.
+    /// How each engine's browser was set up, from the first session of each engine and
+    /// switches (a case that needs switches of its own is a setup of its own).
     browsers: Mutex<std::collections::BTreeMap<String, crate::browser::webdriver::BrowserSetup>>,
     /// Two WebKitGTK sessions at once disturb each other's window and script commands now
     /// and then: the first worker to take a WebKit scenario runs all of them, one at a time,
@@ -383,7 +384,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
             root: options.artifacts.join(engine.name()),
             driver_log,
         };
-        let switches = engine.switches_for(&file.scenario.browser);
+        let switches = engine.switches_for_case(&file.scenario.browser, &file.scenario.platform);
         // A session of another engine, or started with other switches, is of no use here.
         if let Some(current) = session.take() {
             if current.engine == engine && Ok(&current.browser_args) == switches.as_ref() {
@@ -411,7 +412,7 @@ async fn worker(shared: Arc<Shared>) -> anyhow::Result<Vec<(usize, ScenarioResul
                         .browsers
                         .lock()
                         .unwrap()
-                        .entry(engine.name().to_owned())
+                        .entry(format!("{} {:?}", engine.name(), current.browser_args))
                         .or_insert_with(|| current.setup.clone());
                     // A retry signs in as another user of another org: what the first
                     // attempt left on a long-lived target is not the retry's.

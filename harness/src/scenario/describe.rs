@@ -5,7 +5,16 @@ use super::*;
 /// One line per step, for traces and failure reports.
 pub fn describe_step(step: &Step) -> String {
     match step {
-        Step::OpenChat { tab, chat } => format!("open-chat {chat} in [{tab}]"),
+        Step::OpenChat {
+            tab,
+            chat,
+            embedded: false,
+        } => format!("open-chat {chat} in [{tab}]"),
+        Step::OpenChat {
+            tab,
+            chat,
+            embedded: true,
+        } => format!("open-chat {chat} in [{tab}], in a frame of another site"),
         Step::Leave { tab } => format!("leave [{tab}] for another site"),
         Step::GoBack { tab } => format!("go back in [{tab}]"),
         Step::OpenConnectors { tab } => format!("open-connectors in [{tab}]"),

@@ -128,6 +128,11 @@ pub struct PlatformConfig {
     /// configured by that URL alone (the reference server's default).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub mcp_connector: bool,
+    /// The platform's chat can be embedded in another site's frame: a frame keeps a session
+    /// of its own (the reference server's session cookie is then `SameSite=None; Secure;
+    /// Partitioned`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub embeddable: bool,
 }
 
 impl PlatformConfig {
@@ -150,6 +155,12 @@ impl PlatformConfig {
         if self.mcp_connector && !target.mcp_connector {
             needs.push(
                 "a connector `notes` that is the provider's MCP server at {provider}/mcp (if yours has one, say it with --target-mcp-connector)"
+                    .to_owned(),
+            );
+        }
+        if self.embeddable && !target.embeddable {
+            needs.push(
+                "a chat that keeps a session inside another site's frame (if yours does, say it with --target-embeddable)"
                     .to_owned(),
             );
         }
@@ -215,6 +226,11 @@ pub enum Step {
         tab: String,
         #[serde(default = "default_chat_id")]
         chat: String,
+        /// Open it inside a frame of another site's page (`127.0.0.2`, a site that embeds the
+        /// chat): every later step in this tab acts in the frame. Needs `[platform]
+        /// embeddable`: the frame signs in with a session of its own.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        embedded: bool,
     },
     /// Open the org's connectors page in a tab.
     OpenConnectors {
@@ -706,6 +722,13 @@ impl Scenario {
             {
                 return Err(format!(
                     "{at}: after_ms = {ms} is over the 30 000 ms a user may think"
+                ));
+            }
+            if let Step::OpenChat { embedded: true, .. } = step
+                && !self.platform.embeddable
+            {
+                return Err(format!(
+                    "{at}: embedded = true needs a platform whose chat keeps a session in another site's frame (hint: add `embeddable = true` under [platform])"
                 ));
             }
             if let Step::Pause { ms } = step

@@ -24,7 +24,11 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
     let mut steps = scenario.steps.iter();
     let opening = (steps.next(), steps.next(), steps.next());
     let (
-        Some(Step::OpenChat { tab, chat }),
+        Some(Step::OpenChat {
+            tab,
+            chat,
+            embedded: false,
+        }),
         Some(Step::Say {
             tab: said_in,
             text: first_message,

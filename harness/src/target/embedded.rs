@@ -78,6 +78,7 @@ impl EmbeddedStack {
         settings.data_dir = Some(data_dir.path().to_owned());
         settings.seed = Some(seed);
         settings.opener_policy = Some(platform.opener_policy);
+        settings.embeddable = platform.embeddable;
         let app = Application::build_with(settings, customize)
             .await
             .context("the reference server could not start")?;

@@ -42,7 +42,9 @@ pub fn router(state: AppState) -> Router {
         .route(paths::DISCONNECT, post(connections::disconnect))
         .route(paths::MESSAGES, get(chat::messages).post(chat::send))
         .route(paths::RESEND, post(chat::resend))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            security_headers(choices.embeddable, request, next)
+        }))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             opener_policy(choices.opener_policy, request, next)
         }))
@@ -62,16 +64,25 @@ async fn opener_policy(policy: OpenerPolicy, request: Request, next: Next) -> Re
     response
 }
 
-/// Content security policy without inline scripts, no referrer, no framing, no sniffing.
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Content security policy without inline scripts, no referrer, no framing, no sniffing. An
+/// embeddable platform lets other sites frame its chat page, and only that page.
+async fn security_headers(embeddable: bool, request: Request, next: Next) -> Response {
+    let framed = embeddable
+        && request
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|path| path.as_str() == paths::CHAT_PAGE);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+        HeaderValue::from_static(if framed {
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        ),
+             connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors http: https:; form-action 'self'"
+        } else {
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        }),
     );
     headers.insert(
         header::REFERRER_POLICY,
@@ -81,7 +92,9 @@ async fn security_headers(request: Request, next: Next) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !framed {
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-cache"));

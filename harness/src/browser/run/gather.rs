@@ -34,6 +34,17 @@ impl Run<'_> {
             {
                 continue;
             }
+            if self.tabs.framed.contains(&name)
+                && answered(
+                    unanswered,
+                    || format!("enter the chat frame of {}", tab()),
+                    client.enter_frame(0),
+                )
+                .await
+                .is_none()
+            {
+                continue;
+            }
             answered(
                 unanswered,
                 || format!("ask {} for its surfaces", tab()),

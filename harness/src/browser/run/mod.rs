@@ -89,6 +89,8 @@ struct Tabs {
     spare: Option<WindowHandle>,
     /// The session's first window, for good.
     home: WindowHandle,
+    /// Tabs whose chat is in a frame of another site's page: steps there act in the frame.
+    framed: std::collections::BTreeSet<String>,
 }
 
 impl Tabs {
@@ -191,7 +193,14 @@ impl Run<'_> {
         cmd(
             self.client.switch_to_window(handle).await,
             &format!("switch to tab {tab}"),
-        )
+        )?;
+        if self.tabs.framed.contains(tab) {
+            cmd(
+                self.client.enter_frame(0).await,
+                &format!("enter the frame of tab {tab} that embeds the chat"),
+            )?;
+        }
+        Ok(())
     }
 
     /// Returns a tab to navigate: the existing one, the spare first window, or a new tab.
@@ -431,6 +440,7 @@ pub async fn run_steps(
             ever: BTreeMap::new(),
             spare: Some(first_window.clone()),
             home: first_window,
+            framed: Default::default(),
         },
         said: BTreeMap::new(),
         answers_seen: BTreeMap::new(),

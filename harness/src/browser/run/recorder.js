@@ -69,7 +69,16 @@
 
   // Said again once the document is parsed: a new tab's very first console entries can be
   // lost while the driver attaches to it. The harness keeps one per document.
-  const announce = () => emit({ e: "document", url: location.href, hasOpener: safe(() => window.opener !== null), name: safe(() => window.name) });
+  // A document in a frame whose top-level page is of another origin is in another storage
+  // partition than the platform's own tabs (storage and BroadcastChannel are keyed by
+  // top-level site): said only when so.
+  const thirdParty = (() => {
+    if (window.top === window) return false;
+    try { void window.top.location.href; return false; } catch (e) { return true; }
+  })();
+  const announce = () => emit(Object.assign(
+    { e: "document", url: location.href, hasOpener: safe(() => window.opener !== null), name: safe(() => window.name) },
+    thirdParty ? { thirdParty: true } : {}));
   announce();
 
   if (OriginalBroadcastChannel) {

@@ -185,6 +185,7 @@ impl World<'_> {
                 self.steps.push(Step::OpenChat {
                     tab: "chat-2".into(),
                     chat: CHAT.into(),
+                    embedded: false,
                 });
             }
             Action::ForgedSuccess => {
@@ -240,6 +241,7 @@ impl World<'_> {
         self.steps.push(Step::OpenChat {
             tab: "chat".into(),
             chat: CHAT.into(),
+            embedded: false,
         });
         self.say();
         self.click_connect();

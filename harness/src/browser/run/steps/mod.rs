@@ -9,9 +9,53 @@ impl Run<'_> {
     pub(super) async fn step(&mut self, step: &Step) -> Result<(), StepError> {
         let org = self.identity.org.clone();
         match step {
-            Step::OpenChat { tab, chat } => {
+            Step::OpenChat {
+                tab,
+                chat,
+                embedded: false,
+            } => {
                 self.tab_for(tab).await?;
                 self.goto_ready(&contract::chat_path(&org, chat)).await
+            }
+            Step::OpenChat {
+                tab,
+                chat,
+                embedded: true,
+            } => {
+                self.tabs.framed.remove(tab);
+                self.tab_for(tab).await?;
+                // The frame keeps a session of its own (keyed by the embedding site): it signs
+                // in there, as a user of the embedding site would, and lands on the chat.
+                let chat_path = contract::chat_path(&org, chat);
+                let login =
+                    self.target
+                        .login_url(&self.identity.user, &self.identity.org, &chat_path);
+                let page = self.third_origin().await?.embedding_page();
+                cmd(
+                    self.client.goto(&page).await,
+                    "open another site's page that embeds the chat",
+                )?;
+                self.wait_css("[data-testid=embedder]").await?;
+                cmd(
+                    self.client
+                        .execute(
+                            "document.querySelector('[data-testid=embedded-chat]').src = arguments[0]",
+                            vec![json!(login.as_str())],
+                        )
+                        .await,
+                    "point the embedding page's frame at the chat",
+                )?;
+                self.tabs.framed.insert(tab.clone());
+                self.name_the_frame(tab).await?;
+                self.switch(tab).await?;
+                match self.wait_css("body[data-ready=true]").await {
+                    Ok(_) => Ok(()),
+                    Err(StepError::Timeout(what) | StepError::Failed(what)) => {
+                        Err(StepError::Failed(format!(
+                            "the chat in another site's frame did not reach a ready page ({what}): does the platform keep a session inside a third-party frame? (see docs/browsers.md, embedded chat)"
+                        )))
+                    }
+                }
             }
             Step::OpenConnectors { tab } => {
                 self.tab_for(tab).await?;
@@ -336,6 +380,31 @@ impl Run<'_> {
             self.other = Some(session);
         }
         Ok(self.other.as_ref().expect("just signed in"))
+    }
+
+    /// Names the tab's chat frame by the tab's name, and its top-level page (another site's)
+    /// `<tab> (embedder)`: what the recorder reports from the frame is the chat's.
+    async fn name_the_frame(&mut self, tab: &str) -> Result<(), StepError> {
+        let handle = String::from(self.tabs.handle(tab)?);
+        if let Recorder::Bidi(bidi) = self.recorder {
+            let tree = bidi
+                .command(
+                    "browsingContext.getTree",
+                    json!({ "root": handle, "maxDepth": 1 }),
+                )
+                .await
+                .map_err(|e| StepError::Failed(format!("list the frames of tab {tab}: {e:#}")))?;
+            let frame = tree["contexts"][0]["children"][0]["context"]
+                .as_str()
+                .ok_or_else(|| {
+                    StepError::Failed(format!(
+                        "tab {tab} shows no frame where the chat should be embedded"
+                    ))
+                })?;
+            self.tabs.ever.insert(handle, format!("{tab} (embedder)"));
+            self.tabs.ever.insert(frame.to_owned(), tab.to_owned());
+        }
+        Ok(())
     }
 
     /// The harness's third origin (hostile pages, another site), started on first use.
