@@ -388,15 +388,19 @@ pub fn render(
                     if url.is_empty() || url == "about:blank" {
                         continue;
                     }
-                    let opener = match (
-                        record.event["hasOpener"] == true,
-                        record.event["thirdParty"] == true,
-                    ) {
-                        (true, false) => "with opener",
-                        (false, false) => "no opener",
-                        (true, true) => "with opener, in another site's frame",
-                        (false, true) => "no opener, in another site's frame",
-                    };
+                    let opener = format!(
+                        "{}{}",
+                        if record.event["hasOpener"] == true {
+                            "with opener"
+                        } else {
+                            "no opener"
+                        },
+                        if record.event["thirdParty"] == true {
+                            ", in another site's frame"
+                        } else {
+                            ""
+                        }
+                    );
                     match layer {
                         Layer::Transcript => format!("[{tab}] loads {url} ({opener})"),
                         Layer::Normative => {

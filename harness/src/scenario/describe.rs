@@ -8,13 +8,15 @@ pub fn describe_step(step: &Step) -> String {
         Step::OpenChat {
             tab,
             chat,
-            embedded: false,
-        } => format!("open-chat {chat} in [{tab}]"),
-        Step::OpenChat {
-            tab,
-            chat,
-            embedded: true,
-        } => format!("open-chat {chat} in [{tab}], in a frame of another site"),
+            embedded,
+        } => format!(
+            "open-chat {chat} in [{tab}]{}",
+            if *embedded {
+                ", in a frame of another site"
+            } else {
+                ""
+            }
+        ),
         Step::Leave { tab } => format!("leave [{tab}] for another site"),
         Step::GoBack { tab } => format!("go back in [{tab}]"),
         Step::OpenConnectors { tab } => format!("open-connectors in [{tab}]"),

@@ -64,6 +64,18 @@ async fn opener_policy(policy: OpenerPolicy, request: Request, next: Next) -> Re
     response
 }
 
+/// The platform's content security policy, framed by `$ancestors` (`frame-ancestors`).
+macro_rules! content_security_policy {
+    ($ancestors:literal) => {
+        concat!(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors ",
+            $ancestors,
+            "; form-action 'self'"
+        )
+    };
+}
+
 /// Content security policy without inline scripts, no referrer, no framing, no sniffing. An
 /// embeddable platform lets other sites frame its chat page, and only that page.
 async fn security_headers(embeddable: bool, request: Request, next: Next) -> Response {
@@ -77,11 +89,9 @@ async fn security_headers(embeddable: bool, request: Request, next: Next) -> Res
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if framed {
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors http: https:; form-action 'self'"
+            content_security_policy!("http: https:")
         } else {
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+            content_security_policy!("'none'")
         }),
     );
     headers.insert(

@@ -205,6 +205,8 @@ impl Run<'_> {
 
     /// Returns a tab to navigate: the existing one, the spare first window, or a new tab.
     async fn tab_for(&mut self, tab: &str) -> Result<(), StepError> {
+        // The step loads a page of its own in the tab: a chat frame it showed is gone.
+        self.tabs.framed.remove(tab);
         if self.tabs.by_name.contains_key(tab) {
             return self.switch(tab).await;
         }

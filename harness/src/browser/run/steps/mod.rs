@@ -22,7 +22,6 @@ impl Run<'_> {
                 chat,
                 embedded: true,
             } => {
-                self.tabs.framed.remove(tab);
                 self.tab_for(tab).await?;
                 // The frame keeps a session of its own (keyed by the embedding site): it signs
                 // in there, as a user of the embedding site would, and lands on the chat.
