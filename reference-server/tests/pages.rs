@@ -196,3 +196,34 @@ authorization_parameters = { prompt = "consent", state = "fixed" }
     assert!(message.contains("\"state\""), "{message}");
     assert!(message.contains("hint"), "{message}");
 }
+
+#[tokio::test]
+async fn an_embeddable_platform_lets_other_sites_frame_its_chat_page_alone() {
+    let stack = support::stack_with(Faults::none(), |settings| settings.embeddable = true).await;
+    let browser = Browser::new(&stack);
+    let response = browser
+        .http
+        .get(browser.url("/dev/login?user=alice&org=acme&next=/acme/chat/c1"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    for attribute in ["HttpOnly", "SameSite=None", "Secure", "Partitioned"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    browser.login("alice", "acme").await;
+    let chat = browser.visit(browser.url("/acme/chat/c1")).await;
+    assert_eq!(chat.status, 200);
+    let csp = chat.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors http: https:"), "{csp}");
+    assert!(!chat.headers.contains_key("x-frame-options"));
+    for path in [
+        "/acme/connectors",
+        "/auth/connector-callback?oauth_result=success",
+    ] {
+        let page = browser.visit(browser.url(path)).await;
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(page.headers["x-frame-options"], "DENY", "{path}");
+    }
+}
