@@ -11,8 +11,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use harness::browser::webdriver::{DriverProcess, Session};
 use harness::check::invariants::{
-    CALLBACK_CLOSED, CHAT_RESUMED, HOSTILE_RECEIVES_NOTHING, NO_SECRET_VISIBLE, OPENED_AS_TAB,
-    PAYLOAD_SHAPE, PROVIDER_NEVER_GETS_PLATFORM_AUTH, REVOCATION,
+    CALLBACK_CLOSED, CHANNELS_COMPLETE, CHAT_RESUMED, HOSTILE_RECEIVES_NOTHING, NO_SECRET_VISIBLE,
+    OPENED_AS_TAB, PAYLOAD_SHAPE, PROVIDER_NEVER_GETS_PLATFORM_AUTH, REVOCATION,
 };
 use harness::check::verdict::ScenarioResult;
 use harness::contract::Engine;
@@ -63,9 +63,16 @@ fn run(broken: Option<RouterCustomizer>, scenario: &str) -> ScenarioResult {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let target = Target::embedded(2, broken).await.unwrap();
+        let target = Target::embedded_for(&file.scenario.platform, 2, broken)
+            .await
+            .unwrap();
         let driver = DriverProcess::spawn(Engine::Chromium).unwrap();
-        let session = Session::start(Engine::Chromium, &driver.url).await.unwrap();
+        let switches = Engine::Chromium
+            .switches_for_case(&file.scenario.browser, &file.scenario.platform)
+            .unwrap();
+        let session = Session::start_with(Engine::Chromium, &driver.url, &switches)
+            .await
+            .unwrap();
         let scratch = tempfile::tempdir().unwrap();
         let artifacts = Artifacts {
             root: scratch.path().to_owned(),
@@ -207,6 +214,28 @@ fn an_extra_field_in_the_payload_is_caught() {
         r#"connectionId: params.get("connection_id") || "", tracking: document.referrer"#,
     )]);
     assert_caught(&run(Some(broken), BASELINE), PAYLOAD_SHAPE);
+}
+
+#[test]
+fn a_callback_that_posts_nothing_to_the_opener_of_a_chat_in_another_sites_frame_is_caught() {
+    if !support::chromium_available() {
+        return;
+    }
+    // In another site's frame the opener's message is the only channel that reaches the chat
+    // (storage and BroadcastChannel are partitioned): the check holds the callback to it there
+    // too, although the chat resumes by polling.
+    let embedded = BASELINE.replacen(
+        "do = \"open-chat\"",
+        "do = \"open-chat\"\nembedded = true",
+        1,
+    ) + "[platform]\nembeddable = true\n";
+    assert_eq!(run(None, &embedded).outcome, Outcome::Pass);
+    let broken = broken_script(&[(
+        "callback.js",
+        "window.opener.postMessage(payload, location.origin);",
+        "/* no message to the opener */",
+    )]);
+    assert_caught(&run(Some(broken), &embedded), CHANNELS_COMPLETE);
 }
 
 /// The callback page posting its result to any origin.

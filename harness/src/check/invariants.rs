@@ -1080,10 +1080,14 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
             ));
         }
         let listening = listening_tabs(observation, callback.index, callback.tab);
+        // A write reaches the tabs of the callback's own storage partition.
         for value in &writes {
-            for tab in listening.iter().filter(|tab| !gone(tab)) {
+            for listener in listening
+                .iter()
+                .filter(|l| !l.in_another_sites_frame && !gone(&l.tab))
+            {
                 *storage_expected
-                    .entry((tab.clone(), (*value).to_owned()))
+                    .entry((listener.tab.clone(), (*value).to_owned()))
                     .or_default() += 1;
             }
         }
@@ -1092,7 +1096,7 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
         if callback.has_opener
             && let Some(opener) = opener_of.get(callback.tab)
             && !gone(opener)
-            && listening.iter().any(|tab| tab == *opener)
+            && listening.iter().any(|l| l.tab == *opener)
         {
             let pairs: BTreeMap<String, String> = callback.url.query_pairs().into_owned().collect();
             let key = (
@@ -1144,32 +1148,40 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
     found
 }
 
-/// The other tabs that show a chat or the connectors page at record `index` in the writer's
-/// storage partition (a top-level tab's; a chat in another site's frame is keyed by that
-/// site): those a storage write at that moment must reach.
-fn listening_tabs(observation: &Observation, index: usize, writer: &str) -> Vec<String> {
-    let mut current: BTreeMap<&str, bool> = BTreeMap::new();
+/// A tab that shows a chat or the connectors page.
+struct ListeningTab {
+    tab: String,
+    /// The page is in a frame of another site's page: its storage and BroadcastChannel are
+    /// that site's partition, which a top-level callback's writes never reach (a message to
+    /// it as the callback's opener does).
+    in_another_sites_frame: bool,
+}
+
+/// The other tabs that show a chat or the connectors page at record `index`.
+fn listening_tabs(observation: &Observation, index: usize, writer: &str) -> Vec<ListeningTab> {
+    let mut current: BTreeMap<&str, Option<ListeningTab>> = BTreeMap::new();
     for record in observation.recorded.iter().take(index) {
         if record.kind != "document" || record.tab == writer {
             continue;
         }
-        let listening = record.event["thirdParty"] != true
-            && record.event["url"]
-                .as_str()
-                .and_then(|u| url::Url::parse(u).ok())
-                .is_some_and(|url| {
-                    matches!(
-                        contract::contract_page(&url, &observation.org),
-                        Some("chat" | "connectors")
-                    )
-                });
-        current.insert(&record.tab, listening);
+        let listening = record.event["url"]
+            .as_str()
+            .and_then(|u| url::Url::parse(u).ok())
+            .is_some_and(|url| {
+                matches!(
+                    contract::contract_page(&url, &observation.org),
+                    Some("chat" | "connectors")
+                )
+            });
+        current.insert(
+            &record.tab,
+            listening.then(|| ListeningTab {
+                tab: record.tab.clone(),
+                in_another_sites_frame: record.event["thirdParty"] == true,
+            }),
+        );
     }
-    current
-        .into_iter()
-        .filter(|(_, listening)| *listening)
-        .map(|(tab, _)| tab.to_owned())
-        .collect()
+    current.into_values().flatten().collect()
 }
 
 /// Invariant 9: a page of another origin (`open-hostile-page`) receives nothing on any
