@@ -386,7 +386,8 @@ async fn run_subject(
             Side::Variant => &subject.names,
         },
         provider: &provider_url,
-        opener_policy: (!platform.is_default()).then(|| platform.opener_policy.name()),
+        opener_policy: (platform.opener_policy != reference_server::OpenerPolicy::Unset)
+            .then(|| platform.opener_policy.name()),
         embeddable: platform.embeddable,
     };
     let mut child = KillOnDrop(spawn(&flags)?);
