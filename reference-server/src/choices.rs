@@ -103,6 +103,8 @@ pub struct Choices {
     pub status_extra_fields: bool,
     /// The callback page has other markup and text than the reference's.
     pub callback_markup: bool,
+    /// How long the callback page waits after its deliveries before it closes itself.
+    pub callback_close_after_ms: u32,
     /// Edits to the page scripts: `(file, from, to)`.
     pub script_edits: Vec<(&'static str, &'static str, &'static str)>,
     pub opener_policy: OpenerPolicy,
@@ -123,6 +125,12 @@ impl Default for Choices {
     }
 }
 
+/// The reference callback's wait before it closes itself, as `static/callback.js` has it.
+pub const REFERENCE_CALLBACK_CLOSE_AFTER_MS: u32 = 100;
+
+/// The reference callback's wait before it closes itself, as `static/callback.js` has it.
+pub const REFERENCE_CALLBACK_CLOSE: &str = "  }, 100);\n})();";
+
 /// The path of the extra sign-in hop (`login_hop`).
 pub const LOGIN_HOP_PATH: &str = "/session/begin";
 
@@ -141,6 +149,7 @@ impl Choices {
             wording: Wording::Reference,
             status_extra_fields: false,
             callback_markup: false,
+            callback_close_after_ms: REFERENCE_CALLBACK_CLOSE_AFTER_MS,
             script_edits: Vec::new(),
             opener_policy: OpenerPolicy::Unset,
             embeddable: false,
@@ -170,6 +179,7 @@ impl Choices {
             wording,
             status_extra_fields,
             callback_markup,
+            callback_close_after_ms,
             opener_policy,
             embeddable
         );
@@ -195,6 +205,24 @@ impl Choices {
             )),
             Wording::Omitted => None,
         }
+    }
+
+    /// The edits these choices make to the page scripts: their own, and the callback's wait
+    /// before it closes itself where it is not the reference's.
+    pub fn all_script_edits(&self) -> Vec<(&'static str, String, String)> {
+        let mut edits: Vec<(&'static str, String, String)> = self
+            .script_edits
+            .iter()
+            .map(|(file, from, to)| (*file, (*from).to_owned(), (*to).to_owned()))
+            .collect();
+        if self.callback_close_after_ms != REFERENCE_CALLBACK_CLOSE_AFTER_MS {
+            edits.push((
+                "callback.js",
+                REFERENCE_CALLBACK_CLOSE.to_owned(),
+                REFERENCE_CALLBACK_CLOSE.replace("100", &self.callback_close_after_ms.to_string()),
+            ));
+        }
+        edits
     }
 
     /// The session cookie as set on sign-in.
@@ -227,4 +255,30 @@ pub(crate) fn parse_named<T: Serialize + Copy>(
             let names: Vec<String> = all.iter().map(kebab_name).collect();
             anyhow::anyhow!("unknown {what} {name:?} (allowed: {})", names.join(", "))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_callback_script_has_the_close_wait_a_choice_edits() {
+        let callback = include_str!("../static/callback.js");
+        assert!(
+            callback.contains(REFERENCE_CALLBACK_CLOSE),
+            "static/callback.js no longer ends with {REFERENCE_CALLBACK_CLOSE:?}: update REFERENCE_CALLBACK_CLOSE"
+        );
+        let at_once = Choices {
+            callback_close_after_ms: 0,
+            ..Choices::reference()
+        };
+        assert_eq!(
+            at_once.all_script_edits(),
+            vec![(
+                "callback.js",
+                REFERENCE_CALLBACK_CLOSE.to_owned(),
+                "  }, 0);\n})();".to_owned()
+            )]
+        );
+    }
 }

@@ -26,6 +26,8 @@ pub enum Variant {
     ChannelOrder,
     /// The callback closes itself 1.5 s after delivering, not 0.1 s.
     CloseDelay,
+    /// The callback closes itself at once after its deliveries (no wait; the spec sets none).
+    CloseAtOnce,
     /// The card polls every second, with no backoff.
     PollSchedule,
     /// The status API answers with more fields (timestamps, scopes, provider).
@@ -44,7 +46,7 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 15] = [
+    pub const ALL: [Variant; 16] = [
         Variant::MessageWording,
         Variant::NoCallbackMessage,
         Variant::ConnectPath,
@@ -53,6 +55,7 @@ impl Variant {
         Variant::SessionCookie,
         Variant::ChannelOrder,
         Variant::CloseDelay,
+        Variant::CloseAtOnce,
         Variant::PollSchedule,
         Variant::StatusExtraFields,
         Variant::CallbackMarkup,
@@ -144,7 +147,11 @@ impl Variant {
                 ..reference
             },
             Variant::CloseDelay => Choices {
-                script_edits: vec![("callback.js", "  }, 100);\n})();", "  }, 1500);\n})();")],
+                callback_close_after_ms: 1500,
+                ..reference
+            },
+            Variant::CloseAtOnce => Choices {
+                callback_close_after_ms: 0,
                 ..reference
             },
             Variant::PollSchedule => Choices {

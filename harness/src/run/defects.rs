@@ -290,7 +290,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 41] = [
 /// For the test suite: the scenarios where each variant's difference shows (every variant
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
-pub const VARIANT_SCENARIOS: [(&str, &str); 15] = [
+pub const VARIANT_SCENARIOS: [(&str, &str); 16] = [
     ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
@@ -308,6 +308,10 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 15] = [
         "channels/no-broadcast-channel,opener/noopener",
     ),
     ("close-delay", "callback/revisited"),
+    (
+        "close-at-once",
+        "provider/error-redirect,mcp/registration-refused,provider/csp-form-action-blocks-redirect",
+    ),
     ("poll-schedule", "channels/polling-only"),
     ("status-extra-fields", "hostile/another-orgs-connection"),
     ("callback-markup", "provider/error-description-with-markup"),

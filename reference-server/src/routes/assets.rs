@@ -49,15 +49,15 @@ pub async fn static_file(
     let Some((_, content_type, original)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
-    let edits = state
-        .choices()
-        .script_edits
-        .iter()
-        .chain(crate::hooks::script_edits(&state));
+    let edits = state.choices().all_script_edits().into_iter().chain(
+        crate::hooks::script_edits(&state)
+            .iter()
+            .map(|(name, from, to)| (*name, (*from).to_owned(), (*to).to_owned())),
+    );
     let mut body = (*original).to_owned();
     for (_, from, to) in edits.filter(|(name, _, _)| *name == file) {
-        assert!(body.contains(from), "{file} lacks {from:?}");
-        body = body.replace(from, to);
+        assert!(body.contains(&from), "{file} lacks {from:?}");
+        body = body.replace(&from, &to);
     }
     ([(header::CONTENT_TYPE, *content_type)], body).into_response()
 }

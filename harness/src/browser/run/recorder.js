@@ -5,7 +5,10 @@
 // It keeps the originals of what it watches, applies the scenario's browser configuration
 // (features removed, storage throwing, openers severed), and reports on the console, with a
 // marker the harness reads back through `log.entryAdded`:
-//   document       a document started (its URL, whether it has an opener)
+//   document       a document started (its URL, whether it has an opener); said again once
+//                  it is parsed, and before any other report of a document that reuses the
+//                  window of the tab's initial about:blank
+//   close-called   the page called window.close()
 //   window-open    window.open was called (URL, target, features, whether the browser
 //                  blocked it, and the event being handled at the call: its type and
 //                  isTrusted, and navigator.userActivation.isActive)
@@ -27,12 +30,13 @@
   const safe = (read) => { try { return read(); } catch (e) { return null; } };
   // Where reports go: the console (read back over BiDi), or, where the engine has no BiDi,
   // beacons to the recording proxy on this document's own origin.
-  const DOC = Math.random().toString(36).slice(2) + Date.now().toString(36);
+  const newDocId = () => Math.random().toString(36).slice(2) + Date.now().toString(36);
+  let DOC = newDocId();
   let sequence = 0;
   const beacon = navigator.sendBeacon ? navigator.sendBeacon.bind(navigator) : null;
   // The page's fetch is watched below; the recorder's own reports use the original.
   const rawFetch = window.fetch ? window.fetch.bind(window) : null;
-  const emit = config.transport === "beacon"
+  const send = config.transport === "beacon"
     ? (event) => {
       event.doc = DOC;
       try {
@@ -49,8 +53,27 @@
       event.doc = DOC;
       try { log(MARKER + stringify(event)); } catch (e) { /* unserializable data */ }
     };
+  // Every report first makes sure its document was announced. A tab's first navigation to a
+  // page of its initial about:blank's origin (a callback the provider redirected to at once,
+  // from a tab the platform opened) keeps that window, and with it this script, which does not
+  // run again: the new document is seen here as a document that is not the one announced, and
+  // gets an id and an announcement of its own before anything it does is reported, however
+  // soon it closes itself.
+  let announcedDocument = null;
+  let announce = () => {};
+  const ensureAnnounced = () => {
+    if (announcedDocument !== document) {
+      if (announcedDocument !== null) { DOC = newDocId(); }
+      announcedDocument = document;
+      announce();
+    }
+  };
+  const emit = (event) => {
+    ensureAnnounced();
+    send(event);
+  };
   if (config.transport === "beacon") {
-    Object.defineProperty(window, config.docHook, { value: DOC, enumerable: false });
+    Object.defineProperty(window, config.docHook, { get: () => DOC, enumerable: false, configurable: true });
     // Without BiDi the console is not readable from outside: report what is written to it.
     for (const level of ["log", "info", "warn", "error", "debug"]) {
       const original = console[level].bind(console);
@@ -76,10 +99,10 @@
     if (window.top === window) return false;
     try { void window.top.location.href; return false; } catch (e) { return true; }
   })();
-  const announce = () => emit(Object.assign(
+  announce = () => send(Object.assign(
     { e: "document", url: location.href, hasOpener: safe(() => window.opener !== null), name: safe(() => window.name) },
     thirdParty ? { thirdParty: true } : {}));
-  announce();
+  ensureAnnounced();
 
   if (OriginalBroadcastChannel) {
     try {
@@ -209,7 +232,17 @@
   });
   // On the window, not the document: when a new tab's first navigation reuses the window of
   // its initial about:blank (Chromium), the document seen here is not the one that loads.
-  window.addEventListener("DOMContentLoaded", () => { announce(); surfaces("loaded"); });
+  window.addEventListener("DOMContentLoaded", () => {
+    if (announcedDocument === document) { announce(); } else { ensureAnnounced(); }
+    surfaces("loaded");
+  });
+  // A page that closes itself: said before it goes, so that a callback gone in an instant is
+  // still known by its URL.
+  const originalClose = window.close;
+  window.close = function () {
+    emit({ e: "close-called" });
+    return originalClose.apply(this, arguments);
+  };
   window.addEventListener("pagehide", () => surfaces("pagehide"));
   Object.defineProperty(window, config.surfacesHook, { value: () => surfaces("final"), enumerable: false });
 }
