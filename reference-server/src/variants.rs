@@ -43,10 +43,14 @@ pub enum Variant {
     ClientMetadataPath,
     /// An MCP connector discovers its server's authorization on every connect, not once.
     McpDiscoveryEveryConnect,
+    /// `Cross-Origin-Opener-Policy: same-origin` on every page: no callback keeps its opener,
+    /// BroadcastChannel, storage and polling resume the chat (the deployment declares it:
+    /// `--target-opener-policy site-wide`).
+    SiteWideCoop,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 16] = [
+    pub const ALL: [Variant; 17] = [
         Variant::MessageWording,
         Variant::NoCallbackMessage,
         Variant::ConnectPath,
@@ -63,6 +67,7 @@ impl Variant {
         Variant::OpenWithoutTarget,
         Variant::ClientMetadataPath,
         Variant::McpDiscoveryEveryConnect,
+        Variant::SiteWideCoop,
     ];
 
     pub fn name(self) -> String {
@@ -113,6 +118,10 @@ impl Variant {
             },
             Variant::McpDiscoveryEveryConnect => Choices {
                 mcp_discovery_every_connect: true,
+                ..reference
+            },
+            Variant::SiteWideCoop => Choices {
+                opener_policy: crate::OpenerPolicy::SiteWide,
                 ..reference
             },
             Variant::ExtraAuthorizationParameters => Choices {

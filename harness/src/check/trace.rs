@@ -166,14 +166,20 @@ impl Normalizer {
     }
 }
 
-/// A payload as one line; in the normative layer without its `message`, whose presence and
-/// wording are the platform's choice.
+/// A payload as one line. In the normative layer without its `message`, whose presence and
+/// wording are the platform's choice, and, on an error, without its `connectionId`: whether an
+/// error names its connection is the platform's choice too (target-contract.md §4, the
+/// callback). A payload sent as a JSON string reads as the object it encodes.
 fn payload_text(data: &Value, layer: Layer) -> String {
     match data {
         Value::Object(fields) => {
+            let error = fields.get("result").and_then(Value::as_str) == Some("error");
             let parts: Vec<String> = fields
                 .iter()
-                .filter(|(k, _)| layer == Layer::Transcript || *k != "message")
+                .filter(|(k, _)| {
+                    layer == Layer::Transcript
+                        || !(*k == "message" || (error && *k == "connectionId"))
+                })
                 .map(|(k, v)| format!("{k}: {}", short(v)))
                 .collect();
             format!("{{{}}}", parts.join(", "))
@@ -224,16 +230,6 @@ pub const NAMED_AUTHORIZATION_PARAMETERS: [&str; 8] = [
     "scope",
     "state",
 ];
-
-/// Whether a provider request is how the platform found its way to an MCP server's
-/// authorization (its metadata, a registration, a probe without a token): how and when it
-/// does is its own choice (a cache, a client registered beforehand), so the normative layer
-/// leaves these out; the transcript keeps them.
-fn is_discovery(request: &fake_provider::LoggedRequest) -> bool {
-    request.path.starts_with("/.well-known/")
-        || request.path == "/register"
-        || (request.path == "/mcp" && request.outcome.starts_with("rejected: no bearer token"))
-}
 
 /// Query parameters, sorted, for a stable line; in the normative layer only those named in
 /// the contract.
@@ -403,11 +399,18 @@ pub fn render(
                     );
                     match layer {
                         Layer::Transcript => format!("[{tab}] loads {url} ({opener})"),
+                        // Whether a tab keeps its opener is the browser's and the
+                        // deployment's business (a COOP header severs it); what the callback
+                        // owes an opener it kept is judged by channels-complete.
                         Layer::Normative => {
                             let Some(what) = normative_document(url, &platform_origin, org) else {
                                 continue;
                             };
-                            format!("[{tab}] loads {what} ({opener})")
+                            if record.event["thirdParty"] == true {
+                                format!("[{tab}] loads {what} (in another site's frame)")
+                            } else {
+                                format!("[{tab}] loads {what}")
+                            }
                         }
                     }
                 }
@@ -466,6 +469,11 @@ pub fn render(
             "bc-receive" | "storage-event" | "message"
         );
         if receipt && callback_tabs.contains(&record.tab.as_str()) {
+            continue;
+        }
+        // A message to the opener exists only where the callback kept one, which the
+        // deployment's COOP decides: channels-complete and payload-shape judge it.
+        if layer == Layer::Normative && matches!(record.kind.as_str(), "post-message" | "message") {
             continue;
         }
         let line = match record.kind.as_str() {
@@ -532,34 +540,13 @@ pub fn render(
         }
     }
 
-    out.push_str("provider:\n");
-    let mut previous = String::new();
-    for request in &observation.provider_requests {
-        if layer == Layer::Normative && is_discovery(request) {
-            continue;
-        }
-        let query = if request.query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", sorted_query(&request.query, layer))
-        };
-        let mut outcome = request.outcome.as_str();
-        // Which of a grant's tokens a platform revokes, and in which order, is its choice
-        // (RFC 7009 §2.1: revoking the refresh token revokes its access tokens): the
-        // normative fact is that a revocation reached the provider.
-        if layer == Layer::Normative && request.path == "/revoke" && outcome.starts_with("revoked ")
-        {
-            outcome = "revoked";
-        }
-        let line = normalizer.apply(&format!(
-            "{} {}{} -> {} ({outcome})",
-            request.method, request.path, query, request.status
-        ));
-        if layer == Layer::Normative && request.path == "/revoke" && line == previous {
-            continue;
-        }
-        out.push_str(&format!("  {line}\n"));
-        previous = line;
+    // The platform's conversation with the provider is not in the normative layer: the spec
+    // makes none of it observable in the browser, and what it must respect is judged by the
+    // provider-log checks (single-exchange, refresh-single-flight, bounded-retries,
+    // resource-consistent, registration-reused, revoked-at-provider,
+    // nothing-used-after-disconnect, provider-never-gets-platform-auth).
+    if layer == Layer::Transcript {
+        render_provider_requests(observation, normalizer, &mut out);
     }
 
     out.push_str("chats:\n");
@@ -585,6 +572,28 @@ pub fn render(
     out
 }
 
+/// The provider's log as the transcript shows it: every request with its parameters, status
+/// and the provider's verdict.
+fn render_provider_requests(
+    observation: &Observation,
+    normalizer: &mut Normalizer,
+    out: &mut String,
+) {
+    out.push_str("provider:\n");
+    for request in &observation.provider_requests {
+        let query = if request.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", sorted_query(&request.query, Layer::Transcript))
+        };
+        let line = normalizer.apply(&format!(
+            "{} {}{} -> {} ({})",
+            request.method, request.path, query, request.status, request.outcome
+        ));
+        out.push_str(&format!("  {line}\n"));
+    }
+}
+
 /// A document as the normative layer shows it: the contract's pages by what they are (the
 /// callback with its result and connection only), other origins' documents with the
 /// parameters the contract names; `None` for the platform's own pages (an interstitial at
@@ -603,11 +612,13 @@ fn normative_document(url: &str, platform_origin: &str, org: &str) -> Option<Str
         "callback" => {
             let pairs: BTreeMap<String, String> = parsed.query_pairs().into_owned().collect();
             let result = pairs.get("oauth_result").map(String::as_str).unwrap_or("");
+            // Whether an error names its connection is the platform's choice.
             let connection = match pairs.get("connection_id").map(String::as_str) {
-                None | Some("") => "no connection".to_owned(),
-                Some(id) => format!("connection_id={id}"),
+                _ if result == "error" => String::new(),
+                None | Some("") => ", no connection".to_owned(),
+                Some(id) => format!(", connection_id={id}"),
             };
-            Some(format!("the callback: oauth_result={result}, {connection}"))
+            Some(format!("the callback: oauth_result={result}{connection}"))
         }
         "connectors" => Some("the connectors page".to_owned()),
         _ => Some(format!(

@@ -11,7 +11,7 @@ use crate::run::suite::{RunOptions, run};
 use crate::scenario::{PlatformConfig, discover};
 use crate::target::process::KillOnDrop;
 use fake_provider::{ClientRegistration, FakeProvider};
-use reference_server::DEFAULT_CLIENTS;
+use reference_server::{DEFAULT_CLIENTS, OpenerPolicy};
 use std::fmt::Write as _;
 use std::io::BufRead;
 use std::process::Child;
@@ -290,7 +290,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 41] = [
 /// For the test suite: the scenarios where each variant's difference shows (every variant
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
-pub const VARIANT_SCENARIOS: [(&str, &str); 16] = [
+pub const VARIANT_SCENARIOS: [(&str, &str); 17] = [
     ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
@@ -319,6 +319,10 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 16] = [
     ("open-without-target", "connectors/connect-without-chat"),
     ("client-metadata-path", "mcp/client-metadata-document"),
     ("mcp-discovery-every-connect", "mcp/step-up-mid-session"),
+    (
+        "site-wide-coop",
+        "channels/baseline,hostile/forged-success-from-another-origin,opener/noopener",
+    ),
 ];
 
 /// Runs each subject's scenarios against its own server and provider, in Chromium. Cases
@@ -390,7 +394,7 @@ async fn run_subject(
             Side::Variant => &subject.names,
         },
         provider: &provider_url,
-        opener_policy: (platform.opener_policy != reference_server::OpenerPolicy::Unset)
+        opener_policy: (platform.opener_policy != OpenerPolicy::Unset)
             .then(|| platform.opener_policy.name()),
         embeddable: platform.embeddable,
     };
@@ -401,10 +405,22 @@ async fn run_subject(
             .rules()
             .register_client(ClientRegistration::new(id, secret, &redirect_uri));
     }
+    // What the subject's server is configured as: the case's needs, and, where the case
+    // leaves it open, the opener policy its variants choose (declared as a team declares its
+    // deployment's, so a step that configuration cannot play is a precondition, not a failure).
+    let mut declared = platform.clone();
+    if subject.side == Side::Variant && declared.opener_policy == OpenerPolicy::Unset {
+        let names: Vec<reference_server::Variant> = subject
+            .names
+            .iter()
+            .map(|name| reference_server::Variant::parse(name))
+            .collect::<anyhow::Result<_>>()?;
+        declared.opener_policy = reference_server::Variant::combined(&names).opener_policy;
+    }
     let options = RunOptions {
         target: Some(platform_url.parse()?),
         provider: Some(provider.public_url().clone()),
-        target_platform: platform.clone(),
+        target_platform: declared,
         engines: vec![Engine::Chromium],
         jobs: 1,
         pattern: pattern.to_owned(),

@@ -82,9 +82,23 @@ pub async fn run_scenario(
     let verdict = invariants::check(&file.scenario, &raw.observation, &platform_origin);
     result.violations = verdict.violations;
     result.checks = verdict.checks;
+    if let Some(StepError::Precondition(reason)) = &raw.step_error {
+        // The deployment's declared configuration leaves the case nothing to test, as a
+        // browser that cannot produce a configuration does: no check, no trace.
+        result.outcome = Outcome::PreconditionFailed;
+        result.expected = Outcome::PreconditionFailed;
+        result.violations.push(Violation {
+            invariant: STEP.into(),
+            detail: reason.clone(),
+        });
+        result.duration_ms = started.elapsed().as_millis() as u64;
+        return result;
+    }
     let timed_out = matches!(raw.step_error, Some(StepError::Timeout(_)));
     match &raw.step_error {
-        Some(StepError::Timeout(detail)) | Some(StepError::Failed(detail)) => {
+        Some(StepError::Timeout(detail))
+        | Some(StepError::Failed(detail))
+        | Some(StepError::Precondition(detail)) => {
             result.violations.insert(
                 0,
                 Violation {

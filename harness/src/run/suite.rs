@@ -198,10 +198,18 @@ pub async fn run(options: &RunOptions) -> anyhow::Result<Vec<ScenarioResult>> {
                     target.clone(),
                     provider.clone(),
                     ProviderProfile::read(path)?,
+                    options.target_platform.clone(),
                 )
                 .await?
             }
-            None => Target::remote(target.clone(), provider.clone()).await?,
+            None => {
+                Target::remote(
+                    target.clone(),
+                    provider.clone(),
+                    options.target_platform.clone(),
+                )
+                .await?
+            }
         }),
         (Some(_), None) => anyhow::bail!(
             "--target needs --provider URL: the fake provider the deployment's connectors point at (see docs/target-contract.md)"

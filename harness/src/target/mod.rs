@@ -148,6 +148,9 @@ pub struct Target {
     pub provider: ProviderControl,
     /// Whether the platform is the embedded reference server (snapshots may be written).
     pub embedded: bool,
+    /// How the deployment is configured, as it declared (`--target-*`) or as the embedded
+    /// reference server was started (the scenario's `[platform]`).
+    pub configuration: PlatformConfig,
     _stack: Option<EmbeddedStack>,
 }
 
@@ -178,12 +181,18 @@ impl Target {
             platform: stack.platform_url.clone(),
             provider: ProviderControl::Embedded(stack.provider.rules().clone()),
             embedded: true,
+            configuration: platform.clone(),
             _stack: Some(stack),
         })
     }
 
-    /// A deployment elsewhere, configured against the fake provider at `provider`.
-    pub async fn remote(platform: Url, provider: Url) -> anyhow::Result<Self> {
+    /// A deployment elsewhere, configured against the fake provider at `provider`, and as
+    /// `configuration` declares.
+    pub async fn remote(
+        platform: Url,
+        provider: Url,
+        configuration: PlatformConfig,
+    ) -> anyhow::Result<Self> {
         let control = ProviderControl::remote(provider.clone());
         control
             .violations()
@@ -199,6 +208,7 @@ impl Target {
             platform,
             provider: control,
             embedded: false,
+            configuration,
             _stack: None,
         })
     }
@@ -209,6 +219,7 @@ impl Target {
         platform: Url,
         provider: Url,
         profile: ProviderProfile,
+        configuration: PlatformConfig,
     ) -> anyhow::Result<Self> {
         for (what, url) in [("--provider", &provider), ("the target", &platform)] {
             if let Err(error) = reqwest::Client::new().get(url.clone()).send().await {
@@ -224,6 +235,7 @@ impl Target {
                 profile: Arc::new(profile),
             },
             embedded: false,
+            configuration,
             _stack: None,
         })
     }

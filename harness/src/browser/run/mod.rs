@@ -45,6 +45,10 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 pub enum StepError {
     Timeout(String),
     Failed(String),
+    /// The step cannot be played on a deployment configured as it declared (its
+    /// `[platform]` or `--target-*` flags): the case is `precondition-failed` with this
+    /// reason, never the platform's failure.
+    Precondition(String),
 }
 
 /// Everything a run produced before judging.

@@ -18,6 +18,13 @@ impl Run<'_> {
                 .await,
             "post the forged message",
         )?;
+        if posted != json!(true)
+            && self.target.configuration.opener_policy == reference_server::OpenerPolicy::SiteWide
+        {
+            return Err(StepError::Precondition(format!(
+                "tab {tab} has no opener to post a forgery from: the deployment sends Cross-Origin-Opener-Policy same-origin on every page (opener_policy = \"site-wide\"), which severs every opener its pages give, so no page of another origin holds the chat"
+            )));
+        }
         if posted != json!(true) {
             return Err(StepError::Failed(format!(
                 "tab {tab} has no opener to post to"

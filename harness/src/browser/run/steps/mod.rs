@@ -49,6 +49,7 @@ impl Run<'_> {
                 self.switch(tab).await?;
                 match self.wait_css("body[data-ready=true]").await {
                     Ok(_) => Ok(()),
+                    Err(precondition @ StepError::Precondition(_)) => Err(precondition),
                     Err(StepError::Timeout(what) | StepError::Failed(what)) => {
                         Err(StepError::Failed(format!(
                             "the chat in another site's frame did not reach a ready page ({what}): does the platform keep a session inside a third-party frame? (see docs/browsers.md, embedded chat)"
