@@ -103,6 +103,13 @@ pub struct Choices {
     pub status_extra_fields: bool,
     /// The callback page has other markup and text than the reference's.
     pub callback_markup: bool,
+    /// A refused replay of a redirect (its state already used) names its connection in the
+    /// error callback; the reference names none.
+    pub replay_refusal_names_connection: bool,
+    /// The redirect URI answers with a page that forwards to the callback (with a
+    /// stylesheet, whose request carries the redirect URI's URL as its Referer) instead of a
+    /// `302`.
+    pub redirect_through_page: bool,
     /// How long the callback page waits after its deliveries before it closes itself.
     pub callback_close_after_ms: u32,
     /// Edits to the page scripts: `(file, from, to)`.
@@ -150,6 +157,8 @@ impl Choices {
             status_extra_fields: false,
             callback_markup: false,
             callback_close_after_ms: REFERENCE_CALLBACK_CLOSE_AFTER_MS,
+            replay_refusal_names_connection: false,
+            redirect_through_page: false,
             script_edits: Vec::new(),
             opener_policy: OpenerPolicy::Unset,
             embeddable: false,
@@ -180,6 +189,8 @@ impl Choices {
             status_extra_fields,
             callback_markup,
             callback_close_after_ms,
+            replay_refusal_names_connection,
+            redirect_through_page,
             opener_policy,
             embeddable
         );

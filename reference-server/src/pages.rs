@@ -176,6 +176,21 @@ fn callback_page_other_markup(success: bool, message: &str) -> String {
     )
 }
 
+/// A page at the redirect URI that forwards the browser to `location` (a meta refresh, and a
+/// link for a browser that ignores it): what platforms whose redirect URI renders a page do.
+pub fn forwarding_page(location: &str) -> String {
+    let location = escape(location);
+    layout(
+        "Finishing the sign-in",
+        "data-page=\"forwarding\"",
+        &format!(
+            "<meta http-equiv=\"refresh\" content=\"0;url={location}\">\
+             <main><p>Finishing the sign-in… <a href=\"{location}\">Continue</a></p></main>"
+        ),
+        &[],
+    )
+}
+
 pub fn error_page(title: &str, detail: &str) -> String {
     layout(
         title,

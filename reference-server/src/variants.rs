@@ -47,10 +47,21 @@ pub enum Variant {
     /// BroadcastChannel, storage and polling resume the chat (the deployment declares it:
     /// `--target-opener-policy site-wide`).
     SiteWideCoop,
+    /// The callback posts its payload as JSON text on BroadcastChannel and to its opener, as
+    /// storage must carry it (the card reads either).
+    PayloadsAsJsonText,
+    /// Where the callback names no connection, its payloads say `connectionId: null`.
+    ConnectionIdNullWhenNone,
+    /// A refused replay of a redirect names its connection in the error callback (after that
+    /// connection's own success callback).
+    ReplayRefusalNamesItsConnection,
+    /// The redirect URI answers with a page that forwards to the callback (its URL carries the
+    /// code, and so does the Referer of its stylesheet's request) instead of a `302`.
+    RedirectThroughAPage,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 17] = [
+    pub const ALL: [Variant; 21] = [
         Variant::MessageWording,
         Variant::NoCallbackMessage,
         Variant::ConnectPath,
@@ -68,6 +79,10 @@ impl Variant {
         Variant::ClientMetadataPath,
         Variant::McpDiscoveryEveryConnect,
         Variant::SiteWideCoop,
+        Variant::PayloadsAsJsonText,
+        Variant::ConnectionIdNullWhenNone,
+        Variant::ReplayRefusalNamesItsConnection,
+        Variant::RedirectThroughAPage,
     ];
 
     pub fn name(self) -> String {
@@ -122,6 +137,37 @@ impl Variant {
             },
             Variant::SiteWideCoop => Choices {
                 opener_policy: crate::OpenerPolicy::SiteWide,
+                ..reference
+            },
+            Variant::PayloadsAsJsonText => Choices {
+                script_edits: vec![
+                    (
+                        "callback.js",
+                        "    channel.postMessage(payload);\n",
+                        "    channel.postMessage(JSON.stringify(payload));\n",
+                    ),
+                    (
+                        "callback.js",
+                        "window.opener.postMessage(payload, location.origin);",
+                        "window.opener.postMessage(JSON.stringify(payload), location.origin);",
+                    ),
+                ],
+                ..reference
+            },
+            Variant::RedirectThroughAPage => Choices {
+                redirect_through_page: true,
+                ..reference
+            },
+            Variant::ReplayRefusalNamesItsConnection => Choices {
+                replay_refusal_names_connection: true,
+                ..reference
+            },
+            Variant::ConnectionIdNullWhenNone => Choices {
+                script_edits: vec![(
+                    "callback.js",
+                    "connectionId: params.get(\"connection_id\") || \"\"",
+                    "connectionId: params.get(\"connection_id\") || null",
+                )],
                 ..reference
             },
             Variant::ExtraAuthorizationParameters => Choices {

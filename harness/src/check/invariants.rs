@@ -307,7 +307,7 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
     let mut verdict = Verdict::default();
     for id in BROWSER_CHECKS {
         let found = match id {
-            NO_SECRET_VISIBLE => no_secret_visible(observation),
+            NO_SECRET_VISIBLE => no_secret_visible(observation, platform_origin),
             PAYLOAD_SHAPE => payload_shape(observation, platform_origin),
             OPENED_AS_TAB => opened_as_tab(observation),
             CHAT_RESUMED => chat_resumed(scenario, observation),
@@ -491,11 +491,14 @@ fn text_of(value: &Value) -> String {
 }
 
 /// Invariant 1: no secret the provider issued or received on any browser-visible surface.
-fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
+fn no_secret_visible(observation: &Observation, platform_origin: &str) -> Vec<Violation> {
     // The one place a secret crosses the browser by design: the provider sends the code to
-    // the platform's redirect URI (RFC 6749 §4.1.2). That request may carry it; nothing else.
-    // Its redirect URI is read from the authorization requests, as the provider logged them
-    // and as the browser loaded them (all a real provider lets the harness see).
+    // the platform's redirect URI (RFC 6749 §4.1.2). That request may carry it, and so may
+    // the URL of a page the platform serves there (an error page, a page that forwards to the
+    // callback) and the Referer its requests to the platform's own origin carry: the code
+    // goes back to where the provider sent it. Nothing else. The redirect URI is read from
+    // the authorization requests, as the provider logged them and as the browser loaded them
+    // (all a real provider lets the harness see).
     let browser_authorizations = observation
         .recorded
         .iter()
@@ -521,7 +524,9 @@ fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
             return url.to_owned();
         };
         let base = format!("{}{}", parsed.origin().ascii_serialization(), parsed.path());
-        if !redirect_uris.contains(&base) {
+        // "The authorization code must never reach the callback page", even one that is the
+        // redirect URI too.
+        if !redirect_uris.contains(&base) || contract::is_callback(&parsed) {
             return url.to_owned();
         }
         let kept: Vec<(String, String)> = parsed
@@ -532,6 +537,9 @@ fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
         parsed.query_pairs_mut().clear().extend_pairs(kept);
         parsed.to_string()
     };
+    let to_the_platform = |url: &str| {
+        url::Url::parse(url).is_ok_and(|u| u.origin().ascii_serialization() == platform_origin)
+    };
     let mut surfaces: Vec<(String, String)> = Vec::new();
     for record in &observation.recorded {
         let where_ = format!("tab {} ({})", record.tab, record.kind);
@@ -540,10 +548,18 @@ fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
                 let mut exchange = record.event.clone();
                 if let Some(url) = record.event["url"].as_str() {
                     exchange["url"] = Value::String(without_the_code(url));
+                    if to_the_platform(url)
+                        && let Some(referer) = record.event["referer"].as_str()
+                    {
+                        exchange["referer"] = Value::String(without_the_code(referer));
+                    }
                 }
                 surfaces.push((where_, exchange.to_string()))
             }
-            "document" => surfaces.push((format!("{where_} URL"), text_of(&record.event["url"]))),
+            "document" => surfaces.push((
+                format!("{where_} URL"),
+                without_the_code(&text_of(&record.event["url"])),
+            )),
             "window-open" => {
                 surfaces.push((format!("{where_} URL"), text_of(&record.event["url"])))
             }
@@ -571,10 +587,25 @@ fn no_secret_visible(observation: &Observation) -> Vec<Violation> {
     found
 }
 
-/// The shape a result payload must have: result, connectionId and an optional message.
+/// A channel payload as the object it carries: an object as sent, or the object a JSON text
+/// encodes (storage carries text; BroadcastChannel and `postMessage` may carry either,
+/// target-contract.md §4, the callback).
+pub fn payload_object(data: &Value) -> Value {
+    match data {
+        Value::String(text) => match serde_json::from_str::<Value>(text) {
+            Ok(object @ Value::Object(_)) => object,
+            _ => data.clone(),
+        },
+        _ => data.clone(),
+    }
+}
+
+/// The shape a result payload must have: result, connectionId and an optional message. A
+/// `connectionId` is a string; where the callback names no connection it may also be `null`
+/// or absent.
 pub fn payload_problem(data: &Value) -> Option<String> {
-    let Value::Object(fields) = data else {
-        return Some(format!("not an object: {data}"));
+    let Value::Object(fields) = payload_object(data) else {
+        return Some(format!("not an object or the JSON text of one: {data}"));
     };
     for key in fields.keys() {
         if !["result", "connectionId", "message"].contains(&key.as_str()) {
@@ -587,7 +618,10 @@ pub fn payload_problem(data: &Value) -> Option<String> {
     ) {
         return Some("result is not \"success\" or \"error\"".into());
     }
-    if !fields.get("connectionId").is_some_and(Value::is_string) {
+    if !fields
+        .get("connectionId")
+        .is_none_or(|id| id.is_string() || id.is_null())
+    {
         return Some("connectionId is not a string".into());
     }
     if fields.get("message").is_some_and(|m| !m.is_string()) {
@@ -596,62 +630,58 @@ pub fn payload_problem(data: &Value) -> Option<String> {
     None
 }
 
+/// What a callback URL says a payload must say: its result and the connection it names (`""`
+/// for none).
+fn callback_says(url: &url::Url) -> (String, String) {
+    let pairs: BTreeMap<String, String> = url.query_pairs().into_owned().collect();
+    (
+        pairs.get("oauth_result").cloned().unwrap_or_default(),
+        pairs.get("connection_id").cloned().unwrap_or_default(),
+    )
+}
+
+/// Where a payload sent by a callback page disagrees with that page's own URL: another
+/// result (no `success` posted on an error), or another connection (none named where the
+/// URL names one, or one named where it names none).
+fn disagreement(payload: &Value, url: &url::Url) -> Option<String> {
+    let (result, connection) = callback_says(url);
+    let said_result = payload["result"].as_str().unwrap_or("");
+    let said_connection = match &payload["connectionId"] {
+        Value::String(id) => id.as_str(),
+        _ => "",
+    };
+    if said_result != result {
+        return Some(format!(
+            "result {said_result:?} while its callback URL says {result:?}"
+        ));
+    }
+    (said_connection != connection).then(|| {
+        format!("connectionId {said_connection:?} while its callback URL names {connection:?}")
+    })
+}
+
 /// Invariant 2: payloads on the three channels carry only result, connectionId and an
-/// optional message; `postMessage` names the platform's exact origin.
+/// optional message, each as its own callback URL says; `postMessage` names the platform's
+/// exact origin. Each payload a callback sends is held to that callback's URL, so a later
+/// callback for the same connection (a refused replay, a retry) is judged on its own.
 fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violation> {
     let mut found = Vec::new();
-    // What each connection's callback URL says; its payloads must say the same.
-    let results: std::collections::BTreeMap<String, String> = callback_urls(observation)
-        .into_iter()
-        .filter_map(|(_, url)| {
-            let pairs: std::collections::BTreeMap<String, String> =
-                url.query_pairs().into_owned().collect();
-            // An error for no connection (an unknown or refused redirect) names none.
-            Some((
-                pairs.get("connection_id").cloned().unwrap_or_default(),
-                pairs.get("oauth_result")?.clone(),
-            ))
-        })
-        .collect();
-    let check = |found: &mut Vec<Violation>, where_: String, data: &Value| {
-        // What the harness forged is not the platform's payload.
-        if observation.forged_payloads.contains(data) {
-            return;
-        }
-        if let Some(problem) = payload_problem(data) {
-            found.push(violation(PAYLOAD_SHAPE, format!("{where_}: {problem}")));
-        } else if let (Some(id), Some(result)) =
-            (data["connectionId"].as_str(), data["result"].as_str())
-            && let Some(said) = results.get(id)
-            && said != result
-        {
-            found.push(violation(
-                PAYLOAD_SHAPE,
-                format!("{where_}: result {result:?} while the callback URL says {said:?}"),
-            ));
-        }
-    };
+    let callbacks = callback_documents(observation);
     for record in &observation.recorded {
         let where_ = format!("tab {} {}", record.tab, record.kind);
-        match record.kind.as_str() {
-            "bc-send" | "bc-receive" => check(&mut found, where_, &record.event["data"]),
+        let data = match record.kind.as_str() {
+            "bc-send" | "bc-receive" => record.event["data"].clone(),
             "storage-write" | "storage-event" => {
                 let key = record.event["key"].as_str().unwrap_or("");
                 let value = record.event["value"]
                     .as_str()
                     .or(record.event["newValue"].as_str());
-                if key == contract::STORAGE_KEY
-                    && let Some(value) = value
-                {
-                    match serde_json::from_str::<Value>(value) {
-                        Ok(data) => check(&mut found, where_, &data),
-                        Err(_) => check(&mut found, where_, &Value::String(value.to_owned())),
-                    }
+                match value {
+                    Some(value) if key == contract::STORAGE_KEY => Value::String(value.to_owned()),
+                    _ => continue,
                 }
             }
-            "message" if record.event["origin"] == platform_origin => {
-                check(&mut found, where_, &record.event["data"])
-            }
+            "message" if record.event["origin"] == platform_origin => record.event["data"].clone(),
             "post-message" => {
                 let target = record.event["targetOrigin"].as_str().unwrap_or("");
                 if target != platform_origin {
@@ -662,9 +692,31 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<Violat
                         ),
                     ));
                 }
-                check(&mut found, where_, &record.event["data"]);
+                record.event["data"].clone()
             }
-            _ => {}
+            _ => continue,
+        };
+        // What the harness forged is not the platform's payload.
+        if observation.forged_payloads.contains(&data) {
+            continue;
+        }
+        if let Some(problem) = payload_problem(&data) {
+            found.push(violation(PAYLOAD_SHAPE, format!("{where_}: {problem}")));
+            continue;
+        }
+        let sent = matches!(
+            record.kind.as_str(),
+            "bc-send" | "storage-write" | "post-message"
+        );
+        if let Some(callback) = callbacks
+            .iter()
+            .find(|c| sent && *c.doc == record.event["doc"])
+            && let Some(problem) = disagreement(&payload_object(&data), &callback.url)
+        {
+            found.push(violation(
+                PAYLOAD_SHAPE,
+                format!("{where_} (from {}): {problem}", callback.url.path()),
+            ));
         }
     }
     found
@@ -1098,13 +1150,10 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
             && !gone(opener)
             && listening.iter().any(|l| l.tab == *opener)
         {
-            let pairs: BTreeMap<String, String> = callback.url.query_pairs().into_owned().collect();
-            let key = (
-                (*opener).to_owned(),
-                pairs.get("connection_id").cloned().unwrap_or_default(),
-                pairs.get("oauth_result").cloned().unwrap_or_default(),
-            );
-            *opener_expected.entry(key).or_default() += 1;
+            let (result, connection) = callback_says(&callback.url);
+            *opener_expected
+                .entry(((*opener).to_owned(), connection, result))
+                .or_default() += 1;
         }
     }
     for ((tab, value), expected) in storage_expected {
@@ -1131,9 +1180,10 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Viol
         let posted = observation
             .of_kind("post-message")
             .filter(|r| {
+                let payload = payload_object(&r.event["data"]);
                 r.tab == tab
-                    && r.event["data"]["connectionId"].as_str().unwrap_or("") == connection
-                    && r.event["data"]["result"].as_str().unwrap_or("") == result
+                    && payload["connectionId"].as_str().unwrap_or("") == connection
+                    && payload["result"].as_str().unwrap_or("") == result
             })
             .count();
         if posted < expected {

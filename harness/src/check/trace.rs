@@ -324,7 +324,9 @@ pub fn render(
         }
     }
     for record in &observation.recorded {
-        if let Some(id) = record.event["data"]["connectionId"].as_str() {
+        if let Some(id) =
+            crate::check::invariants::payload_object(&record.event["data"])["connectionId"].as_str()
+        {
             normalizer.learn(id, "CONNECTION");
         }
         if record.kind == "document"

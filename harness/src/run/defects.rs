@@ -290,7 +290,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 41] = [
 /// For the test suite: the scenarios where each variant's difference shows (every variant
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
-pub const VARIANT_SCENARIOS: [(&str, &str); 17] = [
+pub const VARIANT_SCENARIOS: [(&str, &str); 21] = [
     ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
@@ -322,6 +322,22 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 17] = [
     (
         "site-wide-coop",
         "channels/baseline,hostile/forged-success-from-another-origin,opener/noopener",
+    ),
+    (
+        "payloads-as-json-text",
+        "channels/baseline,opener/noopener,callback/revisited,hostile/same-origin-forgeries",
+    ),
+    (
+        "connection-id-null-when-none",
+        "hostile/redirect-replayed,hostile/login-csrf",
+    ),
+    (
+        "replay-refusal-names-its-connection",
+        "hostile/redirect-replayed",
+    ),
+    (
+        "redirect-through-a-page",
+        "channels/baseline,hostile/redirect-replayed,provider/consent-denied",
     ),
 ];
 

@@ -199,7 +199,10 @@ pub async fn redirect(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let fail = |id: Option<&str>, message: &str| {
-        found(&callback_location(state.choices(), false, id, message))
+        to_callback(
+            &state,
+            &callback_location(state.choices(), false, id, message),
+        )
     };
     let Some(attempt_state) = query.state.as_deref().filter(|s| !s.is_empty()) else {
         return fail(None, "The sign-in response carried no state.");
@@ -210,9 +213,13 @@ pub async fn redirect(
             return fail(None, "This sign-in response is unknown.");
         }
         AttemptLookup::AlreadyUsed(attempt) if !hooks::refuses_replays(&state) => attempt,
-        AttemptLookup::AlreadyUsed(_) => {
+        AttemptLookup::AlreadyUsed(attempt) => {
             tracing::warn!("redirect with a state already used");
-            return fail(None, "This sign-in response was already used.");
+            let named = state
+                .choices()
+                .replay_refusal_names_connection
+                .then_some(attempt.connection_id.as_str());
+            return fail(named, "This sign-in response was already used.");
         }
         AttemptLookup::Fresh(attempt) => attempt,
     };
@@ -323,7 +330,7 @@ pub async fn redirect(
                 &credentials.access_token,
                 code,
             );
-            found(&location)
+            to_callback(&state, &location)
         }
         Err(error) => {
             tracing::warn!(connection = %connection.id, %error, "code exchange failed");
@@ -342,12 +349,23 @@ fn fail_connection(state: &AppState, connection_id: &str, message: &str) -> AppR
     state
         .db()
         .set_connection_status(connection_id, ConnectionStatus::Failed, Some(message))?;
-    found(&callback_location(
-        state.choices(),
-        false,
-        Some(connection_id),
-        message,
-    ))
+    to_callback(
+        state,
+        &callback_location(state.choices(), false, Some(connection_id), message),
+    )
+}
+
+/// How the redirect URI sends the browser on to the callback: a `302`, or, where the
+/// platform's choices say so, a page that forwards there.
+fn to_callback(state: &AppState, location: &str) -> AppResult<Response> {
+    if state.choices().redirect_through_page {
+        let mut response = Html(pages::forwarding_page(location)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
+    }
+    found(location)
 }
 
 #[derive(Debug, Deserialize)]
