@@ -44,6 +44,92 @@ pub const PATH_TEMPLATES: [&str; 6] = [
     "/api/orgs/{org}/connections/{id}",
 ];
 
+/// What each step waits for on the platform: a step that does not get it in time stops the
+/// run (`step` in the report). `docs/target-contract.md`, "What each step waits for", has one
+/// row per entry, word for word (a test keeps them in step, and every selector a step names
+/// is in the contract or among the harness's own pages, [`HARNESS_PAGE_SELECTORS`]).
+pub const STEP_WAITS: [(&str, &str); 17] = [
+    (
+        "open-chat",
+        "the sign-in (`/dev/login`, any number of the platform's own hops) lands on the chat, whose `<body>` gets `data-ready=\"true\"`; in another site's frame the same, inside the frame",
+    ),
+    (
+        "open-connectors",
+        "the same sign-in, landing on the connectors page with `body[data-ready=true]`",
+    ),
+    (
+        "say",
+        "`[data-testid=chat-input]` and `[data-testid=chat-send]`; then (unless `wait = false`) the message shown as one more `[data-testid=chat-message][data-role=user]` and the agent's response to it: one more `[data-testid=agent-answer]`, `[data-testid=connect-card]` (a reconnect prompt holds one) or `[data-testid=tool-error]`; any other markup the chat shows is free",
+    ),
+    (
+        "connect",
+        "a visible `[data-testid=connect-card-button]` (or `[data-testid=connect-<connector>]` on the connectors page) whose click or Enter calls `window.open` and opens a new tab",
+    ),
+    (
+        "consent",
+        "the provider's page in the tab (the fake provider's, or a profile's pages)",
+    ),
+    ("reload", "`body[data-ready=true]` after the reload"),
+    (
+        "go-back",
+        "`body[data-ready=true]` after Back (loaded again or restored from the back/forward cache)",
+    ),
+    (
+        "disconnect",
+        "`[data-testid=disconnect-<connector>]`, then `[data-testid=connector-status-<connector>]` reading `revoked`",
+    ),
+    (
+        "wait-for",
+        "`answer`: one more `[data-testid=agent-answer]`; `card-error`: a visible `[data-testid=connect-card-error]`; `tool-error`: a `[data-testid=tool-error]`; `reconnect-prompt`: a `[data-testid=tool-error]` and a `[data-testid=reconnect-prompt]`; `tab-closed`: the tab closes itself; `consent-page`: the provider's page",
+    ),
+    (
+        "expect-chat",
+        "nothing: it reads the chat through the selectors of section 4 (a page with `[data-testid=chat-input]` is a chat)",
+    ),
+    (
+        "forge-success",
+        "the card's `[data-testid=connect-card]` with its `data-connection-id`, and a provider tab that kept its opener (a deployment that declares site-wide COOP has none: `precondition-failed`)",
+    ),
+    (
+        "forge-messages",
+        "the card's `[data-testid=connect-card]` with its `data-connection-id`",
+    ),
+    (
+        "open-hostile-page",
+        "the connect URL learnt at sign-in (section 4, What the harness learns)",
+    ),
+    (
+        "redirect-from-another-session",
+        "a second sign-in over HTTP (section 3) and the connect URL learnt at sign-in; the platform's redirects are followed",
+    ),
+    (
+        "probe-another-org",
+        "the status API (section 4) for another org's connection",
+    ),
+    (
+        "replay-redirect",
+        "a redirect to the platform's redirect URI seen earlier in the run",
+    ),
+    (
+        "leave, close-tab, pause, provider-revokes, revisit-callback",
+        "nothing of the platform",
+    ),
+];
+
+/// The selectors of pages the harness or the fake provider serves (a third origin's pages,
+/// the consent page): not the platform's, so not in the contract.
+pub const HARNESS_PAGE_SELECTORS: [&str; 9] = [
+    "[data-testid=hostile-open]",
+    "[data-testid=hostile-received]",
+    "[data-testid=embedder]",
+    "[data-testid=embedded-chat]",
+    "[data-testid=elsewhere]",
+    "[data-testid=consent-page]",
+    "[data-testid=consent-allow]",
+    "[data-testid=consent-deny]",
+    "[data-testid=connect-{name}]",
+];
+
 /// `path` (a contract path, from the site's root) on the platform at `platform`, which may
 /// live under a base path (`https://staging.example/alumia/`).
 pub fn platform_url(platform: &Url, path: &str) -> Url {
@@ -278,6 +364,76 @@ mod tests {
         assert!(
             found.is_empty(),
             "harness code names platform paths outside harness/src/contract.rs (use its functions, or learn the URL from the target):\n{}",
+            found.join("\n")
+        );
+    }
+
+    /// Every wait of a step is a row of the contract's "What each step waits for", and every
+    /// selector the harness's sources name is the contract's or one of its own pages'.
+    #[test]
+    fn every_step_wait_and_selector_is_a_sentence_of_the_contract() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let document = std::fs::read_to_string(root.join("../docs/target-contract.md")).unwrap();
+        for (step, waits) in STEP_WAITS {
+            let row = format!("| `{step}` | {waits} |");
+            assert!(
+                document.contains(&row),
+                "docs/target-contract.md has no row\n{row}\n(What each step waits for): write it there, word for word as harness/src/contract.rs STEP_WAITS says"
+            );
+        }
+        let names = |step: &str| -> Vec<String> { step.split(", ").map(str::to_owned).collect() };
+        let listed: Vec<String> = STEP_WAITS.iter().flat_map(|(s, _)| names(s)).collect();
+        // Every step a scenario file can name, from its JSON Schema.
+        let schema: serde_json::Value =
+            serde_json::from_str(&crate::scenario::json_schema()).unwrap();
+        let steps: Vec<&str> = schema["$defs"]["Step"]["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|variant| variant["properties"]["do"]["const"].as_str())
+            .collect();
+        assert!(steps.len() > 10, "the schema's steps were not found");
+        for step in steps {
+            assert!(
+                listed.iter().any(|l| l == step),
+                "the step {step} has no row in STEP_WAITS (and in the contract's What each step waits for)"
+            );
+        }
+        let mut files = Vec::new();
+        collect_rust_files(&root.join("src"), &mut files);
+        let mut found = Vec::new();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            for (number, line) in text.lines().enumerate() {
+                let mut rest = line;
+                while let Some(start) = rest.find("[data-testid=") {
+                    let tail = &rest[start..];
+                    let end = tail.find(']').map_or(tail.len(), |e| e + 1);
+                    let selector = &tail[..end];
+                    rest = &tail[end..];
+                    let name = &selector["[data-testid=".len()..selector.len().saturating_sub(1)];
+                    let well_formed = selector.ends_with(']')
+                        && !name.is_empty()
+                        && name.chars().all(|c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || "-{}<>".contains(c)
+                        });
+                    if !well_formed {
+                        continue;
+                    }
+                    let contract_form = selector
+                        .replace("{connector}", "<connector>")
+                        .replace("{name}", "<connector>");
+                    if !HARNESS_PAGE_SELECTORS.contains(&selector)
+                        && !document.contains(&contract_form)
+                    {
+                        found.push(format!("{}:{}: {selector}", file.display(), number + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "the harness names selectors docs/target-contract.md does not (a platform could not know to offer them):\n{}",
             found.join("\n")
         );
     }

@@ -63,7 +63,15 @@ impl Run<'_> {
             }
             Step::Say { text, tab, wait } => {
                 self.switch(tab).await?;
-                let before = self.count("[data-testid=chat-message]").await?;
+                let user_messages = "[data-testid=chat-message][data-role=user]";
+                // The agent's response to a message: an answer, a connect card (a reconnect
+                // prompt holds one) or a tool error (target-contract.md, What each step waits
+                // for).
+                let responses = "[data-testid=agent-answer], [data-testid=connect-card], [data-testid=tool-error]";
+                let before = (
+                    self.count(user_messages).await?,
+                    self.count(responses).await?,
+                );
                 let input = self.wait_css("[data-testid=chat-input]").await?;
                 cmd(input.send_keys(text).await, "type the message")?;
                 cmd(
@@ -79,9 +87,13 @@ impl Run<'_> {
                 if !wait {
                     return Ok(());
                 }
-                self.poll_until("the chat to answer the message", || async {
-                    Ok(self.count("[data-testid=chat-message]").await? >= before + 2)
-                })
+                self.poll_until(
+                    "the chat to show the message and the agent's response to it",
+                    || async {
+                        Ok(self.count(user_messages).await? > before.0
+                            && self.count(responses).await? > before.1)
+                    },
+                )
                 .await
             }
             Step::Connect {
