@@ -41,8 +41,8 @@ pub use metadata_document::{
 };
 pub use mint::Mint;
 pub use rules::{
-    ClientRegistration, Endpoint, LoggedRequest, Provider, ProviderConfig, ProviderRequest,
-    ProviderResponse, Violation, pkce_challenge,
+    ClientRegistration, Endpoint, GrantState, LoggedRequest, Provider, ProviderConfig,
+    ProviderRequest, ProviderResponse, Violation, pkce_challenge,
 };
 pub use secrets::{Encoding, Secret, SecretFinding, SecretKind, SecretLedger};
 pub use server::{FakeProvider, FakeProviderBuilder, StartError};

@@ -61,6 +61,9 @@ pub enum Endpoint {
     AdminViolations,
     AdminFaults,
     AdminRevokeGrants,
+    /// Every grant the provider issued and whether any of its tokens is still live (no token
+    /// values): what a disconnect left alive.
+    AdminGrants,
     /// Registers a client (form: client_id, client_secret, redirect_uri), for a platform
     /// whose redirect URI is known only once it listens.
     AdminClients,
@@ -79,7 +82,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint with its method and path (all but `Unmatched`).
-    pub const ROUTES: [(Endpoint, &'static str, &'static str); 17] = [
+    pub const ROUTES: [(Endpoint, &'static str, &'static str); 18] = [
         (Endpoint::Authorize, "GET", "/authorize"),
         (Endpoint::Consent, "POST", "/consent"),
         (Endpoint::Token, "POST", "/token"),
@@ -91,6 +94,7 @@ impl Endpoint {
         (Endpoint::AdminViolations, "GET", "/_admin/violations"),
         (Endpoint::AdminFaults, "PUT", "/_admin/faults"),
         (Endpoint::AdminRevokeGrants, "POST", "/_admin/revoke-grants"),
+        (Endpoint::AdminGrants, "GET", "/_admin/grants"),
         (Endpoint::AdminClients, "POST", "/_admin/clients"),
         (Endpoint::Favicon, "GET", "/favicon.ico"),
         (
@@ -124,6 +128,7 @@ impl Endpoint {
                 | Endpoint::AdminViolations
                 | Endpoint::AdminFaults
                 | Endpoint::AdminRevokeGrants
+                | Endpoint::AdminGrants
                 | Endpoint::AdminClients
                 | Endpoint::Favicon
         )
@@ -250,6 +255,34 @@ pub struct LoggedRequest {
     pub status: u16,
     /// What the rules decided, in a few words (`issued tokens`, `invalid_grant: code reused`).
     pub outcome: String,
+    /// The grant the request concerned, where a token or code of one was presented or
+    /// issued: a code exchange (the grant it created), a refresh, a revocation, an API or MCP
+    /// call with a token the provider knows. Grants are numbered from 1 in issue order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<u64>,
+}
+
+/// One grant (an authorization and every token issued from it, refreshes included) as the
+/// provider sees it now: no token values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantState {
+    pub id: u64,
+    pub client_id: String,
+    pub scope: String,
+    /// The `seq` of the logged request that created it (its code exchange).
+    pub issued_seq: u64,
+    /// Its access tokens the API would still accept.
+    pub live_access_tokens: usize,
+    /// Whether its current refresh token still refreshes (never, when the token responses
+    /// withheld it: the platform never held one).
+    pub live_refresh_token: bool,
+}
+
+impl GrantState {
+    /// Whether any credential of the grant still works at the provider.
+    pub fn is_live(&self) -> bool {
+        self.live_access_tokens > 0 || self.live_refresh_token
+    }
 }
 
 /// A request no endpoint accepts: the platform did something a provider would not expect.
@@ -292,6 +325,8 @@ struct AccessGrant {
     resource: Option<String>,
     expires_at_ms: u64,
     revoked: bool,
+    /// The grant it belongs to.
+    grant: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -306,6 +341,18 @@ struct RefreshGrant {
     family: String,
     /// Answered once already and replaced by a new one (rotation).
     rotated: bool,
+    /// The grant it belongs to.
+    grant: u64,
+    /// Whether a token response carried it (not withheld).
+    given: bool,
+}
+
+/// What is known of a grant beyond its tokens.
+#[derive(Debug, Clone)]
+struct GrantOrigin {
+    client_id: String,
+    scope: String,
+    issued_seq: u64,
 }
 
 /// Everything that configures one provider.
@@ -329,6 +376,10 @@ struct State {
     codes: BTreeMap<String, CodeGrant>,
     access_tokens: BTreeMap<String, AccessGrant>,
     refresh_tokens: BTreeMap<String, RefreshGrant>,
+    /// Every grant issued, by id (from 1, in issue order).
+    grants: BTreeMap<u64, GrantOrigin>,
+    /// The `seq` the request being handled will have in the log.
+    handling_seq: u64,
     /// (client_id, scope) the user allowed in this run (`Faults::remembers_consent`).
     remembered: BTreeSet<(String, String)>,
     /// How client ID metadata documents are fetched.
@@ -343,16 +394,26 @@ pub struct Provider {
     state: Arc<Mutex<State>>,
 }
 
-/// A rule's answer plus the words that go into the request log.
+/// A rule's answer plus the words that go into the request log, and the grant it concerned.
 struct Decision {
     response: ProviderResponse,
     outcome: String,
+    grant: Option<u64>,
+}
+
+impl Decision {
+    /// The same decision, logged as concerning `grant`.
+    fn for_grant(mut self, grant: Option<u64>) -> Self {
+        self.grant = grant;
+        self
+    }
 }
 
 fn decided(response: ProviderResponse, outcome: impl Into<String>) -> Decision {
     Decision {
         response,
         outcome: outcome.into(),
+        grant: None,
     }
 }
 
@@ -383,6 +444,8 @@ impl Provider {
             codes: BTreeMap::new(),
             access_tokens: BTreeMap::new(),
             refresh_tokens: BTreeMap::new(),
+            grants: BTreeMap::new(),
+            handling_seq: 1,
             remembered: BTreeSet::new(),
             fetcher: Fetcher(Arc::new(crate::metadata_document::fetch_over_loopback)),
             log: Vec::new(),
@@ -408,6 +471,7 @@ impl Provider {
         now_ms: u64,
     ) -> ProviderResponse {
         let mut state = self.lock();
+        state.handling_seq = state.log.len() as u64 + 1;
         let decision = match endpoint {
             Endpoint::Authorize => state.authorize(request, now_ms),
             Endpoint::Consent => state.consent(request, now_ms),
@@ -437,6 +501,10 @@ impl Provider {
                 }
                 Err(error) => rejected(400, "invalid_request", &format!("faults: {error}")),
             },
+            Endpoint::AdminGrants => decided(
+                ProviderResponse::json(200, serde_json::to_value(state.grants(now_ms)).unwrap()),
+                "grants listed",
+            ),
             Endpoint::AdminRevokeGrants => {
                 let client_id = request.form_pairs().get("client_id").cloned();
                 let count = state.revoke_all_grants(client_id.as_deref());
@@ -498,6 +566,20 @@ impl Provider {
                 rejected(404, "not_found", &detail)
             }
         };
+        // An API or MCP call concerns the grant of the token it carried.
+        let grant = decision.grant.or_else(|| {
+            matches!(
+                endpoint,
+                Endpoint::ApiFiles | Endpoint::ApiCalendar | Endpoint::Mcp
+            )
+            .then(|| {
+                request
+                    .header("authorization")
+                    .and_then(|value| value.strip_prefix("Bearer "))
+                    .and_then(|token| state.grant_of(token))
+            })
+            .flatten()
+        });
         if !endpoint.is_admin() {
             let seq = state.log.len() as u64 + 1;
             let headers = request
@@ -522,6 +604,7 @@ impl Provider {
                 headers,
                 status: decision.response.status,
                 outcome: decision.outcome.clone(),
+                grant,
             });
         }
         decision.response
@@ -566,6 +649,11 @@ impl Provider {
     /// provider would. Returns how many tokens were revoked.
     pub fn revoke_all_grants(&self, client_id: Option<&str>) -> usize {
         self.lock().revoke_all_grants(client_id)
+    }
+
+    /// Every grant issued, and what of it is still live at `now_ms`.
+    pub fn grants(&self, now_ms: u64) -> Vec<GrantState> {
+        self.lock().grants(now_ms)
     }
 
     /// Whether an access token would be accepted by the API at `now_ms`.
@@ -1056,11 +1144,13 @@ impl State {
             for token in &issued {
                 self.revoke_token(token);
             }
+            let grant = issued.first().and_then(|token| self.grant_of(token));
             return rejected(
                 400,
                 "invalid_grant",
                 "code already used; the tokens it issued are revoked",
-            );
+            )
+            .for_grant(grant);
         }
         grant.presented = true;
         if now_ms.saturating_sub(grant.issued_at_ms) > CODE_LIFETIME_MS {
@@ -1109,13 +1199,26 @@ impl State {
         };
         let (response, access, refresh) =
             self.issue_tokens(&client.client_id, &scope, resource, None, now_ms);
-        if let Some(grant) = self.codes.get_mut(code) {
-            grant.issued_tokens = vec![access, refresh];
+        let grant = self.grant_of(&access);
+        if let Some(code_grant) = self.codes.get_mut(code) {
+            code_grant.issued_tokens = vec![access, refresh];
         }
-        decided(response, outcome)
+        decided(response, outcome).for_grant(grant)
     }
 
     fn refresh(
+        &mut self,
+        client: &ClientRegistration,
+        form: &BTreeMap<String, String>,
+        now_ms: u64,
+    ) -> Decision {
+        let grant = form
+            .get("refresh_token")
+            .and_then(|token| self.grant_of(token));
+        self.refresh_unlogged(client, form, now_ms).for_grant(grant)
+    }
+
+    fn refresh_unlogged(
         &mut self,
         client: &ClientRegistration,
         form: &BTreeMap<String, String>,
@@ -1227,6 +1330,29 @@ impl State {
     ) -> (ProviderResponse, String, String) {
         let access = self.mint.next("at_");
         self.ledger.record(SecretKind::AccessToken, &access);
+        // The grant: the kept refresh token's, the family's it rotates from, or a new one.
+        let known = existing_refresh
+            .as_ref()
+            .and_then(|token| self.refresh_tokens.get(token))
+            .or_else(|| {
+                family
+                    .as_ref()
+                    .and_then(|family| self.refresh_tokens.values().find(|g| g.family == *family))
+            })
+            .map(|g| g.grant);
+        let grant = known.unwrap_or_else(|| {
+            let id = self.grants.len() as u64 + 1;
+            self.grants.insert(
+                id,
+                GrantOrigin {
+                    client_id: client_id.to_owned(),
+                    scope: scope.to_owned(),
+                    issued_seq: self.handling_seq,
+                },
+            );
+            id
+        });
+        let given = !self.faults.withholds_refresh_token;
         let refresh = existing_refresh.unwrap_or_else(|| {
             let refresh = self.mint.next("rt_");
             self.ledger.record(SecretKind::RefreshToken, &refresh);
@@ -1240,6 +1366,8 @@ impl State {
                     access_tokens: Vec::new(),
                     family: family.clone().unwrap_or_else(|| refresh.clone()),
                     rotated: false,
+                    grant,
+                    given,
                 },
             );
             refresh
@@ -1253,6 +1381,7 @@ impl State {
                 resource,
                 expires_at_ms: now_ms + lifetime * 1000,
                 revoked: false,
+                grant,
             },
         );
         if let Some(grant) = self.refresh_tokens.get_mut(&refresh) {
@@ -1304,6 +1433,37 @@ impl State {
         tokens.iter().map(|t| self.revoke_token(t)).sum()
     }
 
+    /// The grant a token (access or refresh) belongs to, if the provider issued it.
+    fn grant_of(&self, token: &str) -> Option<u64> {
+        self.access_tokens
+            .get(token)
+            .map(|g| g.grant)
+            .or_else(|| self.refresh_tokens.get(token).map(|g| g.grant))
+    }
+
+    /// Every grant, and what of it is still live at `now_ms`.
+    fn grants(&self, now_ms: u64) -> Vec<GrantState> {
+        let grace_ms = self.faults.access_token_grace_secs * 1000;
+        self.grants
+            .iter()
+            .map(|(id, origin)| GrantState {
+                id: *id,
+                client_id: origin.client_id.clone(),
+                scope: origin.scope.clone(),
+                issued_seq: origin.issued_seq,
+                live_access_tokens: self
+                    .access_tokens
+                    .values()
+                    .filter(|g| g.grant == *id && !g.revoked && now_ms < g.expires_at_ms + grace_ms)
+                    .count(),
+                live_refresh_token: self
+                    .refresh_tokens
+                    .values()
+                    .any(|g| g.grant == *id && g.given && !g.revoked && !g.rotated),
+            })
+            .collect()
+    }
+
     fn revoke_all_grants(&mut self, client_id: Option<&str>) -> usize {
         let refresh: Vec<String> = self
             .refresh_tokens
@@ -1333,7 +1493,16 @@ impl State {
             };
             self.ledger.record(kind, token);
         }
-        let client = match self.authenticate_client(request, &form) {
+        let grant = form.get("token").and_then(|token| self.grant_of(token));
+        self.revoke_unlogged(request, &form).for_grant(grant)
+    }
+
+    fn revoke_unlogged(
+        &mut self,
+        request: &ProviderRequest,
+        form: &BTreeMap<String, String>,
+    ) -> Decision {
+        let client = match self.authenticate_client(request, form) {
             Ok(client) => client,
             Err(decision) => return decision,
         };

@@ -137,6 +137,15 @@ fn a_server_that_drops_the_resource_on_refresh_is_caught() {
 }
 
 #[test]
+fn a_server_whose_disconnect_leaves_the_refresh_token_alive_is_caught() {
+    caught_server(
+        BrokenServer::RevokesAccessTokenOnly,
+        "revoked-at-provider",
+        |_| true,
+    );
+}
+
+#[test]
 fn a_server_that_retries_without_bound_is_caught() {
     caught_server(BrokenServer::RetriesWithoutBound, "bounded-retries", |_| {
         true

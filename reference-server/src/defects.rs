@@ -46,7 +46,7 @@ pub mod edits {
     );
 }
 
-use edits::{Edit, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_EVERY_DELIVERY};
+use edits::{Edit, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_ERROR, RESEND_ON_EVERY_DELIVERY};
 
 /// One deliberate defect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,10 +161,17 @@ pub enum Defect {
     /// A tab of the platform's own site gets the result; a chat embedded in another site's
     /// frame, whose storage is partitioned from the callback's, never does.
     BroadcastAndStorageOnly,
+    /// The card re-sends its queued message when its server says the connection failed, and
+    /// the server re-issues it whatever the connection's status: the chat shows a re-send
+    /// for a connection that never connected.
+    ResendsOnError,
+    /// A disconnect revokes the access token only: the refresh token stays alive at the
+    /// provider, where anyone holding it can mint new access tokens.
+    RevokesAccessTokenOnly,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 41] = [
+    pub const ALL: [Defect; 43] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -206,6 +213,8 @@ impl Defect {
         Defect::IgnoresClientMetadataDocuments,
         Defect::RetriesWithoutResource,
         Defect::BroadcastAndStorageOnly,
+        Defect::ResendsOnError,
+        Defect::RevokesAccessTokenOnly,
     ];
 
     pub fn name(self) -> String {
@@ -241,6 +250,7 @@ impl Defect {
             )],
             Defect::NoResend => &[("chat.js", "case \"resend\":", "case \"resend-never\":")],
             Defect::ResendOnEveryDelivery => &[RESEND_ON_EVERY_DELIVERY],
+            Defect::ResendsOnError => &[RESEND_ON_ERROR],
             Defect::BroadcastAndStorageOnly => &[
                 NO_POLLING[0],
                 NO_POLLING[1],

@@ -34,6 +34,28 @@ pub fn script_edits(state: &AppState) -> &'static [(&'static str, &'static str, 
     &[]
 }
 
+/// Whether a queued message is re-sent for a connection that is not connected (`resends-on-error`
+/// does); the reference refuses.
+pub fn resends_unconnected(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::ResendsOnError) {
+        return true;
+    }
+    let _ = state;
+    false
+}
+
+/// Whether a disconnect revokes the refresh token at the provider (`revokes-access-token-only`
+/// does not).
+pub fn revokes_refresh_token(state: &AppState) -> bool {
+    #[cfg(feature = "catalogue")]
+    if state.has_defect(Defect::RevokesAccessTokenOnly) {
+        return false;
+    }
+    let _ = state;
+    true
+}
+
 /// Whether a queued message is re-sent: the first delivery only, unless a defect re-sends on
 /// every one.
 pub fn resends(state: &AppState, first_resend: bool) -> bool {

@@ -6,6 +6,7 @@
 //! deliberately broken platform makes it fire (`harness/tests/invariants_catch_broken_platforms.rs`,
 //! the defect matrix in `harness/tests/defects.rs`).
 
+use crate::check::credentials;
 use crate::check::observation::{ChatState, Observation, SKIPPED_MARK};
 use crate::contract::{self, CALLBACK_PATH};
 use crate::scenario::{ChatExpectation, Feature, Scenario, Step, StorageMode};
@@ -33,6 +34,8 @@ pub const OPENED_IN_GESTURE: &str = "opened-in-gesture";
 pub const RESOURCE_CONSISTENT: &str = "resource-consistent";
 pub const BOUNDED_RETRIES: &str = "bounded-retries";
 pub const REGISTRATION_REUSED: &str = "registration-reused";
+pub const REVOKED_AT_PROVIDER: &str = "revoked-at-provider";
+pub const UNUSED_AFTER_DISCONNECT: &str = "unused-after-disconnect";
 pub const RESEND_AT_MOST_ONCE: &str = "resend-at-most-once";
 pub const RESEND_ONLY_WHEN_CONNECTED: &str = "resend-only-when-connected";
 pub const FOREIGN_ORIGIN_IGNORED: &str = "foreign-origin-ignored";
@@ -69,7 +72,7 @@ pub struct Invariant {
 }
 
 /// Every check of the verdict, browser and simulator.
-pub const CATALOGUE: [Invariant; 24] = [
+pub const CATALOGUE: [Invariant; 26] = [
     Invariant {
         id: NO_SECRET_VISIBLE,
         summary: "no secret the provider issued or received on any surface the browser shows",
@@ -179,6 +182,18 @@ pub const CATALOGUE: [Invariant; 24] = [
         tier: Tier::Both,
     },
     Invariant {
+        id: REVOKED_AT_PROVIDER,
+        summary: "after a disconnect, every credential the platform held for the connection (its latest grant's access and refresh tokens) is dead at the provider, unless the provider refused the revocation the platform asked for",
+        enforces: "oauth-flow.md, Disconnecting: \"Removing a connection at /[orgSlug]/connectors revokes the stored credentials immediately.\" target-contract.md §4: \"credentials deleted at once, revoked at the provider\"; RFC 7009 §2",
+        tier: Tier::Both,
+    },
+    Invariant {
+        id: UNUSED_AFTER_DISCONNECT,
+        summary: "once the connection shows revoked, no token of its grant is presented to the provider again (no refresh, no API or MCP call)",
+        enforces: "target-contract.md §4: \"disconnects: credentials deleted at once\"; oauth-flow.md, Disconnecting: \"Sessions that try to use the connector after that point receive a tool error\"",
+        tier: Tier::Both,
+    },
+    Invariant {
         id: NORMATIVE_TRACE,
         summary: "the run's normative facts (who received what on which channel, provider requests with the parameters the contract names, chat states) equal the reference server's",
         enforces: "docs/verdicts.md: the normative layer holds only what oauth-flow.md and target-contract.md demand",
@@ -192,9 +207,9 @@ pub const CATALOGUE: [Invariant; 24] = [
     },
     Invariant {
         id: RESEND_ONLY_WHEN_CONNECTED,
-        summary: "a re-send happens only once the server says the connection is connected",
-        enforces: "oauth-flow.md, Flow 6: \"resumes the chat session that was waiting on the connection\"",
-        tier: Tier::Simulator,
+        summary: "a re-send happens only once the connection is connected: in the browser, no chat shows more re-sent messages than connections that succeeded; in the simulator, no card asks for a re-send before its server says connected",
+        enforces: "oauth-flow.md, Flow 6: \"resumes the chat session that was waiting on the connection\"; Notes: \"the chat message that was waiting on the connection is sent again exactly once\" (after the connection, never on a failure)",
+        tier: Tier::Both,
     },
     Invariant {
         id: FOREIGN_ORIGIN_IGNORED,
@@ -217,7 +232,7 @@ pub const CATALOGUE: [Invariant; 24] = [
 ];
 
 /// The checks the simulator runs, in the order its reports name them.
-pub const SIM_CHECKS: [&str; 11] = [
+pub const SIM_CHECKS: [&str; 13] = [
     NO_SECRET_VISIBLE,
     RESEND_AT_MOST_ONCE,
     RESEND_ONLY_WHEN_CONNECTED,
@@ -229,10 +244,12 @@ pub const SIM_CHECKS: [&str; 11] = [
     RESOURCE_CONSISTENT,
     BOUNDED_RETRIES,
     REGISTRATION_REUSED,
+    REVOKED_AT_PROVIDER,
+    UNUSED_AFTER_DISCONNECT,
 ];
 
 /// The checks run after every browser scenario, in order.
-pub const BROWSER_CHECKS: [&str; 18] = [
+pub const BROWSER_CHECKS: [&str; 21] = [
     NO_SECRET_VISIBLE,
     PAYLOAD_SHAPE,
     OPENED_AS_TAB,
@@ -251,6 +268,9 @@ pub const BROWSER_CHECKS: [&str; 18] = [
     RESOURCE_CONSISTENT,
     BOUNDED_RETRIES,
     REGISTRATION_REUSED,
+    REVOKED_AT_PROVIDER,
+    UNUSED_AFTER_DISCONNECT,
+    RESEND_ONLY_WHEN_CONNECTED,
 ];
 
 /// The catalogue entry of `id`.
@@ -328,6 +348,23 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
                 .into_iter()
                 .map(|detail| violation(REGISTRATION_REUSED, detail))
                 .collect(),
+            RESEND_ONLY_WHEN_CONNECTED => resent_without_connection(observation),
+            REVOKED_AT_PROVIDER => credentials::left_alive(
+                &observation.grants,
+                &observation.provider_requests,
+                &disconnects(observation),
+            )
+            .into_iter()
+            .map(|detail| violation(REVOKED_AT_PROVIDER, detail))
+            .collect(),
+            UNUSED_AFTER_DISCONNECT => credentials::used_after(
+                &observation.grants,
+                &observation.provider_requests,
+                &disconnects(observation),
+            )
+            .into_iter()
+            .map(|detail| violation(UNUSED_AFTER_DISCONNECT, detail))
+            .collect(),
             _ => unreachable!("every browser check has a function"),
         };
         let not_applicable = not_applicable(id, scenario, observation, platform_origin);
@@ -380,6 +417,8 @@ fn not_applicable(
         | RESOURCE_CONSISTENT
         | BOUNDED_RETRIES
         | REGISTRATION_REUSED
+        | REVOKED_AT_PROVIDER
+        | UNUSED_AFTER_DISCONNECT
             if observation.real_provider.is_some() =>
         {
             Some(format!(
@@ -479,8 +518,31 @@ fn not_applicable(
         {
             none("refresh")
         }
+        RESEND_ONLY_WHEN_CONNECTED if observation.chats.is_empty() => none("chat read at the end"),
+        REVOKED_AT_PROVIDER | UNUSED_AFTER_DISCONNECT if observation.disconnects.is_empty() => {
+            none("disconnect")
+        }
+        REVOKED_AT_PROVIDER | UNUSED_AFTER_DISCONNECT
+            if !credentials::any_held(&observation.grants, &disconnects(observation)) =>
+        {
+            Some("no disconnect found a grant held (the sign-in was still pending)".into())
+        }
         _ => None,
     }
+}
+
+/// The run's disconnects, placed in the provider's log.
+fn disconnects(observation: &Observation) -> Vec<credentials::Disconnected> {
+    observation
+        .disconnects
+        .iter()
+        .map(|d| credentials::Disconnected {
+            connector: d.connector.clone(),
+            was_connected: d.status_before == "connected",
+            before_seq: d.before_seq,
+            after_seq: d.after_seq,
+        })
+        .collect()
 }
 
 fn text_of(value: &Value) -> String {
@@ -859,6 +921,41 @@ fn chat_resumed(scenario: &Scenario, observation: &Observation) -> Vec<Violation
         }
     }
     found
+}
+
+/// The connections that succeeded: the distinct connections of callback pages that said
+/// `oauth_result=success`.
+fn connections_that_succeeded(observation: &Observation) -> usize {
+    let mut connections: Vec<String> = callback_documents(observation)
+        .iter()
+        .map(|d| callback_says(&d.url))
+        .filter(|(result, _)| result == "success")
+        .map(|(_, connection)| connection)
+        .collect();
+    connections.sort();
+    connections.dedup();
+    connections.len()
+}
+
+/// `resend-only-when-connected` in the browser: a chat re-sends a queued message once its
+/// connection succeeded, so no chat shows more re-sent messages than connections that
+/// succeeded in the run (none on a denial or a failure).
+fn resent_without_connection(observation: &Observation) -> Vec<Violation> {
+    let succeeded = connections_that_succeeded(observation);
+    observation
+        .chats
+        .iter()
+        .filter(|(_, chat)| chat.resent() > succeeded as isize)
+        .map(|(tab, chat)| {
+            violation(
+                RESEND_ONLY_WHEN_CONNECTED,
+                format!(
+                    "tab {tab} re-sent {} message(s) while {succeeded} connection(s) succeeded in the run: a queued message was re-sent for a connection that never connected",
+                    chat.resent()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// Whether a chat is in the state `expected` describes.
@@ -1527,6 +1624,7 @@ mod tests {
             headers: Vec::new(),
             status: 200,
             outcome: "consent page shown".into(),
+            grant: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! checks with the spec sentence each enforces), the normalised trace, its snapshot, and one
 //! scenario's verdict.
 
+pub mod credentials;
 pub mod invariants;
 pub mod observation;
 pub mod snapshot;

@@ -104,6 +104,18 @@ pub struct OtherOrgProbe {
     pub connection_id: String,
 }
 
+/// A disconnect a step made: of which connector, and where the provider's log stood when the
+/// step began and when the connectors page showed the connection revoked.
+#[derive(Debug, Clone, Serialize)]
+pub struct DisconnectMark {
+    pub tab: String,
+    pub connector: String,
+    /// The status API's status of the connector's latest connection when the step began.
+    pub status_before: String,
+    pub before_seq: u64,
+    pub after_seq: u64,
+}
+
 /// How a step line says the step was skipped (a `connect` with `unless_answered`, say).
 pub const SKIPPED_MARK: &str = "(skipped: ";
 
@@ -121,6 +133,11 @@ pub struct Observation {
     pub callback_tabs: Vec<CallbackTab>,
     pub provider_requests: Vec<LoggedRequest>,
     pub provider_violations: Vec<fake_provider::Violation>,
+    /// The grants the provider issued in this run, with what of each is still live at the
+    /// end (no token values).
+    pub grants: Vec<fake_provider::GrantState>,
+    /// The disconnects the steps made.
+    pub disconnects: Vec<DisconnectMark>,
     /// Cookie values the platform set in the browser (its session among them).
     pub platform_cookies: Vec<(String, String)>,
     /// The steps as they ran, one line each.

@@ -107,7 +107,7 @@ pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 41] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 43] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -284,6 +284,16 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 41] = [
         "broadcast-and-storage-only",
         "embedded/chat-in-another-sites-frame",
         "chat-resumed",
+    ),
+    (
+        "resends-on-error",
+        "provider/consent-denied",
+        "resend-only-when-connected",
+    ),
+    (
+        "revokes-access-token-only",
+        "revocation/disconnect-mid-session",
+        "revoked-at-provider",
     ),
 ];
 

@@ -91,16 +91,19 @@ pub enum BrokenServer {
     /// An MCP connector whose authorization server refuses `resource` signs in again without
     /// it.
     RetriesWithoutResource,
+    /// A disconnect revokes the access token only: the refresh token stays alive.
+    RevokesAccessTokenOnly,
 }
 
 impl BrokenServer {
-    pub const ALL: [BrokenServer; 6] = [
+    pub const ALL: [BrokenServer; 7] = [
         BrokenServer::TokenInCallbackUrl,
         BrokenServer::DropsResourceOnRefresh,
         BrokenServer::RetriesWithoutBound,
         BrokenServer::RegistersOnEveryConnect,
         BrokenServer::IgnoresClientMetadataDocuments,
         BrokenServer::RetriesWithoutResource,
+        BrokenServer::RevokesAccessTokenOnly,
     ];
 
     /// The reference server's defect.
@@ -112,6 +115,7 @@ impl BrokenServer {
             BrokenServer::RegistersOnEveryConnect => Defect::RegistersOnEveryConnect,
             BrokenServer::IgnoresClientMetadataDocuments => Defect::IgnoresClientMetadataDocuments,
             BrokenServer::RetriesWithoutResource => Defect::RetriesWithoutResource,
+            BrokenServer::RevokesAccessTokenOnly => Defect::RevokesAccessTokenOnly,
         }
     }
 

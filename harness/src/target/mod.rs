@@ -11,7 +11,7 @@ use crate::scenario::PlatformConfig;
 use crate::target::embedded::EmbeddedStack;
 use crate::target::profile::ProviderProfile;
 use anyhow::{Context, bail};
-use fake_provider::{Faults, LoggedRequest, Provider, Secret, SecretLedger, Violation};
+use fake_provider::{Faults, GrantState, LoggedRequest, Provider, Secret, SecretLedger, Violation};
 use std::sync::Arc;
 use url::Url;
 
@@ -114,6 +114,29 @@ impl ProviderControl {
             ProviderControl::Remote { .. } => self.admin_get("_admin/requests").await,
             ProviderControl::Profiled { .. } => Ok(Vec::new()),
         }
+    }
+
+    /// Every grant the provider issued and what of it is still live (no token values): over
+    /// HTTP for the embedded provider too, so that liveness is judged on the provider's own
+    /// clock.
+    pub async fn grants(&self) -> anyhow::Result<Vec<GrantState>> {
+        match self {
+            ProviderControl::Embedded(provider) => {
+                let endpoint = provider.public_url().join("_admin/grants")?;
+                Ok(reqwest::get(endpoint)
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?)
+            }
+            ProviderControl::Remote { .. } => self.admin_get("_admin/grants").await,
+            ProviderControl::Profiled { .. } => Ok(Vec::new()),
+        }
+    }
+
+    /// The `seq` of the last request the provider logged (0 before any).
+    pub async fn last_seq(&self) -> anyhow::Result<u64> {
+        Ok(self.requests().await?.last().map_or(0, |r| r.seq))
     }
 
     pub async fn violations(&self) -> anyhow::Result<Vec<Violation>> {

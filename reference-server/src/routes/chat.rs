@@ -166,7 +166,7 @@ pub async fn resend(
         .db()
         .connection(&org, &queued.connection_id)?
         .map(|c| c.status);
-    if status != Some(ConnectionStatus::Connected) {
+    if status != Some(ConnectionStatus::Connected) && !crate::hooks::resends_unconnected(&state) {
         return Ok((
             StatusCode::CONFLICT,
             Json(

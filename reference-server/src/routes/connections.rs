@@ -128,7 +128,11 @@ pub async fn disconnect(
         (Some(credentials), Some(client)) => {
             let timeout = state.settings().revoke_timeout;
             let mut outcomes = Vec::new();
-            if let Some(refresh) = &credentials.refresh_token {
+            if let Some(refresh) = credentials
+                .refresh_token
+                .as_ref()
+                .filter(|_| crate::hooks::revokes_refresh_token(&state))
+            {
                 outcomes.push(
                     client
                         .revoke(state.http(), refresh, "refresh_token", timeout)

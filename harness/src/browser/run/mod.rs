@@ -518,6 +518,13 @@ pub async fn run_steps(
     }
     let requests = target.provider.requests().await?;
     run.observation.provider_requests = requests.into_iter().skip(first_request).collect();
+    run.observation.grants = target
+        .provider
+        .grants()
+        .await?
+        .into_iter()
+        .filter(|grant| grant.issued_seq > first_request as u64)
+        .collect();
     run.observation.provider_violations = target
         .provider
         .violations()

@@ -1,6 +1,7 @@
 //! The checks at the end of a flow: the invariants of the catalogue the simulator judges.
 
 use super::*;
+use crate::check::credentials;
 
 pub(super) fn data_connection(data: &Value) -> String {
     let value = match data {
@@ -95,6 +96,13 @@ impl World<'_> {
         }
         if let Some(detail) = registrations_beyond_one(&log) {
             self.violation(REGISTRATION_REUSED, detail);
+        }
+        let grants = self.provider.grants(self.now());
+        for detail in credentials::left_alive(&grants, &log, &self.disconnects) {
+            self.violation(REVOKED_AT_PROVIDER, detail);
+        }
+        for detail in credentials::used_after(&grants, &log, &self.disconnects) {
+            self.violation(UNUSED_AFTER_DISCONNECT, detail);
         }
         let secrets = self.provider.secrets();
         for url in self.callback_urls.clone() {

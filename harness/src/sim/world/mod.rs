@@ -28,8 +28,9 @@ use super::case::{Action, Case, Connector, CoopHop, McpServer, ProviderBehaviour
 use crate::check::invariants::{
     BOUNDED_RETRIES, CALLBACK_CLOSED, CHAT_RESUMED, FOREIGN_ORIGIN_IGNORED,
     NO_DUPLICATE_CONNECTION, NO_SECRET_VISIBLE, REGISTRATION_REUSED, RESEND_AT_MOST_ONCE,
-    RESEND_ONLY_WHEN_CONNECTED, RESOURCE_CONSISTENT, REVOCATION, registrations_beyond_one,
-    resource_inconsistencies, retries_beyond_bound,
+    RESEND_ONLY_WHEN_CONNECTED, RESOURCE_CONSISTENT, REVOCATION, REVOKED_AT_PROVIDER,
+    UNUSED_AFTER_DISCONNECT, registrations_beyond_one, resource_inconsistencies,
+    retries_beyond_bound,
 };
 use crate::check::trace::Placeholders;
 use crate::contract;
@@ -186,6 +187,8 @@ pub struct World<'a> {
     connectors_open: bool,
     ids: Placeholders,
     next_card: u32,
+    /// The disconnects made, placed in the provider's log.
+    disconnects: Vec<crate::check::credentials::Disconnected>,
 }
 
 impl<'a> World<'a> {
@@ -235,11 +238,17 @@ impl<'a> World<'a> {
             connectors_open: false,
             ids: Placeholders::default(),
             next_card: 0,
+            disconnects: Vec::new(),
         })
     }
 
     fn now(&self) -> u64 {
         self.now.load(Ordering::SeqCst)
+    }
+
+    /// Where the provider's log stands now.
+    fn provider_seq(&self) -> u64 {
+        self.provider.request_log().last().map_or(0, |r| r.seq)
     }
 
     /// A stable name for a volatile id (`[CONNECTION#1]`).

@@ -142,11 +142,19 @@ impl World<'_> {
                     return;
                 }
                 let id = connector["connectionId"].as_str().unwrap_or("").to_owned();
+                let before_seq = self.provider_seq();
                 let answer = self.platform_request(
                     "POST",
                     &paths::fill(paths::DISCONNECT, &[("org", ORG), ("id", &id)]),
                     Some(json!({})),
                 );
+                self.disconnects
+                    .push(crate::check::credentials::Disconnected {
+                        connector: name.into(),
+                        was_connected: connector["status"] == "connected",
+                        before_seq,
+                        after_seq: self.provider_seq(),
+                    });
                 let shown = self.id(&id, "CONNECTION");
                 self.note(format!(
                     "[connectors] disconnects {shown} -> {}",

@@ -4,6 +4,7 @@ mod hostile;
 mod profiled;
 
 use super::*;
+use crate::check::observation::DisconnectMark;
 
 impl Run<'_> {
     pub(super) async fn step(&mut self, step: &Step) -> Result<(), StepError> {
@@ -189,13 +190,24 @@ impl Run<'_> {
                 let button = self
                     .wait_css(&format!("[data-testid=disconnect-{connector}]"))
                     .await?;
+                let before_seq = self.provider_seq().await?;
+                let status_before = self.connector_status(connector).await?;
                 cmd(button.click().await, "click disconnect")?;
                 let status = format!("[data-testid=connector-status-{connector}]");
                 self.poll_until("the connector to show revoked", || async {
                     let element = self.wait_css(&status).await?;
                     Ok(element.text().await.unwrap_or_default().trim() == "revoked")
                 })
-                .await
+                .await?;
+                let after_seq = self.provider_seq().await?;
+                self.observation.disconnects.push(DisconnectMark {
+                    tab: tab.clone(),
+                    connector: connector.clone(),
+                    status_before,
+                    before_seq,
+                    after_seq,
+                });
+                Ok(())
             }
             Step::ProviderRevokes => self
                 .target
@@ -355,6 +367,50 @@ impl Run<'_> {
             "read the card's connection",
         )?
         .ok_or_else(|| StepError::Failed("the card has no data-connection-id".into()))
+    }
+
+    /// The status API's status of `connector`'s latest connection, asked with this browser's
+    /// cookies over plain HTTP (the page sees nothing of it).
+    async fn connector_status(&self, connector: &str) -> Result<String, StepError> {
+        let failed = |e: String| StepError::Failed(format!("read the status API: {e}"));
+        let cookies = cmd(
+            self.client.get_all_cookies().await,
+            "read the platform's cookies",
+        )?;
+        let cookie = cookies
+            .iter()
+            .map(|c| format!("{}={}", c.name(), c.value()))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let url = contract::platform_url(
+            &self.target.platform,
+            &contract::connectors_api_path(&self.identity.org),
+        );
+        let answer: serde_json::Value = reqwest::Client::new()
+            .get(url)
+            .header(reqwest::header::COOKIE, cookie)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .json()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        Ok(answer["connectors"]
+            .as_array()
+            .and_then(|list| list.iter().find(|c| c["name"] == connector))
+            .and_then(|c| c["status"].as_str())
+            .unwrap_or("none")
+            .to_owned())
+    }
+
+    /// Where the provider's log stands now.
+    async fn provider_seq(&self) -> Result<u64, StepError> {
+        self.target
+            .provider
+            .last_seq()
+            .await
+            .map_err(|e| StepError::Failed(format!("read the provider's requests: {e:#}")))
     }
 
     async fn provider_requests(&self) -> Result<Vec<fake_provider::LoggedRequest>, StepError> {
