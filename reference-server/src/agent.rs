@@ -86,6 +86,14 @@ impl Conversation<'_> {
                         "expired",
                     ),
                     Err(ToolFailure::InsufficientScope(scopes)) => {
+                        if self
+                            .state
+                            .choices()
+                            .provider_conversation
+                            .revokes_replaced_grant
+                        {
+                            self.revoke_at_provider(&connection).await?;
+                        }
                         let wanted = self
                             .state
                             .db()
@@ -205,7 +213,13 @@ impl Conversation<'_> {
         let Some(mut credentials) = self.state.db().credentials(&connection.id)? else {
             return Ok(Err(ToolFailure::Revoked));
         };
-        let expired = credentials.expires_at_ms.is_some_and(|at| at <= now_ms());
+        let conversation = self.state.choices().provider_conversation;
+        // Without a refresh token there is nothing to renew early: the token serves until
+        // it expires (or, on a platform that keeps no clock, until the API refuses it).
+        let expired = match credentials.refresh_token {
+            Some(_) => conversation.refreshes_before_calling(credentials.expires_at_ms, now_ms()),
+            None => conversation.expired(credentials.expires_at_ms, now_ms()),
+        };
         if expired && credentials.refresh_token.is_none() {
             return Ok(Err(ToolFailure::Expired));
         }
@@ -223,6 +237,13 @@ impl Conversation<'_> {
             }
         }
         loop {
+            // A fresh token that is expired already is not worth a call (a choice).
+            if refreshes > 0
+                && conversation.skips_expired_fresh_token
+                && credentials.expires_at_ms.is_some_and(|at| at <= now_ms())
+            {
+                return Ok(Err(ToolFailure::Revoked));
+            }
             match client
                 .call_api(self.state.http(), &credentials.access_token)
                 .await
@@ -254,6 +275,32 @@ impl Conversation<'_> {
                 }
             }
         }
+    }
+
+    /// Revokes a connection's stored tokens at the provider (best-effort: a failure changes
+    /// nothing here).
+    async fn revoke_at_provider(&self, connection: &ConnectionRecord) -> AppResult<()> {
+        let (Some(client), Some(credentials)) = (
+            self.state.client(self.org, &connection.connector)?,
+            self.state.db().credentials(&connection.id)?,
+        ) else {
+            return Ok(());
+        };
+        let timeout = self.state.settings().revoke_timeout;
+        if let Some(refresh) = &credentials.refresh_token {
+            let _ = client
+                .revoke(self.state.http(), refresh, "refresh_token", timeout)
+                .await;
+        }
+        let _ = client
+            .revoke(
+                self.state.http(),
+                &credentials.access_token,
+                "access_token",
+                timeout,
+            )
+            .await;
+        Ok(())
     }
 
     async fn refresh(

@@ -77,6 +77,76 @@ impl OpenerPolicy {
     }
 }
 
+/// When a tool call renews an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    /// When the stored expiry has passed (the reference).
+    OnExpiry,
+    /// This long before the stored expiry.
+    Early { secs: u64 },
+    /// Never on a clock: only after the API answered `401` (a token without a known expiry,
+    /// as many platforms treat every token).
+    OnUnauthorizedOnly,
+}
+
+/// What the platform says to the provider beyond what the contract demands: all of it its own
+/// choice (target-contract.md, What the harness checks: "What the platform says to the
+/// provider is its own business beyond these rules").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderConversation {
+    pub refresh: RefreshPolicy,
+    /// A refresh that returns an access token already expired ends the tool call there
+    /// (the connection is gone), instead of trying the API with it.
+    pub skips_expired_fresh_token: bool,
+    /// One API call right after the code exchange, to test the new connection.
+    pub tests_new_connection: bool,
+    /// A step-up reconnect revokes, at the provider, the grant it replaces.
+    pub revokes_replaced_grant: bool,
+}
+
+impl ProviderConversation {
+    /// The reference server's.
+    pub const REFERENCE: ProviderConversation = ProviderConversation {
+        refresh: RefreshPolicy::OnExpiry,
+        skips_expired_fresh_token: false,
+        tests_new_connection: false,
+        revokes_replaced_grant: false,
+    };
+
+    /// These choices with every choice of `other` that differs from the reference's.
+    fn and(self, other: ProviderConversation) -> Self {
+        let reference = Self::REFERENCE;
+        ProviderConversation {
+            refresh: if other.refresh != reference.refresh {
+                other.refresh
+            } else {
+                self.refresh
+            },
+            skips_expired_fresh_token: self.skips_expired_fresh_token
+                || other.skips_expired_fresh_token,
+            tests_new_connection: self.tests_new_connection || other.tests_new_connection,
+            revokes_replaced_grant: self.revokes_replaced_grant || other.revokes_replaced_grant,
+        }
+    }
+
+    /// Whether an access token stored to expire at `expires_at_ms` counts as expired at
+    /// `now_ms` (never, on a platform that keeps no clock).
+    pub fn expired(&self, expires_at_ms: Option<i64>, now_ms: i64) -> bool {
+        self.refresh != RefreshPolicy::OnUnauthorizedOnly
+            && expires_at_ms.is_some_and(|at| at <= now_ms)
+    }
+
+    /// Whether an access token stored to expire at `expires_at_ms` is renewed before a call at
+    /// `now_ms`.
+    pub fn refreshes_before_calling(&self, expires_at_ms: Option<i64>, now_ms: i64) -> bool {
+        match (self.refresh, expires_at_ms) {
+            (_, None) | (RefreshPolicy::OnUnauthorizedOnly, _) => false,
+            (RefreshPolicy::OnExpiry, Some(at)) => at <= now_ms,
+            (RefreshPolicy::Early { secs }, Some(at)) => at - (secs as i64) * 1000 <= now_ms,
+        }
+    }
+}
+
 /// One conformant set of choices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choices {
@@ -112,6 +182,8 @@ pub struct Choices {
     pub redirect_through_page: bool,
     /// How long the callback page waits after its deliveries before it closes itself.
     pub callback_close_after_ms: u32,
+    /// What it says to the provider beyond the contract.
+    pub provider_conversation: ProviderConversation,
     /// Edits to the page scripts: `(file, from, to)`.
     pub script_edits: Vec<(&'static str, &'static str, &'static str)>,
     pub opener_policy: OpenerPolicy,
@@ -157,6 +229,7 @@ impl Choices {
             status_extra_fields: false,
             callback_markup: false,
             callback_close_after_ms: REFERENCE_CALLBACK_CLOSE_AFTER_MS,
+            provider_conversation: ProviderConversation::REFERENCE,
             replay_refusal_names_connection: false,
             redirect_through_page: false,
             script_edits: Vec::new(),
@@ -195,6 +268,7 @@ impl Choices {
             embeddable
         );
         self.script_edits.extend(other.script_edits);
+        self.provider_conversation = self.provider_conversation.and(other.provider_conversation);
         self
     }
 

@@ -30,7 +30,7 @@ mod state;
 mod variants;
 
 pub use agent::connector_for;
-pub use choices::{Choices, OpenerPolicy, Wording};
+pub use choices::{Choices, OpenerPolicy, ProviderConversation, RefreshPolicy, Wording};
 pub use db::set_virtual_now;
 #[cfg(feature = "catalogue")]
 pub use defects::Defect;

@@ -3,7 +3,17 @@
 //! must pass every scenario against it. Compiled with the cargo feature `catalogue`, chosen
 //! with `reference-server --variant NAME`; each is a set of [`Choices`].
 
-use crate::choices::{Choices, Wording, kebab_name, parse_named};
+use crate::choices::{
+    Choices, ProviderConversation, RefreshPolicy, Wording, kebab_name, parse_named,
+};
+
+/// The reference's choices, talking to the provider as `conversation` says.
+fn conversation(conversation: ProviderConversation) -> Choices {
+    Choices {
+        provider_conversation: conversation,
+        ..Choices::reference()
+    }
+}
 use serde::{Deserialize, Serialize};
 
 /// One conformant variant.
@@ -58,10 +68,22 @@ pub enum Variant {
     /// The redirect URI answers with a page that forwards to the callback (its URL carries the
     /// code, and so does the Referer of its stylesheet's request) instead of a `302`.
     RedirectThroughAPage,
+    /// A tool call refreshes only after the API answered `401`, never on the stored expiry
+    /// (so an expired connection without a refresh token asks the API first).
+    RefreshOnUnauthorizedOnly,
+    /// A tool call refreshes 30 s before the stored expiry.
+    RefreshEarly,
+    /// A refresh that returns an access token already expired ends the tool call without
+    /// trying the API with it.
+    SkipsExpiredFreshToken,
+    /// One API call right after the code exchange, to test the new connection.
+    TestsNewConnection,
+    /// A step-up reconnect revokes the replaced grant at the provider.
+    RevokesReplacedGrant,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 21] = [
+    pub const ALL: [Variant; 26] = [
         Variant::MessageWording,
         Variant::NoCallbackMessage,
         Variant::ConnectPath,
@@ -83,6 +105,11 @@ impl Variant {
         Variant::ConnectionIdNullWhenNone,
         Variant::ReplayRefusalNamesItsConnection,
         Variant::RedirectThroughAPage,
+        Variant::RefreshOnUnauthorizedOnly,
+        Variant::RefreshEarly,
+        Variant::SkipsExpiredFreshToken,
+        Variant::TestsNewConnection,
+        Variant::RevokesReplacedGrant,
     ];
 
     pub fn name(self) -> String {
@@ -154,6 +181,26 @@ impl Variant {
                 ],
                 ..reference
             },
+            Variant::RefreshOnUnauthorizedOnly => conversation(ProviderConversation {
+                refresh: RefreshPolicy::OnUnauthorizedOnly,
+                ..ProviderConversation::REFERENCE
+            }),
+            Variant::RefreshEarly => conversation(ProviderConversation {
+                refresh: RefreshPolicy::Early { secs: 30 },
+                ..ProviderConversation::REFERENCE
+            }),
+            Variant::SkipsExpiredFreshToken => conversation(ProviderConversation {
+                skips_expired_fresh_token: true,
+                ..ProviderConversation::REFERENCE
+            }),
+            Variant::TestsNewConnection => conversation(ProviderConversation {
+                tests_new_connection: true,
+                ..ProviderConversation::REFERENCE
+            }),
+            Variant::RevokesReplacedGrant => conversation(ProviderConversation {
+                revokes_replaced_grant: true,
+                ..ProviderConversation::REFERENCE
+            }),
             Variant::RedirectThroughAPage => Choices {
                 redirect_through_page: true,
                 ..reference

@@ -300,7 +300,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 43] = [
 /// For the test suite: the scenarios where each variant's difference shows (every variant
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
-pub const VARIANT_SCENARIOS: [(&str, &str); 21] = [
+pub const VARIANT_SCENARIOS: [(&str, &str); 26] = [
     ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
@@ -348,6 +348,26 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 21] = [
     (
         "redirect-through-a-page",
         "channels/baseline,hostile/redirect-replayed,provider/consent-denied",
+    ),
+    (
+        "refresh-on-unauthorized-only",
+        "refresh/*,provider/tokens-expired-on-arrival,mcp/refresh-names-the-resource",
+    ),
+    (
+        "refresh-early",
+        "refresh/*,provider/tokens-expired-on-arrival,mcp/refresh-names-the-resource",
+    ),
+    (
+        "skips-expired-fresh-token",
+        "provider/tokens-expired-on-arrival",
+    ),
+    (
+        "tests-new-connection",
+        "channels/baseline,provider/api-answer-of-unexpected-shape,mcp/discover-consent-resume",
+    ),
+    (
+        "revokes-replaced-grant",
+        "mcp/step-up-mid-session,provider/insufficient-scope-step-up",
     ),
 ];
 

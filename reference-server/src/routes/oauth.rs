@@ -319,6 +319,13 @@ pub async fn redirect(
                 .db()
                 .set_connection_status(&connection.id, ConnectionStatus::Connected, None)?;
             tracing::info!(connection = %connection.id, "connected");
+            if state.choices().provider_conversation.tests_new_connection {
+                // One call to see that the new connection works; what it answers changes
+                // nothing here.
+                let _ = client
+                    .call_api(state.http(), &credentials.access_token)
+                    .await;
+            }
             let location = hooks::success_location(
                 &state,
                 callback_location(
