@@ -6,7 +6,8 @@
 //! all variants at once pass every scenario.
 
 use harness::contract::Engine;
-use harness::run::defects::{DEFECT_CATCHES, ServerFlags, Side, Subject, VARIANT_SCENARIOS};
+use harness::run::defects::{DEFECT_CATCHES, Side, Subject, VARIANT_SCENARIOS};
+use harness::run::spawned::ServerFlags;
 use harness::run::suite::RunOptions;
 use harness::scenario::Outcome;
 use reference_server::{Application, Defect, OpenerPolicy, Settings, Variant};

@@ -5,17 +5,10 @@
 //! server runs as its own process on port 0 and says where it listens and which redirect URI
 //! to register; the harness drives it through `--target`, as a team drives its deployment.
 
-use crate::check::verdict::ScenarioResult;
-use crate::contract::Engine;
-use crate::run::suite::{RunOptions, run};
-use crate::scenario::{PlatformConfig, discover};
-use crate::target::process::KillOnDrop;
-use fake_provider::{ClientRegistration, FakeProvider};
-use reference_server::{DEFAULT_CLIENTS, OpenerPolicy};
+use crate::run::spawned::{Spawn, SpawnedPlatform, run_on};
+use crate::run::suite::RunOptions;
+use crate::scenario::PlatformConfig;
 use std::fmt::Write as _;
-use std::io::BufRead;
-use std::process::Child;
-use std::time::Duration;
 
 /// Which side of the matrix a platform is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,22 +81,6 @@ impl MatrixRow {
         }
     }
 }
-
-/// What a server of the matrix is started with.
-pub struct ServerFlags<'a> {
-    pub defect: Option<&'a str>,
-    pub variants: &'a [String],
-    /// The fake provider's URL.
-    pub provider: &'a str,
-    /// `--opener-policy NAME`, for the cases that need one.
-    pub opener_policy: Option<&'a str>,
-    /// `--embeddable`, for the cases that embed the chat in another site's frame.
-    pub embeddable: bool,
-}
-
-/// Starts a server of the matrix on `127.0.0.1:0` with its stdout piped: it must print
-/// [`reference_server::LISTENING`] and [`reference_server::REDIRECT_URI`] lines.
-pub type Spawn<'a> = &'a dyn Fn(&ServerFlags<'_>) -> anyhow::Result<Child>;
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
@@ -371,9 +348,8 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 26] = [
     ),
 ];
 
-/// Runs each subject's scenarios against its own server and provider, in Chromium. Cases
-/// that need the platform configured (`[platform]`) run against a server of the subject
-/// started so, and are told the target is (`RunOptions::target_platform`).
+/// Runs each subject's scenarios against its own server and provider, in Chromium
+/// ([`run_on`]: one server per configuration the cases need).
 pub async fn matrix(
     subjects: &[Subject],
     spawn: Spawn<'_>,
@@ -382,18 +358,37 @@ pub async fn matrix(
     let mut rows = Vec::new();
     for subject in subjects {
         println!("--- {}", subject.label());
-        let mut groups: Vec<(PlatformConfig, Vec<String>)> = Vec::new();
-        for file in discover(&base.scenarios_root, &subject.scenarios)? {
-            let platform = file.scenario.platform.clone();
-            match groups.iter_mut().find(|(p, _)| *p == platform) {
-                Some((_, ids)) => ids.push(file.id.0),
-                None => groups.push((platform, vec![file.id.0])),
-            }
-        }
-        let mut results = Vec::new();
-        for (platform, ids) in &groups {
-            results.extend(run_subject(subject, platform, &ids.join(","), spawn, base).await?);
-        }
+        let names: Vec<reference_server::Variant> = match subject.side {
+            Side::Defect => Vec::new(),
+            Side::Variant => subject
+                .names
+                .iter()
+                .map(|name| reference_server::Variant::parse(name))
+                .collect::<anyhow::Result<_>>()?,
+        };
+        // What the subject's server is configured as where a case leaves it open: the opener
+        // policy its variants choose, declared as a team declares its deployment's (a step
+        // that configuration cannot play is then a precondition, not a failure).
+        let platform = SpawnedPlatform {
+            label: subject.label(),
+            defect: (subject.side == Side::Defect).then(|| subject.names[0].clone()),
+            variants: match subject.side {
+                Side::Defect => Vec::new(),
+                Side::Variant => subject.names.clone(),
+            },
+            declared: PlatformConfig {
+                opener_policy: reference_server::Variant::combined(&names).opener_policy,
+                mcp_connector: true,
+                embeddable: false,
+            },
+            spawn,
+        };
+        let options = RunOptions {
+            // A variant must pass every scenario: never stop early.
+            fail_fast: base.fail_fast && subject.side == Side::Defect,
+            ..base.clone()
+        };
+        let results = run_on(&platform, &subject.scenarios, &options).await?;
         let failed = results
             .iter()
             .filter(|r| !r.as_expected())
@@ -421,99 +416,6 @@ pub async fn matrix(
         });
     }
     Ok(rows)
-}
-
-/// One subject's server, configured as `platform`, and its run of `pattern`.
-async fn run_subject(
-    subject: &Subject,
-    platform: &PlatformConfig,
-    pattern: &str,
-    spawn: Spawn<'_>,
-    base: &RunOptions,
-) -> anyhow::Result<Vec<ScenarioResult>> {
-    let provider = FakeProvider::builder().seed(base.seed).start().await?;
-    let provider_url = provider.public_url().to_string();
-    let flags = ServerFlags {
-        defect: (subject.side == Side::Defect).then(|| subject.names[0].as_str()),
-        variants: match subject.side {
-            Side::Defect => &[],
-            Side::Variant => &subject.names,
-        },
-        provider: &provider_url,
-        opener_policy: (platform.opener_policy != OpenerPolicy::Unset)
-            .then(|| platform.opener_policy.name()),
-        embeddable: platform.embeddable,
-    };
-    let mut child = KillOnDrop(spawn(&flags)?);
-    let (platform_url, redirect_uri) = read_announcement(&mut child.0, &subject.label()).await?;
-    for (_, _, id, secret) in DEFAULT_CLIENTS {
-        provider
-            .rules()
-            .register_client(ClientRegistration::new(id, secret, &redirect_uri));
-    }
-    // What the subject's server is configured as: the case's needs, and, where the case
-    // leaves it open, the opener policy its variants choose (declared as a team declares its
-    // deployment's, so a step that configuration cannot play is a precondition, not a failure).
-    let mut declared = platform.clone();
-    if subject.side == Side::Variant && declared.opener_policy == OpenerPolicy::Unset {
-        let names: Vec<reference_server::Variant> = subject
-            .names
-            .iter()
-            .map(|name| reference_server::Variant::parse(name))
-            .collect::<anyhow::Result<_>>()?;
-        declared.opener_policy = reference_server::Variant::combined(&names).opener_policy;
-    }
-    let options = RunOptions {
-        target: Some(platform_url.parse()?),
-        provider: Some(provider.public_url().clone()),
-        target_platform: declared,
-        engines: vec![Engine::Chromium],
-        jobs: 1,
-        pattern: pattern.to_owned(),
-        // A variant must pass every scenario: never stop early.
-        fail_fast: base.fail_fast && subject.side == Side::Defect,
-        json: None,
-        junit: None,
-        html: None,
-        accept: false,
-        run_id: subject.label().replace(' ', "-"),
-        ..base.clone()
-    };
-    run(&options).await
-}
-
-/// Reads the server's URL and redirect URI from its first lines of output (20 s at most),
-/// then keeps reading the rest so its output never blocks it.
-async fn read_announcement(child: &mut Child, label: &str) -> anyhow::Result<(String, String)> {
-    let stdout = child.stdout.take().ok_or_else(|| {
-        anyhow::anyhow!("the server of {label} was started without a piped stdout")
-    })?;
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        let (mut url, mut redirect) = (None, None);
-        for line in lines.by_ref() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix(reference_server::LISTENING) {
-                url = Some(rest.trim().to_owned());
-            } else if let Some(rest) = line.strip_prefix(reference_server::REDIRECT_URI) {
-                redirect = Some(rest.trim().to_owned());
-            }
-            if url.is_some() && redirect.is_some() {
-                break;
-            }
-        }
-        let _ = sender.send(url.zip(redirect));
-        for _ in lines {}
-    });
-    match tokio::time::timeout(Duration::from_secs(20), receiver).await {
-        Ok(Ok(Some(announced))) => Ok(announced),
-        Ok(_) => anyhow::bail!(
-            "the server of {label} exited without saying where it listens (its `{}` line)",
-            reference_server::LISTENING
-        ),
-        Err(_) => anyhow::bail!("the server of {label} said nothing within 20 s"),
-    }
 }
 
 /// The matrix as a table: each platform, whether it holds, and what failed where.

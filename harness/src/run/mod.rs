@@ -6,4 +6,5 @@ pub mod defects;
 pub mod expectations;
 pub mod one_scenario;
 pub mod soak;
+pub mod spawned;
 pub mod suite;
