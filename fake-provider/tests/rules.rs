@@ -1264,3 +1264,79 @@ fn a_document_that_does_not_describe_a_public_client_or_a_server_without_documen
     assert_eq!(unknown.status, 400, "an unknown client");
     assert_eq!(fetches.load(Ordering::SeqCst), 0, "nothing fetched");
 }
+
+#[test]
+fn every_grant_is_numbered_logged_with_its_requests_and_listed_with_what_of_it_still_works() {
+    let provider = provider(Faults::none());
+    let first = tokens_for(&provider);
+    let second = tokens_for(&provider);
+    let files_auth = basic("files-client", "files-secret-value");
+    let (access, refresh) = (
+        first["access_token"].as_str().unwrap(),
+        first["refresh_token"].as_str().unwrap(),
+    );
+    assert_eq!(api(&provider, access, 10).status, 200);
+    let revoke = |token: &str| {
+        post(
+            &provider,
+            Endpoint::Revoke,
+            &[("authorization", &files_auth)],
+            &[("token", token)],
+            20,
+        )
+    };
+    // The access token alone: the grant's refresh token still works.
+    assert_eq!(revoke(access).status, 200);
+    let listed = provider.grants(30);
+    assert_eq!(listed.len(), 2);
+    assert_eq!((listed[0].id, listed[1].id), (1, 2));
+    assert_eq!(listed[0].live_access_tokens, 0);
+    assert!(listed[0].live_refresh_token && listed[0].is_live());
+    assert!(listed[1].is_live());
+    // Its refresh token too: nothing of the first grant works; the second is untouched.
+    assert_eq!(revoke(refresh).status, 200);
+    let listed = provider.grants(40);
+    assert!(!listed[0].is_live(), "{listed:?}");
+    assert!(listed[1].is_live(), "{listed:?}");
+    assert!(second["access_token"].is_string());
+    // Each request that concerned a grant says which.
+    let concerned: Vec<(Endpoint, Option<u64>)> = provider
+        .request_log()
+        .iter()
+        .filter(|r| r.endpoint != Endpoint::Authorize && r.endpoint != Endpoint::Consent)
+        .map(|r| (r.endpoint, r.grant))
+        .collect();
+    assert_eq!(
+        concerned,
+        vec![
+            (Endpoint::Token, Some(1)),
+            (Endpoint::Token, Some(2)),
+            (Endpoint::ApiFiles, Some(1)),
+            (Endpoint::Revoke, Some(1)),
+            (Endpoint::Revoke, Some(1)),
+        ]
+    );
+    // The grant's origin is the code exchange that created it.
+    let exchange_seq = provider
+        .request_log()
+        .iter()
+        .find(|r| r.endpoint == Endpoint::Token)
+        .unwrap()
+        .seq;
+    assert_eq!(provider.grants(50)[0].issued_seq, exchange_seq);
+}
+
+#[test]
+fn a_grant_whose_refresh_token_was_withheld_is_live_by_its_access_token_only() {
+    let provider = provider(Faults {
+        withholds_refresh_token: true,
+        token_lifetime_secs: 1,
+        ..Faults::none()
+    });
+    let tokens = tokens_for(&provider);
+    assert!(tokens["refresh_token"].is_null());
+    let listed = provider.grants(0);
+    assert_eq!(listed[0].live_access_tokens, 1);
+    assert!(!listed[0].live_refresh_token, "the platform never held one");
+    assert!(!provider.grants(1_000)[0].is_live(), "expired");
+}

@@ -148,7 +148,13 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
             "<p>Rerun: <code data-testid=\"rerun\">{}</code></p>",
             escape(&rerun_command(&r.scenario, r.seed))
         );
-        let (lanes, rows) = timeline(&r.trace);
+        // The whole transcript, the platform's conversation with the provider included
+        // (the normative trace leaves it out).
+        let (lanes, rows) = timeline(if r.transcript.is_empty() {
+            &r.trace
+        } else {
+            &r.transcript
+        });
         if !rows.is_empty() {
             out.push_str("<table data-testid=\"timeline\"><tr><th>#</th>");
             for lane in &lanes {
