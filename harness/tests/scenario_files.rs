@@ -218,7 +218,7 @@ fn the_mcp_suites_ids_a_file_names_reach_its_json_result() {
         .filter(|f| !f.scenario.mcp_conformance.is_empty())
         .collect();
     assert!(
-        named.len() >= 4,
+        named.len() >= 5,
         "{} files name MCP suite scenarios",
         named.len()
     );
@@ -253,7 +253,7 @@ fn an_mcp_suite_id_not_spelt_as_the_suite_spells_them_is_refused() {
         ));
         assert!(message.contains("scenarios/demo/broken.toml"), "{message}");
         assert!(
-            message.contains(id) && message.contains("auth/basic-dcr"),
+            message.contains(id) && message.contains("auth/basic-cimd"),
             "{message}"
         );
     }

@@ -652,7 +652,7 @@ impl Scenario {
         }
         if let Some(id) = self.mcp_conformance.iter().find(|id| !is_mcp_suite_id(id)) {
             return Err(format!(
-                "mcp_conformance: {id:?} is not an MCP conformance suite scenario id (they read group/name in lowercase, e.g. \"auth/basic-dcr\")"
+                "mcp_conformance: {id:?} is not an MCP conformance suite scenario id (they read group/name in lowercase, e.g. \"auth/basic-cimd\")"
             ));
         }
         for (engine, expectation) in &self.expect.engines {
