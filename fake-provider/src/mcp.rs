@@ -61,44 +61,146 @@ pub fn resource_metadata(public_url: &Url, faults: &McpFaults) -> serde_json::Va
     })
 }
 
-/// The JSON-RPC answer of the MCP server to an authorized request (HTTP status, body).
-pub fn answer(body: &[u8]) -> (u16, serde_json::Value) {
-    let Ok(request) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return (
-            400,
-            rpc_error(serde_json::Value::Null, -32700, "parse error"),
-        );
-    };
-    let id = request["id"].clone();
-    let result = match request["method"].as_str() {
-        Some("initialize") => serde_json::json!({
-            "protocolVersion": "2025-11-25",
-            "capabilities": { "tools": {} },
-            "serverInfo": { "name": "fake-provider-mcp", "version": "1" },
-        }),
-        Some("tools/list") => serde_json::json!({
-            "tools": [{
-                "name": "list_notes",
-                "description": "Lists the user's notes.",
-                "inputSchema": { "type": "object", "properties": {} },
-            }],
-        }),
-        Some("tools/call") if request["params"]["name"] == "list_notes" => serde_json::json!({
-            "content": [{
-                "type": "text",
-                "text": "standup.md, design-review.md",
-            }],
-        }),
-        Some("tools/call") => return (200, rpc_error(id, -32602, "unknown tool")),
-        _ => return (200, rpc_error(id, -32601, "method not found")),
-    };
+/// The protocol revisions the server speaks, newest first (MCP lifecycle, version negotiation).
+pub const PROTOCOL_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+
+/// The server's tools: `(name, description, required string arguments)`.
+pub const TOOLS: [(&str, &str, &[&str]); 3] = [
+    ("list_notes", "Lists the user's notes.", &[]),
     (
-        200,
-        serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result }),
-    )
+        "search_notes",
+        "Finds the notes whose title contains a word.",
+        &["query"],
+    ),
+    ("get_note", "Reads one note by its name.", &["name"]),
+];
+
+/// The JSON-RPC method a request body carries (`None` for a body that is not one).
+pub fn rpc_method(body: &[u8]) -> Option<String> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    request["method"].as_str().map(str::to_owned)
 }
 
-fn rpc_error(id: serde_json::Value, code: i64, message: &str) -> serde_json::Value {
+/// What an MCP request is, read from its body: a request (with an id), a notification, or
+/// something else.
+pub enum Rpc {
+    Request {
+        id: serde_json::Value,
+        method: String,
+        params: serde_json::Value,
+    },
+    Notification {
+        method: String,
+    },
+    Unreadable,
+}
+
+pub fn read(body: &[u8]) -> Rpc {
+    let Ok(message) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Rpc::Unreadable;
+    };
+    let Some(method) = message["method"].as_str().map(str::to_owned) else {
+        return Rpc::Unreadable;
+    };
+    match message.get("id") {
+        Some(id) if !id.is_null() => Rpc::Request {
+            id: id.clone(),
+            method,
+            params: message["params"].clone(),
+        },
+        _ => Rpc::Notification { method },
+    }
+}
+
+/// Why `initialize` parameters are refused, if they are: a client must say its protocol
+/// version, its capabilities and who it is (MCP lifecycle, initialization).
+pub fn initialize_problem(params: &serde_json::Value) -> Option<&'static str> {
+    if !params["protocolVersion"].is_string() {
+        return Some("initialize without protocolVersion");
+    }
+    if !params["capabilities"].is_object() {
+        return Some("initialize without capabilities");
+    }
+    if !params["clientInfo"]["name"].is_string() {
+        return Some("initialize without clientInfo.name");
+    }
+    None
+}
+
+/// The version the server answers a client that asked for `asked`: the same if it speaks it,
+/// else its newest.
+pub fn negotiated(asked: &str) -> &'static str {
+    PROTOCOL_VERSIONS
+        .iter()
+        .find(|v| **v == asked)
+        .copied()
+        .unwrap_or(PROTOCOL_VERSIONS[0])
+}
+
+/// The result of `initialize` in `version`.
+pub fn initialize_result(version: &str) -> serde_json::Value {
+    serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": { "tools": { "listChanged": false } },
+        "serverInfo": { "name": "fake-provider-mcp", "version": "1" },
+    })
+}
+
+/// The JSON-RPC answer of an initialized session's request.
+pub fn answer(
+    id: serde_json::Value,
+    method: &str,
+    params: &serde_json::Value,
+) -> serde_json::Value {
+    let result = match method {
+        "ping" => serde_json::json!({}),
+        "tools/list" => serde_json::json!({
+            "tools": TOOLS.iter().map(|(name, description, required)| {
+                let properties: serde_json::Map<String, serde_json::Value> = required
+                    .iter()
+                    .map(|p| ((*p).to_owned(), serde_json::json!({ "type": "string" })))
+                    .collect();
+                serde_json::json!({
+                    "name": name,
+                    "description": description,
+                    "inputSchema": { "type": "object", "properties": properties, "required": required },
+                })
+            }).collect::<Vec<_>>(),
+        }),
+        "tools/call" => {
+            let name = params["name"].as_str().unwrap_or("");
+            let text = match name {
+                "list_notes" => "standup.md, design-review.md".to_owned(),
+                "search_notes" | "get_note" => {
+                    let argument = if name == "search_notes" {
+                        "query"
+                    } else {
+                        "name"
+                    };
+                    match params["arguments"][argument].as_str() {
+                        Some(value) if name == "search_notes" => {
+                            format!("notes matching {value:?}: standup.md")
+                        }
+                        Some(value) => format!("{value}: the team meets at nine."),
+                        None => return rpc_error(id, -32602, "a required argument is missing"),
+                    }
+                }
+                _ => return rpc_error(id, -32602, "unknown tool"),
+            };
+            serde_json::json!({ "content": [{ "type": "text", "text": text }] })
+        }
+        _ => return rpc_error(id, -32601, "method not found"),
+    };
+    serde_json::json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+/// A JSON-RPC message as one server-sent event (Streamable HTTP answers a POST so when the
+/// client accepts `text/event-stream`).
+pub fn sse_event(message: &serde_json::Value) -> Vec<u8> {
+    format!("event: message\ndata: {message}\n\n").into_bytes()
+}
+
+pub fn rpc_error(id: serde_json::Value, code: i64, message: &str) -> serde_json::Value {
     serde_json::json!({
         "jsonrpc": "2.0",
         "id": id,

@@ -260,6 +260,9 @@ pub struct LoggedRequest {
     /// call with a token the provider knows. Grants are numbered from 1 in issue order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant: Option<u64>,
+    /// The JSON-RPC method of a request to the MCP server (`initialize`, `tools/call`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<String>,
 }
 
 /// One grant (an authorization and every token issued from it, refreshes included) as the
@@ -378,6 +381,8 @@ struct State {
     refresh_tokens: BTreeMap<String, RefreshGrant>,
     /// Every grant issued, by id (from 1, in issue order).
     grants: BTreeMap<u64, GrantOrigin>,
+    /// The MCP server's sessions: id, and the protocol version negotiated for it.
+    mcp_sessions: BTreeMap<String, &'static str>,
     /// The `seq` the request being handled will have in the log.
     handling_seq: u64,
     /// (client_id, scope) the user allowed in this run (`Faults::remembers_consent`).
@@ -445,6 +450,7 @@ impl Provider {
             access_tokens: BTreeMap::new(),
             refresh_tokens: BTreeMap::new(),
             grants: BTreeMap::new(),
+            mcp_sessions: BTreeMap::new(),
             handling_seq: 1,
             remembered: BTreeSet::new(),
             fetcher: Fetcher(Arc::new(crate::metadata_document::fetch_over_loopback)),
@@ -605,6 +611,9 @@ impl Provider {
                 status: decision.response.status,
                 outcome: decision.outcome.clone(),
                 grant,
+                rpc: (endpoint == Endpoint::Mcp)
+                    .then(|| crate::mcp::rpc_method(&request.body))
+                    .flatten(),
             });
         }
         decision.response
@@ -1675,16 +1684,122 @@ impl State {
         if let Some(why) = why {
             return challenge(401, Some("invalid_token"), format!("invalid_token: {why}"));
         }
-        if !needed
+        // Any access needs the server's scope; calling a tool needs the step-up scope too.
+        let rpc = crate::mcp::read(&request.body);
+        let calls_a_tool =
+            matches!(&rpc, crate::mcp::Rpc::Request { method, .. } if method == "tools/call");
+        let scopes = if calls_a_tool {
+            &needed[..]
+        } else {
+            &needed[..1]
+        };
+        if !scopes
             .iter()
             .all(|scope| grant.scope.split(' ').any(|s| s == *scope))
         {
             return challenge(403, Some("insufficient_scope"), "insufficient_scope".into());
         }
-        let (status, body) = crate::mcp::answer(&request.body);
+        self.mcp_session(request, rpc)
+    }
+
+    /// The MCP server's lifecycle (MCP basic protocol, Streamable HTTP): `initialize` opens a
+    /// session (`Mcp-Session-Id`), every later request names it and the negotiated
+    /// `MCP-Protocol-Version`; answers are server-sent events when the client accepts them.
+    fn mcp_session(&mut self, request: &ProviderRequest, rpc: crate::mcp::Rpc) -> Decision {
+        use crate::mcp::Rpc;
+        let sse = request
+            .header("accept")
+            .is_some_and(|accept| accept.contains("text/event-stream"));
+        let answer = |status: u16, message: serde_json::Value| {
+            if sse && status == 200 {
+                ProviderResponse {
+                    status,
+                    headers: vec![("cache-control".into(), "no-cache".into())],
+                    content_type: "text/event-stream",
+                    body: crate::mcp::sse_event(&message),
+                    delay_ms: 0,
+                }
+            } else {
+                ProviderResponse::json(status, message)
+            }
+        };
+        let (id, method, params) = match rpc {
+            Rpc::Unreadable => {
+                return decided(
+                    answer(
+                        400,
+                        crate::mcp::rpc_error(serde_json::Value::Null, -32700, "parse error"),
+                    ),
+                    "rejected: not a JSON-RPC message",
+                );
+            }
+            Rpc::Request { id, method, params } if method == "initialize" => {
+                if let Some(problem) = crate::mcp::initialize_problem(&params) {
+                    return decided(
+                        answer(400, crate::mcp::rpc_error(id, -32602, problem)),
+                        format!("rejected: {problem}"),
+                    );
+                }
+                let version =
+                    crate::mcp::negotiated(params["protocolVersion"].as_str().unwrap_or(""));
+                let session = self.mint.next("mcp-session-");
+                self.mcp_sessions.insert(session.clone(), version);
+                let result = serde_json::json!({
+                    "jsonrpc": "2.0", "id": id, "result": crate::mcp::initialize_result(version),
+                });
+                return decided(
+                    answer(200, result).with_header(("mcp-session-id", &session)),
+                    format!("initialized a session ({version})"),
+                );
+            }
+            Rpc::Request { id, method, params } => (Some(id), method, params),
+            Rpc::Notification { method } => (None, method, serde_json::Value::Null),
+        };
+        let version = request
+            .header("mcp-session-id")
+            .and_then(|session| self.mcp_sessions.get(session))
+            .copied();
+        let Some(version) = version else {
+            return decided(
+                answer(
+                    400,
+                    crate::mcp::rpc_error(
+                        id.unwrap_or_default(),
+                        -32000,
+                        "no valid Mcp-Session-Id: initialize first",
+                    ),
+                ),
+                format!("rejected: {method} without a session"),
+            );
+        };
+        if request.header("mcp-protocol-version") != Some(version) {
+            return decided(
+                answer(
+                    400,
+                    crate::mcp::rpc_error(
+                        id.unwrap_or_default(),
+                        -32000,
+                        "MCP-Protocol-Version is missing or not the negotiated version",
+                    ),
+                ),
+                format!("rejected: {method} without MCP-Protocol-Version {version}"),
+            );
+        }
+        let Some(id) = id else {
+            return decided(
+                ProviderResponse {
+                    status: 202,
+                    headers: Vec::new(),
+                    content_type: "application/json",
+                    body: Vec::new(),
+                    delay_ms: 0,
+                },
+                format!("notification {method}"),
+            );
+        };
         decided(
-            ProviderResponse::json(status, body),
-            "served a JSON-RPC answer",
+            answer(200, crate::mcp::answer(id, &method, &params)),
+            format!("answered {method}"),
         )
     }
 

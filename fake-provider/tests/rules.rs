@@ -890,22 +890,59 @@ fn the_metadata_names_the_endpoints_and_says_whether_responses_carry_iss() {
 /// The MCP server's resource identifier in these tests.
 const MCP: &str = "http://localhost:1/mcp";
 
-fn call_tool(provider: &Provider, token: Option<&str>) -> ProviderResponse {
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"test","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+const LIST_NOTES: &str =
+    r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_notes"}}"#;
+
+/// One POST to the MCP server, with a bearer token, a session and a protocol version if given.
+fn mcp_post(
+    provider: &Provider,
+    token: Option<&str>,
+    session: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &str,
+) -> ProviderResponse {
+    let mut headers: Vec<(String, String)> = extra
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    if let Some(token) = token {
+        headers.push(("authorization".into(), format!("Bearer {token}")));
+    }
+    if let Some(session) = session {
+        headers.push(("mcp-session-id".into(), session.into()));
+        headers.push(("mcp-protocol-version".into(), "2025-11-25".into()));
+    }
     provider.handle(
         Endpoint::Mcp,
         &ProviderRequest {
             method: "POST".into(),
             path: "/mcp".into(),
-            headers: token
-                .map(|t| vec![("authorization".into(), format!("Bearer {t}"))])
-                .unwrap_or_default(),
-            body:
-                br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_notes"}}"#
-                    .to_vec(),
+            headers,
+            body: body.as_bytes().to_vec(),
             ..Default::default()
         },
         0,
     )
+}
+
+/// A session with the MCP server (initialize, initialized) and one message in it: the answer
+/// of the first step that fails, or of `body`.
+fn in_session(provider: &Provider, token: Option<&str>, body: &str) -> ProviderResponse {
+    let initialized = mcp_post(provider, token, None, &[], INITIALIZE);
+    if initialized.status != 200 {
+        return initialized;
+    }
+    let session = initialized.header("mcp-session-id").unwrap().to_owned();
+    let notified = mcp_post(provider, token, Some(&session), &[], INITIALIZED);
+    assert_eq!(notified.status, 202, "{}", notified.body_text());
+    mcp_post(provider, token, Some(&session), &[], body)
+}
+
+/// `list_notes`, called in a session.
+fn call_tool(provider: &Provider, token: Option<&str>) -> ProviderResponse {
+    in_session(provider, token, LIST_NOTES)
 }
 
 /// Tokens for the MCP server: authorized for `resource`, exchanged naming `exchanged`.
@@ -977,6 +1014,77 @@ fn the_mcp_server_says_where_its_metadata_is_and_serves_only_tokens_bound_to_it(
         let outcome = provider.request_log().last().unwrap().outcome.clone();
         assert!(outcome.contains(named), "{outcome}");
     }
+}
+
+#[test]
+fn the_mcp_server_wants_an_initialized_session_its_protocol_version_and_answers_in_events_when_asked()
+ {
+    let provider = provider(Faults::none());
+    let tokens = json(&mcp_tokens(&provider, MCP, &[("resource", MCP)]));
+    let token = tokens["access_token"].as_str();
+    // No session: refused, and the log names the method.
+    let early = mcp_post(&provider, token, None, &[], LIST_NOTES);
+    assert_eq!(early.status, 400, "{}", early.body_text());
+    let logged = provider.request_log().last().unwrap().clone();
+    assert_eq!(logged.rpc.as_deref(), Some("tools/call"));
+    assert!(
+        logged.outcome.contains("without a session"),
+        "{}",
+        logged.outcome
+    );
+    // An initialize that does not say who the client is: refused.
+    let anonymous = mcp_post(
+        &provider,
+        token,
+        None,
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+    );
+    assert_eq!(anonymous.status, 400);
+    assert!(anonymous.body_text().contains("protocolVersion"));
+    // A session without the protocol version header: refused.
+    let opened = mcp_post(&provider, token, None, &[], INITIALIZE);
+    assert_eq!(json(&opened)["result"]["protocolVersion"], "2025-11-25");
+    let session = opened.header("mcp-session-id").unwrap().to_owned();
+    let unversioned = provider.handle(
+        Endpoint::Mcp,
+        &ProviderRequest {
+            method: "POST".into(),
+            path: "/mcp".into(),
+            headers: vec![
+                ("authorization".into(), format!("Bearer {}", token.unwrap())),
+                ("mcp-session-id".into(), session.clone()),
+            ],
+            body: LIST_NOTES.as_bytes().to_vec(),
+            ..Default::default()
+        },
+        0,
+    );
+    assert_eq!(unversioned.status, 400);
+    // In a session: several tools, and server-sent events for a client that accepts them.
+    let listed = in_session(
+        &provider,
+        token,
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    );
+    let names: Vec<String> = json(&listed)["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["list_notes", "search_notes", "get_note"]);
+    let streamed = mcp_post(
+        &provider,
+        token,
+        Some(&session),
+        &[("accept", "application/json, text/event-stream")],
+        r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"get_note","arguments":{"name":"standup"}}}"#,
+    );
+    assert_eq!(streamed.content_type, "text/event-stream");
+    let text = streamed.body_text();
+    assert!(text.starts_with("event: message\ndata: {"), "{text}");
+    assert!(text.contains("the team meets at nine"), "{text}");
 }
 
 #[test]

@@ -445,19 +445,8 @@ class Platform:
         """One API call: ("ok", body) | ("unauthorized",) | ("scope", [scopes]) | ("down", why)."""
         headers = {"Authorization": "Bearer " + access}
         if c.mcp:
-            answer = request("POST", c.api_url, headers=dict(headers, Accept="application/json"),
-                          body={"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                                "params": {"name": "list_notes", "arguments": {}}})
-        else:
-            answer = request("GET", c.api_url, headers=headers)
-        if answer.status == 200:
-            return ("ok", answer.json())
-        if answer.status == 401:
-            return ("unauthorized",)
-        params = challenge_params(answer.header("www-authenticate"))
-        if answer.status == 403 and params.get("error") == "insufficient_scope":
-            return ("scope", params.get("scope", "").split())
-        return ("down", "the provider answered %s" % answer.status)
+            return mcp_tool_call(c.api_url, headers)
+        return outcome_of(request("GET", c.api_url, headers=headers))
 
     def refresh_lock(self, connection):
         with self.refresh_locks_guard:
@@ -592,6 +581,77 @@ class Platform:
             store.run("UPDATE queued SET state='resent' WHERE id=?", queued_id)
             again = self.say(org, chat, "user", "resent", queued["text"])
         return 200, {"messages": [again] + self.respond(org, chat, queued["text"])}
+
+
+def outcome_of(answer, body=None):
+    """An answer as a tool call's outcome (see Platform.call)."""
+    if answer.status in (200, 202):
+        return ("ok", answer.json() if body is None else body)
+    if answer.status == 401:
+        return ("unauthorized",)
+    params = challenge_params(answer.header("www-authenticate"))
+    if answer.status == 403 and params.get("error") == "insufficient_scope":
+        return ("scope", params.get("scope", "").split())
+    return ("down", "the provider answered %s" % answer.status)
+
+
+def rpc_answer(answer, id):
+    """The JSON-RPC message with `id` in a Streamable HTTP answer: JSON, or server-sent
+    events whose data carries it."""
+    if not answer.header("content-type").startswith("text/event-stream"):
+        return answer.json()
+    for event in answer.body.decode("utf-8", "replace").replace("\r\n", "\n").split("\n\n"):
+        data = "\n".join(line[5:].lstrip(" ") for line in event.split("\n")
+                         if line.startswith("data:"))
+        try:
+            message = json.loads(data) if data else None
+        except ValueError:
+            continue
+        if isinstance(message, dict) and message.get("id") == id:
+            return message
+    return None
+
+
+def mcp_tool_call(url, headers):
+    """A session with an MCP server (initialize, the initialized notification, tools/list),
+    then a call of the first tool it lists, with a value for each required argument."""
+    headers = dict(headers, Accept="application/json, text/event-stream")
+    steps = [("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
+                             "clientInfo": {"name": "python-platform", "version": "1"}})]
+    answer = request("POST", url, headers=headers,
+                     body={"jsonrpc": "2.0", "id": 1, "method": steps[0][0],
+                           "params": steps[0][1]})
+    if answer.status != 200:
+        return outcome_of(answer)
+    initialized = rpc_answer(answer, 1) or {}
+    headers["MCP-Protocol-Version"] = (initialized.get("result") or {}).get(
+        "protocolVersion", "2025-11-25")
+    if answer.header("mcp-session-id"):
+        headers["Mcp-Session-Id"] = answer.header("mcp-session-id")
+    answer = request("POST", url, headers=headers,
+                     body={"jsonrpc": "2.0", "method": "notifications/initialized"})
+    if answer.status not in (200, 202):
+        return outcome_of(answer)
+    answer = request("POST", url, headers=headers,
+                     body={"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+    if answer.status != 200:
+        return outcome_of(answer)
+    tools = ((rpc_answer(answer, 2) or {}).get("result") or {}).get("tools") or []
+    if not tools:
+        return ("down", "the MCP server lists no tool")
+    tool = tools[0]
+    schema = tool.get("inputSchema") or {}
+    arguments = {}
+    for name in schema.get("required") or []:
+        kind = ((schema.get("properties") or {}).get(name) or {}).get("type")
+        arguments[name] = {"number": 1, "integer": 1, "boolean": True, "array": [],
+                           "object": {}}.get(kind, "notes")
+    answer = request("POST", url, headers=headers,
+                     body={"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+                           "params": {"name": tool.get("name"), "arguments": arguments}})
+    if answer.status != 200:
+        return outcome_of(answer)
+    return ("ok", rpc_answer(answer, 3))
 
 
 def connector_for(text):

@@ -19,6 +19,7 @@ mod entropy;
 mod hooks;
 mod http;
 pub mod mcp;
+pub mod mcp_session;
 mod oauth;
 mod pages;
 pub mod paths;

@@ -217,25 +217,17 @@ impl ConnectorClient {
     }
 
     pub async fn call_api(&self, http: &Http, access_token: &str) -> ApiOutcome {
-        let request = match self.settings.api_style {
-            ApiStyle::Rest => oauth2::http::Request::get(&self.settings.api_url).body(Vec::new()),
-            ApiStyle::Mcp => oauth2::http::Request::post(&self.settings.api_url)
-                .header(oauth2::http::header::CONTENT_TYPE, "application/json")
-                .header(
-                    oauth2::http::header::ACCEPT,
-                    "application/json, text/event-stream",
-                )
-                .body(
-                    serde_json::json!({
-                        "jsonrpc": "2.0",
-                        "id": 1,
-                        "method": "tools/call",
-                        "params": { "name": format!("list_{}", self.settings.name), "arguments": {} },
-                    })
-                    .to_string()
-                    .into_bytes(),
-                ),
-        };
+        if self.settings.api_style == ApiStyle::Mcp {
+            // A session with the MCP server: initialize, then the tool it lists.
+            return crate::mcp_session::call_tool(
+                http,
+                &self.settings.api_url,
+                Some(access_token),
+                None,
+            )
+            .await;
+        }
+        let request = oauth2::http::Request::get(&self.settings.api_url).body(Vec::new());
         let (Ok(mut request), Ok(bearer)) = (
             request,
             oauth2::http::HeaderValue::from_str(&format!("Bearer {access_token}")),

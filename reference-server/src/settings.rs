@@ -58,8 +58,9 @@ pub enum ApiStyle {
     /// `GET api_url`, answered `{"items": [...]}`.
     #[default]
     Rest,
-    /// `POST api_url` with a JSON-RPC `tools/call` of `list_<connector>`, answered with text
-    /// content (the MCP tools protocol).
+    /// A session with the MCP server at `api_url` (`initialize`, `tools/list`, then
+    /// `tools/call` of the first tool it lists), answered with text content
+    /// (`reference_server::mcp_session`).
     Mcp,
 }
 

@@ -526,19 +526,25 @@ async fn an_mcp_connector_known_by_its_url_finds_its_server_registers_and_answer
     let log = stack.provider.rules().request_log();
     let steps: Vec<String> = log
         .iter()
-        .map(|r| format!("{} {} -> {}", r.method, r.path, r.status))
+        .map(|r| match &r.rpc {
+            Some(method) => format!("{} {} {method} -> {}", r.method, r.path, r.status),
+            None => format!("{} {} -> {}", r.method, r.path, r.status),
+        })
         .collect();
     assert_eq!(
         steps,
         [
-            "POST /mcp -> 401",
+            "POST /mcp initialize -> 401",
             "GET /.well-known/oauth-protected-resource/mcp -> 200",
             "GET /.well-known/oauth-authorization-server -> 200",
             "POST /register -> 201",
             "GET /authorize -> 200",
             "POST /consent -> 302",
             "POST /token -> 200",
-            "POST /mcp -> 200",
+            "POST /mcp initialize -> 200",
+            "POST /mcp notifications/initialized -> 202",
+            "POST /mcp tools/list -> 200",
+            "POST /mcp tools/call -> 200",
         ]
     );
     // The registered client secret never reaches a page.

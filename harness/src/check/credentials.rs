@@ -163,6 +163,7 @@ mod tests {
             status,
             outcome: String::new(),
             grant: Some(grant),
+            rpc: None,
         }
     }
 

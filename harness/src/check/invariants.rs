@@ -1467,11 +1467,17 @@ fn api_calls(observation: &Observation) -> usize {
     api_calls_in(&observation.provider_requests)
 }
 
-/// The calls of the provider's API (REST or MCP) that carried a token.
+/// The calls of the provider's API that carried a token: a REST resource, or a tool called on
+/// the MCP server (its session's other requests, `initialize`, `tools/list`, are how a client
+/// gets there, not calls).
 fn api_calls_in(requests: &[LoggedRequest]) -> usize {
     requests
         .iter()
-        .filter(|r| r.path.starts_with("/api/") || r.path == "/mcp")
+        .filter(|r| {
+            r.path.starts_with("/api/")
+                || (r.endpoint == fake_provider::Endpoint::Mcp
+                    && r.rpc.as_deref() == Some("tools/call"))
+        })
         .filter(|r| !r.outcome.starts_with("rejected: no bearer token"))
         .count()
 }
@@ -1625,6 +1631,7 @@ mod tests {
             status: 200,
             outcome: "consent page shown".into(),
             grant: None,
+            rpc: None,
         }
     }
 

@@ -1,0 +1,264 @@
+//! Speaking MCP to a server over Streamable HTTP (MCP basic protocol, revision 2025-11-25): the
+//! `initialize` request with the client's protocol version, capabilities and name, the
+//! `notifications/initialized` notification, then `tools/list` to find the tool and
+//! `tools/call`; every request after `initialize` names the session (`Mcp-Session-Id`, when
+//! the server gave one) and the negotiated `MCP-Protocol-Version`. The server answers each POST
+//! with JSON or with server-sent events; both are read.
+//!
+//! ```
+//! use reference_server::mcp_session::{arguments_for, read_answer};
+//! let sse = b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n\n";
+//! assert_eq!(read_answer("text/event-stream", sse, 3).unwrap()["result"], serde_json::json!({}));
+//! let schema = serde_json::json!({"type": "object", "required": ["a"], "properties": {"a": {"type": "number"}}});
+//! assert_eq!(arguments_for(&schema), serde_json::json!({"a": 2}));
+//! ```
+
+use crate::http::Http;
+use crate::oauth::{ApiOutcome, bearer_parameter};
+use oauth2::http::{HeaderValue, Request, header};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The revision this client speaks.
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The JSON-RPC message with `id` in an answer: the JSON body, or the `data` of the server-sent
+/// event that carries it.
+pub fn read_answer(content_type: &str, body: &[u8], id: u64) -> Option<Value> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !content_type.starts_with("text/event-stream") {
+        return serde_json::from_str(text).ok();
+    }
+    // Events are separated by blank lines; an event's data lines join with newlines.
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|event| {
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|data| data.strip_prefix(' ').unwrap_or(data))
+                .collect();
+            (!data.is_empty()).then(|| data.join("\n"))
+        })
+        .filter_map(|data| serde_json::from_str::<Value>(&data).ok())
+        .find(|message| message["id"] == id)
+}
+
+/// Arguments for a tool from its input schema: each required property given a plain value of
+/// its type (the deterministic agent has no user words to put there).
+pub fn arguments_for(schema: &Value) -> Value {
+    let mut arguments = serde_json::Map::new();
+    for name in schema["required"].as_array().into_iter().flatten() {
+        let Some(name) = name.as_str() else { continue };
+        let value = match schema["properties"][name]["type"].as_str() {
+            Some("number") | Some("integer") => json!(2),
+            Some("boolean") => json!(false),
+            Some("array") => json!([]),
+            Some("object") => json!({}),
+            _ => json!("standup"),
+        };
+        arguments.insert(name.to_owned(), value);
+    }
+    Value::Object(arguments)
+}
+
+/// One session with an MCP server, as far as a tool call goes.
+struct Session<'a> {
+    http: &'a Http,
+    url: &'a str,
+    bearer: Option<&'a str>,
+    id: Option<String>,
+    version: Option<String>,
+    next_id: u64,
+}
+
+/// Why a session step gave no usable answer: the outcome the tool call ends with.
+type Stop = ApiOutcome;
+
+impl Session<'_> {
+    fn request(&self, body: &Value) -> Result<oauth2::HttpRequest, Stop> {
+        let mut request = Request::post(self.url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        if let Some(token) = self.bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(id) = &self.id {
+            request = request.header(SESSION_HEADER, id);
+        }
+        if let Some(version) = &self.version {
+            request = request.header(VERSION_HEADER, version);
+        }
+        request
+            .body(body.to_string().into_bytes())
+            .map_err(|_| ApiOutcome::Failed("the MCP server's URL is not usable".into()))
+    }
+
+    /// Posts one message; for a request, its answer.
+    async fn post(
+        &mut self,
+        method: &str,
+        params: Value,
+        notification: bool,
+    ) -> Result<Value, Stop> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
+        if !notification {
+            message["id"] = json!(id);
+        }
+        let request = self.request(&message)?;
+        let response = self
+            .http
+            .send(request, Some(TIMEOUT))
+            .await
+            .map_err(|_| ApiOutcome::Failed("the MCP server could not be reached".into()))?;
+        let status = response.status().as_u16();
+        if status == 401 {
+            return Err(ApiOutcome::Unauthorized);
+        }
+        if status == 403
+            && bearer_parameter(response.headers(), "error") == Some("insufficient_scope")
+        {
+            let scopes = bearer_parameter(response.headers(), "scope")
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
+            return Err(ApiOutcome::InsufficientScope(scopes));
+        }
+        if !response.status().is_success() {
+            return Err(ApiOutcome::Failed(format!(
+                "the MCP server answered {status} to {method}"
+            )));
+        }
+        if let Some(session) = response
+            .headers()
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+        {
+            self.id = Some(session.to_owned());
+        }
+        if notification {
+            return Ok(Value::Null);
+        }
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .unwrap_or("application/json");
+        read_answer(content_type, response.body(), id).ok_or_else(|| {
+            ApiOutcome::Failed(format!(
+                "the MCP server's answer to {method} could not be read"
+            ))
+        })
+    }
+}
+
+/// Calls a tool of the MCP server at `url`: `tool` if the connector names one, else the first
+/// the server lists. Ends as the tool call's outcome: its JSON-RPC answer, or why there is none.
+pub async fn call_tool(
+    http: &Http,
+    url: &str,
+    bearer: Option<&str>,
+    tool: Option<&str>,
+) -> ApiOutcome {
+    let mut session = Session {
+        http,
+        url,
+        bearer,
+        id: None,
+        version: None,
+        next_id: 1,
+    };
+    match call_in(&mut session, tool).await {
+        Ok(answer) | Err(answer) => answer,
+    }
+}
+
+async fn call_in(session: &mut Session<'_>, tool: Option<&str>) -> Result<ApiOutcome, Stop> {
+    let initialized = session
+        .post(
+            "initialize",
+            json!({
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": { "name": "alumia", "version": env!("CARGO_PKG_VERSION") },
+            }),
+            false,
+        )
+        .await?;
+    if initialized.get("error").is_some() {
+        return Err(ApiOutcome::Failed(
+            "the MCP server refused to initialize".into(),
+        ));
+    }
+    let version = initialized["result"]["protocolVersion"]
+        .as_str()
+        .unwrap_or(PROTOCOL_VERSION)
+        .to_owned();
+    session.version = Some(version);
+    session
+        .post("notifications/initialized", json!({}), true)
+        .await?;
+    let listed = session.post("tools/list", json!({}), false).await?;
+    let tools = listed["result"]["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let chosen = match tool {
+        Some(name) => tools.iter().find(|t| t["name"] == name),
+        None => tools.first(),
+    };
+    let Some(chosen) = chosen else {
+        return Err(ApiOutcome::Failed(
+            "the MCP server offers no tool to call".into(),
+        ));
+    };
+    let name = chosen["name"].as_str().unwrap_or_default().to_owned();
+    let arguments = arguments_for(&chosen["inputSchema"]);
+    let answer = session
+        .post(
+            "tools/call",
+            json!({ "name": name, "arguments": arguments }),
+            false,
+        )
+        .await?;
+    Ok(ApiOutcome::Served(answer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_read_from_json_or_from_the_event_that_carries_its_id() {
+        let json = br#"{"jsonrpc":"2.0","id":1,"result":{"ok":true}}"#;
+        assert_eq!(
+            read_answer("application/json", json, 1).unwrap()["result"]["ok"],
+            true
+        );
+        let events = b"event: message\r\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\r\n\r\nid: 7\ndata: {\"jsonrpc\":\"2.0\",\ndata: \"id\":2,\"result\":{\"n\":1}}\n\n";
+        assert_eq!(
+            read_answer("text/event-stream; charset=utf-8", events, 2).unwrap()["result"]["n"],
+            1
+        );
+        assert!(read_answer("text/event-stream", events, 3).is_none());
+    }
+
+    #[test]
+    fn arguments_give_every_required_property_a_value_of_its_type() {
+        let schema = json!({
+            "type": "object",
+            "properties": { "a": { "type": "number" }, "b": { "type": "integer" },
+                            "q": { "type": "string" }, "extra": { "type": "string" } },
+            "required": ["a", "b", "q"],
+        });
+        assert_eq!(
+            arguments_for(&schema),
+            json!({ "a": 2, "b": 2, "q": "standup" })
+        );
+        assert_eq!(arguments_for(&json!({ "type": "object" })), json!({}));
+    }
+}
