@@ -181,6 +181,20 @@ enum Command {
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
     },
+    /// A platform as the client the MCP conformance suite tests: starts it with a connector
+    /// `notes` that is the MCP server at SERVER, plays its user in headless Chromium (sign in,
+    /// ask for the notes, connect as often as the chat asks), prints how the chat ended
+    /// (`answered: ...` with the tool's answer) and exits 0 once the flow ran to its end. The
+    /// suite runs it: `conformance client --command "harness mcp-client" --scenario ID`.
+    McpClient {
+        /// The platform's command line; `{url}` is the MCP server's URL. It must print where it
+        /// listens (as `reference-server` does, or a JSON line `{"listening": URL, ...}`).
+        /// Default: the `reference-server` beside this binary.
+        #[arg(long)]
+        platform: Option<String>,
+        /// The MCP server's URL (the suite passes it last).
+        server: url::Url,
+    },
     /// Simulate the flow with no browser, in virtual time, from one seed: generated browser
     /// capabilities, provider behaviours and user actions against the real server code and the
     /// real card decisions (QuickJS). The same seed and count print the same report.
@@ -550,6 +564,38 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             } else {
                 std::process::ExitCode::FAILURE
             })
+        }
+        Command::McpClient { platform, server } => {
+            use harness::run::mcp_client::ANSWERED;
+            let template = match platform {
+                Some(template) => template,
+                None => {
+                    let beside = std::env::current_exe()?
+                        .parent()
+                        .map(|dir| dir.join("reference-server"))
+                        .filter(|path| path.is_file())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "no reference-server beside this binary (hint: cargo build -p reference-server, or pass --platform 'COMMAND {{url}}')"
+                            )
+                        })?;
+                    format!(
+                        "{} --bind 127.0.0.1:0 --mcp-server notes={{url}}",
+                        beside.display()
+                    )
+                }
+            };
+            // The suite judges the wire; the chat's end is printed for a reader (and kept in
+            // the suite's stdout.txt), and the exit status says the flow ran to its end.
+            match harness::run::mcp_client::run(&template, &server).await? {
+                harness::run::mcp_client::Ended::Answered(answer) => {
+                    println!("{ANSWERED} {answer}");
+                }
+                harness::run::mcp_client::Ended::NotAnswered(shown) => {
+                    println!("not answered; the chat shows: {shown}");
+                }
+            }
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Schema => {
             print!("{}", harness::scenario::json_schema());

@@ -129,8 +129,49 @@ impl Conversation<'_> {
             Some(connection) if connection.status == ConnectionStatus::Revoked => {
                 self.reconnect_prompt(connector, text, "was revoked")
             }
-            _ => Ok(vec![self.connect_card(connector, text, "connect-card")?]),
+            _ => {
+                // An MCP server may need no authorization at all: it is asked first, and a
+                // card is shown only when it asks for a token.
+                if let Some(server_url) = self.state.mcp_server_url(connector)
+                    && let Some(answered) =
+                        self.without_a_connection(connector, &server_url).await?
+                {
+                    return Ok(vec![answered]);
+                }
+                Ok(vec![self.connect_card(connector, text, "connect-card")?])
+            }
         }
+    }
+
+    /// Calls an MCP server's tool without a token: the answer or tool error when the server
+    /// needs no authorization; `None` when it asks for a token (a connect card is due).
+    async fn without_a_connection(
+        &self,
+        connector: &str,
+        server_url: &str,
+    ) -> AppResult<Option<MessageRecord>> {
+        let (kind, text) =
+            match crate::mcp_session::call_tool(self.state.http(), server_url, None, None).await {
+                ApiOutcome::Unauthorized | ApiOutcome::InsufficientScope(_) => return Ok(None),
+                ApiOutcome::Served(body) => match crate::mcp_session::answer_text(
+                    &self.display_name(connector),
+                    &body,
+                ) {
+                    Some(answer) => ("answer", answer),
+                    None => (
+                        "tool-error",
+                        "Tool error: the server answered in a form this connector does not read, so nothing is shown.".to_owned(),
+                    ),
+                },
+                ApiOutcome::Failed(why) => ("tool-error", format!("Tool error: {why}. Try again in a moment.")),
+            };
+        Ok(Some(self.say(NewMessage {
+            role: "agent",
+            kind,
+            text: &text,
+            connector: Some(connector),
+            ..Default::default()
+        })?))
     }
 
     /// Ends a connection the tool can no longer use (`why` is kept with it), then asks to
@@ -384,20 +425,7 @@ fn format_answer(
     body: &serde_json::Value,
 ) -> Option<String> {
     if connector.api_style == crate::settings::ApiStyle::Mcp {
-        // A JSON-RPC result with text content (MCP tools/call); an error is not an answer.
-        let texts: Vec<&str> = body["result"]["content"]
-            .as_array()?
-            .iter()
-            .filter(|c| c["type"] == "text")
-            .filter_map(|c| c["text"].as_str())
-            .collect();
-        return (!texts.is_empty()).then(|| {
-            format!(
-                "Your {}: {}.",
-                connector.display_name.to_lowercase(),
-                texts.join(" ")
-            )
-        });
+        return crate::mcp_session::answer_text(&connector.display_name, body);
     }
     let connector = connector.name.as_str();
     let items = body["items"].as_array()?;

@@ -39,7 +39,7 @@ pub use http::{Http, HttpError, InMemoryTransport};
 /// The `oauth2` crate the platform uses (its `HttpRequest`, `HttpResponse` and `http`).
 pub use oauth2;
 pub use routes::{SESSION_COOKIE, asset, router};
-pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, Settings};
+pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, McpConnectorSettings, Settings};
 pub use startup::{Application, InMemoryPlatform, LISTENING, REDIRECT_URI, RouterCustomizer};
 pub use state::AppState;
 #[cfg(feature = "catalogue")]

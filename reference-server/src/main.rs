@@ -25,6 +25,10 @@ struct Cli {
     /// token, revoke and api URLs under it.
     #[arg(long, env = "ALUMIA_PROVIDER_URL")]
     provider_url: Option<String>,
+    /// A connector that is an MCP server, known by its URL alone: NAME=URL (repeatable). It
+    /// replaces a connector of that name (`notes=https://mcp.example/mcp`).
+    #[arg(long = "mcp-server", value_name = "NAME=URL")]
+    mcp_servers: Vec<String>,
     /// Where the SQLite database lives (default: a fresh temporary directory).
     #[arg(long, env = "ALUMIA_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -75,6 +79,25 @@ impl Cli {
         };
         if let Some(url) = &self.provider_url {
             settings.set_provider(url);
+        }
+        for pair in &self.mcp_servers {
+            let (name, url) = pair.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--mcp-server {pair:?}: expected NAME=URL (hint: --mcp-server notes=https://mcp.example/mcp)"
+                )
+            })?;
+            url::Url::parse(url)
+                .map_err(|e| anyhow::anyhow!("--mcp-server {pair:?}: {url:?} is not a URL: {e}"))?;
+            settings.mcp_connectors.retain(|c| c.name != name);
+            let mut display_name = name.to_owned();
+            display_name[..1].make_ascii_uppercase();
+            settings
+                .mcp_connectors
+                .push(reference_server::McpConnectorSettings {
+                    name: name.to_owned(),
+                    display_name,
+                    server_url: url.to_owned(),
+                });
         }
         if let Some(bind) = self.bind {
             settings.bind = bind;

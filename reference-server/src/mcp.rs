@@ -9,6 +9,7 @@
 
 use crate::http::Http;
 use crate::oauth::bearer_parameter;
+use crate::settings::TokenAuthMethod;
 use oauth2::http::{Request, header};
 use serde::Deserialize;
 use std::time::Duration;
@@ -28,6 +29,10 @@ pub struct McpAuthorization {
     pub registration_endpoint: Option<String>,
     /// The authorization server takes client ID metadata documents (`client_id` a URL).
     pub metadata_documents: bool,
+    /// How clients may authenticate at its token endpoint (RFC 8414 §2; empty: not said).
+    pub token_auth_methods: Vec<String>,
+    /// It sends `iss` in its authorization responses (RFC 9207 §3): one without it is refused.
+    pub iss_supported: bool,
     /// The scopes the server asked for in its challenge, else those its metadata lists.
     pub scopes: Vec<String>,
 }
@@ -37,10 +42,6 @@ pub struct McpAuthorization {
 pub enum DiscoveryError {
     #[error("the MCP server could not be reached ({0})")]
     Unreachable(String),
-    #[error(
-        "the MCP server did not answer 401 with a resource_metadata challenge (it answered {0})"
-    )]
-    NoChallenge(u16),
     #[error("the {0} could not be read")]
     Unreadable(&'static str),
     #[error(
@@ -66,7 +67,7 @@ struct ResourceMetadata {
     scopes_supported: Vec<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct ServerMetadata {
     issuer: String,
     authorization_endpoint: String,
@@ -77,13 +78,48 @@ struct ServerMetadata {
     registration_endpoint: Option<String>,
     #[serde(default)]
     client_id_metadata_document_supported: bool,
+    /// RFC 8414 §2: absent means `client_secret_basic` only.
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 9207 §3: the server sends `iss` in every authorization response.
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
-/// A client the authorization server registered (RFC 7591 §3.2.1).
+/// A client the authorization server registered (RFC 7591 §3.2.1): a public client has no
+/// secret, and the server says how the client authenticates.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct RegisteredClient {
     pub client_id: String,
-    pub client_secret: String,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    #[serde(default)]
+    pub token_endpoint_auth_method: Option<String>,
+}
+
+impl RegisteredClient {
+    /// How it authenticates: as the server answered, else as it asked.
+    pub fn auth_method(&self, asked: TokenAuthMethod) -> TokenAuthMethod {
+        self.token_endpoint_auth_method
+            .as_deref()
+            .and_then(TokenAuthMethod::parse)
+            .unwrap_or(asked)
+    }
+}
+
+/// The way to authenticate at a token endpoint that lists `supported` (RFC 8414 §2: none listed
+/// means `client_secret_basic`): Basic where it takes it, else form fields, else a public client.
+pub fn auth_method_for(supported: &[String]) -> TokenAuthMethod {
+    let takes = |method: TokenAuthMethod| supported.iter().any(|s| s == method.name());
+    if supported.is_empty() || takes(TokenAuthMethod::ClientSecretBasic) {
+        TokenAuthMethod::ClientSecretBasic
+    } else if takes(TokenAuthMethod::ClientSecretPost) {
+        TokenAuthMethod::ClientSecretPost
+    } else if takes(TokenAuthMethod::None) {
+        TokenAuthMethod::None
+    } else {
+        TokenAuthMethod::ClientSecretBasic
+    }
 }
 
 async fn get_json<T: serde::de::DeserializeOwned>(
@@ -115,54 +151,154 @@ pub fn canonical_resource(server_url: &str) -> String {
     }
 }
 
+/// Where an MCP server's protected resource metadata may be, without a challenge that says
+/// (RFC 9728 §3.1, MCP authorization "Protected Resource Metadata Discovery"): the well-known
+/// prefix inserted before the server's path, then at the origin's root.
+pub fn resource_metadata_urls(server_url: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(server_url) else {
+        return Vec::new();
+    };
+    let origin = url.origin().ascii_serialization();
+    let path = url.path().trim_end_matches('/');
+    let mut urls = Vec::new();
+    if !path.is_empty() {
+        urls.push(format!(
+            "{origin}/.well-known/oauth-protected-resource{path}"
+        ));
+    }
+    urls.push(format!("{origin}/.well-known/oauth-protected-resource"));
+    urls
+}
+
+/// Where an authorization server's metadata may be, in the order MCP authorization (2025-11-25,
+/// "Authorization Server Metadata Discovery") lists: RFC 8414 with the well-known prefix
+/// inserted before the issuer's path, OpenID Connect discovery the same way, then appended to
+/// the issuer's path.
+pub fn server_metadata_urls(issuer: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(issuer) else {
+        return Vec::new();
+    };
+    let origin = url.origin().ascii_serialization();
+    let path = url.path().trim_end_matches('/');
+    if path.is_empty() {
+        return vec![
+            format!("{origin}/.well-known/oauth-authorization-server"),
+            format!("{origin}/.well-known/openid-configuration"),
+        ];
+    }
+    vec![
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!("{origin}/.well-known/openid-configuration{path}"),
+        format!("{origin}{path}/.well-known/openid-configuration"),
+    ]
+}
+
+/// The first of `urls` that answers JSON of the shape `T`.
+async fn first_readable<T: serde::de::DeserializeOwned>(
+    http: &Http,
+    urls: impl IntoIterator<Item = String>,
+    what: &'static str,
+) -> Result<Option<T>, DiscoveryError> {
+    for url in urls {
+        match get_json::<T>(http, &url, what).await {
+            Ok(found) => return Ok(Some(found)),
+            Err(DiscoveryError::Unreachable(why)) => return Err(DiscoveryError::Unreachable(why)),
+            Err(_) => continue,
+        }
+    }
+    Ok(None)
+}
+
 /// Asks the MCP server at `server_url` where its authorization is, and checks each answer.
+/// The server's `401` challenge names its protected resource metadata, or the well-known
+/// locations hold it; without any (a server of the 2025-03-26 revision) the server's origin is
+/// its authorization server, with its metadata or, lacking that, the default endpoints.
 pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization, DiscoveryError> {
     let probe = Request::post(server_url)
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")
-        .body(br#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#.to_vec())
+        .body(
+            serde_json::json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {
+                    "protocolVersion": crate::mcp_session::PROTOCOL_VERSION,
+                    "capabilities": {},
+                    "clientInfo": { "name": "alumia", "version": env!("CARGO_PKG_VERSION") },
+                },
+            })
+            .to_string()
+            .into_bytes(),
+        )
         .map_err(|_| DiscoveryError::Unreachable("the server URL is not usable".into()))?;
     let answer = http
         .send(probe, Some(STEP_TIMEOUT))
         .await
         .map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
-    let metadata_url = match (
-        answer.status().as_u16(),
-        bearer_parameter(answer.headers(), "resource_metadata"),
-    ) {
-        (401, Some(url)) => url.to_owned(),
-        (status, _) => return Err(DiscoveryError::NoChallenge(status)),
-    };
+    let challenged = answer.status().as_u16() == 401;
+    let challenge_url = bearer_parameter(answer.headers(), "resource_metadata")
+        .filter(|_| challenged)
+        .map(str::to_owned);
     let challenged_scopes: Vec<String> = bearer_parameter(answer.headers(), "scope")
+        .filter(|_| challenged)
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
-    let resource: ResourceMetadata =
-        get_json(http, &metadata_url, "protected resource metadata").await?;
     let expected = canonical_resource(server_url);
-    if canonical_resource(&resource.resource) != expected {
-        return Err(DiscoveryError::ResourceMismatch {
-            named: resource.resource,
-            expected,
-        });
-    }
-    let issuer = resource
-        .authorization_servers
-        .first()
-        .ok_or(DiscoveryError::Unreadable("protected resource metadata"))?
-        .trim_end_matches('/')
-        .to_owned();
-    let server: ServerMetadata = get_json(
+    let resource: Option<ResourceMetadata> = first_readable(
         http,
-        &format!("{issuer}/.well-known/oauth-authorization-server"),
+        challenge_url
+            .into_iter()
+            .chain(resource_metadata_urls(server_url)),
+        "protected resource metadata",
+    )
+    .await?;
+    let (issuer, scopes_supported) = match resource {
+        Some(resource) => {
+            if canonical_resource(&resource.resource) != expected {
+                return Err(DiscoveryError::ResourceMismatch {
+                    named: resource.resource,
+                    expected,
+                });
+            }
+            let issuer = resource
+                .authorization_servers
+                .first()
+                .ok_or(DiscoveryError::Unreadable("protected resource metadata"))?
+                .trim_end_matches('/')
+                .to_owned();
+            (issuer, Some(resource.scopes_supported))
+        }
+        // No protected resource metadata: the 2025-03-26 revision's server is its own
+        // authorization server.
+        None => (origin_of(server_url)?, None),
+    };
+    let server: Option<ServerMetadata> = first_readable(
+        http,
+        server_metadata_urls(&issuer),
         "authorization server metadata",
     )
     .await?;
-    if server.issuer.trim_end_matches('/') != issuer {
-        return Err(DiscoveryError::IssuerMismatch {
-            named: server.issuer,
-            expected: issuer,
-        });
-    }
+    let server = match (server, &scopes_supported) {
+        (Some(server), _) => {
+            if server.issuer.trim_end_matches('/') != issuer {
+                return Err(DiscoveryError::IssuerMismatch {
+                    named: server.issuer,
+                    expected: issuer,
+                });
+            }
+            server
+        }
+        // Neither metadata: the 2025-03-26 revision's default endpoints at the origin.
+        (None, None) => ServerMetadata {
+            issuer: issuer.clone(),
+            authorization_endpoint: format!("{issuer}/authorize"),
+            token_endpoint: format!("{issuer}/token"),
+            revocation_endpoint: None,
+            registration_endpoint: Some(format!("{issuer}/register")),
+            client_id_metadata_document_supported: false,
+            ..ServerMetadata::default()
+        },
+        (None, Some(_)) => return Err(DiscoveryError::Unreadable("authorization server metadata")),
+    };
     Ok(McpAuthorization {
         resource: expected,
         issuer,
@@ -171,12 +307,21 @@ pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization,
         revocation_endpoint: server.revocation_endpoint,
         registration_endpoint: server.registration_endpoint,
         metadata_documents: server.client_id_metadata_document_supported,
+        token_auth_methods: server.token_endpoint_auth_methods_supported,
+        iss_supported: server.authorization_response_iss_parameter_supported,
         scopes: if challenged_scopes.is_empty() {
-            resource.scopes_supported
+            scopes_supported.unwrap_or_default()
         } else {
             challenged_scopes
         },
     })
+}
+
+/// The origin of `url`, as an issuer identifier (no final slash).
+fn origin_of(url: &str) -> Result<String, DiscoveryError> {
+    url::Url::parse(url)
+        .map(|u| u.origin().ascii_serialization())
+        .map_err(|_| DiscoveryError::Unreachable("the server URL is not usable".into()))
 }
 
 /// Registers the platform as a confidential client of the server `found` (RFC 7591).
@@ -193,9 +338,11 @@ pub async fn register(
     let body = serde_json::json!({
         "redirect_uris": [redirect_uri],
         "client_name": client_name,
-        "token_endpoint_auth_method": "client_secret_basic",
+        "token_endpoint_auth_method": auth_method_for(&found.token_auth_methods).name(),
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
+        // SEP-837: a web application's redirect URIs.
+        "application_type": "web",
     });
     let request = Request::post(endpoint)
         .header(header::CONTENT_TYPE, "application/json")

@@ -47,6 +47,19 @@ pub fn read_answer(content_type: &str, body: &[u8], id: u64) -> Option<Value> {
         .find(|message| message["id"] == id)
 }
 
+/// What the agent says of a `tools/call` answer: its text content, or `None` for an error or
+/// an answer with no text (never an empty answer).
+pub fn answer_text(display_name: &str, body: &Value) -> Option<String> {
+    let texts: Vec<&str> = body["result"]["content"]
+        .as_array()?
+        .iter()
+        .filter(|c| c["type"] == "text")
+        .filter_map(|c| c["text"].as_str())
+        .collect();
+    (!texts.is_empty())
+        .then(|| format!("Your {}: {}.", display_name.to_lowercase(), texts.join(" ")))
+}
+
 /// Arguments for a tool from its input schema: each required property given a plain value of
 /// its type (the deterministic agent has no user words to put there).
 pub fn arguments_for(schema: &Value) -> Value {

@@ -4,7 +4,7 @@
 
 use crate::choices::Choices;
 use crate::http::{Http, HttpError, OauthHttp};
-use crate::settings::{ApiStyle, ConnectorSettings};
+use crate::settings::{ApiStyle, ConnectorSettings, TokenAuthMethod};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use oauth2::basic::BasicClient;
@@ -68,8 +68,12 @@ impl ConnectorClient {
             .set_token_uri(TokenUrl::new(settings.token_url.clone())?)
             .set_redirect_uri(RedirectUrl::new(redirect_uri.to_owned())?);
         // A public client (known by its metadata document) names itself in the form instead.
-        if !settings.client_secret.is_empty() {
+        if !settings.client_secret.is_empty() && settings.token_auth_method != TokenAuthMethod::None
+        {
             oauth = oauth.set_client_secret(ClientSecret::new(settings.client_secret.clone()));
+        }
+        if settings.token_auth_method == TokenAuthMethod::ClientSecretPost {
+            oauth = oauth.set_auth_type(oauth2::AuthType::RequestBody);
         }
         Ok(Self {
             settings,
@@ -181,9 +185,14 @@ impl ConnectorClient {
             oauth2::http::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         );
-        if self.settings.client_secret.is_empty() {
+        if self.settings.client_secret.is_empty()
+            || self.settings.token_auth_method == TokenAuthMethod::None
+        {
             // A public client names itself (RFC 7009 §2.1, RFC 6749 §2.3).
             form.push(("client_id", &self.settings.client_id));
+        } else if self.settings.token_auth_method == TokenAuthMethod::ClientSecretPost {
+            form.push(("client_id", &self.settings.client_id));
+            form.push(("client_secret", &self.settings.client_secret));
         } else {
             let credentials = format!(
                 "{}:{}",

@@ -49,6 +49,43 @@ pub struct ConnectorSettings {
     /// over JSON-RPC (`mcp`).
     #[serde(default)]
     pub api_style: ApiStyle,
+    /// How the client authenticates at the token and revocation endpoints (RFC 7591 §2): as
+    /// registered, or as the provider wants it.
+    #[serde(default)]
+    pub token_auth_method: TokenAuthMethod,
+}
+
+/// How a client authenticates at the token endpoint (RFC 7591 §2, RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuthMethod {
+    /// HTTP Basic with the client id and secret.
+    #[default]
+    ClientSecretBasic,
+    /// The id and secret as form fields.
+    ClientSecretPost,
+    /// A public client: its id in the form, no secret (PKCE proves the exchange).
+    None,
+}
+
+impl TokenAuthMethod {
+    /// The method named `name` in metadata or a registration answer.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::None => "none",
+        }
+    }
 }
 
 /// How a connector's tool asks its API.
@@ -204,6 +241,7 @@ impl Settings {
                 requires_iss: false,
                 resource: None,
                 api_style: ApiStyle::Rest,
+                token_auth_method: TokenAuthMethod::ClientSecretBasic,
             })
             .collect();
         self.mcp_connectors = vec![McpConnectorSettings {
@@ -232,9 +270,9 @@ impl Settings {
 
     /// Checks what a person could get wrong; the error says which setting.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.connectors.is_empty() {
+        if self.connectors.is_empty() && self.mcp_connectors.is_empty() {
             anyhow::bail!(
-                "no connectors are configured (hint: pass --provider-url URL, or list [[connectors]] in the settings file)"
+                "no connectors are configured (hint: pass --provider-url URL or --mcp-server NAME=URL, or list [[connectors]] or [[mcp_connectors]] in the settings file)"
             );
         }
         for connector in &self.connectors {

@@ -163,6 +163,16 @@ impl AppState {
             .unwrap_or_else(|| name.to_owned())
     }
 
+    /// The URL of the MCP server `name` is, if it is an MCP connector.
+    pub fn mcp_server_url(&self, name: &str) -> Option<String> {
+        self.inner
+            .settings
+            .mcp_connectors
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.server_url.clone())
+    }
+
     /// The configured connector `name`, the same for every org.
     pub fn configured(&self, name: &str) -> Option<&ConnectorClient> {
         self.inner
@@ -232,7 +242,8 @@ impl AppState {
         {
             crate::mcp::RegisteredClient {
                 client_id: self.client_metadata_url(),
-                client_secret: String::new(),
+                client_secret: None,
+                token_endpoint_auth_method: Some("none".into()),
             }
         } else {
             match crate::mcp::register(self.http(), &found, &self.redirect_uri(), CLIENT_NAME).await
@@ -241,21 +252,25 @@ impl AppState {
                 Err(error) => return Ok(Some(Err(error.to_string()))),
             }
         };
+        let token_auth_method =
+            registered.auth_method(crate::mcp::auth_method_for(&found.token_auth_methods));
         let settings = crate::settings::ConnectorSettings {
             name: mcp.name.clone(),
             display_name: mcp.display_name.clone(),
             client_id: registered.client_id,
-            client_secret: registered.client_secret,
+            client_secret: registered.client_secret.unwrap_or_default(),
             authorize_url: found.authorization_endpoint,
             token_url: found.token_endpoint,
             revoke_url: found.revocation_endpoint.unwrap_or_default(),
             api_url: mcp.server_url.clone(),
             scopes: found.scopes,
             issuer: Some(found.issuer),
-            requires_iss: false,
+            // RFC 9207 §2.4: a server that says it sends `iss` must send it.
+            requires_iss: found.iss_supported,
             authorization_parameters: Default::default(),
             resource: Some(crate::hooks::mcp_resource(self, found.resource)),
             api_style: crate::settings::ApiStyle::Mcp,
+            token_auth_method,
         };
         let stored = serde_json::to_string(&settings)
             .map_err(|e| anyhow::anyhow!("MCP client of {name}: {e}"))?;

@@ -534,6 +534,9 @@ async fn an_mcp_connector_known_by_its_url_finds_its_server_registers_and_answer
     assert_eq!(
         steps,
         [
+            // The message: the server is asked first, without a token, and wants one.
+            "POST /mcp initialize -> 401",
+            // The connect: where its authorization is.
             "POST /mcp initialize -> 401",
             "GET /.well-known/oauth-protected-resource/mcp -> 200",
             "GET /.well-known/oauth-authorization-server -> 200",

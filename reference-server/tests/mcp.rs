@@ -47,7 +47,7 @@ async fn discovery_reads_the_challenge_then_both_metadata_and_registration_gives
         !provider
             .rules()
             .secrets()
-            .find_in(&client.client_secret)
+            .find_in(client.client_secret.as_deref().unwrap())
             .is_empty(),
         "the provider knows the secret it issued"
     );
@@ -106,14 +106,17 @@ async fn discovery_stops_before_any_authorization_on_a_foreign_resource_or_issue
         );
     }
 
-    let not_mcp = provider(Faults::none()).await;
-    let error = discover(
-        &http(),
-        not_mcp.public_url().join("token").unwrap().as_ref(),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(error, DiscoveryError::NoChallenge(_)), "{error}");
+    // No protected resource metadata anywhere: a server of the 2025-03-26 revision, whose
+    // origin is its authorization server (its metadata found at the root).
+    let legacy = provider(Faults::none()).await;
+    let at = legacy.public_url().join("token").unwrap();
+    let found = discover(&http(), at.as_ref()).await.unwrap();
+    assert_eq!(found.issuer, at.origin().ascii_serialization());
+    assert_eq!(
+        found.authorization_endpoint,
+        format!("{}/authorize", at.origin().ascii_serialization())
+    );
+    assert!(found.scopes.is_empty(), "no scope was named: {found:?}");
 
     let mut faults = Faults::none();
     faults.mcp.registration_refused = true;

@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod defects;
 pub mod expectations;
+pub mod mcp_client;
 pub mod one_scenario;
 pub mod soak;
 pub mod spawned;

@@ -129,7 +129,10 @@ async fn run_configured(
 
 /// Reads the server's URL and redirect URI from its first lines of output (20 s at most),
 /// then keeps reading the rest so its output never blocks it.
-async fn read_announcement(child: &mut Child, label: &str) -> anyhow::Result<(String, String)> {
+pub(crate) async fn read_announcement(
+    child: &mut Child,
+    label: &str,
+) -> anyhow::Result<(String, String)> {
     let stdout = child.stdout.take().ok_or_else(|| {
         anyhow::anyhow!("the server of {label} was started without a piped stdout")
     })?;
