@@ -187,9 +187,11 @@ enum Command {
     /// (`answered: ...` with the tool's answer) and exits 0 once the flow ran to its end. The
     /// suite runs it: `conformance client --command "harness mcp-client" --scenario ID`.
     McpClient {
-        /// The platform's command line; `{url}` is the MCP server's URL. It must print where it
-        /// listens (as `reference-server` does, or a JSON line `{"listening": URL, ...}`).
-        /// Default: the `reference-server` beside this binary.
+        /// The platform's command line; `{url}` is the MCP server's URL, `{client_id}` and
+        /// `{client_secret}` a client the scenario registered beforehand (empty when none),
+        /// `{client_metadata_url}` the client ID the suite expects of a client metadata
+        /// document. It must print where it listens (as `reference-server` does, or a JSON line
+        /// `{"listening": URL, ...}`). Default: the `reference-server` beside this binary.
         #[arg(long)]
         platform: Option<String>,
         /// The MCP server's URL (the suite passes it last).
@@ -566,7 +568,8 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             })
         }
         Command::McpClient { platform, server } => {
-            use harness::run::mcp_client::ANSWERED;
+            use harness::run::mcp_client::{ANSWERED, ScenarioContext, reference_template};
+            let context = ScenarioContext::from_env()?;
             let template = match platform {
                 Some(template) => template,
                 None => {
@@ -579,15 +582,12 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                                 "no reference-server beside this binary (hint: cargo build -p reference-server, or pass --platform 'COMMAND {{url}}')"
                             )
                         })?;
-                    format!(
-                        "{} --bind 127.0.0.1:0 --mcp-server notes={{url}}",
-                        beside.display()
-                    )
+                    reference_template(&beside, &context)
                 }
             };
             // The suite judges the wire; the chat's end is printed for a reader (and kept in
             // the suite's stdout.txt), and the exit status says the flow ran to its end.
-            match harness::run::mcp_client::run(&template, &server).await? {
+            match harness::run::mcp_client::run(&template, &server, &context).await? {
                 harness::run::mcp_client::Ended::Answered(answer) => {
                     println!("{ANSWERED} {answer}");
                 }

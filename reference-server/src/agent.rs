@@ -73,12 +73,17 @@ impl Conversation<'_> {
                         connection_id: Some(&connection.id),
                         ..Default::default()
                     })?]),
-                    Err(ToolFailure::Revoked) => self.reconnect_after(
-                        &connection,
-                        text,
-                        "The provider no longer accepts this connection.",
-                        "was revoked",
-                    ),
+                    Err(ToolFailure::Revoked) => {
+                        self.state
+                            .forget_client_if_moved(self.org, connector)
+                            .await?;
+                        self.reconnect_after(
+                            &connection,
+                            text,
+                            "The provider no longer accepts this connection.",
+                            "was revoked",
+                        )
+                    }
                     Err(ToolFailure::Expired) => self.reconnect_after(
                         &connection,
                         text,

@@ -366,6 +366,15 @@ impl Database {
         Ok(())
     }
 
+    /// Forgets what an org's MCP connector was registered as: the next connect finds and
+    /// registers it anew.
+    pub fn forget_mcp_client(&self, org: &str, connector: &str) -> Result<()> {
+        self.lock()
+            .prepare_cached("DELETE FROM mcp_clients WHERE org = ?1 AND connector = ?2")?
+            .execute(params![org, connector])?;
+        Ok(())
+    }
+
     /// The scopes an org's connector must ask for beyond its settings' (a provider answered
     /// `insufficient_scope` naming them), space-separated; empty when none.
     pub fn wanted_scopes(&self, org: &str, connector: &str) -> Result<String> {

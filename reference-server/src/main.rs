@@ -12,7 +12,8 @@ use std::path::PathBuf;
 #[command(name = "reference-server")]
 struct Cli {
     /// A TOML settings file (keys: bind, public_url, data_dir, seed, revoke_timeout,
-    /// token_timeout, opener_policy, [[connectors]]).
+    /// token_timeout, client_metadata_url, opener_policy, embeddable, [[connectors]],
+    /// [[mcp_connectors]]).
     #[arg(long, env = "ALUMIA_CONFIG")]
     config: Option<PathBuf>,
     /// Socket address to listen on.
@@ -29,6 +30,14 @@ struct Cli {
     /// replaces a connector of that name (`notes=https://mcp.example/mcp`).
     #[arg(long = "mcp-server", value_name = "NAME=URL")]
     mcp_servers: Vec<String>,
+    /// A client registered beforehand with an MCP connector's authorization server:
+    /// NAME=CLIENT_ID or NAME=CLIENT_ID:SECRET (repeatable; `notes=alumia:s3cret`).
+    #[arg(long = "mcp-client", value_name = "NAME=CLIENT_ID[:SECRET]")]
+    mcp_clients: Vec<String>,
+    /// Where the public finds the platform's client ID metadata document (default: under the
+    /// public URL).
+    #[arg(long, env = "ALUMIA_CLIENT_METADATA_URL")]
+    client_metadata_url: Option<String>,
     /// Where the SQLite database lives (default: a fresh temporary directory).
     #[arg(long, env = "ALUMIA_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -97,7 +106,36 @@ impl Cli {
                     name: name.to_owned(),
                     display_name,
                     server_url: url.to_owned(),
+                    client_id: None,
+                    client_secret: None,
                 });
+        }
+        for pair in &self.mcp_clients {
+            let hint = "hint: --mcp-client notes=CLIENT_ID:SECRET, after --mcp-server notes=URL";
+            let (name, client) = pair.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!("--mcp-client {pair:?}: expected NAME=CLIENT_ID[:SECRET] ({hint})")
+            })?;
+            let connector = settings
+                .mcp_connectors
+                .iter_mut()
+                .find(|c| c.name == name)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("--mcp-client {pair:?}: no MCP connector {name:?} ({hint})")
+                })?;
+            let (id, secret) = match client.split_once(':') {
+                Some((id, secret)) => (id, Some(secret.to_owned())),
+                None => (client, None),
+            };
+            if id.is_empty() {
+                anyhow::bail!("--mcp-client {pair:?}: the client id is empty ({hint})");
+            }
+            connector.client_id = Some(id.to_owned());
+            connector.client_secret = secret.filter(|s| !s.is_empty());
+        }
+        if let Some(url) = &self.client_metadata_url {
+            url::Url::parse(url)
+                .map_err(|e| anyhow::anyhow!("--client-metadata-url {url:?} is not a URL: {e}"))?;
+            settings.client_metadata_url = Some(url.clone());
         }
         if let Some(bind) = self.bind {
             settings.bind = bind;

@@ -154,6 +154,9 @@ pub fn canonical_resource(server_url: &str) -> String {
 /// Where an MCP server's protected resource metadata may be, without a challenge that says
 /// (RFC 9728 §3.1, MCP authorization "Protected Resource Metadata Discovery"): the well-known
 /// prefix inserted before the server's path, then at the origin's root.
+/// Where an MCP server's protected resource metadata may be, without a challenge that says
+/// (RFC 9728 §3.1, MCP authorization "Protected Resource Metadata Discovery"): the well-known
+/// prefix inserted before the server's path, then at the origin's root.
 pub fn resource_metadata_urls(server_url: &str) -> Vec<String> {
     let Ok(url) = url::Url::parse(server_url) else {
         return Vec::new();
@@ -214,35 +217,19 @@ async fn first_readable<T: serde::de::DeserializeOwned>(
 /// locations hold it; without any (a server of the 2025-03-26 revision) the server's origin is
 /// its authorization server, with its metadata or, lacking that, the default endpoints.
 pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization, DiscoveryError> {
-    let probe = Request::post(server_url)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .body(
-            serde_json::json!({
-                "jsonrpc": "2.0", "id": 0, "method": "initialize",
-                "params": {
-                    "protocolVersion": crate::mcp_session::PROTOCOL_VERSION,
-                    "capabilities": {},
-                    "clientInfo": { "name": "alumia", "version": env!("CARGO_PKG_VERSION") },
-                },
-            })
-            .to_string()
-            .into_bytes(),
-        )
-        .map_err(|_| DiscoveryError::Unreachable("the server URL is not usable".into()))?;
-    let answer = http
-        .send(probe, Some(STEP_TIMEOUT))
-        .await
-        .map_err(|e| DiscoveryError::Unreachable(e.to_string()))?;
-    let challenged = answer.status().as_u16() == 401;
-    let challenge_url = bearer_parameter(answer.headers(), "resource_metadata")
-        .filter(|_| challenged)
-        .map(str::to_owned);
-    let challenged_scopes: Vec<String> = bearer_parameter(answer.headers(), "scope")
-        .filter(|_| challenged)
+    // The session the agent would open, without a token, up to the server's first challenge:
+    // it names the protected resource metadata and the scope wanted (a server may let
+    // `initialize` or `server/discover` through and challenge only `tools/list`).
+    // A server that cannot be reached fails at its metadata, next.
+    let (_, challenge) =
+        crate::mcp_session::call_tool_challenged(http, server_url, None, None).await;
+    let challenge = challenge.unwrap_or_default();
+    let challenge_url = bearer_parameter(&challenge, "resource_metadata").map(str::to_owned);
+    let challenged_scopes: Vec<String> = bearer_parameter(&challenge, "scope")
         .map(|s| s.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
     let expected = canonical_resource(server_url);
+    let mut named_resource = None;
     let resource: Option<ResourceMetadata> = first_readable(
         http,
         challenge_url
@@ -253,12 +240,13 @@ pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization,
     .await?;
     let (issuer, scopes_supported) = match resource {
         Some(resource) => {
-            if canonical_resource(&resource.resource) != expected {
+            if !covers(&resource.resource, &expected) {
                 return Err(DiscoveryError::ResourceMismatch {
                     named: resource.resource,
                     expected,
                 });
             }
+            named_resource = Some(resource.resource.clone());
             let issuer = resource
                 .authorization_servers
                 .first()
@@ -300,7 +288,7 @@ pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization,
         (None, Some(_)) => return Err(DiscoveryError::Unreadable("authorization server metadata")),
     };
     Ok(McpAuthorization {
-        resource: expected,
+        resource: named_resource.unwrap_or(expected),
         issuer,
         authorization_endpoint: server.authorization_endpoint,
         token_endpoint: server.token_endpoint,
@@ -315,6 +303,19 @@ pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization,
             challenged_scopes
         },
     })
+}
+
+/// Whether the resource a server's metadata names stands for the server at `server` (its
+/// canonical URL): the same URL, or one of its parents on the same origin, as a metadata
+/// document at the origin's root names the origin (RFC 9728 §3.3, §7.3). The platform then asks
+/// for tokens for the resource as named.
+pub fn covers(named: &str, server: &str) -> bool {
+    let named = canonical_resource(named);
+    let named = named.trim_end_matches('/');
+    match server.strip_prefix(named) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
 }
 
 /// The origin of `url`, as an issuer identifier (no final slash).

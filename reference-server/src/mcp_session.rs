@@ -1,9 +1,14 @@
-//! Speaking MCP to a server over Streamable HTTP (MCP basic protocol, revision 2025-11-25): the
+//! Speaking MCP to a server over Streamable HTTP. The platform asks in the newest revision it
+//! speaks first: the stateless one (2026-07-28, SEP-2575), where every request carries the
+//! protocol version, the client's capabilities and name in `_meta` and in the
+//! `MCP-Protocol-Version` header, and `server/discover` says what the server speaks. A server
+//! that does not take it (a 2025 server answers `400`) is spoken to in revision 2025-11-25: the
 //! `initialize` request with the client's protocol version, capabilities and name, the
-//! `notifications/initialized` notification, then `tools/list` to find the tool and
-//! `tools/call`; every request after `initialize` names the session (`Mcp-Session-Id`, when
-//! the server gave one) and the negotiated `MCP-Protocol-Version`. The server answers each POST
-//! with JSON or with server-sent events; both are read.
+//! `notifications/initialized` notification, and every later request names the session
+//! (`Mcp-Session-Id`, when the server gave one) and the negotiated `MCP-Protocol-Version`.
+//! Either way `tools/list` finds the tool and `tools/call` calls it; every POST names its method
+//! (`Mcp-Method`) and, for a tool call, the tool (`Mcp-Name`, SEP-2243). The server answers
+//! each POST with JSON or with server-sent events; both are read.
 //!
 //! ```
 //! use reference_server::mcp_session::{arguments_for, read_answer};
@@ -19,10 +24,17 @@ use oauth2::http::{HeaderValue, Request, header};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// The revision this client speaks.
+/// The revision this client speaks with servers that open sessions.
 pub const PROTOCOL_VERSION: &str = "2025-11-25";
+/// The stateless revision this client asks in first (SEP-2575).
+pub const STATELESS_VERSION: &str = "2026-07-28";
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+/// SEP-2243: every POST names its JSON-RPC method, and a tool call its tool.
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
+/// JSON-RPC error of a server that does not speak the version asked (SEP-2575).
+const UNSUPPORTED_VERSION: i64 = -32022;
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The JSON-RPC message with `id` in an answer: the JSON body, or the `data` of the server-sent
@@ -78,6 +90,23 @@ pub fn arguments_for(schema: &Value) -> Value {
     Value::Object(arguments)
 }
 
+/// The client's `_meta` on every request of the stateless revision (SEP-2575).
+fn stateless_meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": client_info(),
+    })
+}
+
+/// How the platform names itself to MCP servers.
+fn client_info() -> Value {
+    json!({ "name": "alumia", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// The headers of a server's `401` or `403`: its challenge (`WWW-Authenticate`).
+pub type Challenge = oauth2::http::HeaderMap;
+
 /// One session with an MCP server, as far as a tool call goes.
 struct Session<'a> {
     http: &'a Http,
@@ -85,17 +114,37 @@ struct Session<'a> {
     bearer: Option<&'a str>,
     id: Option<String>,
     version: Option<String>,
+    /// Spoken in the stateless revision: `_meta` on every request.
+    stateless: bool,
     next_id: u64,
+    /// The first challenge the server answered with.
+    challenge: Option<Challenge>,
 }
 
 /// Why a session step gave no usable answer: the outcome the tool call ends with.
 type Stop = ApiOutcome;
+
+/// A server's answer to one POST that was not a challenge.
+struct Answer {
+    status: u16,
+    /// The JSON-RPC message answering the request (`Null` for a notification or an unreadable
+    /// answer).
+    message: Value,
+}
 
 impl Session<'_> {
     fn request(&self, body: &Value) -> Result<oauth2::HttpRequest, Stop> {
         let mut request = Request::post(self.url)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "application/json, text/event-stream");
+        if let Some(method) = body["method"].as_str() {
+            request = request.header(METHOD_HEADER, method);
+        }
+        if body["method"] == "tools/call"
+            && let Some(name) = body["params"]["name"].as_str()
+        {
+            request = request.header(NAME_HEADER, name);
+        }
         if let Some(token) = self.bearer {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
         }
@@ -110,15 +159,18 @@ impl Session<'_> {
             .map_err(|_| ApiOutcome::Failed("the MCP server's URL is not usable".into()))
     }
 
-    /// Posts one message; for a request, its answer.
-    async fn post(
+    /// Posts one message and reads the answer; a challenge (`401`, or `403` for scope) stops.
+    async fn exchange(
         &mut self,
         method: &str,
-        params: Value,
+        mut params: Value,
         notification: bool,
-    ) -> Result<Value, Stop> {
+    ) -> Result<Answer, Stop> {
         let id = self.next_id;
         self.next_id += 1;
+        if self.stateless && !notification {
+            params["_meta"] = stateless_meta();
+        }
         let mut message = json!({ "jsonrpc": "2.0", "method": method, "params": params });
         if !notification {
             message["id"] = json!(id);
@@ -131,20 +183,19 @@ impl Session<'_> {
             .map_err(|_| ApiOutcome::Failed("the MCP server could not be reached".into()))?;
         let status = response.status().as_u16();
         if status == 401 {
+            self.challenge
+                .get_or_insert_with(|| response.headers().clone());
             return Err(ApiOutcome::Unauthorized);
         }
         if status == 403
             && bearer_parameter(response.headers(), "error") == Some("insufficient_scope")
         {
+            self.challenge
+                .get_or_insert_with(|| response.headers().clone());
             let scopes = bearer_parameter(response.headers(), "scope")
                 .map(|s| s.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default();
             return Err(ApiOutcome::InsufficientScope(scopes));
-        }
-        if !response.status().is_success() {
-            return Err(ApiOutcome::Failed(format!(
-                "the MCP server answered {status} to {method}"
-            )));
         }
         if let Some(session) = response
             .headers()
@@ -153,19 +204,91 @@ impl Session<'_> {
         {
             self.id = Some(session.to_owned());
         }
-        if notification {
-            return Ok(Value::Null);
-        }
         let content_type = response
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v: &HeaderValue| v.to_str().ok())
             .unwrap_or("application/json");
-        read_answer(content_type, response.body(), id).ok_or_else(|| {
-            ApiOutcome::Failed(format!(
+        let message = if notification {
+            Value::Null
+        } else {
+            read_answer(content_type, response.body(), id).unwrap_or(Value::Null)
+        };
+        Ok(Answer { status, message })
+    }
+
+    /// Posts one message; for a request, its answer (a refusal or an unreadable answer stops).
+    async fn post(
+        &mut self,
+        method: &str,
+        params: Value,
+        notification: bool,
+    ) -> Result<Value, Stop> {
+        let answer = self.exchange(method, params, notification).await?;
+        if !(200..300).contains(&answer.status) {
+            return Err(ApiOutcome::Failed(format!(
+                "the MCP server answered {} to {method}",
+                answer.status
+            )));
+        }
+        if !notification && answer.message.is_null() {
+            return Err(ApiOutcome::Failed(format!(
                 "the MCP server's answer to {method} could not be read"
-            ))
-        })
+            )));
+        }
+        Ok(answer.message)
+    }
+
+    /// Agrees on a revision: the stateless one when the server discovers itself in it (asked
+    /// once more when it names that version among those it supports), else a 2025-11-25
+    /// session opened with `initialize`.
+    async fn open(&mut self) -> Result<(), Stop> {
+        self.stateless = true;
+        self.version = Some(STATELESS_VERSION.to_owned());
+        for _ in 0..2 {
+            let answer = self.exchange("server/discover", json!({}), false).await?;
+            let speaks = |versions: &Value| {
+                versions
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|v| v == STATELESS_VERSION))
+            };
+            if (200..300).contains(&answer.status)
+                && speaks(&answer.message["result"]["supportedVersions"])
+            {
+                return Ok(());
+            }
+            let error = &answer.message["error"];
+            if !(error["code"] == UNSUPPORTED_VERSION && speaks(&error["data"]["supported"])) {
+                break;
+            }
+        }
+        self.stateless = false;
+        self.version = None;
+        self.id = None;
+        let initialized = self
+            .post(
+                "initialize",
+                json!({
+                    "protocolVersion": PROTOCOL_VERSION,
+                    "capabilities": {},
+                    "clientInfo": client_info(),
+                }),
+                false,
+            )
+            .await?;
+        if initialized.get("error").is_some() {
+            return Err(ApiOutcome::Failed(
+                "the MCP server refused to initialize".into(),
+            ));
+        }
+        let version = initialized["result"]["protocolVersion"]
+            .as_str()
+            .unwrap_or(PROTOCOL_VERSION)
+            .to_owned();
+        self.version = Some(version);
+        self.post("notifications/initialized", json!({}), true)
+            .await?;
+        Ok(())
     }
 }
 
@@ -177,44 +300,36 @@ pub async fn call_tool(
     bearer: Option<&str>,
     tool: Option<&str>,
 ) -> ApiOutcome {
+    call_tool_challenged(http, url, bearer, tool).await.0
+}
+
+/// As [`call_tool`], with the first challenge the server answered with: the platform's
+/// anonymous probe, whose challenge names the scope and the metadata (MCP authorization,
+/// "Scope Selection Strategy").
+pub async fn call_tool_challenged(
+    http: &Http,
+    url: &str,
+    bearer: Option<&str>,
+    tool: Option<&str>,
+) -> (ApiOutcome, Option<Challenge>) {
     let mut session = Session {
         http,
         url,
         bearer,
         id: None,
         version: None,
+        stateless: false,
         next_id: 1,
+        challenge: None,
     };
-    match call_in(&mut session, tool).await {
+    let outcome = match call_in(&mut session, tool).await {
         Ok(answer) | Err(answer) => answer,
-    }
+    };
+    (outcome, session.challenge)
 }
 
 async fn call_in(session: &mut Session<'_>, tool: Option<&str>) -> Result<ApiOutcome, Stop> {
-    let initialized = session
-        .post(
-            "initialize",
-            json!({
-                "protocolVersion": PROTOCOL_VERSION,
-                "capabilities": {},
-                "clientInfo": { "name": "alumia", "version": env!("CARGO_PKG_VERSION") },
-            }),
-            false,
-        )
-        .await?;
-    if initialized.get("error").is_some() {
-        return Err(ApiOutcome::Failed(
-            "the MCP server refused to initialize".into(),
-        ));
-    }
-    let version = initialized["result"]["protocolVersion"]
-        .as_str()
-        .unwrap_or(PROTOCOL_VERSION)
-        .to_owned();
-    session.version = Some(version);
-    session
-        .post("notifications/initialized", json!({}), true)
-        .await?;
+    session.open().await?;
     let listed = session.post("tools/list", json!({}), false).await?;
     let tools = listed["result"]["tools"]
         .as_array()

@@ -110,6 +110,14 @@ pub struct McpConnectorSettings {
     pub name: String,
     pub display_name: String,
     pub server_url: String,
+    /// A client registered beforehand with the server's authorization server (MCP
+    /// authorization, "Client Registration Approaches": used before a client ID metadata
+    /// document or dynamic registration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Its secret; none for a public client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 /// The authorization request's parameters the platform itself sets (RFC 6749 §4.1.1, RFC 7636):
@@ -145,6 +153,10 @@ pub struct Settings {
     pub connectors: Vec<ConnectorSettings>,
     /// Connectors that are MCP servers, each known by its URL.
     pub mcp_connectors: Vec<McpConnectorSettings>,
+    /// Where the public finds the platform's client ID metadata document (its `client_id` with
+    /// servers that take those): a deployment behind a proxy publishes it at its HTTPS URL.
+    /// The platform serves it at `/oauth/client-metadata.json`; unset, the public URL's.
+    pub client_metadata_url: Option<String>,
     /// The `Cross-Origin-Opener-Policy` of the platform's pages (`unset`, `site-wide`,
     /// `callback-noopener-allow-popups`), as a deployment configures it; unset by default.
     pub opener_policy: Option<crate::OpenerPolicy>,
@@ -185,6 +197,7 @@ impl Default for Settings {
             token_timeout: Duration::from_secs(30),
             connectors: Vec::new(),
             mcp_connectors: Vec::new(),
+            client_metadata_url: None,
             opener_policy: None,
             embeddable: false,
             #[cfg(feature = "catalogue")]
@@ -248,6 +261,8 @@ impl Settings {
             name: "notes".into(),
             display_name: "Notes".into(),
             server_url: format!("{base}mcp"),
+            client_id: None,
+            client_secret: None,
         }];
     }
 
@@ -258,7 +273,8 @@ impl Settings {
         toml::from_str(&text).map_err(|e| {
             anyhow::anyhow!(
                 "settings file {}: {e}hint: the allowed keys are bind, public_url, data_dir, seed, \
-                 revoke_timeout, token_timeout and [[connectors]] tables",
+                 revoke_timeout, token_timeout, client_metadata_url, opener_policy, embeddable, \
+                 [[connectors]] and [[mcp_connectors]] tables",
                 path.display()
             )
         })

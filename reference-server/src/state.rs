@@ -236,10 +236,16 @@ impl AppState {
             Ok(found) => found,
             Err(error) => return Ok(Some(Err(error.to_string()))),
         };
-        // A client ID metadata document where the server takes one (MCP authorization
-        // 2025-11-25 prefers it to registration), else dynamic registration.
-        let registered = if found.metadata_documents && crate::hooks::uses_metadata_documents(self)
-        {
+        // A client registered beforehand, else a client ID metadata document where the server
+        // takes one (MCP authorization 2025-11-25 prefers it to registration), else dynamic
+        // registration.
+        let registered = if let Some(client_id) = &mcp.client_id {
+            crate::mcp::RegisteredClient {
+                client_id: client_id.clone(),
+                client_secret: mcp.client_secret.clone(),
+                token_endpoint_auth_method: mcp.client_secret.is_none().then(|| "none".into()),
+            }
+        } else if found.metadata_documents && crate::hooks::uses_metadata_documents(self) {
             crate::mcp::RegisteredClient {
                 client_id: self.client_metadata_url(),
                 client_secret: None,
@@ -279,9 +285,34 @@ impl AppState {
         Ok(self.client(org, name)?.map(Ok))
     }
 
+    /// After an MCP server refused a connection's tokens: when its metadata now names another
+    /// authorization server, the org's client of the previous one is forgotten, so the next
+    /// connect registers with the new one (MCP authorization, SEP-2352: a client's credentials
+    /// belong to the authorization server that issued them).
+    pub async fn forget_client_if_moved(&self, org: &str, name: &str) -> AppResult<()> {
+        let Some(server_url) = self.mcp_server_url(name) else {
+            return Ok(());
+        };
+        let Some(stored) = self.db().mcp_client(org, name)? else {
+            return Ok(());
+        };
+        let stored: crate::settings::ConnectorSettings = serde_json::from_str(&stored)
+            .map_err(|e| anyhow::anyhow!("stored MCP client of {name}: {e}"))?;
+        if let Ok(found) = crate::mcp::discover(self.http(), &server_url).await
+            && stored.issuer.as_deref() != Some(found.issuer.as_str())
+        {
+            tracing::info!(connector = %name, "the MCP server's authorization server changed: registering anew");
+            self.db().forget_mcp_client(org, name)?;
+        }
+        Ok(())
+    }
+
     /// The URL of the platform's client ID metadata document: its `client_id` with servers
     /// that take those.
     pub fn client_metadata_url(&self) -> String {
+        if let Some(url) = &self.inner.settings.client_metadata_url {
+            return url.clone();
+        }
         self.inner
             .public_url
             .join(

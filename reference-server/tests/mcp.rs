@@ -151,3 +151,28 @@ fn the_canonical_resource_drops_the_fragment_and_a_final_slash_after_a_path() {
         "https://mcp.example/"
     );
 }
+
+#[test]
+fn a_resource_covers_its_own_url_and_those_below_it_on_its_origin() {
+    use reference_server::mcp::covers;
+    assert!(covers("https://mcp.example/mcp", "https://mcp.example/mcp"));
+    assert!(covers(
+        "https://mcp.example/mcp/",
+        "https://mcp.example/mcp"
+    ));
+    assert!(covers("https://mcp.example", "https://mcp.example/mcp"));
+    assert!(covers("https://mcp.example/", "https://mcp.example/mcp"));
+    assert!(!covers("https://mcp.example/mc", "https://mcp.example/mcp"));
+    assert!(!covers(
+        "https://mcp.example/other",
+        "https://mcp.example/mcp"
+    ));
+    assert!(!covers(
+        "https://mcp.example.evil",
+        "https://mcp.example/mcp"
+    ));
+    assert!(!covers(
+        "https://another.example/mcp",
+        "https://mcp.example/mcp"
+    ));
+}

@@ -41,14 +41,66 @@ pub enum Ended {
     NotAnswered(String),
 }
 
-/// The platform's command line for the MCP server at `url` (every `{url}` replaced).
-pub fn platform_command(template: &str, url: &Url) -> String {
-    template.replace("{url}", url.as_str())
+/// The client ID the suite's `auth/basic-cimd` expects from a client that publishes a client ID
+/// metadata document (its authorization server does not fetch it): where the platform says its
+/// document is, with `--client-metadata-url`.
+pub const CLIENT_METADATA_URL: &str = "https://conformance-test.local/client-metadata.json";
+
+/// What a scenario of the suite gives its client beyond the server's URL
+/// (`MCP_CONFORMANCE_CONTEXT`, JSON): a client registered beforehand, for `auth/pre-registration`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ScenarioContext {
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<String>,
+}
+
+impl ScenarioContext {
+    /// The context in `MCP_CONFORMANCE_CONTEXT`, if the suite set one.
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("MCP_CONFORMANCE_CONTEXT") {
+            Ok(json) => serde_json::from_str(&json).with_context(|| {
+                format!("MCP_CONFORMANCE_CONTEXT is not the suite's context JSON: {json}")
+            }),
+            Err(_) => Ok(Self::default()),
+        }
+    }
+}
+
+/// The reference platform's command line: `reference_server` with the MCP server as connector
+/// `notes`, the suite's client metadata URL, and the client the scenario registered
+/// beforehand, if any.
+pub fn reference_template(reference_server: &std::path::Path, context: &ScenarioContext) -> String {
+    let mut template = format!(
+        "{} --bind 127.0.0.1:0 --mcp-server notes={{url}} --client-metadata-url {{client_metadata_url}}",
+        reference_server.display()
+    );
+    if context.client_id.is_some() {
+        template.push_str(" --mcp-client notes={client_id}:{client_secret}");
+    }
+    template
+}
+
+/// The platform's command line for the MCP server at `url`: `{url}`, `{client_id}`,
+/// `{client_secret}` (empty when the scenario gives none) and `{client_metadata_url}` replaced.
+pub fn platform_command(template: &str, url: &Url, context: &ScenarioContext) -> String {
+    template
+        .replace("{url}", url.as_str())
+        .replace(
+            "{client_id}",
+            context.client_id.as_deref().unwrap_or_default(),
+        )
+        .replace(
+            "{client_secret}",
+            context.client_secret.as_deref().unwrap_or_default(),
+        )
+        .replace("{client_metadata_url}", CLIENT_METADATA_URL)
 }
 
 /// Runs the client flow against the platform `template` starts for `server`.
-pub async fn run(template: &str, server: &Url) -> anyhow::Result<Ended> {
-    let command = platform_command(template, server);
+pub async fn run(template: &str, server: &Url, context: &ScenarioContext) -> anyhow::Result<Ended> {
+    let command = platform_command(template, server, context);
     let mut platform = KillOnDrop(
         Command::new("sh")
             .args(["-c", &format!("exec {command}")])
@@ -112,6 +164,8 @@ async fn play(client: &Client, platform: &Url) -> anyhow::Result<Ended> {
                 || now.cards > seen.cards
         })
         .await;
+        // A card that shows an error ends the flow: the platform refused what came back.
+        let refused = counts(client).await?.card_errors > seen.card_errors;
         for handle in client.windows().await? {
             if handle != home {
                 let _ = client.switch_to_window(handle).await;
@@ -119,6 +173,9 @@ async fn play(client: &Client, platform: &Url) -> anyhow::Result<Ended> {
             }
         }
         client.switch_to_window(home.clone()).await?;
+        if refused {
+            break;
+        }
     }
     let shown: serde_json::Value = client
         .execute(
