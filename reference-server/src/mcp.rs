@@ -220,9 +220,15 @@ pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization,
     // The session the agent would open, without a token, up to the server's first challenge:
     // it names the protected resource metadata and the scope wanted (a server may let
     // `initialize` or `server/discover` through and challenge only `tools/list`).
-    // A server that cannot be reached fails at its metadata, next.
-    let (_, challenge) =
+    let (outcome, challenge) =
         crate::mcp_session::call_tool_challenged(http, server_url, None, None).await;
+    if challenge.is_none()
+        && matches!(&outcome, crate::oauth::ApiOutcome::Failed(why) if why == crate::mcp_session::UNREACHABLE)
+    {
+        return Err(DiscoveryError::Unreachable(
+            "no answer to its first request".into(),
+        ));
+    }
     let challenge = challenge.unwrap_or_default();
     let challenge_url = bearer_parameter(&challenge, "resource_metadata").map(str::to_owned);
     let challenged_scopes: Vec<String> = bearer_parameter(&challenge, "scope")

@@ -104,6 +104,9 @@ fn client_info() -> Value {
     json!({ "name": "alumia", "version": env!("CARGO_PKG_VERSION") })
 }
 
+/// Why a tool call ended when the server did not answer at all.
+pub const UNREACHABLE: &str = "the MCP server could not be reached";
+
 /// The headers of a server's `401` or `403`: its challenge (`WWW-Authenticate`).
 pub type Challenge = oauth2::http::HeaderMap;
 
@@ -180,7 +183,7 @@ impl Session<'_> {
             .http
             .send(request, Some(TIMEOUT))
             .await
-            .map_err(|_| ApiOutcome::Failed("the MCP server could not be reached".into()))?;
+            .map_err(|_| ApiOutcome::Failed(UNREACHABLE.into()))?;
         let status = response.status().as_u16();
         if status == 401 {
             self.challenge
