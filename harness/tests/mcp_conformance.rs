@@ -50,9 +50,9 @@ fn client_scenarios_tagged(node: &Path, entry: &Path) -> Vec<(String, String)> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .filter_map(|line| line.trim().strip_prefix("- "))
-        .filter_map(|rest| {
+        .map(|rest| {
             let (id, tags) = rest.split_once(' ').unwrap_or((rest, ""));
-            Some((id.to_owned(), tags.trim().to_owned()))
+            (id.to_owned(), tags.trim().to_owned())
         })
         .collect()
 }

@@ -535,15 +535,17 @@ async fn an_mcp_connector_known_by_its_url_finds_its_server_registers_and_answer
         steps,
         [
             // The message: the server is asked first, without a token, and wants one.
-            "POST /mcp initialize -> 401",
-            // The connect: where its authorization is.
-            "POST /mcp initialize -> 401",
+            "POST /mcp server/discover -> 401",
+            // The connect: where its authorization is (the challenge of the same request).
+            "POST /mcp server/discover -> 401",
             "GET /.well-known/oauth-protected-resource/mcp -> 200",
             "GET /.well-known/oauth-authorization-server -> 200",
             "POST /register -> 201",
             "GET /authorize -> 200",
             "POST /consent -> 302",
             "POST /token -> 200",
+            // The stateless revision first; this server (2025-11-25) wants a session.
+            "POST /mcp server/discover -> 400",
             "POST /mcp initialize -> 200",
             "POST /mcp notifications/initialized -> 202",
             "POST /mcp tools/list -> 200",
