@@ -46,6 +46,17 @@ impl Http {
         request: HttpRequest,
         timeout: Option<Duration>,
     ) -> Result<HttpResponse, HttpError> {
+        self.send_until(request, timeout, |_| false).await
+    }
+
+    /// As [`Http::send`], but the body is read only until `enough` says what came is enough
+    /// (a stream of server-sent events a server keeps open after the answer), or it ends.
+    pub async fn send_until(
+        &self,
+        request: HttpRequest,
+        timeout: Option<Duration>,
+        enough: impl Fn(&[u8]) -> bool,
+    ) -> Result<HttpResponse, HttpError> {
         match self {
             Http::InMemory(transport) => Ok(transport(request)),
             Http::Network(client) => {
@@ -65,10 +76,21 @@ impl Http {
                 for (name, value) in response.headers() {
                     builder = builder.header(name, value);
                 }
-                let body = response.bytes().await.map_err(|_| HttpError::Unreachable)?;
-                builder
-                    .body(body.to_vec())
-                    .map_err(|_| HttpError::Unreachable)
+                let mut response = response;
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(|error| {
+                    if error.is_timeout() {
+                        HttpError::Timeout
+                    } else {
+                        HttpError::Unreachable
+                    }
+                })? {
+                    body.extend_from_slice(&chunk);
+                    if enough(&body) {
+                        break;
+                    }
+                }
+                builder.body(body).map_err(|_| HttpError::Unreachable)
             }
         }
     }

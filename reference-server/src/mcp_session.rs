@@ -8,7 +8,9 @@
 //! (`Mcp-Session-Id`, when the server gave one) and the negotiated `MCP-Protocol-Version`.
 //! Either way `tools/list` finds the tool and `tools/call` calls it; every POST names its method
 //! (`Mcp-Method`) and, for a tool call, the tool (`Mcp-Name`, SEP-2243). The server answers
-//! each POST with JSON or with server-sent events; both are read.
+//! each POST with JSON or with server-sent events; both are read, an event stream only as far
+//! as the answer, and one that closes before the answer is resumed by a GET with
+//! `Last-Event-ID` after the retry interval the server asked for (SEP-1699).
 //!
 //! ```
 //! use reference_server::mcp_session::{arguments_for, read_answer};
@@ -35,6 +37,10 @@ const METHOD_HEADER: &str = "mcp-method";
 const NAME_HEADER: &str = "mcp-name";
 /// JSON-RPC error of a server that does not speak the version asked (SEP-2575).
 const UNSUPPORTED_VERSION: i64 = -32022;
+/// How often a stream that closed before its answer is resumed (SEP-1699), and after how long
+/// when the server named no retry interval.
+const RESUMPTIONS: usize = 2;
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The JSON-RPC message with `id` in an answer: the JSON body, or the `data` of the server-sent
@@ -57,6 +63,27 @@ pub fn read_answer(content_type: &str, body: &[u8], id: u64) -> Option<Value> {
         })
         .filter_map(|data| serde_json::from_str::<Value>(&data).ok())
         .find(|message| message["id"] == id)
+}
+
+/// Where a stream of server-sent events stopped: the last event id it gave and the retry
+/// interval it asked for (the `id:` and `retry:` fields), to resume it (SEP-1699).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamCursor {
+    pub last_event_id: Option<String>,
+    pub retry_ms: Option<u64>,
+}
+
+/// The cursor of an event stream's text: its last `id:` and `retry:` fields.
+pub fn stream_cursor(body: &[u8]) -> StreamCursor {
+    let mut cursor = StreamCursor::default();
+    for line in String::from_utf8_lossy(body).lines() {
+        if let Some(id) = line.strip_prefix("id:") {
+            cursor.last_event_id = Some(id.trim_start().to_owned());
+        } else if let Some(retry) = line.strip_prefix("retry:") {
+            cursor.retry_ms = retry.trim().parse().ok().or(cursor.retry_ms);
+        }
+    }
+    cursor
 }
 
 /// What the agent says of a `tools/call` answer: its text content, or `None` for an error or
@@ -181,7 +208,9 @@ impl Session<'_> {
         let request = self.request(&message)?;
         let response = self
             .http
-            .send(request, Some(TIMEOUT))
+            .send_until(request, Some(TIMEOUT), |body| {
+                read_answer("text/event-stream", body, id).is_some()
+            })
             .await
             .map_err(|_| ApiOutcome::Failed(UNREACHABLE.into()))?;
         let status = response.status().as_u16();
@@ -212,12 +241,68 @@ impl Session<'_> {
             .get(header::CONTENT_TYPE)
             .and_then(|v: &HeaderValue| v.to_str().ok())
             .unwrap_or("application/json");
-        let message = if notification {
-            Value::Null
+        let mut message = if notification {
+            None
         } else {
-            read_answer(content_type, response.body(), id).unwrap_or(Value::Null)
+            read_answer(content_type, response.body(), id)
         };
-        Ok(Answer { status, message })
+        if message.is_none()
+            && !notification
+            && (200..300).contains(&status)
+            && content_type.starts_with("text/event-stream")
+        {
+            message = self.resume(stream_cursor(response.body()), id).await;
+        }
+        Ok(Answer {
+            status,
+            message: message.unwrap_or(Value::Null),
+        })
+    }
+
+    /// The answer to request `id` from a stream that closed before it (SEP-1699, "Resumability
+    /// and Redelivery"): after the retry interval the server asked for, a GET with
+    /// `Last-Event-ID` resumes the stream, at most [`RESUMPTIONS`] times.
+    async fn resume(&self, mut cursor: StreamCursor, id: u64) -> Option<Value> {
+        for _ in 0..RESUMPTIONS {
+            let last_event_id = cursor.last_event_id.clone()?;
+            let wait = cursor
+                .retry_ms
+                .map(Duration::from_millis)
+                .unwrap_or(DEFAULT_RETRY);
+            tokio::time::sleep(wait).await;
+            let mut request = Request::get(self.url)
+                .header(header::ACCEPT, "text/event-stream")
+                .header("last-event-id", last_event_id);
+            if let Some(token) = self.bearer {
+                request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+            }
+            if let Some(session) = &self.id {
+                request = request.header(SESSION_HEADER, session);
+            }
+            if let Some(version) = &self.version {
+                request = request.header(VERSION_HEADER, version);
+            }
+            let request = request.body(Vec::new()).ok()?;
+            let response = self
+                .http
+                .send_until(request, Some(TIMEOUT), |body| {
+                    read_answer("text/event-stream", body, id).is_some()
+                })
+                .await
+                .ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            if let Some(answer) = read_answer("text/event-stream", response.body(), id) {
+                return Some(answer);
+            }
+            let next = stream_cursor(response.body());
+            cursor = StreamCursor {
+                last_event_id: next.last_event_id.or(cursor.last_event_id),
+                retry_ms: next.retry_ms.or(cursor.retry_ms),
+            };
+        }
+        None
     }
 
     /// Posts one message; for a request, its answer (a refusal or an unreadable answer stops).
@@ -376,6 +461,20 @@ mod tests {
             1
         );
         assert!(read_answer("text/event-stream", events, 3).is_none());
+    }
+
+    #[test]
+    fn a_stream_cursor_is_the_last_event_id_and_retry_interval() {
+        let events =
+            b"id: event-1\nretry: 500\ndata: \n\nevent: message\nid: event-2\ndata: {}\n\n";
+        assert_eq!(
+            stream_cursor(events),
+            StreamCursor {
+                last_event_id: Some("event-2".into()),
+                retry_ms: Some(500)
+            }
+        );
+        assert_eq!(stream_cursor(b"data: {}\n\n"), StreamCursor::default());
     }
 
     #[test]
