@@ -439,7 +439,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 "4. accept its trace:   cargo run -p harness -- run --scenario '{id}' --accept"
             );
             println!(
-                "5. commit {} and snapshots/{id}.snap; cargo test runs it in every engine",
+                "5. commit {}, snapshots/{id}.snap and snapshots/{id}.reference.snap (both written by --accept); cargo test runs it in every engine",
                 path.display()
             );
             Ok(std::process::ExitCode::SUCCESS)

@@ -17,8 +17,9 @@ pub fn console_line(index: usize, total: usize, result: &ScenarioResult) -> Stri
         format!(" (expected {})", result.expected.as_str())
     };
     format!(
-        "[{index:>width$}/{total}] {mark} {:<20} {} {:>6.1} s{expected}",
+        "[{index:>width$}/{total}] {mark} {:<20} {:<8} {} {:>6.1} s{expected}",
         result.outcome.as_str(),
+        result.engine,
         result.scenario,
         result.duration_ms as f64 / 1000.0,
         width = total.to_string().len(),
