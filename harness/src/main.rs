@@ -163,8 +163,12 @@ enum Command {
     /// reference-server built with `cargo build -p reference-server --features catalogue`.
     Defects {
         /// A reference-server binary built with the feature `catalogue`.
+        #[arg(long, required_unless_present = "list")]
+        server: Option<PathBuf>,
+        /// Print every defect, what it breaks and the scenario and check that catch it, then
+        /// exit (no server needed).
         #[arg(long)]
-        server: PathBuf,
+        list: bool,
         /// Only these defects (default: every one the server lists, unless --variant is given).
         #[arg(long = "defect")]
         defects: Vec<String>,
@@ -454,14 +458,20 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             print!("{}", harness::authoring::explain(&file));
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Defects { list: true, .. } => {
+            print!("{}", harness::run::defects::catalogue_text());
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Defects {
             server,
+            list: _,
             defects,
             variants,
             full,
             scenario,
             seed,
         } => {
+            let server = server.expect("clap requires --server without --list");
             let list = |flag: &str| -> anyhow::Result<Vec<String>> {
                 let listed = std::process::Command::new(&server)
                     .arg(flag)

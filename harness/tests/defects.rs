@@ -112,6 +112,13 @@ fn the_tables_name_every_defect_and_variant_of_the_catalogue() {
     let listed: Vec<&str> = VARIANT_SCENARIOS.iter().map(|(v, _)| *v).collect();
     assert_eq!(variants, listed);
     assert!(variants.len() >= 10, "{} variants", variants.len());
+    // `harness defects --list`: every defect with what it breaks, where it is caught.
+    let listed = harness::run::defects::catalogue_text();
+    for defect in Defect::ALL {
+        let entry = format!("{}\n  breaks: {}\n", defect.name(), defect.what_it_breaks());
+        assert!(listed.contains(&entry), "{entry}");
+        assert!(defect.what_it_breaks().len() > 20, "{}", defect.name());
+    }
     for (_, scenario, check) in DEFECT_CATCHES {
         assert!(
             harness::check::invariants::BROWSER_CHECKS.contains(&check)

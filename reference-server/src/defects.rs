@@ -48,125 +48,52 @@ pub mod edits {
 
 use edits::{Edit, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_ERROR, RESEND_ON_EVERY_DELIVERY};
 
-/// One deliberate defect.
+/// One deliberate defect; what each breaks is [`Defect::what_it_breaks`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Defect {
-    /// The access token rides in the callback URL.
     TokenInCallbackUrl,
-    /// The authorization code reaches the callback URL.
     CodeInCallbackUrl,
-    /// The callback page carries the access token in its markup.
     TokenInPage,
-    /// `postMessage` to `*` instead of the platform's origin.
     PostMessageToAnyOrigin,
-    /// The payload carries a field beyond result, connectionId and message.
     ExtraPayloadField,
-    /// The callback posts `success` whatever the result.
     SuccessPostedOnError,
-    /// The provider tab is a sized popup (`window.open` with features).
     PopupWithFeatures,
-    /// The card never re-sends the queued message.
     NoResend,
-    /// The card re-sends on every delivery and the server does not deduplicate.
     ResendOnEveryDelivery,
-    /// The card listens to the opener only and never polls.
     OpenerOnlyNoPolling,
-    /// The callback page neither closes nor says how to close it.
     CallbackNeverCloses,
-    /// Disconnect shows "revoked" but keeps and uses the token.
     DisconnectKeepsToken,
-    /// The platform's session cookie is sent to the provider.
     SessionCookieToProvider,
-    /// Every connect click creates a new connection (retries do not reuse the pending one).
     DuplicateConnectionOnRetry,
-    /// The authorization request has no PKCE challenge.
     NoPkce,
-    /// The callback renders `oauth_message` as HTML and includes the provider's description.
     MessageAsHtml,
-    /// The redirect URI accepts a state whatever browser session brings it (login CSRF).
     StateNotBoundToSession,
-    /// The status API finds a connection by id in any org.
     StatusIgnoresOrg,
-    /// The card trusts a success message from any origin and re-sends without asking its
-    /// server.
     CardTrustsMessages,
-    /// The redirect URI does not remember used states: a replayed redirect exchanges its code
-    /// again.
     RedirectReplayable,
-    /// When the provider's revoke endpoint fails, the credentials are kept (to retry later)
-    /// and still used.
     RevokeFailureKeepsToken,
-    /// The callback writes its result to localStorage without removing the key first: writing
-    /// the same result again (a revisited callback) fires no storage event.
     StorageWriteNotDistinct,
-    /// The callback delivers on its channels only when it has an opener; without one it just
-    /// closes (polling still resumes the chat).
     ChannelsOnlyWithOpener,
-    /// The callback posts on BroadcastChannel and writes storage in one `try`: where
-    /// BroadcastChannel is missing, the storage write is skipped too.
     BroadcastAndStorageInOneTry,
-    /// The first callback page a freshly started server serves delivers on no channel (a
-    /// warm-up race): timing-sensitive, the next run against the same server passes. What
-    /// `harness run --retries 1` reports as `flaky`.
     ColdStartCallback,
-    /// The card opens the provider tab after an awaited request, outside the click: popup
-    /// blockers refuse it (Chromium lets it through for 5 s).
     OpensAfterAwait,
-    /// The card opens the provider tab from a timer, outside the click.
     OpensFromTimer,
-    /// The status API's answer carries the access token in a field no script reads.
     TokenInStatusAnswer,
-    /// The callback page's stylesheet makes the browser fetch an image whose URL carries the
-    /// access token (a subresource URL, not in the page's markup).
     TokenInSubresourceUrl,
-    /// The card stops polling after its first `pending` answer: only a user who consents
-    /// before that poll resumes where no channel reaches the chat.
     StopsPollingAfterFirstPending,
-    /// The card watches the tab handle and gives up when it reads closed, which COOP makes it
-    /// read while the user is still at the consent page.
     ClosedHandleIsCancel,
-    /// Two requests that find the access token expired both refresh it with the same refresh
-    /// token (no single flight per connection): a provider that rotates refresh tokens with
-    /// reuse detection then revokes the whole grant.
     RefreshNotSingleFlight,
-    /// The redirect URI ignores `iss` (RFC 9207): a response naming another provider is
-    /// exchanged as if it came from the connector's own (no mix-up defence).
     IgnoresIss,
-    /// An API answer of a shape the connector does not read is shown as an empty answer
-    /// ("Your files: .") instead of a tool error.
     ReadsAnyAnswer,
-    /// A refresh leaves out the `resource` the authorization named (RFC 8707): a strict
-    /// authorization server answers a token with no audience, which the MCP server refuses
-    /// (mcp-remote #218, gbrain #5222).
     DropsResourceOnRefresh,
-    /// An MCP connector asks for its server's origin root as the `resource` instead of the
-    /// server's URL: every token it gets is one the server refuses (gbrain #5222).
     ResourceIsOriginRoot,
-    /// A tool call whose fresh token is refused too refreshes and asks again, five times over
-    /// (a client that loops, gbrain #5222), instead of giving up after one refresh.
     RetriesWithoutBound,
-    /// An MCP connector registers a new client on every connect instead of reusing the one
-    /// it stored (mcp-wordpress-remote #80: each registration before it orphaned).
     RegistersOnEveryConnect,
-    /// An MCP connector knows only dynamic registration: with an authorization server that
-    /// takes client ID metadata documents alone, it cannot connect ("does not support dynamic
-    /// client registration", cloudflare-os #1296).
     IgnoresClientMetadataDocuments,
-    /// An authorization server that refuses the `resource` (`invalid_target`, sentry-for-ai
-    /// #59) is asked again without it, a fallback that gets a token with no audience instead of
-    /// showing the error.
     RetriesWithoutResource,
-    /// The card listens on BroadcastChannel and storage only: no opener message, no polling.
-    /// A tab of the platform's own site gets the result; a chat embedded in another site's
-    /// frame, whose storage is partitioned from the callback's, never does.
     BroadcastAndStorageOnly,
-    /// The card re-sends its queued message when its server says the connection failed, and
-    /// the server re-issues it whatever the connection's status: the chat shows a re-send
-    /// for a connection that never connected.
     ResendsOnError,
-    /// A disconnect revokes the access token only: the refresh token stays alive at the
-    /// provider, where anyone holding it can mint new access tokens.
     RevokesAccessTokenOnly,
 }
 
@@ -216,6 +143,125 @@ impl Defect {
         Defect::ResendsOnError,
         Defect::RevokesAccessTokenOnly,
     ];
+
+    /// What the defect breaks, in a sentence (`harness defects --list`).
+    pub fn what_it_breaks(self) -> &'static str {
+        match self {
+            Defect::TokenInCallbackUrl => "The access token rides in the callback URL.",
+            Defect::CodeInCallbackUrl => "The authorization code reaches the callback URL.",
+            Defect::TokenInPage => "The callback page carries the access token in its markup.",
+            Defect::PostMessageToAnyOrigin => {
+                "`postMessage` to `*` instead of the platform's origin."
+            }
+            Defect::ExtraPayloadField => {
+                "The payload carries a field beyond result, connectionId and message."
+            }
+            Defect::SuccessPostedOnError => "The callback posts `success` whatever the result.",
+            Defect::PopupWithFeatures => {
+                "The provider tab is a sized popup (`window.open` with features)."
+            }
+            Defect::NoResend => "The card never re-sends the queued message.",
+            Defect::ResendOnEveryDelivery => {
+                "The card re-sends on every delivery and the server does not deduplicate."
+            }
+            Defect::OpenerOnlyNoPolling => "The card listens to the opener only and never polls.",
+            Defect::CallbackNeverCloses => {
+                "The callback page neither closes nor says how to close it."
+            }
+            Defect::DisconnectKeepsToken => {
+                "Disconnect shows \"revoked\" but keeps and uses the token."
+            }
+            Defect::SessionCookieToProvider => {
+                "The platform's session cookie is sent to the provider."
+            }
+            Defect::DuplicateConnectionOnRetry => {
+                "Every connect click creates a new connection (retries do not reuse the pending one)."
+            }
+            Defect::NoPkce => "The authorization request has no PKCE challenge.",
+            Defect::MessageAsHtml => {
+                "The callback renders `oauth_message` as HTML and includes the provider's description."
+            }
+            Defect::StateNotBoundToSession => {
+                "The redirect URI accepts a state whatever browser session brings it (login CSRF)."
+            }
+            Defect::StatusIgnoresOrg => "The status API finds a connection by id in any org.",
+            Defect::CardTrustsMessages => {
+                "The card trusts a success message from any origin and re-sends without asking its server."
+            }
+            Defect::RedirectReplayable => {
+                "The redirect URI does not remember used states: a replayed redirect exchanges its code again."
+            }
+            Defect::RevokeFailureKeepsToken => {
+                "When the provider's revoke endpoint fails, the credentials are kept (to retry later) and still used."
+            }
+            Defect::StorageWriteNotDistinct => {
+                "The callback writes its result to localStorage without removing the key first: writing the same result again (a revisited callback) fires no storage event."
+            }
+            Defect::ChannelsOnlyWithOpener => {
+                "The callback delivers on its channels only when it has an opener; without one it just closes (polling still resumes the chat)."
+            }
+            Defect::BroadcastAndStorageInOneTry => {
+                "The callback posts on BroadcastChannel and writes storage in one `try`: where BroadcastChannel is missing, the storage write is skipped too."
+            }
+            Defect::ColdStartCallback => {
+                "The first callback page a freshly started server serves delivers on no channel (a warm-up race): timing-sensitive, the next run against the same server passes. What `harness run --retries 1` reports as `flaky`."
+            }
+            Defect::OpensAfterAwait => {
+                "The card opens the provider tab after an awaited request, outside the click: popup blockers refuse it (Chromium lets it through for 5 s)."
+            }
+            Defect::OpensFromTimer => {
+                "The card opens the provider tab from a timer, outside the click."
+            }
+            Defect::TokenInStatusAnswer => {
+                "The status API's answer carries the access token in a field no script reads."
+            }
+            Defect::TokenInSubresourceUrl => {
+                "The callback page's stylesheet makes the browser fetch an image whose URL carries the access token (a subresource URL, not in the page's markup)."
+            }
+            Defect::StopsPollingAfterFirstPending => {
+                "The card stops polling after its first `pending` answer: only a user who consents before that poll resumes where no channel reaches the chat."
+            }
+            Defect::ClosedHandleIsCancel => {
+                "The card watches the tab handle and gives up when it reads closed, which COOP makes it read while the user is still at the consent page."
+            }
+            Defect::RefreshNotSingleFlight => {
+                "Two requests that find the access token expired both refresh it with the same refresh token (no single flight per connection): a provider that rotates refresh tokens with reuse detection then revokes the whole grant."
+            }
+            Defect::IgnoresIss => {
+                "The redirect URI ignores `iss` (RFC 9207): a response naming another provider is exchanged as if it came from the connector's own (no mix-up defence)."
+            }
+            Defect::ReadsAnyAnswer => {
+                "An API answer of a shape the connector does not read is shown as an empty answer (\"Your files: .\") instead of a tool error."
+            }
+            Defect::DropsResourceOnRefresh => {
+                "A refresh leaves out the `resource` the authorization named (RFC 8707): a strict authorization server answers a token with no audience, which the MCP server refuses (mcp-remote #218, gbrain #5222)."
+            }
+            Defect::ResourceIsOriginRoot => {
+                "An MCP connector asks for its server's origin root as the `resource` instead of the server's URL: every token it gets is one the server refuses (gbrain #5222)."
+            }
+            Defect::RetriesWithoutBound => {
+                "A tool call whose fresh token is refused too refreshes and asks again, five times over (a client that loops, gbrain #5222), instead of giving up after one refresh."
+            }
+            Defect::RegistersOnEveryConnect => {
+                "An MCP connector registers a new client on every connect instead of reusing the one it stored (mcp-wordpress-remote #80: each registration before it orphaned)."
+            }
+            Defect::IgnoresClientMetadataDocuments => {
+                "An MCP connector knows only dynamic registration: with an authorization server that takes client ID metadata documents alone, it cannot connect (\"does not support dynamic client registration\", cloudflare-os #1296)."
+            }
+            Defect::RetriesWithoutResource => {
+                "An authorization server that refuses the `resource` (`invalid_target`, sentry-for-ai #59) is asked again without it, a fallback that gets a token with no audience instead of showing the error."
+            }
+            Defect::BroadcastAndStorageOnly => {
+                "The card listens on BroadcastChannel and storage only: no opener message, no polling. A tab of the platform's own site gets the result; a chat embedded in another site's frame, whose storage is partitioned from the callback's, never does."
+            }
+            Defect::ResendsOnError => {
+                "The card re-sends its queued message when its server says the connection failed, and the server re-issues it whatever the connection's status: the chat shows a re-send for a connection that never connected."
+            }
+            Defect::RevokesAccessTokenOnly => {
+                "A disconnect revokes the access token only: the refresh token stays alive at the provider, where anyone holding it can mint new access tokens."
+            }
+        }
+    }
 
     pub fn name(self) -> String {
         crate::choices::kebab_name(&self)

@@ -418,6 +418,24 @@ pub async fn matrix(
     Ok(rows)
 }
 
+/// Every defect of the catalogue, what it breaks, and the scenario and check that catch it
+/// ([`DEFECT_CATCHES`]), as `harness defects --list` prints them.
+pub fn catalogue_text() -> String {
+    let mut out = String::new();
+    for (name, scenario, check) in DEFECT_CATCHES {
+        let what = reference_server::Defect::parse(name)
+            .map(|d| d.what_it_breaks())
+            .unwrap_or("(not in the reference server's catalogue)");
+        out.push_str(&format!(
+            "{name}\n  breaks: {what}\n  caught: {scenario} fails on the check {check} (docs/verdicts.md)\n"
+        ));
+    }
+    out.push_str(
+        "\nShow that a case catches one: cargo run -p harness -- defects --server target/debug/reference-server --defect NAME --scenario 'GROUP/NAME' (build the server with: cargo build -p reference-server --features catalogue)\n",
+    );
+    out
+}
+
 /// The matrix as a table: each platform, whether it holds, and what failed where.
 pub fn table(rows: &[MatrixRow]) -> String {
     let mut out = String::new();
