@@ -84,7 +84,7 @@ fn an_expected_non_pass_needs_a_reason() {
 fn a_step_on_a_tab_no_step_opened_is_an_impossible_combination() {
     let message = error_of("description = \"x\"\n[[steps]]\ndo = \"say\"\ntext = \"hi\"\n");
     assert!(
-        message.contains("steps[0]")
+        message.contains("line 2: step 1 (do = \"say\")")
             && message.contains("\"chat\"")
             && message.contains("before a step opens it"),
         "{message}"
@@ -262,4 +262,53 @@ fn an_mcp_suite_id_not_spelt_as_the_suite_spells_them_is_refused() {
         &format!("description = \"x\"\nmcp_conformance = [\"auth/basic-cimd\"]\n{STEPS}"),
     )
     .unwrap();
+}
+
+/// A file whose third step has `field`, at line 11, column 1.
+fn third_step_with(step: &str, field: &str) -> String {
+    error_of(&format!(
+        "description = \"x\"\n{STEPS}\n[[steps]]\ndo = \"say\"\ntext = \"hi\"\n\n[[steps]]\ndo = \"{step}\"\n{field}\n"
+    ))
+}
+
+#[test]
+fn a_mistake_inside_a_step_names_its_line_column_field_and_what_it_takes() {
+    // A wrong type: the field, and what it wants.
+    let message = third_step_with("pause", "ms = \"4s\"");
+    assert!(
+        message.contains("line 11, column 1: step 3 (do = \"pause\"), field `ms`")
+            && message.contains("found string \"4s\", wanted a whole number"),
+        "{message}"
+    );
+    // A misspelt field: did you mean, and the fields there are.
+    let message = third_step_with("say", "txt = \"hi\"");
+    assert!(
+        message.contains("line 11, column 1: step 3 (do = \"say\"), field `txt`")
+            && message.contains("did you mean `text`?"),
+        "{message}"
+    );
+    // A value outside its set: the values there are.
+    let message = third_step_with("connect", "by = \"middle-click\"");
+    assert!(
+        message.contains("line 11, column 1: step 3 (do = \"connect\"), field `by`")
+            && message.contains("`click`, `keyboard`"),
+        "{message}"
+    );
+    // A misspelt step: did you mean.
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}\n[[steps]]\ndo = \"sayy\"\n"
+    ));
+    assert!(
+        message.contains("line 6, column 1: step 2 (do = \"sayy\"), field `do`")
+            && message.contains("did you mean \"say\"?"),
+        "{message}"
+    );
+    // Outside the steps: the key toml's message leaves out.
+    let message = error_of(&format!(
+        "description = \"x\"\n{STEPS}[provider]\ncoop_on_redirect = true\n"
+    ));
+    assert!(
+        message.contains("line 5: `coop_on_redirect`: wanted string or table"),
+        "{message}"
+    );
 }

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod describe;
+pub mod diagnose;
 
 use crate::contract::Engine;
 use fake_provider::Faults;
@@ -545,9 +546,10 @@ impl Scenario {
             file: file.clone(),
             message: describe_toml_error(&error, text),
         })?;
-        scenario
-            .validate()
-            .map_err(|message| ScenarioError { file, message })?;
+        scenario.validate().map_err(|message| ScenarioError {
+            file,
+            message: at_step_line(message, text),
+        })?;
         Ok(scenario)
     }
 
@@ -670,7 +672,7 @@ impl Scenario {
         }
         let mut tabs = vec![];
         for (index, step) in self.steps.iter().enumerate() {
-            let at = format!("steps[{index}] (do = \"{}\")", step.name());
+            let at = format!("step {} (do = \"{}\")", index + 1, step.name());
             match step {
                 Step::OpenChat { tab, .. } | Step::OpenConnectors { tab } => tabs.push(tab.clone()),
                 Step::Connect { tab, opens, .. } => {
@@ -806,11 +808,36 @@ pub fn toml_error_line(error: &toml::de::Error, text: &str) -> String {
 }
 
 fn describe_toml_error(error: &toml::de::Error, text: &str) -> String {
+    const HINT: &str = "hint: the keys of a scenario are description, mcp_conformance, [platform], [browser], [provider], [[steps]] and [expect]; scenarios/channels/baseline.toml is a complete example and README.md lists every key";
+    if let Some(at_the_field) = diagnose::step_error::<Step>(text) {
+        return format!("{at_the_field}\n{HINT}");
+    }
     let location = toml_error_line(error, text);
-    format!(
-        "{location}{}\nhint: the keys of a scenario are description, [browser], [provider], [[steps]] and [expect]; scenarios/channels/baseline.toml is a complete example and README.md lists every key",
-        error.message()
-    )
+    // The key on the line toml points at, when its message does not name it.
+    let key = error
+        .span()
+        .and_then(|span| {
+            let line = text[..span.start.min(text.len())].matches('\n').count();
+            text.lines().nth(line)
+        })
+        .and_then(|line| line.split_once('='))
+        .map(|(key, _)| key.trim().trim_matches('"').to_owned())
+        .filter(|key| !key.is_empty() && !error.message().contains(key.as_str()))
+        .map(|key| format!("`{key}`: "))
+        .unwrap_or_default();
+    format!("{location}{key}{}\n{HINT}", error.message().trim())
+}
+
+/// A validation message about step N (`step N (do = ...)`) with the line where that step starts.
+fn at_step_line(message: String, text: &str) -> String {
+    let number = message
+        .strip_prefix("step ")
+        .and_then(|rest| rest.split_once(' '))
+        .and_then(|(n, _)| n.parse::<usize>().ok());
+    match number.and_then(|n| diagnose::step_line(text, n)) {
+        Some(line) => format!("line {line}: {message}"),
+        None => message,
+    }
 }
 
 /// A scenario found on disk.
