@@ -338,13 +338,34 @@ pub(crate) fn parse_named<T: Serialize + Copy>(
         .find(|item| kebab_name(item) == name)
         .ok_or_else(|| {
             let names: Vec<String> = all.iter().map(kebab_name).collect();
-            anyhow::anyhow!("unknown {what} {name:?} (allowed: {})", names.join(", "))
+            let meant = names
+                .iter()
+                .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
+                .filter(|(score, _)| *score >= 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, candidate)| format!("did you mean {candidate:?}? "))
+                .unwrap_or_default();
+            anyhow::anyhow!(
+                "unknown {what} {name:?}: {meant}the {what}s there are: {}",
+                names.join(", ")
+            )
         })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_misspelt_name_gets_the_closest_one() {
+        let error = crate::OpenerPolicy::parse("sitewide")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("did you mean \"site-wide\"?"), "{error}");
+        let error = crate::OpenerPolicy::parse("zzz").unwrap_err().to_string();
+        assert!(!error.contains("did you mean"), "{error}");
+        assert!(error.contains("site-wide"), "{error}");
+    }
 
     #[test]
     fn the_callback_script_has_the_close_wait_a_choice_edits() {
