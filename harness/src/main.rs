@@ -223,8 +223,12 @@ enum Command {
         #[arg(long)]
         measure: bool,
     },
-    /// Print the JSON Schema of scenario files (committed as scenarios/scenario.schema.json).
-    Schema,
+    /// Print the JSON Schema of scenario files (committed as scenarios/scenario.schema.json),
+    /// or with --markdown the reference of every key, step and value (docs/scenario-reference.md).
+    Schema {
+        #[arg(long)]
+        markdown: bool,
+    },
     /// List the scenarios with their descriptions.
     List {
         #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
@@ -607,8 +611,12 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             }
             Ok(std::process::ExitCode::SUCCESS)
         }
-        Command::Schema => {
-            print!("{}", harness::scenario::json_schema());
+        Command::Schema { markdown } => {
+            if markdown {
+                print!("{}", harness::scenario::reference::markdown());
+            } else {
+                print!("{}", harness::scenario::json_schema());
+            }
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::List { scenarios } => {

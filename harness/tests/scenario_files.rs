@@ -312,3 +312,21 @@ fn a_mistake_inside_a_step_names_its_line_column_field_and_what_it_takes() {
         "{message}"
     );
 }
+
+#[test]
+fn the_committed_reference_of_every_step_and_field_is_the_types_own() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/scenario-reference.md");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == harness::scenario::reference::markdown(),
+        "{} is not what the scenario types say (regenerate it: cargo run -p harness -- schema --markdown > docs/scenario-reference.md)",
+        path.display()
+    );
+    for step in ["open-chat", "wait-for", "probe-another-org"] {
+        assert!(
+            committed.contains(&format!("### `do = \"{step}\"`")),
+            "{step}"
+        );
+    }
+}

@@ -17,6 +17,7 @@
 
 pub mod describe;
 pub mod diagnose;
+pub mod reference;
 
 use crate::contract::Engine;
 use fake_provider::Faults;
