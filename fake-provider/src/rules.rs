@@ -1755,33 +1755,29 @@ impl State {
             Rpc::Request { id, method, params } => (Some(id), method, params),
             Rpc::Notification { method } => (None, method, serde_json::Value::Null),
         };
+        // A request outside the session's rules: `400` with a JSON-RPC error saying why.
+        let refused = |why: &str, outcome: String| {
+            decided(
+                answer(
+                    400,
+                    crate::mcp::rpc_error(id.clone().unwrap_or_default(), -32000, why),
+                ),
+                outcome,
+            )
+        };
         let version = request
             .header("mcp-session-id")
             .and_then(|session| self.mcp_sessions.get(session))
             .copied();
         let Some(version) = version else {
-            return decided(
-                answer(
-                    400,
-                    crate::mcp::rpc_error(
-                        id.unwrap_or_default(),
-                        -32000,
-                        "no valid Mcp-Session-Id: initialize first",
-                    ),
-                ),
+            return refused(
+                "no valid Mcp-Session-Id: initialize first",
                 format!("rejected: {method} without a session"),
             );
         };
         if request.header("mcp-protocol-version") != Some(version) {
-            return decided(
-                answer(
-                    400,
-                    crate::mcp::rpc_error(
-                        id.unwrap_or_default(),
-                        -32000,
-                        "MCP-Protocol-Version is missing or not the negotiated version",
-                    ),
-                ),
+            return refused(
+                "MCP-Protocol-Version is missing or not the negotiated version",
                 format!("rejected: {method} without MCP-Protocol-Version {version}"),
             );
         }

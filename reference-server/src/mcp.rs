@@ -220,11 +220,9 @@ pub async fn discover(http: &Http, server_url: &str) -> Result<McpAuthorization,
     // The session the agent would open, without a token, up to the server's first challenge:
     // it names the protected resource metadata and the scope wanted (a server may let
     // `initialize` or `server/discover` through and challenge only `tools/list`).
-    let (outcome, challenge) =
-        crate::mcp_session::call_tool_challenged(http, server_url, None, None).await;
-    if challenge.is_none()
-        && matches!(&outcome, crate::oauth::ApiOutcome::Failed(why) if why == crate::mcp_session::UNREACHABLE)
-    {
+    let probe = crate::mcp_session::call_tool_challenged(http, server_url, None, None).await;
+    let challenge = probe.challenge;
+    if challenge.is_none() && probe.unreachable {
         return Err(DiscoveryError::Unreachable(
             "no answer to its first request".into(),
         ));

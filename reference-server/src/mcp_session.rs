@@ -131,8 +131,8 @@ fn client_info() -> Value {
     json!({ "name": "alumia", "version": env!("CARGO_PKG_VERSION") })
 }
 
-/// Why a tool call ended when the server did not answer at all.
-pub const UNREACHABLE: &str = "the MCP server could not be reached";
+/// Why a tool call ended when the server did not answer a request at all.
+const UNREACHABLE: &str = "the MCP server could not be reached";
 
 /// The headers of a server's `401` or `403`: its challenge (`WWW-Authenticate`).
 pub type Challenge = oauth2::http::HeaderMap;
@@ -149,6 +149,22 @@ struct Session<'a> {
     next_id: u64,
     /// The first challenge the server answered with.
     challenge: Option<Challenge>,
+    /// A request got no answer at all (the session ended there).
+    unreachable: bool,
+}
+
+/// How a tool call went, with what a platform learns of the server's authorization from it.
+pub struct Probe {
+    pub outcome: ApiOutcome,
+    /// The first challenge the server answered with.
+    pub challenge: Option<Challenge>,
+    /// The call ended on a request the server did not answer at all.
+    pub unreachable: bool,
+}
+
+/// Whether an event stream read so far holds the answer to request `id` (read no further).
+fn holds_answer(id: u64) -> impl Fn(&[u8]) -> bool {
+    move |body| read_answer("text/event-stream", body, id).is_some()
 }
 
 /// Why a session step gave no usable answer: the outcome the tool call ends with.
@@ -163,6 +179,24 @@ struct Answer {
 }
 
 impl Session<'_> {
+    /// `request` with what every request of the session carries: the token, the session id
+    /// and the protocol version, where there are.
+    fn with_session(
+        &self,
+        mut request: oauth2::http::request::Builder,
+    ) -> oauth2::http::request::Builder {
+        if let Some(token) = self.bearer {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(id) = &self.id {
+            request = request.header(SESSION_HEADER, id);
+        }
+        if let Some(version) = &self.version {
+            request = request.header(VERSION_HEADER, version);
+        }
+        request
+    }
+
     fn request(&self, body: &Value) -> Result<oauth2::HttpRequest, Stop> {
         let mut request = Request::post(self.url)
             .header(header::CONTENT_TYPE, "application/json")
@@ -175,16 +209,7 @@ impl Session<'_> {
         {
             request = request.header(NAME_HEADER, name);
         }
-        if let Some(token) = self.bearer {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        if let Some(id) = &self.id {
-            request = request.header(SESSION_HEADER, id);
-        }
-        if let Some(version) = &self.version {
-            request = request.header(VERSION_HEADER, version);
-        }
-        request
+        self.with_session(request)
             .body(body.to_string().into_bytes())
             .map_err(|_| ApiOutcome::Failed("the MCP server's URL is not usable".into()))
     }
@@ -206,13 +231,14 @@ impl Session<'_> {
             message["id"] = json!(id);
         }
         let request = self.request(&message)?;
-        let response = self
+        let Ok(response) = self
             .http
-            .send_until(request, Some(TIMEOUT), |body| {
-                read_answer("text/event-stream", body, id).is_some()
-            })
+            .send_until(request, Some(TIMEOUT), holds_answer(id))
             .await
-            .map_err(|_| ApiOutcome::Failed(UNREACHABLE.into()))?;
+        else {
+            self.unreachable = true;
+            return Err(ApiOutcome::Failed(UNREACHABLE.into()));
+        };
         let status = response.status().as_u16();
         if status == 401 {
             self.challenge
@@ -270,24 +296,17 @@ impl Session<'_> {
                 .map(Duration::from_millis)
                 .unwrap_or(DEFAULT_RETRY);
             tokio::time::sleep(wait).await;
-            let mut request = Request::get(self.url)
-                .header(header::ACCEPT, "text/event-stream")
-                .header("last-event-id", last_event_id);
-            if let Some(token) = self.bearer {
-                request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-            }
-            if let Some(session) = &self.id {
-                request = request.header(SESSION_HEADER, session);
-            }
-            if let Some(version) = &self.version {
-                request = request.header(VERSION_HEADER, version);
-            }
-            let request = request.body(Vec::new()).ok()?;
+            let request = self
+                .with_session(
+                    Request::get(self.url)
+                        .header(header::ACCEPT, "text/event-stream")
+                        .header("last-event-id", last_event_id),
+                )
+                .body(Vec::new())
+                .ok()?;
             let response = self
                 .http
-                .send_until(request, Some(TIMEOUT), |body| {
-                    read_answer("text/event-stream", body, id).is_some()
-                })
+                .send_until(request, Some(TIMEOUT), holds_answer(id))
                 .await
                 .ok()?;
             if !response.status().is_success() {
@@ -388,7 +407,7 @@ pub async fn call_tool(
     bearer: Option<&str>,
     tool: Option<&str>,
 ) -> ApiOutcome {
-    call_tool_challenged(http, url, bearer, tool).await.0
+    call_tool_challenged(http, url, bearer, tool).await.outcome
 }
 
 /// As [`call_tool`], with the first challenge the server answered with: the platform's
@@ -399,7 +418,7 @@ pub async fn call_tool_challenged(
     url: &str,
     bearer: Option<&str>,
     tool: Option<&str>,
-) -> (ApiOutcome, Option<Challenge>) {
+) -> Probe {
     let mut session = Session {
         http,
         url,
@@ -409,11 +428,16 @@ pub async fn call_tool_challenged(
         stateless: false,
         next_id: 1,
         challenge: None,
+        unreachable: false,
     };
     let outcome = match call_in(&mut session, tool).await {
         Ok(answer) | Err(answer) => answer,
     };
-    (outcome, session.challenge)
+    Probe {
+        outcome,
+        challenge: session.challenge,
+        unreachable: session.unreachable,
+    }
 }
 
 async fn call_in(session: &mut Session<'_>, tool: Option<&str>) -> Result<ApiOutcome, Stop> {
