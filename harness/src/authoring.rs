@@ -1,7 +1,7 @@
 //! For contributors: `harness new` writes a scenario file from a commented template or from a
 //! close case, and `harness explain` says in words what a scenario does.
 
-use crate::check::invariants::{BROWSER_CHECKS, invariant};
+use crate::check::invariants::catalogue::browser_checks;
 use crate::contract::Engine;
 use crate::scenario::describe::describe_step;
 use crate::scenario::{ChatExpectation, Feature, OpenerMode, Scenario, ScenarioFile, StorageMode};
@@ -298,12 +298,12 @@ pub fn explain(file: &ScenarioFile) -> String {
         id = file.id
     );
     let _ = writeln!(out, "\nChecks (id: what it asks; what it enforces):");
-    for id in BROWSER_CHECKS {
-        let check = invariant(id).expect("every browser check is in the catalogue");
+    for check in browser_checks() {
+        let rule = check.rule();
         let _ = writeln!(
             out,
-            "  - {id}: {}\n      enforces {}",
-            check.summary, check.enforces
+            "  - {}: {}\n      enforces {}",
+            rule.id, rule.summary, rule.enforces
         );
     }
     out

@@ -95,7 +95,7 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default();
-                let title = crate::check::invariants::invariant(&check.id)
+                let title = crate::check::invariants::rule(&check.id)
                     .map(|i| i.enforces)
                     .unwrap_or("");
                 let _ = write!(

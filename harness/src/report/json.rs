@@ -13,7 +13,7 @@ pub fn json(
     serde_json::to_string_pretty(&serde_json::json!({
         "seed": seed,
         "browsers": browsers,
-        "checks": crate::check::invariants::CATALOGUE,
+        "checks": crate::check::invariants::catalogue::rules().collect::<Vec<_>>(),
         "results": results,
     }))
     .expect("results serialize")

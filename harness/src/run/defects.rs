@@ -75,7 +75,7 @@ impl MatrixRow {
             Side::Defect => self.failed.iter().any(|(_, checks)| {
                 checks
                     .iter()
-                    .any(|c| crate::check::invariants::BROWSER_CHECKS.contains(&c.as_str()))
+                    .any(|c| crate::check::invariants::browser_check_ids().any(|id| id == c))
             }),
             Side::Variant => self.failed.is_empty() && self.scenarios > 0,
         }

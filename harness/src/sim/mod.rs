@@ -169,7 +169,7 @@ pub fn explore(options: &SimOptions) -> anyhow::Result<SimReport> {
             .broken_server
             .map(|b| format!("broken: {}", b.name()))
             .unwrap_or_else(|| "the reference server".into()),
-        invariants: crate::check::invariants::SIM_CHECKS.to_vec(),
+        invariants: crate::check::invariants::simulator_check_ids().collect(),
         endings: endings.into_inner(),
         connectors: connectors.into_inner(),
         counterexample,

@@ -1,0 +1,186 @@
+//! The checks of a verdict (`docs/verdicts.md`): each has a stable id, a one-line summary and
+//! the sentence of the spec (`../shared/spec/oauth-flow.md`), of `docs/target-contract.md` or
+//! of an RFC that it enforces, as the MCP and OpenID conformance suites give theirs. After
+//! every scenario each browser check passes, fails with violations naming it, or is reported
+//! not applicable with the reason (never a silent pass). Each has a test where a
+//! deliberately broken platform makes it fire (`harness/tests/invariants_catch_broken_platforms.rs`,
+//! the defect matrix in `harness/tests/defects.rs`).
+//!
+//! A check is a value: a [`Check`] (its [`Rule`], when it applies, its judgement of one
+//! [`Run`]) in a file of its family, named once in [`catalogue`]; every list of checks is
+//! derived from there. Adding one is one new file (or a check in a family's file) and one
+//! catalogue line.
+
+pub mod catalogue;
+mod chat;
+mod disconnect;
+mod isolation;
+mod layers;
+mod payload;
+mod provider_log;
+mod secrets;
+mod simulator;
+mod tabs;
+
+pub use catalogue::{CATALOGUE, browser_check_ids, is_check, rule, simulator_check_ids};
+pub use chat::{CHAT_RESUMED, RESEND_ONLY_WHEN_CONNECTED, REVOCATION};
+pub use disconnect::{REVOKED_AT_PROVIDER, UNUSED_AFTER_DISCONNECT};
+pub use isolation::{
+    HOSTILE_RECEIVES_NOTHING, ORG_ISOLATION, PROVIDER_NEVER_GETS_PLATFORM_AUTH,
+    REDIRECT_BOUND_TO_SESSION,
+};
+pub use layers::{NORMATIVE_TRACE, PROVIDER_CONTRACT, REFERENCE_TRANSCRIPT, STEP};
+pub use payload::{
+    CHANNELS_COMPLETE, MESSAGE_AS_TEXT, PAYLOAD_SHAPE, payload_object, payload_problem,
+};
+pub use provider_log::{
+    BOUNDED_RETRIES, REFRESH_SINGLE_FLIGHT, REGISTRATION_REUSED, RESOURCE_CONSISTENT,
+    SINGLE_EXCHANGE, registrations_beyond_one, resource_inconsistencies, retries_beyond_bound,
+};
+pub use secrets::NO_SECRET_VISIBLE;
+pub use simulator::{FOREIGN_ORIGIN_IGNORED, NO_DUPLICATE_CONNECTION, RESEND_AT_MOST_ONCE};
+pub use tabs::{CALLBACK_CLOSED, OPENED_AS_TAB, OPENED_IN_GESTURE};
+
+use crate::check::observation::Observation;
+use crate::scenario::Scenario;
+use serde::Serialize;
+
+/// Where a check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// After every scenario in a real browser.
+    Browser,
+    /// In the deterministic simulator (`harness sim`).
+    Simulator,
+    /// Both.
+    Both,
+}
+
+/// What a check asks and the text it enforces: what a team reads before a run.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rule {
+    pub id: &'static str,
+    pub summary: &'static str,
+    /// The sentence it enforces, with where it stands.
+    pub enforces: &'static str,
+    pub tier: Tier,
+}
+
+/// The facts one browser run gives its checks.
+#[derive(Clone, Copy)]
+pub struct Run<'a> {
+    pub scenario: &'a Scenario,
+    pub observation: &'a Observation,
+    /// The platform's origin (`http://127.0.0.1:PORT`), as the browser names it.
+    pub platform_origin: &'a str,
+}
+
+/// A check of a browser run: its rule, when it can be exercised, and its judgement.
+pub trait Check: Sync {
+    fn rule(&self) -> &'static Rule;
+
+    /// It reads the fake provider's request log, which a real provider does not give: against
+    /// one it is not applicable.
+    fn reads_provider_log(&self) -> bool {
+        false
+    }
+
+    /// Why it cannot be exercised in this run (nothing it looks at happened), if it cannot.
+    fn not_applicable(&self, _run: &Run) -> Option<String> {
+        None
+    }
+
+    /// Every way this run broke the rule, one sentence each; none is a pass.
+    fn judge(&self, run: &Run) -> Vec<String>;
+
+    /// What a passing judgement could not look at, if anything.
+    fn partly_seen(&self, _run: &Run) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub invariant: String,
+    pub detail: String,
+}
+
+pub fn violation(invariant: &str, detail: impl Into<String>) -> Violation {
+    Violation {
+        invariant: invariant.to_owned(),
+        detail: detail.into(),
+    }
+}
+
+/// What became of one check in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckStatus {
+    Pass,
+    Fail,
+    NotApplicable,
+}
+
+/// One check's result: its id, status, and why it did not apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub id: String,
+    pub status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The invariants' verdict on one run: every violation, and every check's status.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub violations: Vec<Violation>,
+    pub checks: Vec<CheckResult>,
+}
+
+/// Every browser check of the catalogue, in order, then the provider's contract.
+pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &str) -> Verdict {
+    let run = Run {
+        scenario,
+        observation,
+        platform_origin,
+    };
+    let mut verdict = Verdict::default();
+    for check in catalogue::browser_checks() {
+        let id = check.rule().id;
+        let found: Vec<Violation> = check
+            .judge(&run)
+            .into_iter()
+            .map(|detail| violation(id, detail))
+            .collect();
+        let not_applicable = match &observation.real_provider {
+            Some(profile) if check.reads_provider_log() => Some(format!(
+                "reads the fake provider's request log; a real provider (profile {profile}) keeps its own"
+            )),
+            _ => check.not_applicable(&run),
+        };
+        let (status, reason) = match (found.is_empty(), not_applicable) {
+            (false, _) => (CheckStatus::Fail, None),
+            (true, Some(reason)) => (CheckStatus::NotApplicable, Some(reason)),
+            (true, None) => (CheckStatus::Pass, check.partly_seen(&run)),
+        };
+        verdict.checks.push(CheckResult {
+            id: id.to_owned(),
+            status,
+            reason,
+        });
+        verdict.violations.extend(found);
+    }
+    for stray in &observation.provider_violations {
+        verdict.violations.push(violation(
+            PROVIDER_CONTRACT,
+            format!("{} {}: {}", stray.method, stray.path, stray.detail),
+        ));
+    }
+    verdict
+}
+
+/// The sentence "no {what} in this run", the usual reason a check does not apply.
+fn none_in_this_run(what: &str) -> Option<String> {
+    Some(format!("no {what} in this run"))
+}
