@@ -25,6 +25,7 @@ mod faults;
 mod mcp;
 mod metadata_document;
 mod mint;
+mod outcome;
 mod rules;
 mod secrets;
 mod server;
@@ -40,6 +41,7 @@ pub use metadata_document::{
     is_document_client_id,
 };
 pub use mint::Mint;
+pub use outcome::Outcome;
 pub use rules::{
     ClientRegistration, Endpoint, GrantState, LoggedRequest, Provider, ProviderConfig,
     ProviderRequest, ProviderResponse, Violation, pkce_challenge,

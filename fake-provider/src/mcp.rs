@@ -1,7 +1,7 @@
 //! The provider's MCP server (`POST /mcp`, a minimal JSON-RPC endpoint over HTTP) and what a
 //! client reads to get a token for it: protected resource metadata (RFC 9728) and dynamic
 //! client registration (RFC 7591). The rules that use them, and `resource` (RFC 8707) on every
-//! grant, are in `rules.rs`; the faults in [`crate::McpFaults`].
+//! grant, are in `rules/`; the faults in [`crate::McpFaults`].
 
 use crate::faults::{McpFaults, ResourceInMetadata};
 use serde::Deserialize;

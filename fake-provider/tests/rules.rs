@@ -1011,7 +1011,7 @@ fn the_mcp_server_says_where_its_metadata_is_and_serves_only_tokens_bound_to_it(
                 .unwrap()
                 .contains("invalid_token")
         );
-        let outcome = provider.request_log().last().unwrap().outcome.clone();
+        let outcome = provider.request_log().last().unwrap().outcome.to_string();
         assert!(outcome.contains(named), "{outcome}");
     }
 }
@@ -1028,7 +1028,7 @@ fn the_mcp_server_wants_an_initialized_session_its_protocol_version_and_answers_
     let logged = provider.request_log().last().unwrap().clone();
     assert_eq!(logged.rpc.as_deref(), Some("tools/call"));
     assert!(
-        logged.outcome.contains("without a session"),
+        logged.outcome.to_string().contains("without a session"),
         "{}",
         logged.outcome
     );
@@ -1357,7 +1357,7 @@ fn a_document_that_does_not_describe_a_public_client_or_a_server_without_documen
     let refused = get(&provider, Endpoint::Authorize, &query);
     assert_eq!(refused.status, 400);
     assert!(refused.body_text().contains("no shared secret"));
-    let outcome = provider.request_log().last().unwrap().outcome.clone();
+    let outcome = provider.request_log().last().unwrap().outcome.to_string();
     assert!(outcome.starts_with("rejected"), "{outcome}");
 
     let (provider, fetches) =

@@ -208,7 +208,12 @@ async fn an_expired_access_token_is_refreshed_before_the_tool_call() {
         .rules()
         .request_log()
         .iter()
-        .filter(|r| r.outcome.contains("refresh token"))
+        .filter(|r| {
+            r.outcome
+                == fake_provider::Outcome::Refreshed {
+                    resource_left_out: false,
+                }
+        })
         .count();
     assert_eq!(refreshes, 1);
 }

@@ -161,7 +161,7 @@ mod tests {
             query: String::new(),
             headers: Vec::new(),
             status,
-            outcome: String::new(),
+            outcome: "".into(),
             grant: Some(grant),
             rpc: None,
         }

@@ -4,7 +4,7 @@
 
 use super::{Check, Rule, Run, Tier, none_in_this_run};
 use crate::check::observation::Observation;
-use fake_provider::LoggedRequest;
+use fake_provider::{LoggedRequest, Outcome};
 
 pub const SINGLE_EXCHANGE: &str = "single-exchange";
 pub const REFRESH_SINGLE_FLIGHT: &str = "refresh-single-flight";
@@ -69,8 +69,10 @@ impl Check for RefreshSingleFlight {
             .observation
             .provider_requests
             .iter()
-            .any(|r| r.path == "/token" && r.outcome.contains("refresh token"));
-        (!refreshed).then(|| none_in_this_run("refresh")).flatten()
+            .any(|r| r.outcome.is_rotation());
+        (!refreshed)
+            .then(|| none_in_this_run("refresh the provider rotated or refused as reused"))
+            .flatten()
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -171,7 +173,7 @@ fn single_exchange(observation: &Observation) -> Vec<String> {
     observation
         .provider_requests
         .iter()
-        .filter(|r| r.path == "/token" && r.outcome.contains("code already used"))
+        .filter(|r| r.outcome == Outcome::CodeReused)
         .map(|r| {
             format!(
                 "the platform presented a code twice at the provider's token endpoint ({} {})",
@@ -187,7 +189,7 @@ fn refresh_single_flight(observation: &Observation) -> Vec<String> {
     observation
         .provider_requests
         .iter()
-        .filter(|r| r.path == "/token" && r.outcome.contains("refresh token reused"))
+        .filter(|r| matches!(r.outcome, Outcome::RefreshReused { .. }))
         .map(|r| {
             format!(
                     "the platform presented a refresh token the provider had already rotated ({} {}): two refreshes of one connection ran at once",
@@ -214,7 +216,7 @@ fn api_calls_in(requests: &[LoggedRequest]) -> usize {
                 || (r.endpoint == fake_provider::Endpoint::Mcp
                     && r.rpc.as_deref() == Some("tools/call"))
         })
-        .filter(|r| !r.outcome.starts_with("rejected: no bearer token"))
+        .filter(|r| r.outcome != Outcome::NoBearerToken)
         .count()
 }
 
@@ -233,10 +235,7 @@ fn bounded_retries(observation: &Observation) -> Vec<String> {
 /// refresh after its 401, a call with the fresh token): more is a loop. Both tiers judge
 /// [`BOUNDED_RETRIES`] so, from the provider's log.
 pub fn retries_beyond_bound(requests: &[LoggedRequest], messages: usize) -> Option<String> {
-    let refreshes = requests
-        .iter()
-        .filter(|r| r.path == "/token" && r.outcome.contains("refresh token"))
-        .count();
+    let refreshes = requests.iter().filter(|r| r.outcome.is_refresh()).count();
     let calls = api_calls_in(requests);
     (refreshes > messages.max(1) || calls > 2 * messages.max(1)).then(|| {
         format!(
@@ -260,11 +259,7 @@ pub fn resource_inconsistencies(requests: &[LoggedRequest]) -> Vec<String> {
         });
     let changed = requests
         .iter()
-        .filter(|r| {
-            r.path == "/token"
-                && (r.outcome.contains("without the authorization's resource")
-                    || r.outcome.contains("resource differs"))
-        })
+        .filter(|r| r.outcome.breaks_the_resource())
         .map(|r| {
             format!(
                 "a token request did not name the resource its authorization asked for ({} {})",
