@@ -8,7 +8,7 @@
 //! contract.rs   what any deployment must offer: Identity, platform paths, channel names,
 //!               storage key, Engine (kept in step with docs/target-contract.md by a test)
 //! scenario/     scenario files: types, parsing, discovery, step descriptions, the template
-//! target/       the platform under test: embedded (in-process servers), remote, processes,
+//! deployment/   the platform under test: embedded (in-process servers), remote, processes,
 //!               and a real provider's profile (its pages, what it does)
 //! check/        judging what was seen: observation, invariants (the one catalogue), trace,
 //!               snapshot, verdict (one scenario's result)
@@ -27,11 +27,11 @@ pub mod authoring;
 pub mod browser;
 pub mod check;
 pub mod contract;
+pub mod deployment;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sim;
-pub mod target;
 
 #[cfg(test)]
 mod architecture {
@@ -206,7 +206,14 @@ mod architecture {
     fn no_folder_of_the_harness_imports_one_that_imports_it_back() {
         let graph = imports(1);
         for folder in [
-            "contract", "scenario", "target", "check", "browser", "run", "report", "sim",
+            "contract",
+            "scenario",
+            "deployment",
+            "check",
+            "browser",
+            "run",
+            "report",
+            "sim",
         ] {
             assert!(
                 graph.contains_key(folder),
@@ -238,7 +245,7 @@ mod architecture {
             ("sim", "browser"),
             ("browser", "sim"),
             ("sim", "run"),
-            ("sim", "target"),
+            ("sim", "deployment"),
         ] {
             assert!(
                 !graph[from].contains(to),
@@ -248,9 +255,9 @@ mod architecture {
         }
         for lower in ["contract", "scenario", "check"] {
             assert!(
-                !graph[lower]
-                    .iter()
-                    .any(|m| ["browser", "sim", "run", "report", "target"].contains(&m.as_str())),
+                !graph[lower].iter().any(
+                    |m| ["browser", "sim", "run", "report", "deployment"].contains(&m.as_str())
+                ),
                 "{lower} uses {:?}, a folder above it (the layout is in lib.rs)",
                 graph[lower]
             );

@@ -6,11 +6,11 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use harness::contract::Engine;
+use harness::deployment::embedded::EmbeddedStack;
 use harness::run::defects::Subject;
 use harness::run::spawned::ServerFlags;
 use harness::run::suite::{RunOptions, run};
 use harness::scenario::{default_root, discover};
-use harness::target::embedded::EmbeddedStack;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

@@ -8,7 +8,7 @@ mod support;
 use fantoccini::{Client, Locator};
 use harness::browser::webdriver::{DriverProcess, Session};
 use harness::contract::Engine;
-use harness::target::embedded::EmbeddedStack;
+use harness::deployment::embedded::EmbeddedStack;
 use std::time::{Duration, Instant};
 
 async fn text_of(client: &Client, css: &str) -> String {
@@ -228,7 +228,7 @@ fn live_members(group: u32) -> Vec<String> {
 
 /// A demonstration, not run by `cargo test`: started beside the canaries' browsers on a cold
 /// machine its Firefox once took over 60 s to start (a fresh-clone CI run). The mechanism is
-/// tested without browsers in `harness::target::process`. Run it alone:
+/// tested without browsers in `harness::deployment::process`. Run it alone:
 /// `cargo test -p harness --test browser_connect -- --ignored`; without the group kill in
 /// `DriverProcess`'s drop it fails, Firefox still running.
 #[test]

@@ -6,7 +6,7 @@
 mod servers;
 mod support;
 
-use harness::target::process::KillOnDrop;
+use harness::deployment::process::KillOnDrop;
 use servers::{announced, workspace_binary};
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -8,7 +8,7 @@
 //! the test skips locally and fails in CI.
 
 use harness::browser::webdriver::free_port;
-use harness::target::process::KillOnDrop;
+use harness::deployment::process::KillOnDrop;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -16,9 +16,9 @@ use harness::check::invariants::{
 };
 use harness::check::verdict::ScenarioResult;
 use harness::contract::Engine;
+use harness::deployment::Target;
 use harness::run::one_scenario::{Artifacts, run_scenario};
 use harness::scenario::{Outcome, Scenario, ScenarioFile, ScenarioId};
-use harness::target::Target;
 use reference_server::defects::edits::Edit;
 use reference_server::{Defect, RouterCustomizer};
 use std::collections::BTreeMap;

@@ -12,10 +12,10 @@
 use harness::browser::webdriver::{DriverProcess, Session};
 use harness::check::trace::Layer;
 use harness::contract::Engine;
+use harness::deployment::Target;
 use harness::report::failure_details;
 use harness::run::one_scenario::{Artifacts, run_scenario};
 use harness::scenario::{Scenario, ScenarioFile, ScenarioId, default_root};
-use harness::target::Target;
 use std::path::Path;
 
 static WEBKIT: std::sync::Mutex<()> = std::sync::Mutex::new(());

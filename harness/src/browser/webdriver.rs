@@ -415,7 +415,7 @@ impl DriverProcess {
         }
         // Its own process group, which the browsers it starts join (Chromium's crash handler
         // excepted, which ends with the browser).
-        let child = crate::target::process::spawn_group_leader(
+        let child = crate::deployment::process::spawn_group_leader(
             command.stdout(log_file.try_clone()?).stderr(log_file),
         )
         .with_context(|| format!("cannot start {}", path.display()))?;
@@ -458,7 +458,7 @@ impl DriverProcess {
 
 impl Drop for DriverProcess {
     fn drop(&mut self) {
-        crate::target::process::kill_group(&mut self.child);
+        crate::deployment::process::kill_group(&mut self.child);
     }
 }
 

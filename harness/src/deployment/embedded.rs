@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use harness::target::embedded::EmbeddedStack;
+//! use harness::deployment::embedded::EmbeddedStack;
 //! let stack = EmbeddedStack::start(fake_provider::Faults::none(), 42).await?;
 //! println!("sign in at {}", stack.login_url("alice", "acme", &harness::contract::chat_path("acme", "general")));
 //! # Ok(()) }

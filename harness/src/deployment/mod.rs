@@ -7,9 +7,9 @@ pub mod embedded;
 pub mod process;
 pub mod profile;
 
+use crate::deployment::embedded::EmbeddedStack;
+use crate::deployment::profile::ProviderProfile;
 use crate::scenario::PlatformConfig;
-use crate::target::embedded::EmbeddedStack;
-use crate::target::profile::ProviderProfile;
 use anyhow::{Context, bail};
 use fake_provider::{Faults, GrantState, LoggedRequest, Provider, Secret, SecretLedger, Violation};
 use std::sync::Arc;

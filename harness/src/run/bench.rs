@@ -3,10 +3,10 @@
 //! driven bare, without the recorder, the checks or the trace.
 
 use crate::browser::webdriver::{DriverProcess, Session};
+use crate::deployment::Target;
 use crate::run::one_scenario::{Artifacts, run_scenario};
 use crate::run::suite::{RunOptions, run};
 use crate::scenario::{ScenarioFile, discover};
-use crate::target::Target;
 use anyhow::Context;
 use fantoccini::{Client, Locator};
 use std::fmt::Write as _;

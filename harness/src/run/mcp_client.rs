@@ -16,7 +16,7 @@
 
 use crate::browser::webdriver::{DriverProcess, Session};
 use crate::contract::{self, Engine};
-use crate::target::process::KillOnDrop;
+use crate::deployment::process::KillOnDrop;
 use anyhow::{Context, bail};
 use fantoccini::{Client, Locator};
 use std::process::{Command, Stdio};

@@ -8,8 +8,8 @@ use crate::check::trace::{Layer, Normalizer, render};
 use crate::check::verdict::{PendingArtifacts, ScenarioResult};
 use crate::contract::Engine;
 use crate::contract::Identity;
+use crate::deployment::Target;
 use crate::scenario::{Outcome, ScenarioFile};
-use crate::target::Target;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

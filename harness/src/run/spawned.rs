@@ -10,9 +10,9 @@
 
 use crate::check::verdict::ScenarioResult;
 use crate::contract::Engine;
+use crate::deployment::process::KillOnDrop;
 use crate::run::suite::{RunOptions, run};
 use crate::scenario::{PlatformConfig, discover};
-use crate::target::process::KillOnDrop;
 use fake_provider::{ClientRegistration, FakeProvider};
 use reference_server::{DEFAULT_CLIENTS, OpenerPolicy};
 use std::io::BufRead;

@@ -1,7 +1,7 @@
 //! Servers the tests start as separate processes, as a user would: the workspace's binaries
 //! and what each announces on its standard output.
 
-use harness::target::process::KillOnDrop;
+use harness::deployment::process::KillOnDrop;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

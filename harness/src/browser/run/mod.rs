@@ -17,12 +17,12 @@ use gather::{read_chat, visible_count};
 
 use crate::browser::webdriver::Session;
 use crate::contract::Engine;
+use crate::deployment::Target;
 use crate::scenario::describe::describe_step;
 use crate::scenario::{
     Activation, Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, ScenarioFile, Step,
     StorageMode,
 };
-use crate::target::Target;
 use anyhow::{Context, anyhow};
 use fantoccini::wd::WindowHandle;
 use fantoccini::{Client, Locator};

@@ -1,7 +1,7 @@
 //! The consent step against a real provider: through its pages, as its profile tells them.
 
 use super::*;
-use crate::target::profile::{MAX_PAGES, ProfilePage, ProviderProfile};
+use crate::deployment::profile::{MAX_PAGES, ProfilePage, ProviderProfile};
 
 impl Run<'_> {
     /// The profile's page the current tab shows, waited for (up to the step timeout); `None`
