@@ -23,7 +23,7 @@ impl Entry {
 }
 
 /// Every check of the verdict, browser and simulator.
-pub static CATALOGUE: [Entry; 26] = [
+pub static CATALOGUE: &[Entry] = &[
     Entry::EachRun(&secrets::NoSecretVisible),
     Entry::EachRun(&payload::PayloadShape),
     Entry::EachRun(&tabs::OpenedAsTab),
