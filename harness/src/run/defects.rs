@@ -135,7 +135,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 43] = [
         "user/closes-provider-tab-then-retries",
         "chat-resumed",
     ),
-    ("no-pkce", "channels/baseline", "chat-resumed"),
+    ("no-pkce", "channels/baseline", "pkce-and-state"),
     (
         "message-as-html",
         "provider/error-description-with-markup",

@@ -48,6 +48,7 @@ pub static CATALOGUE: &[Entry] = &[
     Entry::EachRun(&provider_log::RegistrationReused),
     Entry::EachRun(&disconnect::RevokedAtProvider),
     Entry::EachRun(&disconnect::UnusedAfterDisconnect),
+    Entry::EachRun(&super::authorization_request::PkceAndState),
     Entry::Elsewhere(&layers::NORMATIVE_TRACE_RULE),
     Entry::Elsewhere(&layers::REFERENCE_TRANSCRIPT_RULE),
 ];

@@ -11,6 +11,7 @@
 //! derived from there. Adding one is one new file (or a check in a family's file) and one
 //! catalogue line.
 
+mod authorization_request;
 pub mod catalogue;
 mod chat;
 mod disconnect;
