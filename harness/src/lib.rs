@@ -286,4 +286,36 @@ mod architecture {
             vec!["check::trace::Layer", "contract", "sim::case::Case"]
         );
     }
+
+    /// The longest a source file may be: past it, split it by job (one concept per file).
+    const LONGEST_SOURCE_FILE: usize = 700;
+
+    #[test]
+    fn no_source_file_of_the_workspace_is_longer_than_a_reader_can_hold() {
+        fn walk(dir: &Path, out: &mut Vec<(String, usize)>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+                    out.push((path.display().to_string(), lines));
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        for crate_dir in ["harness", "reference-server", "fake-provider"] {
+            walk(&root.join(crate_dir).join("src"), &mut files);
+        }
+        assert!(files.len() > 50, "{files:?}");
+        let long: Vec<&(String, usize)> = files
+            .iter()
+            .filter(|(_, lines)| *lines > LONGEST_SOURCE_FILE)
+            .collect();
+        assert!(
+            long.is_empty(),
+            "source files over {LONGEST_SOURCE_FILE} lines (split each by job, one concept per file): {long:?}"
+        );
+    }
 }

@@ -8,8 +8,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use harness::contract::Engine;
 use harness::deployment::embedded::EmbeddedStack;
 use harness::run::defects::Subject;
+use harness::run::options::RunOptions;
 use harness::run::spawned::ServerFlags;
-use harness::run::suite::{RunOptions, run};
+use harness::run::suite::{Console, run};
 use harness::scenario::{default_root, discover};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -336,7 +337,7 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 jobs: jobs.max(1),
                 shard: shard
                     .as_deref()
-                    .map(harness::run::suite::parse_shard)
+                    .map(harness::run::options::parse_shard)
                     .transpose()?,
                 fail_fast,
                 seed,
@@ -344,9 +345,6 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                 provider,
                 provider_profile,
                 webdriver,
-                json,
-                junit,
-                html,
                 artifacts,
                 accept,
                 run_id,
@@ -364,7 +362,9 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
                     embeddable: target_embeddable,
                 },
             };
-            let results = run(&options).await?;
+            let (results, suite) = run(&options, &Console).await?;
+            let reports = harness::report::Reports { json, junit, html };
+            reports.write(&results, options.seed, &suite.pool.setups())?;
             let all_expected = results.iter().all(|r| r.as_expected());
             Ok(if all_expected {
                 std::process::ExitCode::SUCCESS

@@ -7,8 +7,8 @@
 
 use harness::contract::Engine;
 use harness::run::defects::{DEFECT_CATCHES, Side, Subject, VARIANT_SCENARIOS};
+use harness::run::options::RunOptions;
 use harness::run::spawned::ServerFlags;
-use harness::run::suite::RunOptions;
 use harness::scenario::Outcome;
 use reference_server::{Application, Defect, OpenerPolicy, Settings, Variant};
 use std::process::{Child, Command, Stdio};

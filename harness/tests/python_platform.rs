@@ -10,8 +10,8 @@
 mod support;
 
 use harness::check::verdict::ScenarioResult;
+use harness::run::options::RunOptions;
 use harness::run::spawned::{ServerFlags, SpawnedPlatform, run_on};
-use harness::run::suite::RunOptions;
 use harness::scenario::{Outcome, PlatformConfig};
 use reference_server::OpenerPolicy;
 use std::path::Path;

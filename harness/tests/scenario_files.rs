@@ -144,7 +144,7 @@ fn a_glob_that_matches_nothing_says_how_to_find_the_ids() {
 
 #[test]
 fn shards_split_the_scenarios_into_disjoint_stable_parts() {
-    use harness::run::suite::{parse_shard, shard_of};
+    use harness::run::options::{parse_shard, shard_of};
     let files = discover(&harness::scenario::default_root(), "*").unwrap();
     for shards in 1..=4 {
         let mut seen = 0;

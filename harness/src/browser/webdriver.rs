@@ -349,10 +349,11 @@ impl Xvfb {
 impl Drop for Xvfb {
     /// SIGTERM first, so that Xvfb removes its lock file and socket; SIGKILL if it lingers.
     fn drop(&mut self) {
-        let terminated = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
+        let terminated = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .is_ok();
         if terminated {
             let deadline = Instant::now() + Duration::from_secs(2);
             while Instant::now() < deadline {

@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod invariants;
+pub mod normalize;
 pub mod observation;
 pub mod snapshot;
 pub mod trace;

@@ -23,10 +23,8 @@ pub fn spawn_group_leader(command: &mut std::process::Command) -> std::io::Resul
 /// Kills every process of the group `leader` leads (started by [`spawn_group_leader`]), then
 /// reaps the leader.
 pub fn kill_group(leader: &mut Child) {
-    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
-    unsafe {
-        libc::kill(-(leader.id() as libc::pid_t), libc::SIGKILL);
-    }
+    let group = nix::unistd::Pid::from_raw(leader.id() as i32);
+    let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
     let _ = leader.kill();
     let _ = leader.wait();
 }

@@ -14,3 +14,41 @@ pub use junit::junit;
 
 // One escape for the JUnit XML and the HTML report: `&<>"'` as entities, valid in both.
 use fake_provider::escape_html as escape;
+
+/// The report files a run writes (`--json`, `--junit`, `--html DIR`).
+#[derive(Debug, Clone, Default)]
+pub struct Reports {
+    pub json: Option<std::path::PathBuf>,
+    pub junit: Option<std::path::PathBuf>,
+    /// A folder: the report is its `index.html`.
+    pub html: Option<std::path::PathBuf>,
+}
+
+impl Reports {
+    /// Writes each report asked for.
+    pub fn write(
+        &self,
+        results: &[crate::check::verdict::ScenarioResult],
+        seed: u64,
+        browsers: &[crate::browser::webdriver::BrowserSetup],
+    ) -> anyhow::Result<()> {
+        use anyhow::Context;
+        if let Some(path) = &self.json {
+            std::fs::write(path, json(results, seed, browsers))
+                .with_context(|| format!("cannot write the JSON report {}", path.display()))?;
+        }
+        if let Some(dir) = &self.html {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let path = dir.join("index.html");
+            std::fs::write(&path, html(results, seed))
+                .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
+            println!("HTML report: {}", path.display());
+        }
+        if let Some(path) = &self.junit {
+            std::fs::write(path, junit(results))
+                .with_context(|| format!("cannot write the JUnit report {}", path.display()))?;
+        }
+        Ok(())
+    }
+}

@@ -5,7 +5,8 @@
 use crate::browser::webdriver::{DriverProcess, Session};
 use crate::deployment::Target;
 use crate::run::one_scenario::{Artifacts, run_scenario};
-use crate::run::suite::{RunOptions, run};
+use crate::run::options::RunOptions;
+use crate::run::suite::{Console, run};
 use crate::scenario::{ScenarioFile, discover};
 use anyhow::Context;
 use fantoccini::{Client, Locator};
@@ -91,7 +92,7 @@ pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
     let _ = writeln!(report, "| measurement | wall time |\n|---|---|");
     let suite = |label: String, options: RunOptions| async move {
         let started = Instant::now();
-        let results = run(&options).await?;
+        let (results, _) = run(&options, &Console).await?;
         let elapsed = started.elapsed();
         anyhow::ensure!(
             results.iter().all(|r| r.as_expected()),
@@ -105,9 +106,6 @@ pub async fn bench(base: &RunOptions, runs: usize) -> anyhow::Result<String> {
     };
     // Local drivers for every row but the Grid's.
     let quiet = RunOptions {
-        json: None,
-        junit: None,
-        html: None,
         webdriver: None,
         ..base.clone()
     };

@@ -5,8 +5,8 @@
 //! server runs as its own process on port 0 and says where it listens and which redirect URI
 //! to register; the harness drives it through `--target`, as a team drives its deployment.
 
+use crate::run::options::RunOptions;
 use crate::run::spawned::{Spawn, SpawnedPlatform, run_on};
-use crate::run::suite::RunOptions;
 use crate::scenario::PlatformConfig;
 use std::fmt::Write as _;
 

@@ -4,8 +4,11 @@
 pub mod bench;
 pub mod defects;
 pub mod expectations;
+pub mod judge;
 pub mod mcp_client;
 pub mod one_scenario;
+pub mod options;
+pub mod pool;
 pub mod soak;
 pub mod spawned;
 pub mod suite;

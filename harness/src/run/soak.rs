@@ -4,13 +4,14 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use harness::run::suite::RunOptions;
+//! use harness::run::options::RunOptions;
 //! let rows = harness::run::soak::soak(&RunOptions::default(), 10).await?;
 //! println!("{}", harness::run::soak::table(&rows));
 //! # Ok(()) }
 //! ```
 
-use crate::run::suite::{RunOptions, run};
+use crate::run::options::RunOptions;
+use crate::run::suite::{Console, run};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -32,16 +33,13 @@ pub struct SoakRow {
 /// Runs the suite `runs` times with `options` (reports of single runs are not written).
 pub async fn soak(options: &RunOptions, runs: usize) -> anyhow::Result<Vec<SoakRow>> {
     let quiet = RunOptions {
-        json: None,
-        junit: None,
-        html: None,
         fail_fast: false,
         ..options.clone()
     };
     let mut rows: BTreeMap<(String, String), SoakRow> = BTreeMap::new();
     for run_number in 1..=runs {
         println!("=== soak run {run_number} of {runs}");
-        for result in run(&quiet).await? {
+        for result in run(&quiet, &Console).await?.0 {
             let row = rows
                 .entry((result.scenario.clone(), result.engine.clone()))
                 .or_insert_with(|| SoakRow {

@@ -11,7 +11,8 @@
 use crate::check::verdict::ScenarioResult;
 use crate::contract::Engine;
 use crate::deployment::process::KillOnDrop;
-use crate::run::suite::{RunOptions, run};
+use crate::run::options::RunOptions;
+use crate::run::suite::{Console, run};
 use crate::scenario::{PlatformConfig, discover};
 use fake_provider::{ClientRegistration, FakeProvider};
 use reference_server::{DEFAULT_CLIENTS, OpenerPolicy};
@@ -117,14 +118,11 @@ async fn run_configured(
         engines: vec![Engine::Chromium],
         jobs: 1,
         pattern: pattern.to_owned(),
-        json: None,
-        junit: None,
-        html: None,
         accept: false,
         run_id: platform.label.replace(' ', "-"),
         ..base.clone()
     };
-    run(&options).await
+    Ok(run(&options, &Console).await?.0)
 }
 
 /// Reads the server's URL and redirect URI from its first lines of output (20 s at most),
