@@ -160,12 +160,12 @@ enum Command {
     },
     /// The two-sided matrix: every scenario against each known-bad reference server (`--defect
     /// NAME`: some scenario must fail, naming a check) and against each conformant variant
-    /// (`--variant NAME`: every scenario must pass), then all variants at once. SERVER is a
-    /// reference-server built with `cargo build -p reference-server --features catalogue`.
+    /// (`--variant NAME`: every scenario must pass), then all variants at once. SERVER is the
+    /// reference-server binary (`cargo build -p reference-server`).
     Defects {
-        /// A reference-server binary built with the feature `catalogue`.
-        #[arg(long, required_unless_present = "list")]
-        server: Option<PathBuf>,
+        /// The reference-server binary, each defect and variant run as its own process.
+        #[arg(long, default_value_os_t = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/reference-server"))]
+        server: PathBuf,
         /// Print every defect, what it breaks and the scenario and check that catch it, then
         /// exit (no server needed).
         #[arg(long)]
@@ -475,15 +475,19 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             scenario,
             seed,
         } => {
-            let server = server.expect("clap requires --server without --list");
             let list = |flag: &str| -> anyhow::Result<Vec<String>> {
                 let listed = std::process::Command::new(&server)
                     .arg(flag)
                     .output()
-                    .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", server.display()))?;
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot run the reference server {}: {e} (hint: `cargo build -p reference-server`, or --server PATH)",
+                            server.display()
+                        )
+                    })?;
                 anyhow::ensure!(
                     listed.status.success(),
-                    "{} {flag} failed (hint: build it with `cargo build -p reference-server --features catalogue`)",
+                    "{} {flag} failed (hint: build it with `cargo build -p reference-server`)",
                     server.display()
                 );
                 Ok(String::from_utf8_lossy(&listed.stdout)

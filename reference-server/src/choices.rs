@@ -1,8 +1,9 @@
 //! The platform's own choices: everything `docs/target-contract.md` leaves open (routes outside
 //! the contract, wording, the session cookie, timings, extra parameters and fields), named in
-//! one place. The reference server's are [`Choices::reference`]; with the cargo feature
-//! `catalogue`, `--variant NAME` picks another conformant set (the harness's specificity
-//! matrix), so every hook point of a variant is here and not inside the handlers.
+//! one place. The reference server's are [`Choices::reference`]; `--variant NAME` picks another
+//! conformant set (the harness's specificity matrix), so every hook point of a variant is here
+//! and not inside the handlers. A defect is the other kind of difference, a `Behaviour`
+//! (`deviation.rs`).
 //!
 //! ```
 //! use reference_server::Choices;

@@ -1,12 +1,12 @@
-//! Known-bad variants of the platform, each breaking one promise of the flow, compiled only
-//! with the cargo feature `catalogue` and chosen with `reference-server --defect NAME`. The
-//! harness's detection matrix (`harness defects`) shows that each is caught. Where each one
-//! changes the server is a named hook of `hooks.rs`; the handlers carry no `#[cfg]`.
+//! Known-bad variants of the platform, each breaking one promise of the flow, chosen with
+//! `reference-server --defect NAME`. The harness's detection matrix (`harness defects`) shows
+//! that each is caught. A defect is a [`Behaviour`] (`deviation.rs`): where it departs from the
+//! reference, and only there, its method says so; the handlers ask through `hooks.rs`.
 
-use crate::state::AppState;
-use axum::extract::{Query, State};
-use axum::response::IntoResponse;
+use crate::db::{ConnectionRecord, Database};
+use crate::deviation::{Behaviour, ScriptEdit, TOKEN_STYLESHEET_PATH};
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Edits to the served page scripts, `(file, from, to)`: the one copy of each, used by the
 /// defects below and by the harness's simulator (its broken chat clients).
@@ -384,37 +384,225 @@ impl Defect {
     }
 }
 
-/// The stylesheet the `token-in-subresource-url` callback page links.
-pub const STYLE_PATH: &str = "/debug/connection.css";
-const PIXEL_PATH: &str = "/debug/pixel.gif";
-
-#[derive(Deserialize)]
-struct StyleQuery {
-    connection: Option<String>,
+/// A defect as the platform's behaviour: the defect, and what it remembers (whether a callback
+/// page was served yet, for `cold-start-callback`).
+pub struct Deviant {
+    defect: Defect,
+    callback_served: AtomicBool,
 }
 
-/// The routes of `token-in-subresource-url`: a stylesheet whose background image URL carries
-/// the connection's access token, and the image.
-pub fn debug_routes(routes: axum::Router<AppState>) -> axum::Router<AppState> {
-    routes
-        .route(STYLE_PATH, axum::routing::get(connection_style))
-        .route(
-            PIXEL_PATH,
-            axum::routing::get(|| async { axum::http::StatusCode::NO_CONTENT }),
-        )
+impl Deviant {
+    pub fn new(defect: Defect) -> Self {
+        Self {
+            defect,
+            callback_served: AtomicBool::new(false),
+        }
+    }
+
+    fn is(&self, defect: Defect) -> bool {
+        self.defect == defect
+    }
 }
 
-async fn connection_style(
-    State(state): State<AppState>,
-    Query(query): Query<StyleQuery>,
-) -> impl IntoResponse {
-    let token = query
-        .connection
-        .and_then(|id| state.db().credentials(&id).ok().flatten())
-        .map(|c| c.access_token)
-        .unwrap_or_default();
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        format!("body {{ background-image: url(\"{PIXEL_PATH}?token={token}\"); }}"),
-    )
+/// The URL without the query parameters `drop` selects.
+fn without(mut url: url::Url, drop: impl Fn(&str) -> bool) -> url::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !drop(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept);
+    url
+}
+
+impl Behaviour for Deviant {
+    fn name(&self) -> Option<String> {
+        Some(self.defect.name())
+    }
+
+    fn script_edits(&self) -> &'static [ScriptEdit] {
+        self.defect.script_edits()
+    }
+
+    fn serves_token_stylesheet(&self) -> bool {
+        self.is(Defect::TokenInSubresourceUrl)
+    }
+
+    fn resends_unconnected(&self) -> bool {
+        self.is(Defect::ResendsOnError)
+    }
+
+    fn revokes_refresh_token(&self) -> bool {
+        !self.is(Defect::RevokesAccessTokenOnly)
+    }
+
+    fn resends(&self, first_resend: bool) -> bool {
+        first_resend || self.is(Defect::ResendOnEveryDelivery)
+    }
+
+    fn new_connection_per_click(&self) -> bool {
+        self.is(Defect::DuplicateConnectionOnRetry)
+    }
+
+    fn authorization_url(&self, session_id: &str, mut url: url::Url) -> url::Url {
+        if self.is(Defect::SessionCookieToProvider) {
+            url.query_pairs_mut().append_pair("login_hint", session_id);
+        }
+        if self.is(Defect::NoPkce) {
+            url = without(url, |k| k.starts_with("code_challenge"));
+        }
+        url
+    }
+
+    fn refuses_replays(&self) -> bool {
+        !self.is(Defect::RedirectReplayable)
+    }
+
+    fn binds_state_to_session(&self) -> bool {
+        !self.is(Defect::StateNotBoundToSession)
+    }
+
+    fn provider_error_message(&self, message: String, description: Option<&str>) -> String {
+        match description {
+            Some(description) if self.is(Defect::MessageAsHtml) => {
+                format!("{message} {description}")
+            }
+            _ => message,
+        }
+    }
+
+    fn success_location(&self, mut location: String, access_token: &str, code: &str) -> String {
+        if self.is(Defect::TokenInCallbackUrl) {
+            location.push_str(&format!("&access_token={access_token}"));
+        }
+        if self.is(Defect::CodeInCallbackUrl) {
+            location.push_str(&format!("&code={code}"));
+        }
+        location
+    }
+
+    fn callback_page(
+        &self,
+        mut page: String,
+        message: &str,
+        connection_id: Option<&str>,
+        db: &Database,
+    ) -> String {
+        if self.is(Defect::ColdStartCallback) && !self.callback_served.swap(true, Ordering::SeqCst)
+        {
+            page = page.replacen("<body ", "<body data-cold-start ", 1);
+        }
+        if self.is(Defect::TokenInSubresourceUrl)
+            && let Some(id) = connection_id
+        {
+            page = page.replace(
+                "</head>",
+                &format!(
+                    "<link rel=\"stylesheet\" href=\"{TOKEN_STYLESHEET_PATH}?connection={}\"></head>",
+                    crate::pages::escape(id)
+                ),
+            );
+        }
+        if self.is(Defect::MessageAsHtml) {
+            page = page.replace(&crate::pages::escape(message), message);
+        }
+        if self.is(Defect::TokenInPage)
+            && let Some(id) = connection_id
+            && let Ok(Some(credentials)) = db.credentials(id)
+        {
+            page = page.replace(
+                "</main>",
+                &format!(
+                    "<p data-debug-token=\"{}\" hidden></p></main>",
+                    credentials.access_token
+                ),
+            );
+        }
+        page
+    }
+
+    fn status_lookup(
+        &self,
+        found: Option<ConnectionRecord>,
+        id: &str,
+        db: &Database,
+    ) -> anyhow::Result<Option<ConnectionRecord>> {
+        if self.is(Defect::StatusIgnoresOrg) {
+            return Ok(db.connection_by_id(id)?);
+        }
+        Ok(found)
+    }
+
+    fn status_answer(
+        &self,
+        mut answer: serde_json::Value,
+        connection_id: &str,
+        db: &Database,
+    ) -> anyhow::Result<serde_json::Value> {
+        if self.is(Defect::TokenInStatusAnswer)
+            && let Some(credentials) = db.credentials(connection_id)?
+        {
+            answer["debug"] = serde_json::json!({ "accessToken": credentials.access_token });
+        }
+        Ok(answer)
+    }
+
+    fn disconnect_keeps_token(&self) -> bool {
+        self.is(Defect::DisconnectKeepsToken)
+    }
+
+    fn refreshes_one_at_a_time(&self) -> bool {
+        !self.is(Defect::RefreshNotSingleFlight)
+    }
+
+    fn refreshes_per_tool_call(&self) -> u32 {
+        if self.is(Defect::RetriesWithoutBound) {
+            5
+        } else {
+            1
+        }
+    }
+
+    fn mcp_resource(&self, found: String) -> String {
+        match url::Url::parse(&found) {
+            Ok(url) if self.is(Defect::ResourceIsOriginRoot) => {
+                format!("{}/", url.origin().ascii_serialization())
+            }
+            _ => found,
+        }
+    }
+
+    fn resource_on_refresh(&self) -> bool {
+        !self.is(Defect::DropsResourceOnRefresh)
+    }
+
+    fn checks_issuer(&self) -> bool {
+        !self.is(Defect::IgnoresIss)
+    }
+
+    fn refuses_unreadable_answers(&self) -> bool {
+        !self.is(Defect::ReadsAnyAnswer)
+    }
+
+    fn keeps_credentials_after_failed_revocation(&self) -> bool {
+        self.is(Defect::RevokeFailureKeepsToken)
+    }
+
+    fn uses_revoked_connection(&self, id: &str, db: &Database) -> bool {
+        self.is(Defect::DisconnectKeepsToken)
+            || (self.is(Defect::RevokeFailureKeepsToken)
+                && matches!(db.credentials(id), Ok(Some(_))))
+    }
+
+    fn reuses_registration(&self) -> bool {
+        !self.is(Defect::RegistersOnEveryConnect)
+    }
+
+    fn uses_metadata_documents(&self) -> bool {
+        !self.is(Defect::IgnoresClientMetadataDocuments)
+    }
+
+    fn retries_without_resource(&self) -> bool {
+        self.is(Defect::RetriesWithoutResource)
+    }
 }

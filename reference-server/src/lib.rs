@@ -13,8 +13,8 @@
 mod agent;
 mod choices;
 mod db;
-#[cfg(feature = "catalogue")]
 pub mod defects;
+mod deviation;
 mod entropy;
 mod hooks;
 mod http;
@@ -27,13 +27,11 @@ mod routes;
 mod settings;
 mod startup;
 mod state;
-#[cfg(feature = "catalogue")]
 mod variants;
 
 pub use agent::connector_for;
 pub use choices::{Choices, OpenerPolicy, ProviderConversation, RefreshPolicy, Wording};
 pub use db::set_virtual_now;
-#[cfg(feature = "catalogue")]
 pub use defects::Defect;
 pub use http::{Http, HttpError, InMemoryTransport};
 /// The `oauth2` crate the platform uses (its `HttpRequest`, `HttpResponse` and `http`).
@@ -42,7 +40,6 @@ pub use routes::{SESSION_COOKIE, asset, router};
 pub use settings::{ConnectorSettings, DEFAULT_CLIENTS, McpConnectorSettings, Settings};
 pub use startup::{Application, InMemoryPlatform, LISTENING, REDIRECT_URI, RouterCustomizer};
 pub use state::AppState;
-#[cfg(feature = "catalogue")]
 pub use variants::Variant;
 
 /// The chat card's decision module (pure JavaScript), as served at `/static/card-decisions.js`.

@@ -60,22 +60,19 @@ struct Cli {
     /// `SameSite=None; Secure; Partitioned` (CHIPS).
     #[arg(long, env = "ALUMIA_EMBEDDABLE")]
     embeddable: bool,
-    /// A deliberate defect, for the harness's detection matrix (built with --features catalogue).
-    #[cfg(feature = "catalogue")]
+    /// A deliberate defect, for the harness's detection matrix: the server breaks a promise of
+    /// the flow on purpose (never in a deployment; it says so when it starts).
     #[arg(long)]
     defect: Option<String>,
     /// Print the names of the defects and exit.
-    #[cfg(feature = "catalogue")]
     #[arg(long)]
     list_defects: bool,
-    /// A conformant variant, for the harness's specificity matrix (built with --features
-    /// catalogue): differs from the reference only where the target contract leaves it open.
+    /// A conformant variant, for the harness's specificity matrix: differs from the reference
+    /// only where the target contract leaves it open.
     /// Repeat it for several at once.
-    #[cfg(feature = "catalogue")]
     #[arg(long = "variant", conflicts_with = "defect")]
     variants: Vec<String>,
     /// Print the names of the variants and exit.
-    #[cfg(feature = "catalogue")]
     #[arg(long)]
     list_variants: bool,
 }
@@ -155,11 +152,9 @@ impl Cli {
         if self.embeddable {
             settings.embeddable = true;
         }
-        #[cfg(feature = "catalogue")]
         if let Some(name) = &self.defect {
             settings.defect = Some(reference_server::Defect::parse(name)?);
         }
-        #[cfg(feature = "catalogue")]
         for name in &self.variants {
             settings
                 .variants
@@ -213,14 +208,12 @@ async fn run() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    #[cfg(feature = "catalogue")]
     if cli.list_defects {
         for defect in reference_server::Defect::ALL {
             println!("{}", defect.name());
         }
         return Ok(());
     }
-    #[cfg(feature = "catalogue")]
     if cli.list_variants {
         for variant in reference_server::Variant::ALL {
             println!("{}", variant.name());
@@ -228,6 +221,13 @@ async fn run() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = cli.settings()?;
+    if let Some(defect) = settings.defect {
+        tracing::warn!(
+            "running with the defect {}: this server breaks a promise of the flow on purpose ({}), for the harness's detection matrix; never deploy it so",
+            defect.name(),
+            defect.what_it_breaks()
+        );
+    }
     let app = Application::build(settings)
         .await
         .context("the reference server could not start")?;

@@ -164,12 +164,9 @@ pub struct Settings {
     /// `SameSite=None; Secure; Partitioned` (CHIPS), so a frame keeps a session of its own,
     /// keyed by the embedding site, and a top-level tab keeps its own. Off by default.
     pub embeddable: bool,
-    /// A deliberate defect (feature `catalogue`, for the harness's detection matrix).
-    #[cfg(feature = "catalogue")]
+    /// A deliberate defect, for the harness's detection matrix.
     pub defect: Option<crate::Defect>,
-    /// Conformant variants, all at once (feature `catalogue`, for the harness's specificity
-    /// matrix).
-    #[cfg(feature = "catalogue")]
+    /// Conformant variants, all at once, for the harness's specificity matrix.
     pub variants: Vec<crate::Variant>,
 }
 
@@ -200,9 +197,7 @@ impl Default for Settings {
             client_metadata_url: None,
             opener_policy: None,
             embeddable: false,
-            #[cfg(feature = "catalogue")]
             defect: None,
-            #[cfg(feature = "catalogue")]
             variants: Vec::new(),
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::choices::Choices;
 use crate::db::Database;
+use crate::deviation::{Behaviour, Reference};
 use crate::entropy::Entropy;
 use crate::http::Http;
 use crate::oauth::ConnectorClient;
@@ -28,9 +29,9 @@ struct Inner {
     choices: Choices,
     /// One refresh at a time per connection: its turn, by connection id.
     refresh_turns: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Whether a callback page was served yet (the `cold-start-callback` defect).
-    #[cfg(feature = "catalogue")]
-    callback_served: std::sync::atomic::AtomicBool,
+    /// How the platform behaves where a defect departs from the reference: chosen once, at
+    /// start-up (`--defect`).
+    behaviour: Box<dyn Behaviour>,
 }
 
 impl AppState {
@@ -46,10 +47,11 @@ impl AppState {
         db: Database,
         http: Http,
     ) -> anyhow::Result<Self> {
-        #[cfg(feature = "catalogue")]
         let mut choices = crate::Variant::combined(&settings.variants);
-        #[cfg(not(feature = "catalogue"))]
-        let mut choices = Choices::reference();
+        let behaviour: Box<dyn Behaviour> = match settings.defect {
+            Some(defect) => Box::new(crate::defects::Deviant::new(defect)),
+            None => Box::new(Reference),
+        };
         if let Some(policy) = settings.opener_policy {
             choices.opener_policy = policy;
         }
@@ -73,25 +75,14 @@ impl AppState {
                 connectors,
                 choices,
                 refresh_turns: std::sync::Mutex::default(),
-                #[cfg(feature = "catalogue")]
-                callback_served: std::sync::atomic::AtomicBool::new(false),
+                behaviour,
             }),
         })
     }
 
-    /// Whether the platform runs with `defect` (always false without the feature `catalogue`).
-    #[cfg(feature = "catalogue")]
-    pub fn has_defect(&self, defect: crate::Defect) -> bool {
-        self.inner.settings.defect == Some(defect)
-    }
-
-    /// True the first time only: the first callback page since the server started.
-    #[cfg(feature = "catalogue")]
-    pub fn first_callback(&self) -> bool {
-        !self
-            .inner
-            .callback_served
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    /// How the platform behaves where a defect departs from the reference.
+    pub fn behaviour(&self) -> &dyn Behaviour {
+        self.inner.behaviour.as_ref()
     }
 
     /// Waits for this request's turn to refresh `connection_id`'s tokens: one refresh at a

@@ -1,7 +1,7 @@
 //! Conformant variants of the platform, the dual of the defects: each differs from the
 //! reference server only in something `docs/target-contract.md` leaves open, so the harness
-//! must pass every scenario against it. Compiled with the cargo feature `catalogue`, chosen
-//! with `reference-server --variant NAME`; each is a set of [`Choices`].
+//! must pass every scenario against it. Chosen with `reference-server --variant NAME`; each is a
+//! set of [`Choices`].
 
 use crate::choices::{
     Choices, ProviderConversation, RefreshPolicy, Wording, kebab_name, parse_named,

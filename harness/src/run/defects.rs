@@ -431,7 +431,7 @@ pub fn catalogue_text() -> String {
         ));
     }
     out.push_str(
-        "\nShow that a case catches one: cargo run -p harness -- defects --server target/debug/reference-server --defect NAME --scenario 'GROUP/NAME' (build the server with: cargo build -p reference-server --features catalogue)\n",
+        "\nShow that a case catches one: cargo build -p reference-server && cargo run -p harness -- defects --defect NAME --scenario 'GROUP/NAME'\n",
     );
     out
 }

@@ -4,6 +4,7 @@
 mod assets;
 mod chat;
 mod connections;
+mod debug;
 mod oauth;
 mod session;
 
@@ -22,7 +23,10 @@ pub use session::SESSION_COOKIE;
 
 pub fn router(state: AppState) -> Router {
     let choices = state.choices().clone();
-    let mut routes = crate::hooks::routes(&state, Router::new());
+    let mut routes = Router::new();
+    if state.behaviour().serves_token_stylesheet() {
+        routes = debug::routes(routes);
+    }
     if choices.login_hop {
         routes = routes.route(crate::choices::LOGIN_HOP_PATH, get(session::login_hop));
     }

@@ -185,7 +185,6 @@ pub struct RedirectQuery {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
-    #[cfg_attr(not(feature = "catalogue"), allow(dead_code))]
     error_description: Option<String>,
     /// The provider that answers (RFC 9207), when it says so.
     iss: Option<String>,
