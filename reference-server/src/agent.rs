@@ -4,7 +4,6 @@
 
 use crate::db::{
     ConnectionRecord, ConnectionStatus, Credentials, MessageRecord, NewMessage, QueuedRecord,
-    now_ms,
 };
 use crate::oauth::{ApiOutcome, ConnectorClient, TokenError};
 use crate::state::{AppResult, AppState};
@@ -263,8 +262,9 @@ impl Conversation<'_> {
         // Without a refresh token there is nothing to renew early: the token serves until
         // it expires (or, on a platform that keeps no clock, until the API refuses it).
         let expired = match credentials.refresh_token {
-            Some(_) => conversation.refreshes_before_calling(credentials.expires_at_ms, now_ms()),
-            None => conversation.expired(credentials.expires_at_ms, now_ms()),
+            Some(_) => conversation
+                .refreshes_before_calling(credentials.expires_at_ms, self.state.clock().now_ms()),
+            None => conversation.expired(credentials.expires_at_ms, self.state.clock().now_ms()),
         };
         if expired && credentials.refresh_token.is_none() {
             return Ok(Err(ToolFailure::Expired));
@@ -286,7 +286,9 @@ impl Conversation<'_> {
             // A fresh token that is expired already is not worth a call (a choice).
             if refreshes > 0
                 && conversation.skips_expired_fresh_token
-                && credentials.expires_at_ms.is_some_and(|at| at <= now_ms())
+                && credentials
+                    .expires_at_ms
+                    .is_some_and(|at| at <= self.state.clock().now_ms())
             {
                 return Ok(Err(ToolFailure::Revoked));
             }
@@ -382,7 +384,9 @@ impl Conversation<'_> {
                     refresh_token: tokens
                         .refresh_token
                         .or_else(|| credentials.refresh_token.clone()),
-                    expires_at_ms: tokens.expires_in.map(|d| now_ms() + d.as_millis() as i64),
+                    expires_at_ms: tokens
+                        .expires_in
+                        .map(|d| self.state.clock().now_ms() + d.as_millis() as i64),
                 };
                 if self.state.db().credentials(&connection.id)?.is_none() {
                     // Disconnected while refreshing: do not bring the credentials back.

@@ -1,31 +1,11 @@
 //! The platform's SQLite database: users, orgs, sessions, connections, OAuth attempts,
 //! credentials and chats. `secure_delete` is on, so deleted credentials leave the file.
 
+use crate::clock::Clock;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-thread_local! {
-    static VIRTUAL_NOW: std::cell::Cell<Option<i64>> = const { std::cell::Cell::new(None) };
-}
-
-/// Makes this thread's clock read `now` (milliseconds) instead of the wall clock, or the wall
-/// clock again with `None`: the simulator runs the platform on one thread in virtual time.
-pub fn set_virtual_now(now: Option<i64>) {
-    VIRTUAL_NOW.with(|cell| cell.set(now));
-}
-
-pub fn now_ms() -> i64 {
-    if let Some(now) = VIRTUAL_NOW.with(std::cell::Cell::get) {
-        return now;
-    }
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS memberships (
@@ -197,6 +177,7 @@ pub struct QueuedRecord {
 #[derive(Debug, Clone)]
 pub struct Database {
     connection: std::sync::Arc<Mutex<Connection>>,
+    clock: Clock,
 }
 
 type Result<T> = rusqlite::Result<T>;
@@ -215,15 +196,24 @@ const CONNECTION_COLUMNS: &str = "id, org, connector, status, message";
 
 impl Database {
     /// A database that lives in memory only (the simulator's).
-    pub fn open_in_memory() -> Result<Self> {
-        Self::prepare(Connection::open_in_memory()?)
+    pub fn open_in_memory(clock: Clock) -> Result<Self> {
+        Self::prepare(Connection::open_in_memory()?, clock)
     }
 
-    pub fn open(path: &Path) -> Result<Self> {
-        Self::prepare(Connection::open(path)?)
+    pub fn open(path: &Path, clock: Clock) -> Result<Self> {
+        Self::prepare(Connection::open(path)?, clock)
     }
 
-    fn prepare(connection: Connection) -> Result<Self> {
+    /// The clock every time the database writes is read from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn prepare(connection: Connection, clock: Clock) -> Result<Self> {
         // Every statement is prepared once per connection (`prepare_cached`), and the query
         // planner keeps its plan whatever the bound values (no re-preparation per binding).
         connection.set_prepared_statement_cache_capacity(64);
@@ -237,6 +227,7 @@ impl Database {
         connection.execute_batch(SCHEMA)?;
         Ok(Self {
             connection: std::sync::Arc::new(Mutex::new(connection)),
+            clock,
         })
     }
 
@@ -284,7 +275,7 @@ impl Database {
     pub fn create_session(&self, id: &str, user: &str) -> Result<()> {
         self.lock()
             .prepare_cached("INSERT INTO sessions (id, user_id, created_at) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, user, now_ms()])?;
+            .execute(params![id, user, self.now_ms()])?;
         Ok(())
     }
 
@@ -302,7 +293,7 @@ impl Database {
         connector: &str,
         user: &str,
     ) -> Result<()> {
-        let now = now_ms();
+        let now = self.now_ms();
         self.lock()
             .prepare_cached(
                 "INSERT INTO connections (id, org, connector, created_by, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
@@ -421,7 +412,7 @@ impl Database {
             .prepare_cached(
                 "UPDATE connections SET status = ?2, message = ?3, updated_at = ?4 WHERE id = ?1",
             )?
-            .execute(params![id, status.as_str(), message, now_ms()])?;
+            .execute(params![id, status.as_str(), message, self.now_ms()])?;
         Ok(())
     }
 
@@ -442,7 +433,7 @@ impl Database {
                 connection_id,
                 session_id,
                 verifier,
-                now_ms()
+                self.now_ms()
             ])?;
         Ok(())
     }
@@ -473,7 +464,7 @@ impl Database {
                 db.prepare_cached(
                     "UPDATE attempts SET used_at = ?2, pkce_verifier = '' WHERE state = ?1",
                 )?
-                .execute(params![state, now_ms()])?;
+                .execute(params![state, self.now_ms()])?;
                 Ok(AttemptLookup::Fresh(attempt))
             }
         }
@@ -537,7 +528,7 @@ impl Database {
             .execute(params![id])?;
         tx.prepare_cached("UPDATE connections SET status = 'revoked', message = ?2, updated_at = ?3 WHERE id = ?1",
             )?
-            .execute(params![id, message, now_ms()],
+            .execute(params![id, message, self.now_ms()],
         )?;
         tx.prepare_cached("UPDATE attempts SET pkce_verifier = '' WHERE connection_id = ?1")?
             .execute(params![id])?;
@@ -565,7 +556,7 @@ impl Database {
                 message.connector,
                 message.connection_id,
                 message.queued_id,
-                now_ms()
+                self.now_ms()
             ])?;
         Ok(MessageRecord {
             id: db.last_insert_rowid(),
@@ -610,7 +601,7 @@ impl Database {
                 record.text,
                 record.connector,
                 record.connection_id,
-                now_ms()
+                self.now_ms()
             ])?;
         Ok(())
     }
@@ -642,7 +633,7 @@ impl Database {
     pub fn mark_resent(&self, id: &str) -> Result<bool> {
         let changed = self.lock().prepare_cached("UPDATE queued SET state = 'resent', resent_at = ?2 WHERE id = ?1 AND state = 'waiting'",
             )?
-            .execute(params![id, now_ms()],
+            .execute(params![id, self.now_ms()],
         )?;
         Ok(changed == 1)
     }

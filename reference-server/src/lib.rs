@@ -12,6 +12,7 @@
 
 mod agent;
 mod choices;
+mod clock;
 mod db;
 pub mod defects;
 mod deviation;
@@ -31,7 +32,7 @@ mod variants;
 
 pub use agent::connector_for;
 pub use choices::{Choices, OpenerPolicy, ProviderConversation, RefreshPolicy, Wording};
-pub use db::set_virtual_now;
+pub use clock::Clock;
 pub use defects::Defect;
 pub use http::{Http, HttpError, InMemoryTransport};
 /// The `oauth2` crate the platform uses (its `HttpRequest`, `HttpResponse` and `http`).

@@ -10,6 +10,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::clock::Clock;
 use crate::db::Database;
 use crate::routes::router;
 use crate::settings::Settings;
@@ -27,7 +28,7 @@ pub const REDIRECT_URI: &str = "redirect URI to register at the provider:";
 pub type RouterCustomizer = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
 
 /// The platform with no socket and no file: an in-memory database, its outgoing requests
-/// handed to a function, and (with [`crate::set_virtual_now`]) no wall clock either. The
+/// handed to a function, and no wall clock either (its [`Clock`] reads what it is set to). The
 /// simulator builds one and [`InMemoryPlatform::reset`]s it before each flow.
 pub struct InMemoryPlatform {
     pub router: axum::Router,
@@ -41,12 +42,17 @@ impl InMemoryPlatform {
         http: crate::Http,
     ) -> anyhow::Result<Self> {
         settings.validate()?;
-        let db = Database::open_in_memory()?;
+        let db = Database::open_in_memory(Clock::set_to(0))?;
         let state = AppState::with_http(settings, public_url, db, http)?;
         Ok(Self {
             router: router(state.clone()),
             state,
         })
+    }
+
+    /// The platform's clock: set it to the simulated time before each request.
+    pub fn clock(&self) -> &Clock {
+        self.state.clock()
     }
 
     /// As new: every table empty, the random values starting over from `seed`.
@@ -103,7 +109,7 @@ impl Application {
             }
         };
         let database_path = data_dir.join("alumia.sqlite3");
-        let db = Database::open(&database_path)
+        let db = Database::open(&database_path, Clock::wall())
             .with_context(|| format!("cannot open the database {}", database_path.display()))?;
         let state = AppState::new(settings, public_url, db)?;
         Ok(Self {
@@ -114,6 +120,11 @@ impl Application {
             customize,
             _temporary_data_dir: temporary,
         })
+    }
+
+    /// The platform's clock: a test advances it instead of sleeping through a token's lifetime.
+    pub fn clock(&self) -> &Clock {
+        self.state.clock()
     }
 
     pub fn port(&self) -> u16 {

@@ -117,6 +117,11 @@ impl AppState {
         &self.inner.db
     }
 
+    /// The platform's clock (the database's).
+    pub fn clock(&self) -> &crate::Clock {
+        self.inner.db.clock()
+    }
+
     pub fn entropy(&self) -> &Entropy {
         &self.inner.entropy
     }

@@ -197,10 +197,11 @@ async fn revocation_at_the_provider_gives_a_tool_error_and_a_reconnect_prompt() 
 
 #[tokio::test]
 async fn an_expired_access_token_is_refreshed_before_the_tool_call() {
-    let stack = stack(Faults::none().token_lifetime(std::time::Duration::from_secs(1))).await;
+    let stack = stack(Faults::none().token_lifetime(std::time::Duration::from_secs(3600))).await;
     let browser = Browser::new(&stack);
     connected(&stack, &browser).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // An hour later on the platform's clock, without waiting for it.
+    stack.clock.advance(std::time::Duration::from_secs(3601));
     let added = browser.say("acme", "c1", "list my files").await;
     assert_eq!(kinds(&added), ["text", "answer"]);
     let refreshes = stack
@@ -223,12 +224,13 @@ async fn an_expiry_with_no_refresh_token_is_reported_expired_without_asking_the_
     let stack = stack(
         Faults::none()
             .withholds_refresh_token()
-            .token_lifetime(std::time::Duration::from_secs(1)),
+            .token_lifetime(std::time::Duration::from_secs(3600)),
     )
     .await;
     let browser = Browser::new(&stack);
     let connection = connected(&stack, &browser).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // An hour later on the platform's clock, without waiting for it.
+    stack.clock.advance(std::time::Duration::from_secs(3601));
     let token_requests_before = stack.provider.rules().request_log().len();
     let added = browser.say("acme", "c1", "list my files").await;
     assert_eq!(kinds(&added), ["text", "tool-error", "reconnect-card"]);

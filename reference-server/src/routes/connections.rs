@@ -95,7 +95,7 @@ pub async fn status(
     });
     let mut answer = crate::hooks::status_answer(&state, answer, &connection.id)?;
     if state.choices().status_extra_fields {
-        answer["checkedAt"] = json!(crate::db::now_ms());
+        answer["checkedAt"] = json!(state.clock().now_ms());
         answer["links"] =
             json!({ "connectors": paths::fill(paths::CONNECTORS_PAGE, &[("org", &org)]) });
     }

@@ -5,7 +5,7 @@
 use super::session::{page_member, session};
 use crate::agent::pending_connection;
 use crate::choices::Choices;
-use crate::db::{AttemptLookup, ConnectionStatus, Credentials, now_ms};
+use crate::db::{AttemptLookup, ConnectionStatus, Credentials};
 use crate::hooks;
 use crate::pages;
 use crate::paths;
@@ -298,7 +298,9 @@ pub async fn redirect(
             let credentials = Credentials {
                 access_token: tokens.access_token,
                 refresh_token: tokens.refresh_token,
-                expires_at_ms: tokens.expires_in.map(|d| now_ms() + d.as_millis() as i64),
+                expires_at_ms: tokens
+                    .expires_in
+                    .map(|d| state.clock().now_ms() + d.as_millis() as i64),
             };
             if state
                 .db()

@@ -13,6 +13,8 @@ use url::Url;
 
 pub struct Stack {
     pub provider: FakeProvider,
+    /// The platform's clock: advanced instead of sleeping.
+    pub clock: reference_server::Clock,
     pub app_url: Url,
     pub database_path: PathBuf,
     _data_dir: tempfile::TempDir,
@@ -44,6 +46,7 @@ pub async fn stack_with(faults: Faults, adjust: impl FnOnce(&mut Settings)) -> S
         ));
     }
     let app_url = app.url();
+    let clock = app.clock().clone();
     let database_path = app.database_path().to_owned();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
@@ -51,6 +54,7 @@ pub async fn stack_with(faults: Faults, adjust: impl FnOnce(&mut Settings)) -> S
     }));
     Stack {
         provider,
+        clock,
         app_url,
         database_path,
         _data_dir: data_dir,

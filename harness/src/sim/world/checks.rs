@@ -146,7 +146,6 @@ impl World<'_> {
         } else {
             "waiting"
         };
-        reference_server::set_virtual_now(None);
         FlowOutcome {
             trace: self.trace,
             violations: self.violations,

@@ -167,6 +167,8 @@ pub struct World<'a> {
     broken: Option<BrokenClient>,
     case: &'a Case,
     platform: axum::Router,
+    /// The platform's clock, set to the simulated time before each of its requests.
+    platform_clock: reference_server::Clock,
     provider: Provider,
     platform_url: Url,
     provider_url: Url,
@@ -219,6 +221,7 @@ impl<'a> World<'a> {
             broken: shared.broken,
             case,
             platform: shared.platform.router.clone(),
+            platform_clock: shared.platform.clock().clone(),
             provider,
             platform_url,
             provider_url,

@@ -194,7 +194,7 @@ impl World<'_> {
         path: &str,
         body: Option<Value>,
     ) -> Answer {
-        reference_server::set_virtual_now(Some((EPOCH_MS + self.now()) as i64));
+        self.platform_clock.set((EPOCH_MS + self.now()) as i64);
         let mut request = axum::http::Request::builder()
             .method(method)
             .uri(path)
