@@ -7,9 +7,7 @@ use clap::{Parser, Subcommand};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use harness::contract::Engine;
 use harness::deployment::embedded::EmbeddedStack;
-use harness::run::defects::Subject;
-use harness::run::options::RunOptions;
-use harness::run::spawned::ServerFlags;
+use harness::run::options::{RunOptions, default_artifacts};
 use harness::run::suite::{Console, run};
 use harness::scenario::{default_root, discover};
 use std::net::SocketAddr;
@@ -30,92 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run scenarios in a real browser and check every invariant.
-    Run {
-        /// A deployment to test instead of the embedded reference server.
-        #[arg(long)]
-        target: Option<url::Url>,
-        /// The fake provider the --target deployment is configured against (`fake-provider serve`),
-        /// or, with --provider-profile, the real provider it is configured against.
-        #[arg(long)]
-        provider: Option<url::Url>,
-        /// A real provider's profile (TOML: its pages and what it does): --provider is then
-        /// driven through its own pages; cases that need the fake provider are skipped, with
-        /// the reason (docs/remote.md).
-        #[arg(long, requires = "provider")]
-        provider_profile: Option<PathBuf>,
-        /// Browser engines: chromium, firefox, webkit, a comma-separated list, or all.
-        #[arg(long, default_value = "chromium")]
-        engine: String,
-        /// How many browser sessions run at once.
-        #[arg(short = 'j', long = "jobs", default_value_t = 1)]
-        jobs: usize,
-        /// Run shard K of N (e.g. 2/3): a stable subset, for splitting CI.
-        #[arg(long)]
-        shard: Option<String>,
-        /// Stop at the first scenario whose outcome is not the expected one.
-        #[arg(long)]
-        fail_fast: bool,
-        /// Glob over scenario ids (`channels/*`).
-        #[arg(long, default_value = "*")]
-        scenario: String,
-        /// Seed of every random choice (default: from the clock, printed).
-        #[arg(long, env = "HARNESS_SEED")]
-        seed: Option<u64>,
-        /// Use a running WebDriver endpoint instead of spawning a driver.
-        #[arg(long)]
-        webdriver: Option<String>,
-        /// Write a JSON report.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Write a JUnit XML report.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Write a self-contained HTML report (index.html) into this folder.
-        #[arg(long)]
-        html: Option<PathBuf>,
-        /// Where failed scenarios keep their artifacts.
-        #[arg(long, default_value_os_t = default_artifacts())]
-        artifacts: PathBuf,
-        /// Write the snapshots of new or changed traces (embedded target only).
-        #[arg(long)]
-        accept: bool,
-        /// A fresh browser session for every scenario instead of one shared session.
-        #[arg(long)]
-        fresh_session: bool,
-        /// A baseline of known failures (TOML, [[known-failure]] id reason [engine]): listed
-        /// failures do not fail the run, a listed entry that passes now does (docs/verdicts.md).
-        #[arg(long)]
-        expect: Option<PathBuf>,
-        /// Run a scenario that is not as expected again, up to N times, each with a fresh
-        /// browser. One that then passes is reported `flaky`, which fails the run unless
-        /// --allow-flaky. Default: no retry.
-        #[arg(long, default_value_t = 0)]
-        retries: usize,
-        /// A `flaky` outcome does not fail the run.
-        #[arg(long)]
-        allow_flaky: bool,
-        /// With --target: the Cross-Origin-Opener-Policy your deployment is configured with
-        /// (unset, site-wide, callback-noopener-allow-popups). Cases whose [platform] asks for
-        /// it run; cases that ask for another are skipped, with the reason.
-        #[arg(long, requires = "target")]
-        target_opener_policy: Option<String>,
-        /// With --target: your deployment has a connector `notes` that is the provider's MCP
-        /// server (`{provider}/mcp`, known by its URL). Cases whose [platform] asks for it run;
-        /// without this flag they are skipped, with the reason.
-        #[arg(long, requires = "target")]
-        target_mcp_connector: bool,
-        /// With --target: your deployment's chat keeps a session inside another site's frame
-        /// (a partitioned session cookie). Cases whose [platform] asks for it run; without
-        /// this flag they are skipped, with the reason.
-        #[arg(long, requires = "target")]
-        target_embeddable: bool,
-        /// Folder of the scenario files.
-        #[arg(long, env = "HARNESS_SCENARIOS", default_value_os_t = default_root())]
-        scenarios: PathBuf,
-        /// Folder of the snapshots.
-        #[arg(long, env = "HARNESS_SNAPSHOTS", default_value_os_t = harness::check::snapshot::default_root())]
-        snapshots: PathBuf,
-    },
+    Run(harness::run::options::RunArgs),
     /// Measure the suite's wall time (fresh and reused sessions) and the baseline against its
     /// floor; prints a Markdown table for BENCHMARKS.md.
     Bench {
@@ -266,17 +179,6 @@ enum Command {
     },
 }
 
-fn default_artifacts() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/harness")
-}
-
-fn clock_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64 % 1_000_000_007)
-        .unwrap_or(1)
-}
-
 /// Errors are printed as a cause chain (`error: ...: caused by ...`), without a backtrace.
 fn main() -> std::process::ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -297,76 +199,11 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
         )
         .init();
     match Cli::parse().command {
-        Command::Run {
-            target,
-            provider,
-            provider_profile,
-            engine,
-            jobs,
-            shard,
-            fail_fast,
-            scenario,
-            seed,
-            webdriver,
-            json,
-            junit,
-            html,
-            artifacts,
-            accept,
-            fresh_session,
-            expect,
-            retries,
-            allow_flaky,
-            target_opener_policy,
-            target_mcp_connector,
-            target_embeddable,
-            scenarios,
-            snapshots,
-        } => {
-            let seed = seed.unwrap_or_else(clock_seed);
-            let run_id = if target.is_some() {
-                format!("{:x}", clock_seed())
-            } else {
-                String::new()
-            };
-            let options = RunOptions {
-                scenarios_root: scenarios,
-                snapshots_root: snapshots,
-                pattern: scenario,
-                engines: Engine::parse_list(&engine)?,
-                jobs: jobs.max(1),
-                shard: shard
-                    .as_deref()
-                    .map(harness::run::options::parse_shard)
-                    .transpose()?,
-                fail_fast,
-                seed,
-                target,
-                provider,
-                provider_profile,
-                webdriver,
-                artifacts,
-                accept,
-                run_id,
-                reuse_session: !fresh_session,
-                expectations: expect,
-                retries,
-                allow_flaky,
-                target_platform: harness::scenario::PlatformConfig {
-                    opener_policy: target_opener_policy
-                        .as_deref()
-                        .map(reference_server::OpenerPolicy::parse)
-                        .transpose()?
-                        .unwrap_or_default(),
-                    mcp_connector: target_mcp_connector,
-                    embeddable: target_embeddable,
-                },
-            };
+        Command::Run(args) => {
+            let (options, reports) = args.options()?;
             let (results, suite) = run(&options, &Console).await?;
-            let reports = harness::report::Reports { json, junit, html };
             reports.write(&results, options.seed, &suite.pool.setups())?;
-            let all_expected = results.iter().all(|r| r.as_expected());
-            Ok(if all_expected {
+            Ok(if results.iter().all(|r| r.as_expected()) {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::FAILURE
@@ -475,72 +312,11 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             scenario,
             seed,
         } => {
-            let list = |flag: &str| -> anyhow::Result<Vec<String>> {
-                let listed = std::process::Command::new(&server)
-                    .arg(flag)
-                    .output()
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot run the reference server {}: {e} (hint: `cargo build -p reference-server`, or --server PATH)",
-                            server.display()
-                        )
-                    })?;
-                anyhow::ensure!(
-                    listed.status.success(),
-                    "{} {flag} failed (hint: build it with `cargo build -p reference-server`)",
-                    server.display()
-                );
-                Ok(String::from_utf8_lossy(&listed.stdout)
-                    .lines()
-                    .map(str::to_owned)
-                    .collect())
-            };
-            let (defects, variants) = match (defects.is_empty(), variants.is_empty()) {
-                (true, true) => (list("--list-defects")?, list("--list-variants")?),
-                _ => (defects, variants),
-            };
-            let mut subjects: Vec<Subject> = defects
-                .iter()
-                .map(|d| Subject::defect(d, &scenario))
-                .collect();
-            subjects.extend(
-                variants
-                    .iter()
-                    .map(|v| Subject::variants(&[v.as_str()], &scenario)),
-            );
-            if variants.len() > 1 {
-                let all: Vec<&str> = variants.iter().map(String::as_str).collect();
-                subjects.push(Subject::variants(&all, &scenario));
-            }
-            let spawn = |flags: &ServerFlags<'_>| -> anyhow::Result<std::process::Child> {
-                let mut command = std::process::Command::new(&server);
-                command.args(["--bind", "127.0.0.1:0", "--provider-url", flags.provider]);
-                if let Some(defect) = flags.defect {
-                    command.args(["--defect", defect]);
-                }
-                for variant in flags.variants {
-                    command.args(["--variant", variant]);
-                }
-                if let Some(policy) = flags.opener_policy {
-                    command.args(["--opener-policy", policy]);
-                }
-                if flags.embeddable {
-                    command.arg("--embeddable");
-                }
-                Ok(command
-                    .env("RUST_LOG", "error")
-                    .stdout(std::process::Stdio::piped())
-                    .spawn()?)
-            };
-            let options = RunOptions {
-                fail_fast: !full,
-                seed,
-                artifacts: default_artifacts().join("matrix"),
-                ..RunOptions::default()
-            };
-            let rows = harness::run::defects::matrix(&subjects, &spawn, &options).await?;
-            println!("\n{}", harness::run::defects::table(&rows));
-            Ok(if rows.iter().all(|r| r.holds()) {
+            let holds = harness::run::defects::against_server(
+                &server, defects, variants, full, &scenario, seed,
+            )
+            .await?;
+            Ok(if holds {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::FAILURE

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod invariants;
 pub mod normalize;
 pub mod observation;
+pub mod recorded;
 pub mod snapshot;
 pub mod trace;
 pub mod verdict;

@@ -9,13 +9,7 @@ use std::collections::BTreeMap;
 /// The console marker of the recorder's reports.
 pub const MARKER: &str = "[alumia-harness] ";
 
-/// One report of the recorder, with the tab it came from.
-#[derive(Debug, Clone, Serialize)]
-pub struct Recorded {
-    pub tab: String,
-    pub kind: String,
-    pub event: Value,
-}
+pub use crate::check::recorded::{Event, Recorded};
 
 /// A console line that is not the recorder's.
 #[derive(Debug, Clone, Serialize)]
@@ -170,8 +164,8 @@ impl Observation {
     pub fn documents(&self) -> impl Iterator<Item = (&str, &str)> {
         self.recorded
             .iter()
-            .filter(|r| r.kind == "document")
-            .filter_map(|r| Some((r.tab.as_str(), r.event["url"].as_str()?)))
+            .filter(|r| matches!(r.event, Event::Document { .. }))
+            .filter_map(|r| Some((r.tab.as_str(), r.event.url()?)))
             // Initial empty documents: Firefox reports them with an empty URL.
             .filter(|(_, url)| !url.is_empty() && *url != "about:blank")
     }
@@ -182,8 +176,8 @@ impl Observation {
         let mut codes: Vec<String> = self
             .recorded
             .iter()
-            .filter(|r| r.kind == "document" || r.kind == "request")
-            .filter_map(|r| url::Url::parse(r.event["url"].as_str()?).ok())
+            .filter(|r| matches!(r.event, Event::Document { .. } | Event::Request { .. }))
+            .filter_map(|r| url::Url::parse(r.event.url()?).ok())
             .filter(|url| url.origin().ascii_serialization() == platform_origin)
             .filter(|url| url.query_pairs().any(|(key, _)| key == "state"))
             .flat_map(|url| {
@@ -196,9 +190,5 @@ impl Observation {
         codes.sort();
         codes.dedup();
         codes
-    }
-
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Recorded> {
-        self.recorded.iter().filter(move |r| r.kind == kind)
     }
 }

@@ -12,6 +12,7 @@
 //!   informative.
 
 use crate::check::observation::Observation;
+use crate::check::recorded::{Event, json_of};
 use crate::contract;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -86,15 +87,14 @@ pub fn render(
         }
     }
     for record in &observation.recorded {
-        if let Some(id) =
-            crate::check::invariants::payload_object(&record.event["data"])["connectionId"].as_str()
+        if let Some(data) = record.event.data()
+            && let Some(id) =
+                crate::check::invariants::payload_object(data)["connectionId"].as_str()
         {
             normalizer.learn(id, "CONNECTION");
         }
-        if record.kind == "document"
-            && let Some(url) = record.event["url"]
-                .as_str()
-                .and_then(|u| url::Url::parse(u).ok())
+        if let Event::Document { url: Some(url), .. } = &record.event
+            && let Ok(url) = url::Url::parse(url)
         {
             for (key, value) in url.query_pairs() {
                 match key.as_ref() {
@@ -104,10 +104,8 @@ pub fn render(
                 }
             }
         }
-        if record.kind == "window-open"
-            && let Some(url) = record.event["url"]
-                .as_str()
-                .and_then(|u| url::Url::parse(u).ok())
+        if let Event::WindowOpen { url: Some(url), .. } = &record.event
+            && let Ok(url) = url::Url::parse(url)
         {
             for (key, value) in url.query_pairs() {
                 if key == "connection" {
@@ -128,8 +126,10 @@ pub fn render(
     out.push_str("tabs:\n");
     let mut tab_order: Vec<&str> = Vec::new();
     for record in &observation.recorded {
-        if matches!(record.kind.as_str(), "document" | "window-open")
-            && !tab_order.contains(&record.tab.as_str())
+        if matches!(
+            record.event,
+            Event::Document { .. } | Event::WindowOpen { .. }
+        ) && !tab_order.contains(&record.tab.as_str())
         {
             tab_order.push(&record.tab);
         }
@@ -142,20 +142,25 @@ pub fn render(
     let platform_origin = normalizer.platform_origin.clone();
     for tab in tab_order {
         for record in observation.recorded.iter().filter(|r| r.tab == tab) {
-            let line = match record.kind.as_str() {
-                "document" => {
-                    let url = record.event["url"].as_str().unwrap_or("");
+            let line = match &record.event {
+                Event::Document {
+                    url,
+                    has_opener,
+                    third_party,
+                    ..
+                } => {
+                    let url = url.as_deref().unwrap_or("");
                     if url.is_empty() || url == "about:blank" {
                         continue;
                     }
                     let opener = format!(
                         "{}{}",
-                        if record.event["hasOpener"] == true {
+                        if *has_opener == Some(true) {
                             "with opener"
                         } else {
                             "no opener"
                         },
-                        if record.event["thirdParty"] == true {
+                        if *third_party {
                             ", in another site's frame"
                         } else {
                             ""
@@ -170,7 +175,7 @@ pub fn render(
                             let Some(what) = normative_document(url, &platform_origin, org) else {
                                 continue;
                             };
-                            if record.event["thirdParty"] == true {
+                            if *third_party {
                                 format!("[{tab}] loads {what} (in another site's frame)")
                             } else {
                                 format!("[{tab}] loads {what}")
@@ -178,14 +183,19 @@ pub fn render(
                         }
                     }
                 }
-                "window-open" => match layer {
+                Event::WindowOpen {
+                    url,
+                    target,
+                    features,
+                    ..
+                } => match layer {
                     Layer::Transcript => format!(
                         "[{tab}] window.open {} target={} features={}",
-                        short(&record.event["url"]),
-                        short(&record.event["target"]),
-                        short(&record.event["features"]),
+                        short(&json_of(url)),
+                        short(&json_of(target)),
+                        short(&json_of(features)),
                     ),
-                    Layer::Normative => match record.event["features"].as_str() {
+                    Layer::Normative => match features.as_deref() {
                         None | Some("") => format!("[{tab}] window.open, no features"),
                         Some(features) => {
                             format!("[{tab}] window.open with features {features:?}")
@@ -229,36 +239,41 @@ pub fn render(
     let mut deliveries: BTreeMap<String, usize> = BTreeMap::new();
     for record in &observation.recorded {
         let receipt = matches!(
-            record.kind.as_str(),
-            "bc-receive" | "storage-event" | "message"
+            record.event,
+            Event::BcReceive { .. } | Event::StorageEvent { .. } | Event::Message { .. }
         );
         if receipt && callback_tabs.contains(&record.tab.as_str()) {
             continue;
         }
         // A message to the opener exists only where the callback kept one, which the
         // deployment's COOP decides: channels-complete and payload-shape judge it.
-        if layer == Layer::Normative && matches!(record.kind.as_str(), "post-message" | "message") {
+        if layer == Layer::Normative
+            && matches!(
+                record.event,
+                Event::PostMessage { .. } | Event::Message { .. }
+            )
+        {
             continue;
         }
-        let line = match record.kind.as_str() {
-            "bc-send" => format!(
+        let line = match &record.event {
+            Event::BcSend { data } => format!(
                 "[{}] posts on BroadcastChannel {}",
                 record.tab,
-                payload_text(&record.event["data"], layer)
+                payload_text(data, layer)
             ),
-            "bc-receive" => format!(
+            Event::BcReceive { data, .. } => format!(
                 "[{}] receives on BroadcastChannel {}",
                 record.tab,
-                payload_text(&record.event["data"], layer)
+                payload_text(data, layer)
             ),
-            "storage-write" => format!(
+            Event::StorageWrite { key, value } => format!(
                 "[{}] writes localStorage {} = {}",
                 record.tab,
-                short(&record.event["key"]),
-                payload_text(&record.event["value"], layer)
+                short(&Value::String(key.clone())),
+                payload_text(&Value::String(value.clone()), layer)
             ),
-            "storage-event" => {
-                if record.event["newValue"].is_null() {
+            Event::StorageEvent { key, new_value, .. } => {
+                if new_value.is_none() {
                     // Removing the key (to make the next write distinct) is one way of many.
                     if layer == Layer::Normative {
                         continue;
@@ -266,30 +281,35 @@ pub fn render(
                     format!(
                         "[{}] storage event {} removed",
                         record.tab,
-                        short(&record.event["key"])
+                        short(&json_of(key))
                     )
                 } else {
                     format!(
                         "[{}] storage event {} = {}",
                         record.tab,
-                        short(&record.event["key"]),
-                        payload_text(&record.event["newValue"], layer)
+                        short(&json_of(key)),
+                        payload_text(&json_of(new_value), layer)
                     )
                 }
             }
-            "post-message" => format!(
+            Event::PostMessage {
+                target_origin,
+                data,
+            } => format!(
                 "[{}] is posted a message for origin {} {}",
                 record.tab,
-                short(&record.event["targetOrigin"]),
-                payload_text(&record.event["data"], layer)
+                short(&json_of(target_origin)),
+                payload_text(data, layer)
             ),
-            "message" => format!(
+            Event::Message { origin, data } => format!(
                 "[{}] receives a message from {} {}",
                 record.tab,
-                short(&record.event["origin"]),
-                payload_text(&record.event["data"], layer)
+                short(&json_of(origin)),
+                payload_text(data, layer)
             ),
-            "bc-unavailable" => format!("[{}] cannot listen on BroadcastChannel", record.tab),
+            Event::BcUnavailable { .. } => {
+                format!("[{}] cannot listen on BroadcastChannel", record.tab)
+            }
             _ => continue,
         };
         let line = normalizer.apply(&line);

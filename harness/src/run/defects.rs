@@ -465,3 +465,83 @@ pub fn table(rows: &[MatrixRow]) -> String {
     }
     out
 }
+
+/// `harness defects`: the matrix against the reference-server binary `server`, each defect and
+/// variant (every one it lists, unless some are named) as its own process; prints the table and
+/// says whether every row holds.
+pub async fn against_server(
+    server: &std::path::Path,
+    defects: Vec<String>,
+    variants: Vec<String>,
+    full: bool,
+    scenario: &str,
+    seed: u64,
+) -> anyhow::Result<bool> {
+    let list = |flag: &str| -> anyhow::Result<Vec<String>> {
+        let listed = std::process::Command::new(server)
+            .arg(flag)
+            .output()
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot run the reference server {}: {e} (hint: `cargo build -p reference-server`, or --server PATH)",
+                    server.display()
+                )
+            })?;
+        anyhow::ensure!(
+            listed.status.success(),
+            "{} {flag} failed (hint: build it with `cargo build -p reference-server`)",
+            server.display()
+        );
+        Ok(String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect())
+    };
+    let (defects, variants) = match (defects.is_empty(), variants.is_empty()) {
+        (true, true) => (list("--list-defects")?, list("--list-variants")?),
+        _ => (defects, variants),
+    };
+    let mut subjects: Vec<Subject> = defects
+        .iter()
+        .map(|d| Subject::defect(d, scenario))
+        .collect();
+    subjects.extend(
+        variants
+            .iter()
+            .map(|v| Subject::variants(&[v.as_str()], scenario)),
+    );
+    if variants.len() > 1 {
+        let all: Vec<&str> = variants.iter().map(String::as_str).collect();
+        subjects.push(Subject::variants(&all, scenario));
+    }
+    let spawn =
+        |flags: &crate::run::spawned::ServerFlags<'_>| -> anyhow::Result<std::process::Child> {
+            let mut command = std::process::Command::new(server);
+            command.args(["--bind", "127.0.0.1:0", "--provider-url", flags.provider]);
+            if let Some(defect) = flags.defect {
+                command.args(["--defect", defect]);
+            }
+            for variant in flags.variants {
+                command.args(["--variant", variant]);
+            }
+            if let Some(policy) = flags.opener_policy {
+                command.args(["--opener-policy", policy]);
+            }
+            if flags.embeddable {
+                command.arg("--embeddable");
+            }
+            Ok(command
+                .env("RUST_LOG", "error")
+                .stdout(std::process::Stdio::piped())
+                .spawn()?)
+        };
+    let options = crate::run::options::RunOptions {
+        fail_fast: !full,
+        seed,
+        artifacts: crate::run::options::default_artifacts().join("matrix"),
+        ..RunOptions::default()
+    };
+    let rows = matrix(&subjects, &spawn, &options).await?;
+    println!("\n{}", table(&rows));
+    Ok(rows.iter().all(|r| r.holds()))
+}

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::browser::bidi::BidiEvent;
-use crate::check::observation::{ConsoleLine, Recorded};
+use crate::check::observation::{ConsoleLine, Event, Recorded};
 use serde_json::Value;
 
 impl Run<'_> {
@@ -372,23 +372,29 @@ fn absorb(
                 let tab = name_of(context);
                 let text = event.params["text"].as_str().unwrap_or("").to_owned();
                 if let Some(json) = text.strip_prefix(MARKER) {
-                    if let Ok(value) = serde_json::from_str::<Value>(json) {
-                        let kind = value["e"].as_str().unwrap_or("").to_owned();
-                        // A document announces itself twice; keep the first that arrived.
-                        let repeated = kind == "document"
-                            && observation.recorded.iter().any(|r| {
-                                r.kind == "document"
-                                    && r.event["doc"] == value["doc"]
-                                    && r.event["url"] == value["url"]
-                            });
-                        if repeated {
-                            continue;
+                    let doc = serde_json::from_str::<Value>(json)
+                        .ok()
+                        .and_then(|v| v["doc"].as_str().map(str::to_owned));
+                    match serde_json::from_str::<Event>(json) {
+                        Ok(event) => {
+                            // A document announces itself twice; keep the first that arrived.
+                            let repeated = matches!(event, Event::Document { .. })
+                                && observation.recorded.iter().any(|r| {
+                                    matches!(r.event, Event::Document { .. })
+                                        && r.doc == doc
+                                        && r.event.url() == event.url()
+                                });
+                            if !repeated {
+                                observation.recorded.push(Recorded { tab, doc, event });
+                            }
                         }
-                        observation.recorded.push(Recorded {
+                        // A report this harness does not read (another recorder's): kept as
+                        // the console line it was, where every check still sees it.
+                        Err(_) => observation.console.push(ConsoleLine {
                             tab,
-                            kind,
-                            event: value,
-                        });
+                            level: "recorder".into(),
+                            text,
+                        }),
                     }
                 } else {
                     observation.console.push(ConsoleLine {
@@ -415,12 +421,12 @@ fn absorb(
                 });
                 observation.recorded.push(Recorded {
                     tab: name_of(context),
-                    kind: "request".into(),
-                    event: serde_json::json!({
-                        "method": request["method"],
-                        "url": request["url"],
-                        "referer": referer,
-                    }),
+                    doc: None,
+                    event: Event::Request {
+                        method: request["method"].as_str().map(str::to_owned),
+                        url: request["url"].as_str().map(str::to_owned),
+                        referer: referer.map(str::to_owned),
+                    },
                 });
             }
             "browsingContext.contextDestroyed" => {

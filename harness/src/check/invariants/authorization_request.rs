@@ -2,6 +2,7 @@
 //! what the browser loaded, so it is judged against a real provider too.
 
 use super::{Check, Rule, Run, Tier, none_in_this_run};
+use crate::check::recorded::Event;
 use std::collections::BTreeMap;
 
 pub const PKCE_AND_STATE: &str = "pkce-and-state";
@@ -55,13 +56,13 @@ impl Check for PkceAndState {
 fn authorization_requests(run: &Run) -> Vec<(String, url::Url)> {
     let mut found: Vec<(String, url::Url)> = Vec::new();
     for record in &run.observation.recorded {
-        if !matches!(record.kind.as_str(), "document" | "window-open" | "request") {
+        if !matches!(
+            record.event,
+            Event::Document { .. } | Event::WindowOpen { .. } | Event::Request { .. }
+        ) {
             continue;
         }
-        let Some(url) = record.event["url"]
-            .as_str()
-            .and_then(|u| url::Url::parse(u).ok())
-        else {
+        let Some(url) = record.event.url().and_then(|u| url::Url::parse(u).ok()) else {
             continue;
         };
         let asks_for_a_code = url

@@ -3,6 +3,7 @@
 
 use super::{Check, Rule, Run, Tier, none_in_this_run};
 use crate::check::observation::Observation;
+use crate::check::recorded::Event;
 use crate::contract;
 use crate::scenario::{Feature, Scenario, Step, StorageMode};
 use serde_json::Value;
@@ -24,12 +25,7 @@ impl Check for PayloadShape {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        let sent = run.observation.recorded.iter().any(|r| {
-            matches!(
-                r.kind.as_str(),
-                "bc-send" | "storage-write" | "post-message"
-            )
-        });
+        let sent = run.observation.recorded.iter().any(|r| r.event.is_sent());
         if sent {
             None
         } else {
@@ -175,28 +171,32 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<String
     let mut found = Vec::new();
     let callbacks = callback_documents(observation);
     for record in &observation.recorded {
-        let where_ = format!("tab {} {}", record.tab, record.kind);
-        let data = match record.kind.as_str() {
-            "bc-send" | "bc-receive" => record.event["data"].clone(),
-            "storage-write" | "storage-event" => {
-                let key = record.event["key"].as_str().unwrap_or("");
-                let value = record.event["value"]
-                    .as_str()
-                    .or(record.event["newValue"].as_str());
-                match value {
-                    Some(value) if key == contract::STORAGE_KEY => Value::String(value.to_owned()),
-                    _ => continue,
-                }
+        let where_ = format!("tab {} {}", record.tab, record.kind());
+        let data = match &record.event {
+            Event::BcSend { data } | Event::BcReceive { data, .. } => data.clone(),
+            Event::StorageWrite { key, value } if key == contract::STORAGE_KEY => {
+                Value::String(value.clone())
             }
-            "message" if record.event["origin"] == platform_origin => record.event["data"].clone(),
-            "post-message" => {
-                let target = record.event["targetOrigin"].as_str().unwrap_or("");
+            Event::StorageEvent {
+                key: Some(key),
+                new_value: Some(value),
+                ..
+            } if key == contract::STORAGE_KEY => Value::String(value.clone()),
+            Event::Message {
+                origin: Some(origin),
+                data,
+            } if origin == platform_origin => data.clone(),
+            Event::PostMessage {
+                target_origin,
+                data,
+            } => {
+                let target = target_origin.as_deref().unwrap_or("");
                 if target != platform_origin {
                     found.push(format!(
                         "{where_}: target origin {target:?}, not the platform's exact origin"
                     ));
                 }
-                record.event["data"].clone()
+                data.clone()
             }
             _ => continue,
         };
@@ -208,13 +208,8 @@ fn payload_shape(observation: &Observation, platform_origin: &str) -> Vec<String
             found.push(format!("{where_}: {problem}"));
             continue;
         }
-        let sent = matches!(
-            record.kind.as_str(),
-            "bc-send" | "storage-write" | "post-message"
-        );
-        if let Some(callback) = callbacks
-            .iter()
-            .find(|c| sent && *c.doc == record.event["doc"])
+        let sent = record.event.is_sent();
+        if let Some(callback) = callbacks.iter().find(|c| sent && *c.doc == record.doc)
             && let Some(problem) = disagreement(&payload_object(&data), &callback.url)
         {
             found.push(format!(
@@ -250,9 +245,17 @@ fn message_as_text(observation: &Observation) -> Vec<String> {
             continue;
         }
         let texts: Vec<&str> = observation
-            .of_kind("surfaces")
-            .filter(|r| r.tab == tab && r.event["url"] == url.as_str())
-            .filter_map(|r| r.event["text"].as_str())
+            .recorded
+            .iter()
+            .filter(|r| r.tab == tab)
+            .filter_map(|r| match &r.event {
+                Event::Surfaces {
+                    url: Some(shown),
+                    text: Some(text),
+                    ..
+                } if shown == url.as_str() => Some(text.as_str()),
+                _ => None,
+            })
             .collect();
         if texts.iter().any(|text| !text.contains(&message)) {
             found.push(format!("tab {tab}: the callback message {message:?} was not shown as text (markup rendered)"));
@@ -265,7 +268,7 @@ fn message_as_text(observation: &Observation) -> Vec<String> {
 pub(super) struct CallbackDocument<'a> {
     pub(super) index: usize,
     pub(super) tab: &'a str,
-    pub(super) doc: &'a Value,
+    pub(super) doc: &'a Option<String>,
     pub(super) url: url::Url,
     pub(super) has_opener: bool,
 }
@@ -274,24 +277,26 @@ pub(super) struct CallbackDocument<'a> {
 pub(super) fn callback_documents(observation: &Observation) -> Vec<CallbackDocument<'_>> {
     let mut documents: Vec<CallbackDocument<'_>> = Vec::new();
     for (index, record) in observation.recorded.iter().enumerate() {
-        if record.kind != "document" {
-            continue;
-        }
-        let Some(url) = record.event["url"]
-            .as_str()
-            .and_then(|u| url::Url::parse(u).ok())
+        let Event::Document {
+            url: Some(url),
+            has_opener,
+            ..
+        } = &record.event
         else {
             continue;
         };
-        if !contract::is_callback(&url) || documents.iter().any(|d| *d.doc == record.event["doc"]) {
+        let Ok(url) = url::Url::parse(url) else {
+            continue;
+        };
+        if !contract::is_callback(&url) || documents.iter().any(|d| *d.doc == record.doc) {
             continue;
         }
         documents.push(CallbackDocument {
             index,
             tab: &record.tab,
-            doc: &record.event["doc"],
+            doc: &record.doc,
             url,
-            has_opener: record.event["hasOpener"] == true,
+            has_opener: *has_opener == Some(true),
         });
     }
     documents
@@ -327,18 +332,22 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
         let own: Vec<&crate::check::observation::Recorded> = observation
             .recorded
             .iter()
-            .filter(|r| r.event["doc"] == *callback.doc && r.kind != "document")
+            .filter(|r| r.doc == *callback.doc && !matches!(r.event, Event::Document { .. }))
             .collect();
         let what = format!("tab {} ({})", callback.tab, callback.url.path());
-        if has_broadcast && !own.iter().any(|r| r.kind == "bc-send") {
+        if has_broadcast && !own.iter().any(|r| matches!(r.event, Event::BcSend { .. })) {
             found.push(format!(
                 "{what}: the callback did not post on BroadcastChannel, which this browser has"
             ));
         }
         let writes: Vec<&str> = own
             .iter()
-            .filter(|r| r.kind == "storage-write" && r.event["key"] == contract::STORAGE_KEY)
-            .filter_map(|r| r.event["value"].as_str())
+            .filter_map(|r| match &r.event {
+                Event::StorageWrite { key, value } if key == contract::STORAGE_KEY => {
+                    Some(value.as_str())
+                }
+                _ => None,
+            })
             .collect();
         if storage_works && writes.is_empty() {
             found.push(format!(
@@ -377,9 +386,11 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
             .iter()
             .filter(|r| {
                 r.tab == tab
-                    && r.kind == "storage-event"
-                    && r.event["key"] == contract::STORAGE_KEY
-                    && r.event["newValue"].as_str() == Some(value.as_str())
+                    && matches!(&r.event, Event::StorageEvent {
+                        key: Some(key),
+                        new_value: Some(new_value),
+                        ..
+                    } if key == contract::STORAGE_KEY && *new_value == value)
             })
             .count();
         if fired < expected {
@@ -390,9 +401,13 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
     }
     for ((tab, connection, result), expected) in opener_expected {
         let posted = observation
-            .of_kind("post-message")
+            .recorded
+            .iter()
             .filter(|r| {
-                let payload = payload_object(&r.event["data"]);
+                let Event::PostMessage { data, .. } = &r.event else {
+                    return false;
+                };
+                let payload = payload_object(data);
                 r.tab == tab
                     && payload["connectionId"].as_str().unwrap_or("") == connection
                     && payload["result"].as_str().unwrap_or("") == result
@@ -420,11 +435,12 @@ struct ListeningTab {
 fn listening_tabs(observation: &Observation, index: usize, writer: &str) -> Vec<ListeningTab> {
     let mut current: BTreeMap<&str, Option<ListeningTab>> = BTreeMap::new();
     for record in observation.recorded.iter().take(index) {
-        if record.kind != "document" || record.tab == writer {
+        if !matches!(record.event, Event::Document { .. }) || record.tab == writer {
             continue;
         }
-        let listening = record.event["url"]
-            .as_str()
+        let listening = record
+            .event
+            .url()
             .and_then(|u| url::Url::parse(u).ok())
             .is_some_and(|url| {
                 matches!(
@@ -436,7 +452,7 @@ fn listening_tabs(observation: &Observation, index: usize, writer: &str) -> Vec<
             &record.tab,
             listening.then(|| ListeningTab {
                 tab: record.tab.clone(),
-                in_another_sites_frame: record.event["thirdParty"] == true,
+                in_another_sites_frame: record.event.in_third_party_frame(),
             }),
         );
     }

@@ -2,6 +2,7 @@
 
 use super::{Check, Rule, Run, Tier};
 use crate::check::observation::Observation;
+use crate::check::recorded::{Event, json_of};
 use crate::contract;
 use serde_json::Value;
 
@@ -48,8 +49,13 @@ fn no_secret_visible(observation: &Observation, platform_origin: &str) -> Vec<St
     let browser_authorizations = observation
         .recorded
         .iter()
-        .filter(|r| matches!(r.kind.as_str(), "document" | "window-open" | "request"))
-        .filter_map(|r| url::Url::parse(r.event["url"].as_str()?).ok())
+        .filter(|r| {
+            matches!(
+                r.event,
+                Event::Document { .. } | Event::WindowOpen { .. } | Event::Request { .. }
+            )
+        })
+        .filter_map(|r| url::Url::parse(r.event.url()?).ok())
         .map(|url| url.query().unwrap_or_default().to_owned());
     let redirect_uris: Vec<String> = observation
         .provider_requests
@@ -88,33 +94,57 @@ fn no_secret_visible(observation: &Observation, platform_origin: &str) -> Vec<St
     };
     let mut surfaces: Vec<(String, String)> = Vec::new();
     for record in &observation.recorded {
-        let where_ = format!("tab {} ({})", record.tab, record.kind);
-        match record.kind.as_str() {
-            "request" => {
-                let mut exchange = record.event.clone();
-                if let Some(url) = record.event["url"].as_str() {
+        let where_ = format!("tab {} ({})", record.tab, record.kind());
+        match &record.event {
+            Event::Request {
+                method,
+                url,
+                referer,
+            } => {
+                let mut exchange = serde_json::json!({
+                    "method": method, "url": url, "referer": referer,
+                });
+                if let Some(url) = url {
                     exchange["url"] = Value::String(without_the_code(url));
                     if to_the_platform(url)
-                        && let Some(referer) = record.event["referer"].as_str()
+                        && let Some(referer) = referer
                     {
                         exchange["referer"] = Value::String(without_the_code(referer));
                     }
                 }
                 surfaces.push((where_, exchange.to_string()))
             }
-            "document" => surfaces.push((
+            Event::Document { url, .. } => surfaces.push((
                 format!("{where_} URL"),
-                without_the_code(&text_of(&record.event["url"])),
+                without_the_code(&text_of(&json_of(url))),
             )),
-            "window-open" => {
-                surfaces.push((format!("{where_} URL"), text_of(&record.event["url"])))
+            Event::WindowOpen { url, .. } => {
+                surfaces.push((format!("{where_} URL"), text_of(&json_of(url))))
             }
-            "surfaces" => {
-                for key in ["html", "text", "cookie", "local", "session", "name"] {
-                    surfaces.push((format!("{where_} {key}"), text_of(&record.event[key])));
+            Event::Surfaces {
+                html,
+                text,
+                cookie,
+                local,
+                session,
+                name,
+                ..
+            } => {
+                for (key, value) in [
+                    ("html", json_of(html)),
+                    ("text", json_of(text)),
+                    ("cookie", json_of(cookie)),
+                    ("local", local.clone()),
+                    ("session", session.clone()),
+                    ("name", json_of(name)),
+                ] {
+                    surfaces.push((format!("{where_} {key}"), text_of(&value)));
                 }
             }
-            _ => surfaces.push((where_, record.event.to_string())),
+            other => surfaces.push((
+                where_,
+                serde_json::to_string(other).expect("an event serializes"),
+            )),
         }
     }
     for line in &observation.console {

@@ -4,6 +4,7 @@
 use super::payload::callback_documents;
 use super::{Check, Rule, Run, Tier, none_in_this_run};
 use crate::check::observation::{Observation, SKIPPED_MARK};
+use crate::check::recorded::{Event, Gesture};
 use crate::contract::CALLBACK_PATH;
 use crate::scenario::Step;
 
@@ -23,7 +24,11 @@ impl Check for OpenedAsTab {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        let opened = run.observation.of_kind("window-open").next().is_some();
+        let opened = run
+            .observation
+            .recorded
+            .iter()
+            .any(|r| matches!(r.event, Event::WindowOpen { .. }));
         let connects = run
             .scenario
             .steps
@@ -88,13 +93,20 @@ impl Check for OpenedInGesture {
 /// Invariant 3: the provider tab was opened with `window.open`, as a tab: no features string.
 fn opened_as_tab(observation: &Observation) -> Vec<String> {
     let mut found = Vec::new();
-    let opens: Vec<_> = observation.of_kind("window-open").collect();
-    for open in &opens {
-        let features = open.event["features"].as_str().unwrap_or("");
+    let opens: Vec<(&str, &str)> = observation
+        .recorded
+        .iter()
+        .filter_map(|r| match &r.event {
+            Event::WindowOpen { features, .. } => {
+                Some((r.tab.as_str(), features.as_deref().unwrap_or("")))
+            }
+            _ => None,
+        })
+        .collect();
+    for (tab, features) in &opens {
         if !features.is_empty() {
             found.push(format!(
-                "tab {} called window.open with features {features:?}",
-                open.tab
+                "tab {tab} called window.open with features {features:?}"
             ));
         }
     }
@@ -149,17 +161,23 @@ fn platform_opens<'a>(
     observation: &'a Observation,
     platform_origin: &str,
 ) -> Vec<&'a crate::check::observation::Recorded> {
-    observation
-        .of_kind("window-open")
-        .filter(|open| {
-            observation.of_kind("document").any(|doc| {
-                doc.event["doc"] == open.event["doc"]
-                    && doc.event["url"]
-                        .as_str()
-                        .and_then(|u| url::Url::parse(u).ok())
-                        .is_some_and(|u| u.origin().ascii_serialization() == platform_origin)
-            })
+    let platform_documents: Vec<&Option<String>> = observation
+        .recorded
+        .iter()
+        .filter(|r| {
+            matches!(r.event, Event::Document { .. })
+                && r.event
+                    .url()
+                    .and_then(|u| url::Url::parse(u).ok())
+                    .is_some_and(|u| u.origin().ascii_serialization() == platform_origin)
         })
+        .map(|r| &r.doc)
+        .collect();
+    observation
+        .recorded
+        .iter()
+        .filter(|r| matches!(r.event, Event::WindowOpen { .. }))
+        .filter(|open| platform_documents.contains(&&open.doc))
         .collect()
 }
 
@@ -169,21 +187,27 @@ fn platform_opens<'a>(
 fn opened_in_gesture(observation: &Observation, platform_origin: &str) -> Vec<String> {
     let mut found = Vec::new();
     for open in platform_opens(observation, platform_origin) {
-        let gesture = &open.event["gesture"];
-        let kind = gesture["type"].as_str().unwrap_or("");
-        let why = if gesture.is_null() {
-            "outside any event (after an await, a timer or a promise)".to_owned()
-        } else if gesture["trusted"] != true {
-            format!("inside an untrusted {kind} event (dispatched by script)")
-        } else if !ACTIVATIONS.contains(&kind) {
-            format!("inside a {kind} event, which is not a user activation")
-        } else {
+        let Event::WindowOpen {
+            gesture, blocked, ..
+        } = &open.event
+        else {
             continue;
+        };
+        let why = match gesture {
+            None => "outside any event (after an await, a timer or a promise)".to_owned(),
+            Some(Gesture {
+                kind,
+                trusted: false,
+            }) => format!("inside an untrusted {kind} event (dispatched by script)"),
+            Some(Gesture { kind, .. }) if !ACTIVATIONS.contains(&kind.as_str()) => {
+                format!("inside a {kind} event, which is not a user activation")
+            }
+            Some(_) => continue,
         };
         found.push(format!(
             "tab {} called window.open {why}{}",
             open.tab,
-            if open.event["blocked"] == true {
+            if *blocked {
                 ", and the browser blocked the popup"
             } else {
                 ""
