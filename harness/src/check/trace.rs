@@ -65,6 +65,51 @@ pub fn render(
     layer: Layer,
     org: &str,
 ) -> String {
+    learn_volatile_values(observation, normalizer, layer);
+    let mut out = String::new();
+    out.push_str("steps:\n");
+    for step in &observation.steps {
+        out.push_str(&format!("  {}\n", step.trim_start()));
+    }
+
+    render_tabs(observation, normalizer, layer, org, &mut out);
+    render_channels(observation, normalizer, layer, &mut out);
+
+    // The platform's conversation with the provider is not in the normative layer: the spec
+    // makes none of it observable in the browser, and what it must respect is judged by the
+    // provider-log checks (single-exchange, refresh-single-flight, bounded-retries,
+    // resource-consistent, registration-reused, revoked-at-provider,
+    // nothing-used-after-disconnect, provider-never-gets-platform-auth).
+    if layer == Layer::Transcript {
+        render_provider_requests(observation, normalizer, &mut out);
+    }
+
+    out.push_str("chats:\n");
+    for (tab, chat) in &observation.chats {
+        out.push_str(&format!(
+            "  [{tab}] said {}, re-sent {}, cards {}, answers {}, tool errors {}, reconnect prompts {}, card errors shown {}\n",
+            chat.said,
+            chat.resent(),
+            chat.cards,
+            chat.answers,
+            chat.tool_errors,
+            chat.reconnect_prompts,
+            chat.card_errors_visible
+        ));
+    }
+    let probes = render_probes(observation, normalizer, layer);
+    if !probes.is_empty() {
+        out.push_str("probes:\n");
+        for line in probes {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
+    out
+}
+
+/// Teaches the normalizer the run's volatile values (states, challenges, connection ids, the
+/// redirect URI and a client metadata document's URL), before any line is written.
+fn learn_volatile_values(observation: &Observation, normalizer: &mut Normalizer, layer: Layer) {
     for request in &observation.provider_requests {
         for (key, value) in url::form_urlencoded::parse(request.query.as_bytes()) {
             match key.as_ref() {
@@ -114,13 +159,17 @@ pub fn render(
             }
         }
     }
+}
 
-    let mut out = String::new();
-    out.push_str("steps:\n");
-    for step in &observation.steps {
-        out.push_str(&format!("  {}\n", step.trim_start()));
-    }
-
+/// The `tabs:` section: each tab's documents and `window.open` calls in order, then how it
+/// ended.
+fn render_tabs(
+    observation: &Observation,
+    normalizer: &mut Normalizer,
+    layer: Layer,
+    org: &str,
+    out: &mut String,
+) {
     // Tabs in order of first appearance, each with its own events in order: the relative
     // timing of two tabs is the browser's, so it is not part of the trace.
     out.push_str("tabs:\n");
@@ -226,7 +275,15 @@ pub fn render(
             out.push_str(&format!("  [{tab}] {hint}\n"));
         }
     }
+}
 
+/// The `channels:` section: which tab got what on which channel, sorted, with counts.
+fn render_channels(
+    observation: &Observation,
+    normalizer: &mut Normalizer,
+    layer: Layer,
+    out: &mut String,
+) {
     // Deliveries: which tab got what on which channel. Their relative timing is the
     // browser's, so they are listed sorted, with counts.
     // What a callback tab itself receives is noise: its own broadcast, or (in Firefox, whose
@@ -323,37 +380,6 @@ pub fn render(
             out.push_str(&format!("  {line}\n"));
         }
     }
-
-    // The platform's conversation with the provider is not in the normative layer: the spec
-    // makes none of it observable in the browser, and what it must respect is judged by the
-    // provider-log checks (single-exchange, refresh-single-flight, bounded-retries,
-    // resource-consistent, registration-reused, revoked-at-provider,
-    // nothing-used-after-disconnect, provider-never-gets-platform-auth).
-    if layer == Layer::Transcript {
-        render_provider_requests(observation, normalizer, &mut out);
-    }
-
-    out.push_str("chats:\n");
-    for (tab, chat) in &observation.chats {
-        out.push_str(&format!(
-            "  [{tab}] said {}, re-sent {}, cards {}, answers {}, tool errors {}, reconnect prompts {}, card errors shown {}\n",
-            chat.said,
-            chat.resent(),
-            chat.cards,
-            chat.answers,
-            chat.tool_errors,
-            chat.reconnect_prompts,
-            chat.card_errors_visible
-        ));
-    }
-    let probes = render_probes(observation, normalizer, layer);
-    if !probes.is_empty() {
-        out.push_str("probes:\n");
-        for line in probes {
-            out.push_str(&format!("  {line}\n"));
-        }
-    }
-    out
 }
 
 /// The provider's log as the transcript shows it: every request with its parameters, status
