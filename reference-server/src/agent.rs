@@ -73,8 +73,7 @@ impl Conversation<'_> {
                         ..Default::default()
                     })?]),
                     Err(ToolFailure::Revoked) => {
-                        self.state
-                            .forget_client_if_moved(self.org, connector)
+                        crate::clients::forget_client_if_moved(self.state, self.org, connector)
                             .await?;
                         self.reconnect_after(
                             &connection,
@@ -250,7 +249,8 @@ impl Conversation<'_> {
         &self,
         connection: &ConnectionRecord,
     ) -> AppResult<Result<String, ToolFailure>> {
-        let Some(client) = self.state.client(self.org, &connection.connector)? else {
+        let Some(client) = crate::clients::client(self.state, self.org, &connection.connector)?
+        else {
             return Ok(Err(ToolFailure::Unavailable(
                 "this connector is not configured".into(),
             )));
@@ -329,7 +329,7 @@ impl Conversation<'_> {
     /// nothing here).
     async fn revoke_at_provider(&self, connection: &ConnectionRecord) -> AppResult<()> {
         let (Some(client), Some(credentials)) = (
-            self.state.client(self.org, &connection.connector)?,
+            crate::clients::client(self.state, self.org, &connection.connector)?,
             self.state.db().credentials(&connection.id)?,
         ) else {
             return Ok(());

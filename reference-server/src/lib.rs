@@ -12,6 +12,7 @@
 
 mod agent;
 mod choices;
+mod clients;
 mod clock;
 mod db;
 pub mod defects;

@@ -56,7 +56,7 @@ pub async fn list(
             "connectionId": latest.as_ref().map(|c| c.id.clone()),
         });
         if state.choices().status_extra_fields
-            && let Some(connector) = state.client(&org, &name)?
+            && let Some(connector) = crate::clients::client(&state, &org, &name)?
         {
             entry["scopes"] = json!(connector.settings.scopes);
             entry["authorizeHost"] = json!(
@@ -124,7 +124,10 @@ pub async fn disconnect(
     let deleted = state
         .db()
         .revoke_connection(&connection.id, "Disconnected by a member of the org.")?;
-    let provider_revocation = match (deleted, state.client(&org, &connection.connector)?) {
+    let provider_revocation = match (
+        deleted,
+        crate::clients::client(&state, &org, &connection.connector)?,
+    ) {
         (Some(credentials), Some(client)) => {
             let timeout = state.settings().revoke_timeout;
             let mut outcomes = Vec::new();

@@ -96,7 +96,7 @@ pub async fn start(
     }
     // An MCP server's authorization is found, and a client registered, on the org's first
     // connect; what stops it is shown on the card, and nothing is asked of any provider.
-    let client = match state.client_or_register(&org, &connector).await? {
+    let client = match crate::clients::client_or_register(&state, &org, &connector).await? {
         Some(Ok(client)) => client,
         Some(Err(why)) => {
             tracing::warn!(connection = %connection.id, connector = %connector, %why, "MCP discovery stopped");
@@ -147,7 +147,7 @@ fn begin_attempt(
 
 /// The platform's client ID metadata document: a public client, its redirect URI, its name.
 pub async fn client_metadata(State(state): State<AppState>) -> Response {
-    axum::Json(state.client_metadata_document()).into_response()
+    axum::Json(crate::clients::client_metadata_document(&state)).into_response()
 }
 
 /// The callback URL the browser is sent to, with the message as the platform words it.
@@ -238,7 +238,8 @@ pub async fn redirect(
             "This connection is no longer waiting for a sign-in.",
         );
     }
-    let Some(client) = state.client(&connection.org, &connection.connector)? else {
+    let Some(client) = crate::clients::client(&state, &connection.org, &connection.connector)?
+    else {
         return fail(Some(&connection.id), "This connector is not configured.");
     };
     let display = client.settings.display_name.clone();
