@@ -1,7 +1,7 @@
 //! The authorization request the browser carries from the platform to the provider: read from
 //! what the browser loaded, so it is judged against a real provider too.
 
-use super::{Check, Rule, Run, Tier, none_in_this_run};
+use super::{Check, Rule, Run, Tier, unless};
 use crate::check::recorded::Event;
 use std::collections::BTreeMap;
 
@@ -20,10 +20,10 @@ impl Check for PkceAndState {
     }
 
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        authorization_requests(run)
-            .is_empty()
-            .then(|| none_in_this_run("authorization request"))
-            .flatten()
+        unless(
+            !authorization_requests(run).is_empty(),
+            "authorization request",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {

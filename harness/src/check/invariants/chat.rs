@@ -2,7 +2,7 @@
 //! error with a reconnect prompt after a revocation.
 
 use super::payload::{callback_documents, callback_says};
-use super::{Check, Rule, Run, Tier, none_in_this_run};
+use super::{Check, Rule, Run, Tier, unless};
 use crate::check::observation::{ChatState, Observation};
 use crate::scenario::{ChatExpectation, Scenario, Step};
 
@@ -43,11 +43,7 @@ impl Check for ResendOnlyWhenConnected {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        run.observation
-            .chats
-            .is_empty()
-            .then(|| none_in_this_run("chat read at the end"))
-            .flatten()
+        unless(!run.observation.chats.is_empty(), "chat read at the end")
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {

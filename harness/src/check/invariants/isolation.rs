@@ -2,7 +2,7 @@
 //! origin nothing on any channel, another browser session's redirect refused, another org's
 //! connection neither shown nor changed.
 
-use super::{Check, Rule, Run, Tier, none_in_this_run};
+use super::{Check, Rule, Run, Tier, none_in_this_run, unless};
 use crate::check::observation::Observation;
 use serde_json::Value;
 
@@ -53,11 +53,10 @@ impl Check for HostileReceivesNothing {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        run.observation
-            .hostile_pages
-            .is_empty()
-            .then(|| none_in_this_run("page of a third origin"))
-            .flatten()
+        unless(
+            !run.observation.hostile_pages.is_empty(),
+            "page of a third origin",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -77,11 +76,10 @@ impl Check for RedirectBoundToSession {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        run.observation
-            .cross_session_redirects
-            .is_empty()
-            .then(|| none_in_this_run("redirect from another browser session"))
-            .flatten()
+        unless(
+            !run.observation.cross_session_redirects.is_empty(),
+            "redirect from another browser session",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -101,11 +99,10 @@ impl Check for OrgIsolation {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        run.observation
-            .other_org_probes
-            .is_empty()
-            .then(|| none_in_this_run("probe of another org's connection"))
-            .flatten()
+        unless(
+            !run.observation.other_org_probes.is_empty(),
+            "probe of another org's connection",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {

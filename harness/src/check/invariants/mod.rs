@@ -181,7 +181,16 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
     verdict
 }
 
-/// The sentence "no {what} in this run", the usual reason a check does not apply.
+/// The usual reason a check does not apply: "no {what} in this run".
 fn none_in_this_run(what: &str) -> Option<String> {
     Some(format!("no {what} in this run"))
+}
+
+/// Applies `unless` what it looks at did not happen: then "no {what} in this run".
+fn unless(happened: bool, what: &str) -> Option<String> {
+    if happened {
+        None
+    } else {
+        none_in_this_run(what)
+    }
 }

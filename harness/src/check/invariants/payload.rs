@@ -1,7 +1,7 @@
 //! What the callback sends: the payload's shape on every channel, its message shown as text,
 //! and every channel the browser gives it used.
 
-use super::{Check, Rule, Run, Tier, none_in_this_run};
+use super::{Check, Rule, Run, Tier, none_in_this_run, unless};
 use crate::check::observation::Observation;
 use crate::check::recorded::Event;
 use crate::contract;
@@ -26,11 +26,7 @@ impl Check for PayloadShape {
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
         let sent = run.observation.recorded.iter().any(|r| r.event.is_sent());
-        if sent {
-            None
-        } else {
-            none_in_this_run("result payload on any channel")
-        }
+        unless(sent, "result payload on any channel")
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -79,10 +75,10 @@ impl Check for ChannelsComplete {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        callback_documents(run.observation)
-            .is_empty()
-            .then(|| none_in_this_run("callback page"))
-            .flatten()
+        unless(
+            !callback_documents(run.observation).is_empty(),
+            "callback page",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {

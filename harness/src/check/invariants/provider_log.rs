@@ -2,7 +2,7 @@
 //! exchanged once, refreshes one at a time, the resource named throughout, retries bounded,
 //! one client registration. The simulator judges its flows with the same functions.
 
-use super::{Check, Rule, Run, Tier, none_in_this_run};
+use super::{Check, Rule, Run, Tier, unless};
 use crate::check::observation::Observation;
 use fake_provider::{LoggedRequest, Outcome};
 
@@ -33,9 +33,7 @@ impl Check for SingleExchange {
             .provider_requests
             .iter()
             .any(|r| r.path == "/token");
-        (!exchanged)
-            .then(|| none_in_this_run("code exchange"))
-            .flatten()
+        unless(exchanged, "code exchange")
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -70,9 +68,10 @@ impl Check for RefreshSingleFlight {
             .provider_requests
             .iter()
             .any(|r| r.outcome.is_rotation());
-        (!refreshed)
-            .then(|| none_in_this_run("refresh the provider rotated or refused as reused"))
-            .flatten()
+        unless(
+            refreshed,
+            "refresh the provider rotated or refused as reused",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -101,11 +100,10 @@ impl Check for ResourceConsistent {
             .provider_requests
             .iter()
             .any(|r| r.path == "/authorize" && (names_resource(r) || is_mcp_authorization(r)));
-        (!asked)
-            .then(|| {
-                none_in_this_run("authorization request with a resource or for the MCP server")
-            })
-            .flatten()
+        unless(
+            asked,
+            "authorization request with a resource or for the MCP server",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -129,9 +127,7 @@ impl Check for BoundedRetries {
     }
 
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        (api_calls(run.observation) == 0)
-            .then(|| none_in_this_run("call of the provider's API"))
-            .flatten()
+        unless(api_calls(run.observation) > 0, "call of the provider's API")
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -155,9 +151,10 @@ impl Check for RegistrationReused {
     }
 
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        (registrations(&run.observation.provider_requests) == 0)
-            .then(|| none_in_this_run("client registration"))
-            .flatten()
+        unless(
+            registrations(&run.observation.provider_requests) > 0,
+            "client registration",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {

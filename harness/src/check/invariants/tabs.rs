@@ -2,7 +2,7 @@
 //! gesture, and the callback's closing itself.
 
 use super::payload::callback_documents;
-use super::{Check, Rule, Run, Tier, none_in_this_run};
+use super::{Check, Rule, Run, Tier, unless};
 use crate::check::observation::{Observation, SKIPPED_MARK};
 use crate::check::recorded::{Event, Gesture};
 use crate::contract::CALLBACK_PATH;
@@ -34,9 +34,7 @@ impl Check for OpenedAsTab {
             .steps
             .iter()
             .any(|s| matches!(s, Step::Connect { .. }));
-        (!opened && !connects)
-            .then(|| none_in_this_run("connect click"))
-            .flatten()
+        unless(opened || connects, "connect click")
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -56,10 +54,10 @@ impl Check for CallbackClosed {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        callback_documents(run.observation)
-            .is_empty()
-            .then(|| none_in_this_run("callback page"))
-            .flatten()
+        unless(
+            !callback_documents(run.observation).is_empty(),
+            "callback page",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -79,10 +77,10 @@ impl Check for OpenedInGesture {
         }
     }
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        platform_opens(run.observation, run.platform_origin)
-            .is_empty()
-            .then(|| none_in_this_run("window.open by a platform page"))
-            .flatten()
+        unless(
+            !platform_opens(run.observation, run.platform_origin).is_empty(),
+            "window.open by a platform page",
+        )
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
