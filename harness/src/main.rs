@@ -29,6 +29,19 @@ struct Cli {
 enum Command {
     /// Run scenarios in a real browser and check every invariant.
     Run(harness::run::options::RunArgs),
+    /// Render the reports of an earlier run from its JSON report (`harness run --json FILE`):
+    /// the HTML report (into target/harness/report/ unless --html or --junit says otherwise)
+    /// and JUnit XML.
+    Report {
+        /// The JSON report of the run.
+        results: PathBuf,
+        /// Write the HTML report (index.html) into this folder.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Write a JUnit XML report.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
     /// Measure the suite's wall time (fresh and reused sessions) and the baseline against its
     /// floor; prints a Markdown table for BENCHMARKS.md.
     Bench {
@@ -208,6 +221,24 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             } else {
                 std::process::ExitCode::FAILURE
             })
+        }
+        Command::Report {
+            results,
+            html,
+            junit,
+        } => {
+            let (results, seed) = harness::report::read_json(&results)?;
+            let html = match (&html, &junit) {
+                (None, None) => Some(harness::report::default_report_dir()),
+                _ => html,
+            };
+            let reports = harness::report::Reports {
+                json: None,
+                junit,
+                html,
+            };
+            reports.write(&results, seed, &[])?;
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Bench {
             runs,

@@ -103,9 +103,41 @@ fn the_json_and_junit_reports_carry_every_field_and_a_pass_exits_zero() {
         "{json}"
     );
     assert!(stdout.contains("1 as expected, 0 unexpected"), "{stdout}");
+    // The JUnit report reads back as CI systems read it: a suite per engine, a case per
+    // scenario, each check's status a property.
     let xml = std::fs::read_to_string(junit).unwrap();
+    let report =
+        quick_junit::Report::deserialize_from_str(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    assert_eq!(
+        (report.tests, report.failures, report.errors),
+        (1, 0, 0),
+        "{xml}"
+    );
+    let suite = &report.test_suites[0];
+    assert_eq!(suite.name.as_str(), "chromium");
+    let case = &suite.test_cases[0];
+    assert_eq!(case.name.as_str(), "channels/baseline");
+    assert_eq!(
+        case.classname.as_ref().map(|c| c.as_str()),
+        Some("chromium.channels")
+    );
+    assert!(matches!(
+        case.status,
+        quick_junit::TestCaseStatus::Success { .. }
+    ));
+    let property = |name: &str| {
+        case.properties
+            .iter()
+            .find(|p| p.name.as_str() == name)
+            .map(|p| p.value.as_str().to_owned())
+    };
+    assert_eq!(
+        property("check:no-secret-visible").as_deref(),
+        Some("pass"),
+        "{xml}"
+    );
     assert!(
-        xml.contains("<testcase classname=\"chromium\" name=\"channels/baseline\""),
+        property("check:revocation").is_some_and(|v| v.starts_with("not-applicable: ")),
         "{xml}"
     );
 }

@@ -51,6 +51,8 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         .arg(work.path().join("artifacts"))
         .arg("--html")
         .arg(&report_dir)
+        .arg("--json")
+        .arg(work.path().join("results.json"))
         .output()
         .unwrap();
     assert_eq!(
@@ -59,6 +61,27 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+
+    // The saved JSON renders again, later: `harness report`.
+    let rendered_again = work.path().join("again");
+    let junit = work.path().join("junit.xml");
+    let again = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .arg("report")
+        .arg(work.path().join("results.json"))
+        .arg("--html")
+        .arg(&rendered_again)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    assert_eq!((report.tests, report.failures), (2, 1), "{xml}");
 
     let driver = DriverProcess::spawn(Engine::Chromium).unwrap();
     let session = Session::start(Engine::Chromium, &driver.url).await.unwrap();
@@ -132,9 +155,32 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         !shots.is_empty(),
         "the failed run's screenshots are in the report"
     );
+    // The checks as a table, the failed one first, with its status.
+    let first_check = client
+        .find(Locator::Css(&format!("{run} [data-testid=check]")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        first_check.contains("chat-resumed") && first_check.contains("fail"),
+        "{first_check}"
+    );
     let png = client.screenshot().await.unwrap();
     let kept = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/harness");
     std::fs::create_dir_all(&kept).unwrap();
     std::fs::write(kept.join("html-report.png"), png).unwrap();
+    // The report rendered again from the JSON shows the same failure.
+    let url = format!("file://{}", rendered_again.join("index.html").display());
+    client.goto(&url).await.unwrap();
+    let again_check = client
+        .find(Locator::Css(&format!("{run} [data-testid=check]")))
+        .await
+        .expect("the re-rendered report has the failing run's checks")
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(again_check, first_check);
     session.close().await.unwrap();
 }

@@ -12,6 +12,18 @@ pub fn default_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots")
 }
 
+/// A snapshot's path as a person reads it in a report: relative to the repository when it is
+/// inside it (`snapshots/channels/baseline.snap`), as it is otherwise.
+pub fn shown(path: &Path) -> String {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repository = repository.canonicalize().unwrap_or(repository);
+    let absolute = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    absolute
+        .strip_prefix(&repository)
+        .map(|relative| relative.display().to_string())
+        .unwrap_or_else(|_| path.display().to_string())
+}
+
 /// The snapshot name (the file stem insta uses) of a scenario's layer in `engine`: the
 /// scenario's own unless the scenario says the engine legitimately differs in that layer,
 /// then with the engine in it (`revisited.firefox.reference`).

@@ -4,11 +4,12 @@
 use crate::check::invariants::{CheckResult, Violation};
 use crate::contract::Engine;
 use crate::scenario::{Outcome, ScenarioFile};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// One scenario's result in one engine.
-#[derive(Debug, Clone, Serialize)]
+/// One scenario's result in one engine, as the JSON report keeps it (`harness report` renders
+/// the other reports from it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioResult {
     pub scenario: String,
     pub engine: String,
@@ -20,39 +21,39 @@ pub struct ScenarioResult {
     pub duration_ms: u64,
     /// The MCP conformance suite's scenarios this case checks too (its file's
     /// `mcp_conformance`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mcp_conformance: Vec<String>,
     /// The normative trace (compared with `<id>.snap` on every target).
-    #[serde(skip)]
+    #[serde(default)]
     pub trace: String,
     /// The whole transcript (compared with `<id>.reference.snap` on the embedded target).
-    #[serde(skip)]
+    #[serde(default)]
     pub transcript: String,
     /// Against another target than the reference server: how its transcript differs from the
     /// reference server's, in what the contract leaves open. Never part of the verdict.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub informative: Vec<String>,
     /// Snapshot differences that fail the run: (snapshot file, diff).
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<(String, String)>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<PathBuf>,
     pub seed: u64,
     #[serde(skip)]
     pub pending: Option<PendingArtifacts>,
     /// Why this run's failures are expected, from the `--expect` baseline (file and line).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known_failures: Vec<String>,
     /// Earlier attempts (`--retries`): what each ended as.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<Attempt>,
     /// A `flaky` outcome counts as expected (`--allow-flaky`).
-    #[serde(skip)]
+    #[serde(default)]
     pub allow_flaky: bool,
 }
 
 /// One earlier attempt of a retried scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempt {
     pub outcome: Outcome,
     pub violations: Vec<Violation>,

@@ -30,6 +30,39 @@ fn timeline(trace: &str) -> (Vec<String>, Vec<(String, String)>) {
     (lanes, rows)
 }
 
+/// The checks as a table, failed ones first: status, and why one did not apply.
+fn checks_table(out: &mut String, r: &ScenarioResult) {
+    use crate::check::invariants::CheckStatus;
+    let rank = |status: CheckStatus| match status {
+        CheckStatus::Fail => 0,
+        CheckStatus::Pass => 1,
+        CheckStatus::NotApplicable => 2,
+    };
+    let mut checks: Vec<_> = r.checks.iter().collect();
+    checks.sort_by_key(|c| rank(c.status));
+    out.push_str(
+        "<table data-testid=\"checks\"><tr><th>check</th><th>status</th><th>why not applicable, or what was not seen</th></tr>",
+    );
+    for check in checks {
+        let status = match check.status {
+            CheckStatus::Pass => "pass",
+            CheckStatus::Fail => "fail",
+            CheckStatus::NotApplicable => "not-applicable",
+        };
+        let title = crate::check::invariants::rule(&check.id)
+            .map(|i| i.enforces)
+            .unwrap_or("");
+        let _ = write!(
+            out,
+            "<tr data-testid=\"check\" data-check=\"{id}\"><td title=\"{title}\">{id}</td><td class=\"{status}\">{status}</td><td>{reason}</td></tr>",
+            id = escape(&check.id),
+            title = escape(title),
+            reason = escape(check.reason.as_deref().unwrap_or("")),
+        );
+    }
+    out.push_str("</table>");
+}
+
 /// A self-contained HTML report: a row per scenario and engine; for each, its violations, the
 /// command that reruns it, its trace as a timeline with one lane per tab, and the screenshots
 /// kept for a failed run.
@@ -44,6 +77,9 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
          td,th{{border:1px solid #ccc;padding:.3rem .5rem;vertical-align:top;font-size:.9rem}}\
          tr.unexpected td.outcome{{background:#fde2e1;font-weight:bold}}tr.expected td.outcome{{background:#e3f6e5}}\
          .violation{{color:#a50e0e}}code{{background:#f4f4f4;padding:.1rem .3rem}}img{{max-width:420px;border:1px solid #999}}\
+         td.pass{{background:#e3f6e5}}td.fail{{background:#fde2e1;font-weight:bold}}td.not-applicable{{color:#666}}\
+         pre.diff{{background:#fafafa;border:1px solid #ccc;padding:.4rem;white-space:pre-wrap;overflow-wrap:anywhere}}\
+         .diff .removed{{background:#fde2e1;display:block}}.diff .added{{background:#e3f6e5;display:block}}\
          </style></head><body><h1>Alumia harness report</h1>\
          <p data-testid=\"summary\">{} run(s), {} unexpected, seed {seed}</p>\
          <table data-testid=\"results\"><tr><th>scenario</th><th>engine</th><th>outcome</th><th>expected</th><th>time</th></tr>",
@@ -68,7 +104,10 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
         );
     }
     out.push_str("</table>");
-    for (index, r) in results.iter().enumerate() {
+    // What failed first: the runs that were not as expected, then the others.
+    let mut order: Vec<(usize, &ScenarioResult)> = results.iter().enumerate().collect();
+    order.sort_by_key(|(_, r)| r.as_expected());
+    for (index, r) in order {
         let _ = write!(
             out,
             "<section id=\"run-{index}\" data-testid=\"run\" data-scenario=\"{s}\" data-engine=\"{e}\"><h2>{s} in {e}: {o}</h2>",
@@ -88,29 +127,26 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
             }
             out.push_str("</ul>");
         }
-        if !r.checks.is_empty() {
-            out.push_str("<p data-testid=\"checks\">Checks: ");
-            for check in &r.checks {
-                let status = serde_json::to_value(check.status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                let title = crate::check::invariants::rule(&check.id)
-                    .map(|i| i.enforces)
-                    .unwrap_or("");
-                let _ = write!(
-                    out,
-                    "<span class=\"check {status}\" title=\"{}\">{} {status}{}</span>; ",
-                    escape(title),
-                    escape(&check.id),
-                    check
-                        .reason
-                        .as_deref()
-                        .map(|r| format!(" ({})", escape(r)))
-                        .unwrap_or_default()
-                );
+        for (path, diff) in &r.diffs {
+            let _ = write!(
+                out,
+                "<p>The snapshot <code>{}</code> differs (- snapshot, + this run):</p><pre class=\"diff\" data-testid=\"diff\">",
+                escape(path)
+            );
+            for line in diff.lines() {
+                let class = if line.starts_with('-') {
+                    "removed"
+                } else if line.starts_with('+') {
+                    "added"
+                } else {
+                    "same"
+                };
+                let _ = write!(out, "<span class=\"{class}\">{}</span>", escape(line));
             }
-            out.push_str("</p>");
+            out.push_str("</pre>");
+        }
+        if !r.checks.is_empty() {
+            checks_table(&mut out, r);
         }
         for known in &r.known_failures {
             let _ = write!(

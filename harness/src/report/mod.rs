@@ -52,3 +52,34 @@ impl Reports {
         Ok(())
     }
 }
+
+/// Where `harness report` writes the HTML report unless told: `target/harness/report/`.
+pub fn default_report_dir() -> std::path::PathBuf {
+    crate::run::options::default_artifacts().join("report")
+}
+
+/// The results and seed of an earlier run, read back from its JSON report (`harness run
+/// --json FILE`), so that its other reports can be rendered later (a CI artifact, say).
+pub fn read_json(
+    path: &std::path::Path,
+) -> anyhow::Result<(Vec<crate::check::verdict::ScenarioResult>, u64)> {
+    use anyhow::Context;
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read {} (hint: write one with `harness run --json FILE`)",
+            path.display()
+        )
+    })?;
+    #[derive(serde::Deserialize)]
+    struct Saved {
+        seed: u64,
+        results: Vec<crate::check::verdict::ScenarioResult>,
+    }
+    let saved: Saved = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a JSON report of `harness run --json` (its `seed` and `results`)",
+            path.display()
+        )
+    })?;
+    Ok((saved.results, saved.seed))
+}

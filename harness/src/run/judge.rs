@@ -172,7 +172,7 @@ pub fn compare_snapshots(
                 invariant: check.into(),
                 detail: format!(
                     "no snapshot at {} (a missing snapshot is a failure)",
-                    path.display()
+                    snapshot::shown(&path)
                 ),
             });
             result.checks.push(status(CheckStatus::Fail, None));
@@ -193,10 +193,10 @@ pub fn compare_snapshots(
                     Layer::Normative => "normative trace",
                     Layer::Transcript => "reference transcript",
                 },
-                path.display()
+                snapshot::shown(&path)
             ),
         });
-        result.diffs.push((path.display().to_string(), diff));
+        result.diffs.push((snapshot::shown(&path), diff));
     }
     // A snapshot difference fails a run that passed its checks, but never makes one that was
     // to fail them "fail as expected": that stays an unexpected pass.

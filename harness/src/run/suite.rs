@@ -123,11 +123,6 @@ impl Suite {
                 "--accept writes snapshots from the embedded reference server only; drop --target to accept"
             );
         }
-        if options.provider_profile.is_some() && options.target.is_none() {
-            anyhow::bail!(
-                "--provider-profile drives a real provider behind a --target deployment; the embedded target uses the fake provider (hint: add --target URL)"
-            );
-        }
         let remote = match (&options.target, &options.provider) {
             (Some(target), Some(provider)) => Some(match &options.provider_profile {
                 Some(path) => {
@@ -156,6 +151,11 @@ impl Suite {
             ),
             (None, None) => None,
         };
+        if options.provider_profile.is_some() && options.target.is_none() {
+            anyhow::bail!(
+                "--provider-profile drives a real provider behind a --target deployment; the embedded target uses the fake provider (hint: add --target URL)"
+            );
+        }
         let shared_faults = remote
             .as_ref()
             .is_some_and(|r| r.provider.profile().is_none());

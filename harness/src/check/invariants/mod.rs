@@ -44,7 +44,7 @@ pub use tabs::{CALLBACK_CLOSED, OPENED_AS_TAB, OPENED_IN_GESTURE};
 
 use crate::check::observation::Observation;
 use crate::scenario::Scenario;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where a check runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -101,7 +101,7 @@ pub trait Check: Sync {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     pub invariant: String,
     pub detail: String,
@@ -115,7 +115,7 @@ pub fn violation(invariant: &str, detail: impl Into<String>) -> Violation {
 }
 
 /// What became of one check in one run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CheckStatus {
     Pass,
@@ -124,7 +124,7 @@ pub enum CheckStatus {
 }
 
 /// One check's result: its id, status, and why it did not apply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     pub id: String,
     pub status: CheckStatus,
