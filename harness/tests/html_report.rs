@@ -1,5 +1,6 @@
 //! The HTML report of a run with one deliberately failing scenario, opened in headless
-//! Chromium: a person finds the failing row, its violation and its timeline. A screenshot of
+//! Chromium: a person finds the failing row, its violation, its checks and its sequence chart
+//! with the broken rule marked, and the same report rendered again from the saved JSON. A screenshot of
 //! the report is kept at `target/harness/html-report.png`.
 
 use fantoccini::Locator;
@@ -117,25 +118,62 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         violation.contains("chat-resumed") && violation.contains("expected ErrorShown"),
         "{violation}"
     );
-    let timeline = client
-        .find(Locator::Css(&format!("{run} [data-testid=timeline]")))
+    // The run as a sequence chart: a lane per tab and server, arrows for what caused what,
+    // the broken rule marked in red.
+    let chart = format!("{run} [data-testid=sequence-chart]");
+    let lanes: Vec<String> = {
+        let mut names = Vec::new();
+        for lane in client
+            .find_all(Locator::Css(&format!("{chart} [data-testid=lane]")))
+            .await
+            .unwrap()
+        {
+            names.push(lane.text().await.unwrap());
+        }
+        names
+    };
+    for lane in [
+        "user",
+        "chat",
+        "provider",
+        "platform (server)",
+        "provider (server)",
+    ] {
+        assert!(
+            lanes.iter().any(|l| l == lane),
+            "{lane} missing from {lanes:?}"
+        );
+    }
+    for kind in ["step", "open", "delivery", "request"] {
+        let arrows = client
+            .find_all(Locator::Css(&format!(
+                "{chart} [data-testid=arrow][data-kind={kind}]"
+            )))
+            .await
+            .unwrap();
+        assert!(!arrows.is_empty(), "no {kind} arrow in the chart");
+    }
+    let chart_text = client
+        .find(Locator::Css(&chart))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    for lane in [
-        "user",
-        "chat",
-        "provider (server)",
-        "window.open",
-        "POST /token",
-    ] {
-        assert!(
-            timeline.contains(lane),
-            "{lane} missing from the timeline:\n{timeline}"
-        );
-    }
+    assert!(
+        chart_text.contains("window.open") && chart_text.contains("POST /token"),
+        "{chart_text}"
+    );
+    let mark = client
+        .find(Locator::Css(&format!(
+            "{chart} [data-testid=violation-mark][data-check=chat-resumed]"
+        )))
+        .await
+        .expect("the broken rule is marked in the chart")
+        .text()
+        .await
+        .unwrap();
+    assert!(mark.contains("chat-resumed"), "{mark}");
     let rerun = client
         .find(Locator::Css(&format!("{run} [data-testid=rerun]")))
         .await

@@ -8,5 +8,6 @@ pub mod normalize;
 pub mod observation;
 pub mod recorded;
 pub mod snapshot;
+pub mod timeline;
 pub mod trace;
 pub mod verdict;

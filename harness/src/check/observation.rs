@@ -136,6 +136,8 @@ pub struct Observation {
     pub platform_cookies: Vec<(String, String)>,
     /// The steps as they ran, one line each.
     pub steps: Vec<String>,
+    /// When each step began (ms since the Unix epoch), for the sequence chart.
+    pub step_started_ms: Vec<u64>,
     /// How long each chat took to show an answer after the consent, in ms.
     pub resume_latencies_ms: Vec<u64>,
     /// Payloads the harness forged itself (hostile steps): not the platform's to answer for.

@@ -11,6 +11,9 @@ pub struct Recorded {
     pub tab: String,
     /// The document's id, as the recorder numbered it (`None` for a request).
     pub doc: Option<String>,
+    /// When the browser said it (ms since the Unix epoch), where it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_ms: Option<u64>,
     pub event: Event,
 }
 

@@ -33,6 +33,9 @@ pub struct ScenarioResult {
     /// reference server's, in what the contract leaves open. Never part of the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub informative: Vec<String>,
+    /// The run in time order, for the report's sequence chart (placeholders, no secret).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<crate::check::timeline::Moment>,
     /// Snapshot differences that fail the run: (snapshot file, diff).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diffs: Vec<(String, String)>,
@@ -75,6 +78,7 @@ impl ScenarioResult {
             trace: String::new(),
             transcript: String::new(),
             informative: Vec::new(),
+            timeline: Vec::new(),
             diffs: Vec::new(),
             artifacts: None,
             seed,

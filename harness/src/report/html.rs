@@ -5,29 +5,134 @@ use super::escape;
 use crate::check::verdict::ScenarioResult;
 use std::fmt::Write as _;
 
-/// The lanes of a normalized trace: every `[tab]` line, in order, plus the provider's requests.
-fn timeline(trace: &str) -> (Vec<String>, Vec<(String, String)>) {
-    let mut lanes: Vec<String> = Vec::new();
-    let mut rows: Vec<(String, String)> = Vec::new();
-    for (section, line) in crate::check::trace::lines_by_section(trace) {
-        let lane = match section {
-            "provider" => "provider (server)".to_owned(),
-            "steps" => "user".to_owned(),
-            _ => match line.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
-                Some((tab, _)) => tab.to_owned(),
-                None => continue,
-            },
-        };
-        if !lanes.contains(&lane) {
-            lanes.push(lane.clone());
-        }
-        let text = match line.strip_prefix(&format!("[{lane}] ")) {
-            Some(rest) => rest.to_owned(),
-            None => line.to_owned(),
-        };
-        rows.push((lane, text));
+/// How a chart's row of text fits `width` pixels: cut with an ellipsis (the whole text is the
+/// row's tooltip).
+fn fitted(text: &str, width: f64) -> String {
+    let room = ((width / 6.4) as usize).max(8);
+    if text.chars().count() <= room {
+        return text.to_owned();
     }
-    (lanes, rows)
+    let cut: String = text.chars().take(room - 1).collect();
+    format!("{cut}…")
+}
+
+/// The tab a violation's detail names (`tab chat: ...`), if it names one.
+fn lane_of(detail: &str) -> Option<&str> {
+    let rest = detail.split("tab ").nth(1)?;
+    rest.split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .next()
+        .filter(|tab| !tab.is_empty())
+}
+
+/// The run as a sequence chart (inline SVG): a lane for the user, every tab, the platform's
+/// server and the provider's; time runs down; an arrow for each step, `window.open`, channel
+/// delivery (from the tab that sent it) and request the provider received. Each violation is
+/// marked in red on the lane it names, with the rule it breaks. Fits 1400 px.
+fn sequence_chart(out: &mut String, index: usize, r: &ScenarioResult) {
+    use crate::check::timeline::lanes;
+    if r.timeline.is_empty() {
+        return;
+    }
+    let lanes = lanes(&r.timeline);
+    let marks: Vec<(&str, &crate::check::invariants::Violation)> = r
+        .violations
+        .iter()
+        .map(|v| (lane_of(&v.detail).unwrap_or("user"), v))
+        .collect();
+    let width = 1320.0;
+    let column = (width / lanes.len() as f64).clamp(110.0, 260.0);
+    let x = |lane: &str| {
+        let at = lanes.iter().position(|l| l == lane).unwrap_or(0);
+        10.0 + column * at as f64 + column / 2.0
+    };
+    let (header, row) = (34.0, 24.0);
+    let rows = r.timeline.len() + marks.len();
+    let height = header + row * rows as f64 + 16.0;
+    let chart_width = 20.0 + column * lanes.len() as f64;
+    let _ = write!(
+        out,
+        "<svg data-testid=\"sequence-chart\" role=\"img\" viewBox=\"0 0 {chart_width:.0} {height:.0}\" width=\"{chart_width:.0}\" style=\"max-width:100%;height:auto;font:11px system-ui,sans-serif\">\
+         <defs><marker id=\"arrow-{index}\" viewBox=\"0 0 8 8\" refX=\"8\" refY=\"4\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L8,4 L0,8 z\" fill=\"#444\"/></marker></defs>"
+    );
+    let marked_lanes: Vec<&str> = marks.iter().map(|(lane, _)| *lane).collect();
+    for lane in &lanes {
+        let lx = x(lane);
+        let colour = if marked_lanes.contains(&lane.as_str()) {
+            "#a50e0e"
+        } else {
+            "#222"
+        };
+        let _ = write!(
+            out,
+            "<text data-testid=\"lane\" x=\"{lx:.0}\" y=\"16\" text-anchor=\"middle\" font-weight=\"bold\" fill=\"{colour}\">{}</text>\
+             <line x1=\"{lx:.0}\" y1=\"24\" x2=\"{lx:.0}\" y2=\"{height:.0}\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/>",
+            escape(&fitted(lane, column))
+        );
+    }
+    for (number, moment) in r.timeline.iter().enumerate() {
+        let y = header + row * number as f64 + row / 2.0;
+        let colour = match moment.kind.as_str() {
+            "delivery" => "#1a5fb4",
+            "request" => "#666",
+            "open" => "#813d9c",
+            "navigation" => "#26a269",
+            _ => "#222",
+        };
+        let tooltip = format!("+{} ms: {}", moment.at_ms, moment.text);
+        match &moment.to {
+            Some(to) if to != &moment.from => {
+                let (x1, x2) = (x(&moment.from), x(to));
+                let span = (x2 - x1).abs().max(column);
+                let _ = write!(
+                    out,
+                    "<g data-testid=\"arrow\" data-kind=\"{kind}\"><title>{tip}</title>\
+                     <line x1=\"{x1:.0}\" y1=\"{y:.0}\" x2=\"{x2:.0}\" y2=\"{y:.0}\" stroke=\"{colour}\" stroke-width=\"1.4\" marker-end=\"url(#arrow-{index})\"/>\
+                     <text x=\"{mid:.0}\" y=\"{ty:.0}\" text-anchor=\"middle\" fill=\"{colour}\">{text}</text></g>",
+                    kind = escape(&moment.kind),
+                    tip = escape(&tooltip),
+                    mid = (x1 + x2) / 2.0,
+                    ty = y - 3.0,
+                    text = escape(&fitted(&moment.text, span)),
+                );
+            }
+            _ => {
+                let lx = x(&moment.from);
+                let _ = write!(
+                    out,
+                    "<g data-testid=\"note\" data-kind=\"{kind}\"><title>{tip}</title>\
+                     <circle cx=\"{lx:.0}\" cy=\"{y:.0}\" r=\"3\" fill=\"{colour}\"/>\
+                     <text x=\"{tx:.0}\" y=\"{ty:.0}\" fill=\"{colour}\">{text}</text></g>",
+                    kind = escape(&moment.kind),
+                    tip = escape(&tooltip),
+                    tx = lx + 6.0,
+                    ty = y + 4.0,
+                    text = escape(&fitted(&moment.text, column * 1.6)),
+                );
+            }
+        }
+    }
+    for (number, (lane, violation)) in marks.iter().enumerate() {
+        let y = header + row * (r.timeline.len() + number) as f64 + row / 2.0;
+        let lx = x(lane);
+        let rule = crate::check::invariants::rule(&violation.invariant)
+            .map(|rule| rule.summary)
+            .unwrap_or("");
+        let text = format!("✗ {}: {}", violation.invariant, violation.detail);
+        let _ = write!(
+            out,
+            "<g data-testid=\"violation-mark\" data-check=\"{id}\"><title>{tip}</title>\
+             <rect x=\"{rx:.0}\" y=\"{ry:.0}\" width=\"12\" height=\"12\" fill=\"#a50e0e\"/>\
+             <text x=\"{tx:.0}\" y=\"{ty:.0}\" fill=\"#a50e0e\" font-weight=\"bold\">{text}</text></g>",
+            id = escape(&violation.invariant),
+            tip = escape(&format!("{text} (the rule: {rule})")),
+            rx = lx - 6.0,
+            ry = y - 6.0,
+            tx = lx + 10.0,
+            ty = y + 4.0,
+            text = escape(&fitted(&text, chart_width - lx - 20.0)),
+        );
+    }
+    out.push_str("</svg>");
 }
 
 /// The checks as a table, failed ones first: status, and why one did not apply.
@@ -184,31 +289,13 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
             "<p>Rerun: <code data-testid=\"rerun\">{}</code></p>",
             escape(&rerun_command(&r.scenario, r.seed))
         );
-        // The whole transcript, the platform's conversation with the provider included
-        // (the normative trace leaves it out).
-        let (lanes, rows) = timeline(if r.transcript.is_empty() {
-            &r.trace
-        } else {
-            &r.transcript
-        });
-        if !rows.is_empty() {
-            out.push_str("<table data-testid=\"timeline\"><tr><th>#</th>");
-            for lane in &lanes {
-                let _ = write!(out, "<th>{}</th>", escape(lane));
-            }
-            out.push_str("</tr>");
-            for (number, (lane, text)) in rows.iter().enumerate() {
-                let _ = write!(out, "<tr><td>{}</td>", number + 1);
-                for column in &lanes {
-                    if column == lane {
-                        let _ = write!(out, "<td>{}</td>", escape(text));
-                    } else {
-                        out.push_str("<td></td>");
-                    }
-                }
-                out.push_str("</tr>");
-            }
-            out.push_str("</table>");
+        sequence_chart(&mut out, index, r);
+        if !r.trace.is_empty() {
+            let _ = write!(
+                out,
+                "<details><summary>The normative trace, as its snapshot holds it</summary><pre data-testid=\"trace\">{}</pre></details>",
+                escape(&r.trace)
+            );
         }
         if let Some(dir) = &r.artifacts {
             let mut shots: Vec<_> = std::fs::read_dir(dir)

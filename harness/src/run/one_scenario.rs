@@ -145,6 +145,7 @@ pub async fn run_scenario(
         Layer::Transcript,
         &identity.org,
     );
+    result.timeline = crate::check::timeline::moments(&raw.observation, &mut normalizer);
     // Violation details are shown to people: no secret in them either.
     for violation in &mut result.violations {
         violation.detail = normalizer.apply(&violation.detail);

@@ -371,6 +371,7 @@ fn absorb(
                 }
                 let tab = name_of(context);
                 let text = event.params["text"].as_str().unwrap_or("").to_owned();
+                let at_ms = time_of(&event.params);
                 if let Some(json) = text.strip_prefix(MARKER) {
                     let doc = serde_json::from_str::<Value>(json)
                         .ok()
@@ -385,7 +386,12 @@ fn absorb(
                                         && r.event.url() == event.url()
                                 });
                             if !repeated {
-                                observation.recorded.push(Recorded { tab, doc, event });
+                                observation.recorded.push(Recorded {
+                                    tab,
+                                    doc,
+                                    at_ms,
+                                    event,
+                                });
                             }
                         }
                         // A report this harness does not read (another recorder's): kept as
@@ -422,6 +428,7 @@ fn absorb(
                 observation.recorded.push(Recorded {
                     tab: name_of(context),
                     doc: None,
+                    at_ms: time_of(&event.params),
                     event: Event::Request {
                         method: request["method"].as_str().map(str::to_owned),
                         url: request["url"].as_str().map(str::to_owned),
@@ -437,4 +444,13 @@ fn absorb(
             _ => {}
         }
     }
+}
+
+/// When a BiDi event (its `timestamp`) or a beacon of the recording proxy (its `at`) was sent,
+/// in ms since the Unix epoch.
+fn time_of(params: &Value) -> Option<u64> {
+    params["timestamp"]
+        .as_f64()
+        .or_else(|| params["at"].as_f64())
+        .map(|ms| ms as u64)
 }

@@ -467,6 +467,9 @@ pub async fn run_steps(
         run.note_callback_urls();
         run.note_owner(step);
         let started = Instant::now();
+        run.observation
+            .step_started_ms
+            .push(crate::check::timeline::wall_clock_ms());
         // A WebDriver command has no timeout of its own: a step that hangs fails instead.
         let budget = step_budget(step);
         let result = match tokio::time::timeout(budget, run.step(step)).await {
