@@ -111,6 +111,9 @@ enum Command {
         scenario: String,
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
+        /// Write an HTML report of every run of the matrix into this folder (index.html).
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// A platform as the client the MCP conformance suite tests: starts it with a connector
     /// `notes` that is the MCP server at SERVER, plays its user in headless Chromium (sign in,
@@ -342,9 +345,16 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             full,
             scenario,
             seed,
+            html,
         } => {
             let holds = harness::run::defects::against_server(
-                &server, defects, variants, full, &scenario, seed,
+                &server,
+                defects,
+                variants,
+                full,
+                &scenario,
+                seed,
+                html.as_deref(),
             )
             .await?;
             Ok(if holds {

@@ -33,6 +33,10 @@ pub struct ScenarioResult {
     /// reference server's, in what the contract leaves open. Never part of the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub informative: Vec<String>,
+    /// The command that runs it again, where it is not `harness run --scenario ID --seed N`
+    /// (a run of the defect matrix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerun: Option<String>,
     /// The run in time order, for the report's sequence chart (placeholders, no secret).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<crate::check::timeline::Moment>,
@@ -78,6 +82,7 @@ impl ScenarioResult {
             trace: String::new(),
             transcript: String::new(),
             informative: Vec::new(),
+            rerun: None,
             timeline: Vec::new(),
             diffs: Vec::new(),
             artifacts: None,

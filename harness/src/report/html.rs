@@ -287,7 +287,11 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
         let _ = write!(
             out,
             "<p>Rerun: <code data-testid=\"rerun\">{}</code></p>",
-            escape(&rerun_command(&r.scenario, r.seed))
+            escape(
+                &r.rerun
+                    .clone()
+                    .unwrap_or_else(|| rerun_command(&r.scenario, r.seed))
+            )
         );
         sequence_chart(&mut out, index, r);
         if !r.trace.is_empty() {

@@ -55,7 +55,7 @@ impl Reports {
 
 /// Where `harness report` writes the HTML report unless told: `target/harness/report/`.
 pub fn default_report_dir() -> std::path::PathBuf {
-    crate::run::options::default_artifacts().join("report")
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/harness/report")
 }
 
 /// The results and seed of an earlier run, read back from its JSON report (`harness run

@@ -66,6 +66,8 @@ pub struct MatrixRow {
     /// Every scenario's outcome.
     pub outcomes: Vec<(String, crate::scenario::Outcome)>,
     pub scenarios: usize,
+    /// The runs themselves, for the HTML report (`harness defects --html`).
+    pub results: Vec<crate::check::verdict::ScenarioResult>,
 }
 
 impl MatrixRow {
@@ -413,6 +415,7 @@ pub async fn matrix(
                 .map(|r| (r.scenario.clone(), r.outcome))
                 .collect(),
             scenarios: results.len(),
+            results,
         });
     }
     Ok(rows)
@@ -476,6 +479,7 @@ pub async fn against_server(
     full: bool,
     scenario: &str,
     seed: u64,
+    html: Option<&std::path::Path>,
 ) -> anyhow::Result<bool> {
     let list = |flag: &str| -> anyhow::Result<Vec<String>> {
         let listed = std::process::Command::new(server)
@@ -543,5 +547,32 @@ pub async fn against_server(
     };
     let rows = matrix(&subjects, &spawn, &options).await?;
     println!("\n{}", table(&rows));
+    if let Some(dir) = html {
+        // Each run named by the platform it ran against (`defect no-pkce: channels/baseline`).
+        let results: Vec<crate::check::verdict::ScenarioResult> = rows
+            .iter()
+            .flat_map(|row| {
+                row.results.iter().cloned().map(|mut result| {
+                    result.rerun = Some(format!(
+                        "cargo run -p harness -- defects --{} {} --scenario '{}' --seed {}",
+                        match row.subject.side {
+                            Side::Defect => "defect",
+                            Side::Variant => "variant",
+                        },
+                        row.subject.names.join(" --variant "),
+                        result.scenario,
+                        result.seed
+                    ));
+                    result.scenario = format!("{}: {}", row.subject.label(), result.scenario);
+                    result
+                })
+            })
+            .collect();
+        let reports = crate::report::Reports {
+            html: Some(dir.to_owned()),
+            ..Default::default()
+        };
+        reports.write(&results, seed, &[])?;
+    }
     Ok(rows.iter().all(|r| r.holds()))
 }
