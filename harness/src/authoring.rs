@@ -4,7 +4,9 @@
 use crate::check::invariants::catalogue::browser_checks;
 use crate::contract::Engine;
 use crate::scenario::describe::describe_step;
-use crate::scenario::{ChatExpectation, Feature, OpenerMode, Scenario, ScenarioFile, StorageMode};
+use crate::scenario::{
+    ChatExpectation, Feature, OpenerMode, Scenario, ScenarioFile, Step, StorageMode,
+};
 use anyhow::{Context, bail};
 use fake_provider::{ConsentFault, Coop, TokenFailure};
 use std::fmt::Write as _;
@@ -88,6 +90,88 @@ fn browser_lines(scenario: &Scenario) -> Vec<String> {
         lines.push(
             "a plain browser: every feature available, storage works, openers kept".to_owned(),
         );
+    }
+    lines
+}
+
+/// For each chat or connectors tab the scenario opens, which of the callback's channels this
+/// configuration leaves it: BroadcastChannel and the storage event unless the browser removes
+/// or blocks them or the page is in another site's frame (another storage partition), the
+/// opener's `postMessage` for the tab a connect opens from unless something severs the opener,
+/// and polling always.
+fn channel_lines(scenario: &Scenario) -> Vec<String> {
+    let browser = &scenario.browser;
+    let broadcast = !browser.remove_features.contains(&Feature::BroadcastChannel);
+    let storage = browser.storage == StorageMode::Available;
+    let mut severed: Vec<&str> = Vec::new();
+    if browser.opener == OpenerMode::Noopener {
+        severed.push("the browser opens with noopener");
+    }
+    if scenario.platform.opener_policy != reference_server::OpenerPolicy::Unset {
+        severed.push("the platform's Cross-Origin-Opener-Policy");
+    }
+    if matches!(
+        scenario
+            .provider
+            .coop_on_redirect
+            .or(scenario.provider.coop_on_consent_page),
+        Some(Coop::SameOrigin | Coop::SameOriginAllowPopups)
+    ) {
+        severed.push("the provider's Cross-Origin-Opener-Policy");
+    }
+    let openers: Vec<&str> = scenario
+        .steps
+        .iter()
+        .filter_map(|step| match step {
+            Step::Connect { tab, .. } => Some(tab.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for step in &scenario.steps {
+        let (tab, framed) = match step {
+            Step::OpenChat { tab, embedded, .. } => (tab.as_str(), *embedded),
+            Step::OpenConnectors { tab } => (tab.as_str(), false),
+            _ => continue,
+        };
+        if seen.contains(&tab) {
+            continue;
+        }
+        seen.push(tab);
+        let mut channels: Vec<String> = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        let partition = "it is in another site's frame, another storage partition";
+        match (broadcast, framed) {
+            (true, false) => channels.push("BroadcastChannel".into()),
+            (false, _) => missing.push("BroadcastChannel (removed)".into()),
+            (true, true) => missing.push(format!("BroadcastChannel ({partition})")),
+        }
+        match (storage, framed) {
+            (true, false) => channels.push("the storage event".into()),
+            (false, _) => missing.push("the storage event (storage throws)".into()),
+            (true, true) => missing.push(format!("the storage event ({partition})")),
+        }
+        if !openers.contains(&tab) {
+            missing.push("postMessage to the opener (no connect opens from it)".into());
+        } else if severed.is_empty() {
+            channels.push("postMessage to the opener".into());
+        } else {
+            missing.push(format!(
+                "postMessage to the opener (severed: {})",
+                severed.join(", ")
+            ));
+        }
+        channels.push("polling its server".into());
+        lines.push(format!(
+            "[{tab}]: {}{}",
+            channels.join(", "),
+            if missing.is_empty() {
+                String::new()
+            } else {
+                format!("; not {}", missing.join(", not "))
+            }
+        ));
     }
     lines
 }
@@ -255,6 +339,13 @@ pub fn explain(file: &ScenarioFile) -> String {
             );
         }
         let _ = writeln!(out, "  - against --target: {needs}");
+    }
+    let _ = writeln!(
+        out,
+        "\nChannels the result can take to each tab that waits (target-contract.md §4):"
+    );
+    for line in channel_lines(scenario) {
+        let _ = writeln!(out, "  - {line}");
     }
     let _ = writeln!(out, "\nSteps:");
     for (index, step) in scenario.steps.iter().enumerate() {

@@ -277,7 +277,16 @@ impl Engine {
             .into_iter()
             .find(|e| e.name() == name)
             .ok_or_else(|| {
-                anyhow::anyhow!("unknown engine {name:?} (allowed: chromium, firefox, webkit, all)")
+                let close = Engine::ALL
+                    .into_iter()
+                    .map(|e| e.name())
+                    .filter(|known| strsim::levenshtein(known, &name.to_ascii_lowercase()) <= 2)
+                    .map(|known| format!(" (did you mean {known:?}?)"))
+                    .next()
+                    .unwrap_or_default();
+                anyhow::anyhow!(
+                    "unknown engine {name:?}{close} (allowed: chromium, firefox, webkit, all)"
+                )
             })
     }
 

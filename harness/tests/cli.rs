@@ -234,6 +234,15 @@ fn bad_input_gets_an_error_that_names_the_thing_and_a_hint() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&engine.stderr).contains("allowed: chromium"));
+    let misspelt = harness()
+        .args(["run", "--engine", "firefx"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&misspelt.stderr).contains("did you mean \"firefox\"?"),
+        "{}",
+        String::from_utf8_lossy(&misspelt.stderr)
+    );
     let missing_profile = harness()
         .args(["run", "--target", "http://127.0.0.1:9/"])
         .args(["--provider", "http://127.0.0.1:9/"])
@@ -495,4 +504,31 @@ fn harness_sim_prints_a_broken_clients_counterexample_and_exits_non_zero() {
     assert_eq!(report["seed"], 3);
     let scenario = report["counterexample"]["scenario"].as_str().unwrap();
     harness::scenario::Scenario::parse("found.toml", scenario).unwrap();
+}
+
+/// `harness explain` says which channels each waiting tab can get in the case's
+/// configuration, and why the others cannot reach it.
+#[test]
+fn explain_names_the_channels_each_waiting_tab_can_get_and_why_not_the_others() {
+    let said = |id: &str| {
+        let output = harness().args(["explain", id]).output().unwrap();
+        assert!(output.status.success(), "{id}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let framed = said("embedded/chat-in-another-sites-frame");
+    assert!(
+        framed.contains("[chat]: postMessage to the opener, polling its server; not BroadcastChannel (it is in another site's frame"),
+        "{framed}"
+    );
+    let noopener = said("opener/noopener");
+    assert!(
+        noopener
+            .contains("not postMessage to the opener (severed: the browser opens with noopener)"),
+        "{noopener}"
+    );
+    let baseline = said("channels/baseline");
+    assert!(
+        baseline.contains("[chat]: BroadcastChannel, the storage event, postMessage to the opener, polling its server\n"),
+        "{baseline}"
+    );
 }

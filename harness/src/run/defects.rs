@@ -448,10 +448,16 @@ pub fn table(rows: &[MatrixRow]) -> String {
     );
     for row in rows {
         let verdict = match (row.subject.side, row.holds()) {
-            (Side::Defect, true) => "caught",
-            (Side::Defect, false) => "**NOT CAUGHT**",
-            (Side::Variant, true) => "passes",
-            (Side::Variant, false) => "**FAILS**",
+            (Side::Defect, true) => "caught by a check".to_owned(),
+            // A scenario failed, but on no check of the catalogue (its trace differed, or a
+            // step could not be played): the defect shows, yet no rule names it.
+            (Side::Defect, false) if !row.failed.is_empty() => {
+                "**NOT CAUGHT by a check** (only the trace or a step differed: see docs/verdicts.md)"
+                    .to_owned()
+            }
+            (Side::Defect, false) => "**NOT CAUGHT**: every scenario passed".to_owned(),
+            (Side::Variant, true) => "passes".to_owned(),
+            (Side::Variant, false) => "**FAILS**".to_owned(),
         };
         let failed = row
             .failed
