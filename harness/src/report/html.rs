@@ -34,10 +34,37 @@ fn sequence_chart(out: &mut String, index: usize, r: &ScenarioResult) {
         return;
     }
     let lanes = lanes(&r.timeline);
-    let marks: Vec<(&str, &crate::check::invariants::Violation)> = r
-        .violations
+    // The rows: every moment, and each violation right after the last moment of the lane it
+    // shows on (a missing delivery as a red dashed arrow), or at the end where it names none.
+    enum Row<'a> {
+        Moment(&'a crate::check::timeline::Moment),
+        Violation(&'a str, &'a crate::check::invariants::Violation),
+    }
+    let mut rows: Vec<Row> = r.timeline.iter().map(Row::Moment).collect();
+    let mut unplaced: Vec<Row> = Vec::new();
+    for violation in &r.violations {
+        let lane = violation
+            .mark
+            .as_ref()
+            .map(|mark| mark.from.as_str())
+            .or_else(|| lane_of(&violation.detail))
+            .unwrap_or("user");
+        let last = rows.iter().rposition(|row| match row {
+            Row::Moment(m) => m.from == lane || m.to.as_deref() == Some(lane),
+            Row::Violation(..) => false,
+        });
+        match (violation.mark.is_some(), last) {
+            (true, Some(at)) => rows.insert(at + 1, Row::Violation(lane, violation)),
+            _ => unplaced.push(Row::Violation(lane, violation)),
+        }
+    }
+    rows.extend(unplaced);
+    let marked_lanes: Vec<&str> = rows
         .iter()
-        .map(|v| (lane_of(&v.detail).unwrap_or("user"), v))
+        .filter_map(|row| match row {
+            Row::Violation(lane, _) => Some(*lane),
+            Row::Moment(_) => None,
+        })
         .collect();
     let width = 1320.0;
     let column = (width / lanes.len() as f64).clamp(110.0, 260.0);
@@ -46,15 +73,14 @@ fn sequence_chart(out: &mut String, index: usize, r: &ScenarioResult) {
         10.0 + column * at as f64 + column / 2.0
     };
     let (header, row) = (34.0, 24.0);
-    let rows = r.timeline.len() + marks.len();
-    let height = header + row * rows as f64 + 16.0;
+    let rows_count = rows.len();
+    let height = header + row * rows_count as f64 + 16.0;
     let chart_width = 20.0 + column * lanes.len() as f64;
     let _ = write!(
         out,
         "<svg data-testid=\"sequence-chart\" role=\"img\" viewBox=\"0 0 {chart_width:.0} {height:.0}\" width=\"{chart_width:.0}\" style=\"max-width:100%;height:auto;font:11px system-ui,sans-serif\">\
          <defs><marker id=\"arrow-{index}\" viewBox=\"0 0 8 8\" refX=\"8\" refY=\"4\" markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L8,4 L0,8 z\" fill=\"#444\"/></marker></defs>"
     );
-    let marked_lanes: Vec<&str> = marks.iter().map(|(lane, _)| *lane).collect();
     for lane in &lanes {
         let lx = x(lane);
         let colour = if marked_lanes.contains(&lane.as_str()) {
@@ -69,68 +95,91 @@ fn sequence_chart(out: &mut String, index: usize, r: &ScenarioResult) {
             escape(&fitted(lane, column))
         );
     }
-    for (number, moment) in r.timeline.iter().enumerate() {
+    for (number, entry) in rows.iter().enumerate() {
         let y = header + row * number as f64 + row / 2.0;
-        let colour = match moment.kind.as_str() {
-            "delivery" => "#1a5fb4",
-            "request" => "#666",
-            "open" => "#813d9c",
-            "navigation" => "#26a269",
-            _ => "#222",
-        };
-        let tooltip = format!("+{} ms: {}", moment.at_ms, moment.text);
-        match &moment.to {
-            Some(to) if to != &moment.from => {
-                let (x1, x2) = (x(&moment.from), x(to));
-                let span = (x2 - x1).abs().max(column);
-                let _ = write!(
-                    out,
-                    "<g data-testid=\"arrow\" data-kind=\"{kind}\"><title>{tip}</title>\
-                     <line x1=\"{x1:.0}\" y1=\"{y:.0}\" x2=\"{x2:.0}\" y2=\"{y:.0}\" stroke=\"{colour}\" stroke-width=\"1.4\" marker-end=\"url(#arrow-{index})\"/>\
-                     <text x=\"{mid:.0}\" y=\"{ty:.0}\" text-anchor=\"middle\" fill=\"{colour}\">{text}</text></g>",
-                    kind = escape(&moment.kind),
-                    tip = escape(&tooltip),
-                    mid = (x1 + x2) / 2.0,
-                    ty = y - 3.0,
-                    text = escape(&fitted(&moment.text, span)),
-                );
+        match entry {
+            Row::Moment(moment) => {
+                let colour = match moment.kind.as_str() {
+                    "delivery" => "#1a5fb4",
+                    "request" => "#666",
+                    "open" => "#813d9c",
+                    "navigation" => "#26a269",
+                    _ => "#222",
+                };
+                let tooltip = format!("+{} ms: {}", moment.at_ms, moment.text);
+                match &moment.to {
+                    Some(to) if to != &moment.from => {
+                        let (x1, x2) = (x(&moment.from), x(to));
+                        let span = (x2 - x1).abs().max(column);
+                        let _ = write!(
+                            out,
+                            "<g data-testid=\"arrow\" data-kind=\"{kind}\"><title>{tip}</title>\
+                             <line x1=\"{x1:.0}\" y1=\"{y:.0}\" x2=\"{x2:.0}\" y2=\"{y:.0}\" stroke=\"{colour}\" stroke-width=\"1.4\" marker-end=\"url(#arrow-{index})\"/>\
+                             <text x=\"{mid:.0}\" y=\"{ty:.0}\" text-anchor=\"middle\" fill=\"{colour}\">{text}</text></g>",
+                            kind = escape(&moment.kind),
+                            tip = escape(&tooltip),
+                            mid = (x1 + x2) / 2.0,
+                            ty = y - 3.0,
+                            text = escape(&fitted(&moment.text, span)),
+                        );
+                    }
+                    _ => {
+                        let lx = x(&moment.from);
+                        let _ = write!(
+                            out,
+                            "<g data-testid=\"note\" data-kind=\"{kind}\"><title>{tip}</title>\
+                             <circle cx=\"{lx:.0}\" cy=\"{y:.0}\" r=\"3\" fill=\"{colour}\"/>\
+                             <text x=\"{tx:.0}\" y=\"{ty:.0}\" fill=\"{colour}\">{text}</text></g>",
+                            kind = escape(&moment.kind),
+                            tip = escape(&tooltip),
+                            tx = lx + 6.0,
+                            ty = y + 4.0,
+                            text = escape(&fitted(&moment.text, column * 1.6)),
+                        );
+                    }
+                }
             }
-            _ => {
-                let lx = x(&moment.from);
+            Row::Violation(lane, violation) => {
+                let lane: &str = lane;
+                let lx = x(lane);
+                let rule = crate::check::invariants::rule(&violation.invariant)
+                    .map(|rule| rule.summary)
+                    .unwrap_or("");
+                let text = format!("✗ {}: {}", violation.invariant, violation.detail);
+                if let Some(mark) = &violation.mark
+                    && let Some(to) = &mark.to
+                {
+                    // The delivery that should have been: a red dashed arrow.
+                    let (x1, x2) = (x(&mark.from), x(to));
+                    let label = format!("✗ {}: {}", violation.invariant, mark.what);
+                    let _ = write!(
+                        out,
+                        "<g data-testid=\"violation-mark\" data-check=\"{id}\" data-missing=\"true\"><title>{tip}</title>\
+                         <line x1=\"{x1:.0}\" y1=\"{y:.0}\" x2=\"{x2:.0}\" y2=\"{y:.0}\" stroke=\"#a50e0e\" stroke-width=\"2\" stroke-dasharray=\"6 4\" marker-end=\"url(#arrow-{index})\"/>\
+                         <text x=\"{mid:.0}\" y=\"{ty:.0}\" text-anchor=\"middle\" fill=\"#a50e0e\" font-weight=\"bold\">{label}</text></g>",
+                        id = escape(&violation.invariant),
+                        tip = escape(&format!("{text} (the rule: {rule})")),
+                        mid = (x1 + x2) / 2.0,
+                        ty = y - 3.0,
+                        label = escape(&fitted(&label, (x2 - x1).abs().max(column))),
+                    );
+                    continue;
+                }
                 let _ = write!(
                     out,
-                    "<g data-testid=\"note\" data-kind=\"{kind}\"><title>{tip}</title>\
-                     <circle cx=\"{lx:.0}\" cy=\"{y:.0}\" r=\"3\" fill=\"{colour}\"/>\
-                     <text x=\"{tx:.0}\" y=\"{ty:.0}\" fill=\"{colour}\">{text}</text></g>",
-                    kind = escape(&moment.kind),
-                    tip = escape(&tooltip),
-                    tx = lx + 6.0,
+                    "<g data-testid=\"violation-mark\" data-check=\"{id}\"><title>{tip}</title>\
+                     <rect x=\"{rx:.0}\" y=\"{ry:.0}\" width=\"12\" height=\"12\" fill=\"#a50e0e\"/>\
+                     <text x=\"{tx:.0}\" y=\"{ty:.0}\" fill=\"#a50e0e\" font-weight=\"bold\">{text}</text></g>",
+                    id = escape(&violation.invariant),
+                    tip = escape(&format!("{text} (the rule: {rule})")),
+                    rx = lx - 6.0,
+                    ry = y - 6.0,
+                    tx = lx + 10.0,
                     ty = y + 4.0,
-                    text = escape(&fitted(&moment.text, column * 1.6)),
+                    text = escape(&fitted(&text, chart_width - lx - 20.0)),
                 );
             }
         }
-    }
-    for (number, (lane, violation)) in marks.iter().enumerate() {
-        let y = header + row * (r.timeline.len() + number) as f64 + row / 2.0;
-        let lx = x(lane);
-        let rule = crate::check::invariants::rule(&violation.invariant)
-            .map(|rule| rule.summary)
-            .unwrap_or("");
-        let text = format!("✗ {}: {}", violation.invariant, violation.detail);
-        let _ = write!(
-            out,
-            "<g data-testid=\"violation-mark\" data-check=\"{id}\"><title>{tip}</title>\
-             <rect x=\"{rx:.0}\" y=\"{ry:.0}\" width=\"12\" height=\"12\" fill=\"#a50e0e\"/>\
-             <text x=\"{tx:.0}\" y=\"{ty:.0}\" fill=\"#a50e0e\" font-weight=\"bold\">{text}</text></g>",
-            id = escape(&violation.invariant),
-            tip = escape(&format!("{text} (the rule: {rule})")),
-            rx = lx - 6.0,
-            ry = y - 6.0,
-            tx = lx + 10.0,
-            ty = y + 4.0,
-            text = escape(&fitted(&text, chart_width - lx - 20.0)),
-        );
     }
     out.push_str("</svg>");
 }
@@ -327,4 +376,43 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_delivery_is_a_red_dashed_arrow_after_the_last_moment_of_its_tab() {
+        let result: ScenarioResult = serde_json::from_value(serde_json::json!({
+            "scenario": "channels/no-broadcast-channel", "engine": "chromium",
+            "outcome": "fail", "expected": "pass", "duration_ms": 900, "seed": 1,
+            "checks": [{"id": "channels-complete", "status": "fail"}],
+            "violations": [{
+                "invariant": "channels-complete",
+                "detail": "tab provider (/auth/connector-callback): the callback did not write alumia:connector-oauth to localStorage",
+                "mark": {"from": "provider", "to": "chat", "what": "no storage write"}
+            }],
+            "timeline": [
+                {"at_ms": 0, "from": "user", "to": "chat", "text": "1. open-chat main in [chat]", "kind": "step"},
+                {"at_ms": 40, "from": "provider", "text": "loads [PLATFORM]/auth/connector-callback", "kind": "navigation"},
+                {"at_ms": 60, "from": "platform (server)", "to": "provider (server)", "text": "GET /api/files -> 200", "kind": "request"}
+            ]
+        }))
+        .unwrap();
+        let page = html(&[result], 1);
+        let chart = &page[page.find("<svg").unwrap()..page.find("</svg>").unwrap()];
+        let missing = chart
+            .find("data-missing=\"true\"")
+            .expect("the missing delivery is drawn");
+        assert!(chart[missing..].contains("no storage write"), "{chart}");
+        assert!(
+            chart[missing..].contains("stroke-dasharray=\"6 4\""),
+            "{chart}"
+        );
+        // Right after the callback's page loaded, before the later request.
+        let loaded = chart.find("connector-callback").unwrap();
+        let request = chart.find("GET /api/files").unwrap();
+        assert!(loaded < missing && missing < request, "{chart}");
+    }
 }

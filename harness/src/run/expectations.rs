@@ -165,6 +165,7 @@ impl Expectations {
                             .unwrap_or_default(),
                         entry.reason
                     ),
+                    mark: None,
                 });
             }
         }
@@ -226,6 +227,7 @@ mod tests {
             .map(|id| Violation {
                 invariant: (*id).into(),
                 detail: "x".into(),
+                mark: None,
             })
             .collect();
         result

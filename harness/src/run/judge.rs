@@ -42,6 +42,7 @@ fn not_run(
     result.violations.push(Violation {
         invariant: STEP.into(),
         detail: reason,
+        mark: None,
     });
     result
 }
@@ -174,6 +175,7 @@ pub fn compare_snapshots(
                     "no snapshot at {} (a missing snapshot is a failure)",
                     snapshot::shown(&path)
                 ),
+                mark: None,
             });
             result.checks.push(status(CheckStatus::Fail, None));
             continue;
@@ -195,6 +197,7 @@ pub fn compare_snapshots(
                 },
                 snapshot::shown(&path)
             ),
+            mark: None,
         });
         result.diffs.push((snapshot::shown(&path), diff));
     }

@@ -62,6 +62,7 @@ pub async fn run_scenario(
                 "the WebDriver endpoint gives no BiDi socket (webSocketUrl) for {}: the harness cannot record",
                 engine.name()
             ),
+            mark: None,
         });
         return result;
     }
@@ -72,6 +73,7 @@ pub async fn run_scenario(
             result.violations.push(Violation {
                 invariant: STEP.into(),
                 detail: format!("{error:#}"),
+                mark: None,
             });
             result.duration_ms = started.elapsed().as_millis() as u64;
             return result;
@@ -90,6 +92,7 @@ pub async fn run_scenario(
         result.violations.push(Violation {
             invariant: STEP.into(),
             detail: reason.clone(),
+            mark: None,
         });
         result.duration_ms = started.elapsed().as_millis() as u64;
         return result;
@@ -104,6 +107,7 @@ pub async fn run_scenario(
                 Violation {
                     invariant: STEP.into(),
                     detail: detail.clone(),
+                    mark: None,
                 },
             );
         }

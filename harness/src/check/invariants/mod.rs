@@ -95,6 +95,11 @@ pub trait Check: Sync {
     /// Every way this run broke the rule, one sentence each; none is a pass.
     fn judge(&self, run: &Run) -> Vec<String>;
 
+    /// As [`Check::judge`], each with where it shows in the run when the check can say.
+    fn findings(&self, run: &Run) -> Vec<Finding> {
+        self.judge(run).into_iter().map(Finding::from).collect()
+    }
+
     /// What a passing judgement could not look at, if anything.
     fn partly_seen(&self, _run: &Run) -> Option<String> {
         None
@@ -105,12 +110,40 @@ pub trait Check: Sync {
 pub struct Violation {
     pub invariant: String,
     pub detail: String,
+    /// Where in the run it shows, when the check can say: for the report's sequence chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<Mark>,
+}
+
+/// Where a violation shows in the run: a delivery from one tab to another that should have
+/// happened and did not (`to` set), or something in one tab.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// What is missing or wrong there, in a few words (`no storage write`).
+    pub what: String,
+}
+
+/// One way a run broke a check's rule: the sentence, and where it shows if the check knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub detail: String,
+    pub mark: Option<Mark>,
+}
+
+impl From<String> for Finding {
+    fn from(detail: String) -> Self {
+        Self { detail, mark: None }
+    }
 }
 
 pub fn violation(invariant: &str, detail: impl Into<String>) -> Violation {
     Violation {
         invariant: invariant.to_owned(),
         detail: detail.into(),
+        mark: None,
     }
 }
 
@@ -150,9 +183,12 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
     for check in catalogue::browser_checks() {
         let id = check.rule().id;
         let found: Vec<Violation> = check
-            .judge(&run)
+            .findings(&run)
             .into_iter()
-            .map(|detail| violation(id, detail))
+            .map(|finding| Violation {
+                mark: finding.mark,
+                ..violation(id, finding.detail)
+            })
             .collect();
         let not_applicable = match &observation.real_provider {
             Some(profile) if check.reads_provider_log() => Some(format!(

@@ -1,7 +1,7 @@
 //! What the callback sends: the payload's shape on every channel, its message shown as text,
 //! and every channel the browser gives it used.
 
-use super::{Check, Rule, Run, Tier, none_in_this_run, unless};
+use super::{Check, Finding, Mark, Rule, Run, Tier, none_in_this_run, unless};
 use crate::check::observation::Observation;
 use crate::check::recorded::Event;
 use crate::contract;
@@ -82,6 +82,10 @@ impl Check for ChannelsComplete {
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
+        self.findings(run).into_iter().map(|f| f.detail).collect()
+    }
+
+    fn findings(&self, run: &Run) -> Vec<Finding> {
         channels_complete(run.scenario, run.observation)
     }
 }
@@ -303,7 +307,7 @@ pub(super) fn callback_documents(observation: &Observation) -> Vec<CallbackDocum
 /// event in every other open chat or connectors page, so a write must differ from what is
 /// stored), and its opener whenever a platform page opened it and the opener survived.
 /// Polling resumes the chat anyway, which is why only this check sees a missing channel.
-fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<String> {
+fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Finding> {
     let has_broadcast = !scenario
         .browser
         .remove_features
@@ -322,8 +326,14 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
     };
     // The contract page each tab shows, by record index.
     let mut found = Vec::new();
-    let mut storage_expected: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut opener_expected: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    // What each listening tab should have got, counted, with the callback tab that owed it.
+    let mut storage_expected: BTreeMap<(String, String), (usize, String)> = BTreeMap::new();
+    let mut opener_expected: BTreeMap<(String, String, String), (usize, String)> = BTreeMap::new();
+    let missing = |from: &str, to: Option<&str>, what: &str| Mark {
+        from: from.to_owned(),
+        to: to.map(str::to_owned),
+        what: what.to_owned(),
+    };
     for callback in callback_documents(observation) {
         let own: Vec<&crate::check::observation::Recorded> = observation
             .recorded
@@ -331,10 +341,22 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
             .filter(|r| r.doc == *callback.doc && !matches!(r.event, Event::Document { .. }))
             .collect();
         let what = format!("tab {} ({})", callback.tab, callback.url.path());
+        let listening = listening_tabs(observation, callback.index, callback.tab);
+        let first_listener = listening
+            .iter()
+            .find(|l| !l.in_another_sites_frame && !gone(&l.tab))
+            .map(|l| l.tab.as_str());
         if has_broadcast && !own.iter().any(|r| matches!(r.event, Event::BcSend { .. })) {
-            found.push(format!(
-                "{what}: the callback did not post on BroadcastChannel, which this browser has"
-            ));
+            found.push(Finding {
+                detail: format!(
+                    "{what}: the callback did not post on BroadcastChannel, which this browser has"
+                ),
+                mark: Some(missing(
+                    callback.tab,
+                    first_listener,
+                    "no BroadcastChannel post",
+                )),
+            });
         }
         let writes: Vec<&str> = own
             .iter()
@@ -346,21 +368,24 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
             })
             .collect();
         if storage_works && writes.is_empty() {
-            found.push(format!(
+            found.push(Finding {
+                detail: format!(
                     "{what}: the callback did not write {} to localStorage, which works in this browser",
                     contract::STORAGE_KEY
-                ));
+                ),
+                mark: Some(missing(callback.tab, first_listener, "no storage write")),
+            });
         }
-        let listening = listening_tabs(observation, callback.index, callback.tab);
         // A write reaches the tabs of the callback's own storage partition.
         for value in &writes {
             for listener in listening
                 .iter()
                 .filter(|l| !l.in_another_sites_frame && !gone(&l.tab))
             {
-                *storage_expected
+                storage_expected
                     .entry((listener.tab.clone(), (*value).to_owned()))
-                    .or_default() += 1;
+                    .or_insert_with(|| (0, callback.tab.to_owned()))
+                    .0 += 1;
             }
         }
         // An opener that shows no platform page any more (the user went to another site)
@@ -371,12 +396,13 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
             && listening.iter().any(|l| l.tab == *opener)
         {
             let (result, connection) = callback_says(&callback.url);
-            *opener_expected
+            opener_expected
                 .entry(((*opener).to_owned(), connection, result))
-                .or_default() += 1;
+                .or_insert_with(|| (0, callback.tab.to_owned()))
+                .0 += 1;
         }
     }
-    for ((tab, value), expected) in storage_expected {
+    for ((tab, value), (expected, writer)) in storage_expected {
         let fired = observation
             .recorded
             .iter()
@@ -390,12 +416,15 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
             })
             .count();
         if fired < expected {
-            found.push(format!(
+            found.push(Finding {
+                detail: format!(
                     "tab {tab}: {expected} callback write(s) of {value} to localStorage fired {fired} storage event(s) there: a write that repeats the stored value fires none (each write must be distinct)"
-                ));
+                ),
+                mark: Some(missing(&writer, Some(&tab), "no storage event")),
+            });
         }
     }
-    for ((tab, connection, result), expected) in opener_expected {
+    for ((tab, connection, result), (expected, callback)) in opener_expected {
         let posted = observation
             .recorded
             .iter()
@@ -410,9 +439,12 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Stri
             })
             .count();
         if posted < expected {
-            found.push(format!(
+            found.push(Finding {
+                detail: format!(
                     "tab {tab} opened {expected} callback(s) for {result} on connection {connection:?} that kept their opener, and was posted {posted} message(s) for it"
-                ));
+                ),
+                mark: Some(missing(&callback, Some(&tab), "no postMessage to the opener")),
+            });
         }
     }
     found
