@@ -145,8 +145,9 @@ pub struct RunArgs {
     /// Write a JUnit XML report.
     #[arg(long)]
     pub junit: Option<PathBuf>,
-    /// Write a self-contained HTML report (index.html) into this folder.
-    #[arg(long)]
+    /// Write a self-contained HTML report (index.html) into this folder; `--html` alone writes
+    /// it into target/harness/report/.
+    #[arg(long, num_args = 0..=1, default_missing_value = "target/harness/report")]
     pub html: Option<PathBuf>,
     /// Where failed scenarios keep their artifacts.
     #[arg(long, default_value_os_t = default_artifacts())]
