@@ -107,13 +107,7 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         .await;
     assert!(passing.is_ok(), "the passing scenario's row is there too");
     let run = "section[data-scenario='broken/expects-error']";
-    let violation = client
-        .find(Locator::Css(&format!("{run} [data-testid=violation]")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let violation = text_of(client, &format!("{run} [data-testid=violation]")).await;
     assert!(
         violation.contains("chat-resumed") && violation.contains("expected ErrorShown"),
         "{violation}"
@@ -174,13 +168,7 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         .await
         .unwrap();
     assert!(mark.contains("chat-resumed"), "{mark}");
-    let rerun = client
-        .find(Locator::Css(&format!("{run} [data-testid=rerun]")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rerun = text_of(client, &format!("{run} [data-testid=rerun]")).await;
     assert!(
         rerun.contains("--scenario 'broken/expects-error' --seed 51"),
         "{rerun}"
@@ -194,13 +182,7 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         "the failed run's screenshots are in the report"
     );
     // The checks as a table, the failed one first, with its status.
-    let first_check = client
-        .find(Locator::Css(&format!("{run} [data-testid=check]")))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let first_check = text_of(client, &format!("{run} [data-testid=check]")).await;
     assert!(
         first_check.contains("chat-resumed") && first_check.contains("fail"),
         "{first_check}"
@@ -221,4 +203,15 @@ async fn the_html_report_shows_a_failing_scenario_its_violation_and_its_timeline
         .unwrap();
     assert_eq!(again_check, first_check);
     session.close().await.unwrap();
+}
+
+/// The text of the first element `css` finds.
+async fn text_of(client: &fantoccini::Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
 }

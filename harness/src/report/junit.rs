@@ -69,19 +69,21 @@ fn group_of(scenario: &str) -> &str {
         .map_or(scenario, |(group, _)| group)
 }
 
+/// Each violation as `check: sentence`, one a line.
+fn sentences(violations: &[crate::check::invariants::Violation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.invariant, v.detail))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn status(result: &ScenarioResult) -> TestCaseStatus {
     let attempts = || {
         result.attempts.iter().map(|attempt| {
             let mut rerun = TestRerun::new(NonSuccessKind::Failure);
             rerun.set_message(attempt.outcome.as_str());
-            rerun.set_description(
-                attempt
-                    .violations
-                    .iter()
-                    .map(|v| format!("{}: {}", v.invariant, v.detail))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            );
+            rerun.set_description(sentences(&attempt.violations));
             rerun
         })
     };
@@ -112,14 +114,7 @@ fn status(result: &ScenarioResult) -> TestCaseStatus {
             rerun_command(&result.scenario, result.seed)
         ))
         .set_type(result.outcome.as_str())
-        .set_description(
-            result
-                .violations
-                .iter()
-                .map(|v| format!("{}: {}", v.invariant, v.detail))
-                .collect::<Vec<_>>()
-                .join("\n"),
-        );
+        .set_description(sentences(&result.violations));
     status.add_reruns(attempts());
     if result.outcome == Outcome::Flaky {
         status.set_rerun_kind(FlakyOrRerun::Flaky);
