@@ -5,49 +5,46 @@
 use super::{Check, Rule, Run, Tier, none_in_this_run};
 use crate::check::credentials;
 use crate::check::observation::Observation;
+use fake_provider::{GrantState, LoggedRequest};
 
 pub const REVOKED_AT_PROVIDER: &str = "revoked-at-provider";
 pub const UNUSED_AFTER_DISCONNECT: &str = "unused-after-disconnect";
 
-pub struct RevokedAtProvider;
+/// What a disconnect check asks of the provider's grants and log, given the run's
+/// disconnects: a sentence for each way the run broke its rule.
+type Judgement = fn(&[GrantState], &[LoggedRequest], &[credentials::Disconnected]) -> Vec<String>;
 
-impl Check for RevokedAtProvider {
-    fn rule(&self) -> &'static Rule {
-        &Rule {
-            id: REVOKED_AT_PROVIDER,
-            summary: "after a disconnect, every credential the platform held for the connection (its latest grant's access and refresh tokens) is dead at the provider, unless the provider refused the revocation the platform asked for",
-            enforces: "oauth-flow.md, Disconnecting: \"Removing a connection at /[orgSlug]/connectors revokes the stored credentials immediately.\" target-contract.md §4: \"credentials deleted at once, revoked at the provider\"; RFC 7009 §2",
-            tier: Tier::Both,
-        }
-    }
-    fn reads_provider_log(&self) -> bool {
-        true
-    }
-
-    fn not_applicable(&self, run: &Run) -> Option<String> {
-        nothing_held(run.observation)
-    }
-
-    fn judge(&self, run: &Run) -> Vec<String> {
-        credentials::left_alive(
-            &run.observation.grants,
-            &run.observation.provider_requests,
-            &disconnects(run.observation),
-        )
-    }
+/// A check of what a disconnect leaves: the two differ only in their rule and judgement.
+pub struct AfterDisconnect {
+    rule: Rule,
+    judgement: Judgement,
 }
 
-pub struct UnusedAfterDisconnect;
+pub static REVOKED_AT_PROVIDER_CHECK: AfterDisconnect = AfterDisconnect {
+    rule: Rule {
+        id: REVOKED_AT_PROVIDER,
+        summary: "after a disconnect, every credential the platform held for the connection (its latest grant's access and refresh tokens) is dead at the provider, unless the provider refused the revocation the platform asked for",
+        enforces: "oauth-flow.md, Disconnecting: \"Removing a connection at /[orgSlug]/connectors revokes the stored credentials immediately.\" target-contract.md §4: \"credentials deleted at once, revoked at the provider\"; RFC 7009 §2",
+        tier: Tier::Both,
+    },
+    judgement: credentials::left_alive,
+};
 
-impl Check for UnusedAfterDisconnect {
-    fn rule(&self) -> &'static Rule {
-        &Rule {
-            id: UNUSED_AFTER_DISCONNECT,
-            summary: "once the connection shows revoked, no token of its grant is presented to the provider again (no refresh, no API or MCP call)",
-            enforces: "target-contract.md §4: \"disconnects: credentials deleted at once\"; oauth-flow.md, Disconnecting: \"Sessions that try to use the connector after that point receive a tool error\"",
-            tier: Tier::Both,
-        }
+pub static UNUSED_AFTER_DISCONNECT_CHECK: AfterDisconnect = AfterDisconnect {
+    rule: Rule {
+        id: UNUSED_AFTER_DISCONNECT,
+        summary: "once the connection shows revoked, no token of its grant is presented to the provider again (no refresh, no API or MCP call)",
+        enforces: "target-contract.md §4: \"disconnects: credentials deleted at once\"; oauth-flow.md, Disconnecting: \"Sessions that try to use the connector after that point receive a tool error\"",
+        tier: Tier::Both,
+    },
+    judgement: credentials::used_after,
+};
+
+impl Check for AfterDisconnect {
+    fn rule(&self) -> &Rule {
+        &self.rule
     }
+
     fn reads_provider_log(&self) -> bool {
         true
     }
@@ -57,7 +54,7 @@ impl Check for UnusedAfterDisconnect {
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
-        credentials::used_after(
+        (self.judgement)(
             &run.observation.grants,
             &run.observation.provider_requests,
             &disconnects(run.observation),

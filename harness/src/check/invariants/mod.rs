@@ -79,7 +79,8 @@ pub struct Run<'a> {
 
 /// A check of a browser run: its rule, when it can be exercised, and its judgement.
 pub trait Check: Sync {
-    fn rule(&self) -> &'static Rule;
+    /// The check's rule (a check of the catalogue is a static, so its rule is too).
+    fn rule(&self) -> &Rule;
 
     /// It reads the fake provider's request log, which a real provider does not give: against
     /// one it is not applicable.
