@@ -4,7 +4,7 @@
 //! reference, and only there, its method says so; the handlers ask through `hooks.rs`.
 
 use crate::db::{ConnectionRecord, Database};
-use crate::deviation::{Behaviour, ScriptEdit, TOKEN_STYLESHEET_PATH};
+use crate::deviation::{Behaviour, ScriptEdit, TOKEN_STYLESHEET_PATH, without_parameters};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -404,17 +404,6 @@ impl Deviant {
     }
 }
 
-/// The URL without the query parameters `drop` selects.
-fn without(mut url: url::Url, drop: impl Fn(&str) -> bool) -> url::Url {
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !drop(k))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(kept);
-    url
-}
-
 impl Behaviour for Deviant {
     fn name(&self) -> Option<String> {
         Some(self.defect.name())
@@ -449,7 +438,7 @@ impl Behaviour for Deviant {
             url.query_pairs_mut().append_pair("login_hint", session_id);
         }
         if self.is(Defect::NoPkce) {
-            url = without(url, |k| k.starts_with("code_challenge"));
+            url = without_parameters(url, |k| k.starts_with("code_challenge"));
         }
         url
     }

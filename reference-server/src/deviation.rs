@@ -172,6 +172,18 @@ pub trait Behaviour: Send + Sync {
     }
 }
 
+/// The URL without the query parameters `drop` selects (what a deviation leaves out of a
+/// request: the PKCE challenge, the resource).
+pub fn without_parameters(mut url: url::Url, drop: impl Fn(&str) -> bool) -> url::Url {
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !drop(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept);
+    url
+}
+
 /// The reference behaviour: every default.
 pub struct Reference;
 

@@ -229,12 +229,7 @@ pub fn retry_without_resource(
     {
         return Ok(None);
     }
-    let mut url = begin()?;
-    let kept: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| k != "resource")
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(kept);
-    Ok(Some(url))
+    Ok(Some(crate::deviation::without_parameters(begin()?, |k| {
+        k == "resource"
+    })))
 }
