@@ -373,10 +373,10 @@ fn absorb(
                 let text = event.params["text"].as_str().unwrap_or("").to_owned();
                 let at_ms = time_of(&event.params);
                 if let Some(json) = text.strip_prefix(MARKER) {
-                    let doc = serde_json::from_str::<Value>(json)
-                        .ok()
-                        .and_then(|v| v["doc"].as_str().map(str::to_owned));
-                    match serde_json::from_str::<Event>(json) {
+                    // Read once: the document's id, then the typed report.
+                    let value = serde_json::from_str::<Value>(json).unwrap_or(Value::Null);
+                    let doc = value["doc"].as_str().map(str::to_owned);
+                    match serde_json::from_value::<Event>(value) {
                         Ok(event) => {
                             // A document announces itself twice; keep the first that arrived.
                             let repeated = matches!(event, Event::Document { .. })
