@@ -17,11 +17,9 @@ pub fn client(state: &AppState, org: &str, name: &str) -> AppResult<Option<Arc<C
     if let Some(client) = state.connectors().iter().find(|c| c.settings.name == name) {
         return Ok(Some(client.clone()));
     }
-    let Some(stored) = state.db().mcp_client(org, name)? else {
+    let Some(settings) = stored_client(state, org, name)? else {
         return Ok(None);
     };
-    let settings: crate::settings::ConnectorSettings = serde_json::from_str(&stored)
-        .map_err(|e| anyhow::anyhow!("stored MCP client of {name}: {e}"))?;
     Ok(Some(Arc::new(ConnectorClient::new(
         settings,
         &state.redirect_uri(),
@@ -29,7 +27,21 @@ pub fn client(state: &AppState, org: &str, name: &str) -> AppResult<Option<Arc<C
     )?)))
 }
 
-/// As [`AppState::client`], finding and registering an MCP connector's client first if the
+/// The client an org registered with an MCP connector's authorization server, as stored.
+fn stored_client(
+    state: &AppState,
+    org: &str,
+    name: &str,
+) -> AppResult<Option<crate::settings::ConnectorSettings>> {
+    let Some(stored) = state.db().mcp_client(org, name)? else {
+        return Ok(None);
+    };
+    let settings = serde_json::from_str(&stored)
+        .map_err(|e| anyhow::anyhow!("stored MCP client of {name}: {e}"))?;
+    Ok(Some(settings))
+}
+
+/// As [`client`], finding and registering an MCP connector's client first if the
 /// org has none (`crate::mcp`): `Err` says, in words safe to show, why it could not.
 pub async fn client_or_register(
     state: &AppState,
@@ -115,11 +127,9 @@ pub async fn forget_client_if_moved(state: &AppState, org: &str, name: &str) -> 
     let Some(server_url) = state.mcp_server_url(name) else {
         return Ok(());
     };
-    let Some(stored) = state.db().mcp_client(org, name)? else {
+    let Some(stored) = stored_client(state, org, name)? else {
         return Ok(());
     };
-    let stored: crate::settings::ConnectorSettings = serde_json::from_str(&stored)
-        .map_err(|e| anyhow::anyhow!("stored MCP client of {name}: {e}"))?;
     if let Ok(found) = crate::mcp::discover(state.http(), &server_url).await
         && stored.issuer.as_deref() != Some(found.issuer.as_str())
     {

@@ -19,16 +19,11 @@ pub fn junit(results: &[ScenarioResult]) -> String {
     let engines: std::collections::BTreeSet<&str> =
         results.iter().map(|r| r.engine.as_str()).collect();
     for engine in engines {
+        let runs: Vec<&ScenarioResult> = results.iter().filter(|r| r.engine == engine).collect();
         let mut suite = TestSuite::new(engine);
-        for result in results.iter().filter(|r| r.engine == engine) {
-            suite.add_test_case(test_case(result));
-        }
+        suite.add_test_cases(runs.iter().map(|r| test_case(r)));
         suite.set_time(Duration::from_millis(
-            results
-                .iter()
-                .filter(|r| r.engine == engine)
-                .map(|r| r.duration_ms)
-                .sum(),
+            runs.iter().map(|r| r.duration_ms).sum(),
         ));
         report.add_test_suite(suite);
     }
