@@ -111,6 +111,9 @@ enum Command {
         scenario: String,
         #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
         seed: u64,
+        /// Rows of the matrix at a time, each with a browser session and servers of its own.
+        #[arg(short = 'j', long, default_value_t = 2)]
+        jobs: usize,
         /// Write an HTML report of every run of the matrix into this folder (index.html).
         #[arg(long)]
         html: Option<PathBuf>,
@@ -345,16 +348,20 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             full,
             scenario,
             seed,
+            jobs,
             html,
         } => {
             let holds = harness::run::defects::against_server(
                 &server,
-                defects,
-                variants,
-                full,
-                &scenario,
-                seed,
-                html.as_deref(),
+                harness::run::defects::MatrixRequest {
+                    defects,
+                    variants,
+                    full,
+                    scenario,
+                    seed,
+                    jobs,
+                    html,
+                },
             )
             .await?;
             Ok(if holds {

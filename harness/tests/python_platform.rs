@@ -11,11 +11,14 @@ mod support;
 
 use harness::check::verdict::ScenarioResult;
 use harness::run::options::RunOptions;
+use harness::run::pool::SessionPool;
 use harness::run::spawned::{ServerFlags, SpawnedPlatform, run_on};
+use harness::run::suite::Console;
 use harness::scenario::{Outcome, PlatformConfig};
 use reference_server::OpenerPolicy;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 fn spawn_python_platform(flags: &ServerFlags<'_>) -> anyhow::Result<Child> {
     let script =
@@ -74,13 +77,16 @@ fn passes_every_scenario(opener_policy: OpenerPolicy, not_passing: &[(&str, Outc
         artifacts: scratch.path().to_owned(),
         ..RunOptions::default()
     };
-    let results: Vec<ScenarioResult> = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap()
-        .block_on(run_on(&platform, "*", &options))
         .unwrap();
+    let pool = Arc::new(SessionPool::new(None, true));
+    let results: Vec<ScenarioResult> = runtime
+        .block_on(run_on(&platform, "*", &options, &pool, &Console))
+        .unwrap();
+    runtime.block_on(pool.close_all());
     let every = harness::scenario::discover(&harness::scenario::default_root(), "*").unwrap();
     assert_eq!(results.len(), every.len());
     let unexpected: Vec<String> = results

@@ -6,9 +6,13 @@
 //! to register; the harness drives it through `--target`, as a team drives its deployment.
 
 use crate::run::options::RunOptions;
+use crate::run::pool::SessionPool;
 use crate::run::spawned::{Spawn, SpawnedPlatform, run_on};
+use crate::run::suite::Quiet;
 use crate::scenario::PlatformConfig;
+use futures_util::StreamExt;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// Which side of the matrix a platform is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +31,9 @@ pub struct Subject {
     pub names: Vec<String>,
     /// The scenarios (`--scenario` globs, comma-separated).
     pub scenarios: String,
+    /// Only shard `k` of `n` of them (`--shard k/n`), so one subject's many scenarios can run
+    /// as `n` rows at once, each against servers of its own.
+    pub shard: Option<(usize, usize)>,
 }
 
 impl Subject {
@@ -35,6 +42,7 @@ impl Subject {
             side: Side::Defect,
             names: vec![name.to_owned()],
             scenarios: scenarios.to_owned(),
+            shard: None,
         }
     }
 
@@ -43,16 +51,35 @@ impl Subject {
             side: Side::Variant,
             names: names.iter().map(|n| (*n).to_owned()).collect(),
             scenarios: scenarios.to_owned(),
+            shard: None,
         }
     }
 
-    /// `defect x`, `variant y`, or `variants a+b+...`.
+    /// This subject as `n` rows, each with a shard of its scenarios (rows of the matrix run
+    /// at once; one subject's scenarios against one server run one at a time).
+    pub fn in_shards(self, n: usize) -> Vec<Subject> {
+        if n <= 1 {
+            return vec![self];
+        }
+        (1..=n)
+            .map(|k| Subject {
+                shard: Some((k, n)),
+                ..self.clone()
+            })
+            .collect()
+    }
+
+    /// `defect x`, `variant y`, or `variants a+b+...`, and the shard if any.
     pub fn label(&self) -> String {
-        match (self.side, self.names.len()) {
+        let label = match (self.side, self.names.len()) {
             (Side::Defect, _) => format!("defect {}", self.names.join("+")),
             (Side::Variant, 1) => format!("variant {}", self.names[0]),
             (Side::Variant, n) if n == VARIANT_SCENARIOS.len() => "all variants at once".into(),
             (Side::Variant, _) => format!("variants {}", self.names.join("+")),
+        };
+        match self.shard {
+            Some((k, n)) => format!("{label} (shard {k}/{n})"),
+            None => label,
         }
     }
 }
@@ -351,74 +378,107 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 26] = [
 ];
 
 /// Runs each subject's scenarios against its own server and provider, in Chromium
-/// ([`run_on`]: one server per configuration the cases need).
+/// ([`run_on`]: one server per configuration the cases need), `base.jobs` subjects at a time
+/// on one pool of browser sessions. Each row is printed when it ends; the rows come back in
+/// the order of `subjects`.
 pub async fn matrix(
     subjects: &[Subject],
     spawn: Spawn<'_>,
     base: &RunOptions,
 ) -> anyhow::Result<Vec<MatrixRow>> {
-    let mut rows = Vec::new();
-    for subject in subjects {
-        println!("--- {}", subject.label());
-        let names: Vec<reference_server::Variant> = match subject.side {
-            Side::Defect => Vec::new(),
-            Side::Variant => subject
-                .names
-                .iter()
-                .map(|name| reference_server::Variant::parse(name))
-                .collect::<anyhow::Result<_>>()?,
-        };
-        // What the subject's server is configured as where a case leaves it open: the opener
-        // policy its variants choose, declared as a team declares its deployment's (a step
-        // that configuration cannot play is then a precondition, not a failure).
-        let platform = SpawnedPlatform {
-            label: subject.label(),
-            defect: (subject.side == Side::Defect).then(|| subject.names[0].clone()),
-            variants: match subject.side {
-                Side::Defect => Vec::new(),
-                Side::Variant => subject.names.clone(),
-            },
-            declared: PlatformConfig {
-                opener_policy: reference_server::Variant::combined(&names).opener_policy,
-                mcp_connector: true,
-                embeddable: false,
-            },
-            spawn,
-        };
-        let options = RunOptions {
-            // A variant must pass every scenario: never stop early.
-            fail_fast: base.fail_fast && subject.side == Side::Defect,
-            ..base.clone()
-        };
-        let results = run_on(&platform, &subject.scenarios, &options).await?;
-        let failed = results
+    let pool = Arc::new(SessionPool::new(base.webdriver.clone(), base.reuse_session));
+    // Unordered: a row that waits out an answer budget holds one slot, not the rows behind it.
+    let mut rows: Vec<(usize, anyhow::Result<MatrixRow>)> =
+        futures_util::stream::iter(subjects.iter().enumerate().map(|(at, subject)| {
+            let pool = &pool;
+            async move { (at, matrix_row(subject, spawn, base, pool).await) }
+        }))
+        .buffer_unordered(base.jobs.max(1))
+        .collect()
+        .await;
+    rows.sort_by_key(|(at, _)| *at);
+    pool.close_all().await;
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
+/// One subject's row: its servers, its scenarios, what failed and which checks fired.
+async fn matrix_row(
+    subject: &Subject,
+    spawn: Spawn<'_>,
+    base: &RunOptions,
+    pool: &Arc<SessionPool>,
+) -> anyhow::Result<MatrixRow> {
+    let names: Vec<reference_server::Variant> = match subject.side {
+        Side::Defect => Vec::new(),
+        Side::Variant => subject
+            .names
             .iter()
-            .filter(|r| !r.as_expected())
-            .map(|r| {
-                // A flaky run's checks are those its failed attempts fired.
-                let mut checks: Vec<String> = r
-                    .attempts
-                    .iter()
-                    .flat_map(|a| &a.violations)
-                    .chain(&r.violations)
-                    .map(|v| v.invariant.clone())
-                    .collect();
-                checks.dedup();
-                (r.scenario.clone(), checks)
-            })
-            .collect();
-        rows.push(MatrixRow {
-            subject: subject.clone(),
-            failed,
-            outcomes: results
-                .iter()
-                .map(|r| (r.scenario.clone(), r.outcome))
-                .collect(),
-            scenarios: results.len(),
-            results,
-        });
+            .map(|name| reference_server::Variant::parse(name))
+            .collect::<anyhow::Result<_>>()?,
+    };
+    // What the subject's server is configured as where a case leaves it open: the opener
+    // policy its variants choose, declared as a team declares its deployment's (a step
+    // that configuration cannot play is then a precondition, not a failure).
+    let platform = SpawnedPlatform {
+        label: subject.label(),
+        defect: (subject.side == Side::Defect).then(|| subject.names[0].clone()),
+        variants: match subject.side {
+            Side::Defect => Vec::new(),
+            Side::Variant => subject.names.clone(),
+        },
+        declared: PlatformConfig {
+            opener_policy: reference_server::Variant::combined(&names).opener_policy,
+            mcp_connector: true,
+            embeddable: false,
+        },
+        spawn,
+    };
+    let options = RunOptions {
+        // A variant must pass every scenario: never stop early.
+        fail_fast: base.fail_fast && subject.side == Side::Defect,
+        shard: subject.shard,
+        ..base.clone()
+    };
+    let results = run_on(&platform, &subject.scenarios, &options, pool, &Quiet).await?;
+    // Printed whole, so rows that run at once do not interleave.
+    let mut told = format!("--- {}\n", subject.label());
+    for (done, result) in results.iter().enumerate() {
+        let _ = writeln!(
+            told,
+            "{}",
+            crate::report::console_line(done + 1, results.len(), result)
+        );
+        if subject.side == Side::Variant && !result.as_expected() {
+            told.push_str(&crate::report::failure_details(result));
+        }
     }
-    Ok(rows)
+    print!("{told}");
+    let failed = results
+        .iter()
+        .filter(|r| !r.as_expected())
+        .map(|r| {
+            // A flaky run's checks are those its failed attempts fired.
+            let mut checks: Vec<String> = r
+                .attempts
+                .iter()
+                .flat_map(|a| &a.violations)
+                .chain(&r.violations)
+                .map(|v| v.invariant.clone())
+                .collect();
+            checks.dedup();
+            (r.scenario.clone(), checks)
+        })
+        .collect();
+    Ok(MatrixRow {
+        subject: subject.clone(),
+        failed,
+        outcomes: results
+            .iter()
+            .map(|r| (r.scenario.clone(), r.outcome))
+            .collect(),
+        scenarios: results.len(),
+        results,
+    })
 }
 
 /// Every defect of the catalogue, what it breaks, and the scenario and check that catch it
@@ -475,18 +535,39 @@ pub fn table(rows: &[MatrixRow]) -> String {
     out
 }
 
+/// What `harness defects` runs: which defects and variants (every one the server lists where
+/// both are empty), on which scenarios, how many rows at a time.
+pub struct MatrixRequest {
+    pub defects: Vec<String>,
+    pub variants: Vec<String>,
+    /// Every scenario against each defect, not only up to the first that catches it.
+    pub full: bool,
+    pub scenario: String,
+    pub seed: u64,
+    /// Rows at a time, each on a browser session of its own.
+    pub jobs: usize,
+    /// A folder for the HTML report of every run.
+    pub html: Option<std::path::PathBuf>,
+}
+
 /// `harness defects`: the matrix against the reference-server binary `server`, each defect and
 /// variant (every one it lists, unless some are named) as its own process; prints the table and
 /// says whether every row holds.
 pub async fn against_server(
     server: &std::path::Path,
-    defects: Vec<String>,
-    variants: Vec<String>,
-    full: bool,
-    scenario: &str,
-    seed: u64,
-    html: Option<&std::path::Path>,
+    request: MatrixRequest,
 ) -> anyhow::Result<bool> {
+    let MatrixRequest {
+        defects,
+        variants,
+        full,
+        scenario,
+        seed,
+        jobs,
+        html,
+    } = request;
+    let scenario = scenario.as_str();
+    let html = html.as_deref();
     let list = |flag: &str| -> anyhow::Result<Vec<String>> {
         let listed = std::process::Command::new(server)
             .arg(flag)
@@ -522,7 +603,7 @@ pub async fn against_server(
     );
     if variants.len() > 1 {
         let all: Vec<&str> = variants.iter().map(String::as_str).collect();
-        subjects.push(Subject::variants(&all, scenario));
+        subjects.extend(Subject::variants(&all, scenario).in_shards(jobs));
     }
     let spawn =
         |flags: &crate::run::spawned::ServerFlags<'_>| -> anyhow::Result<std::process::Child> {
@@ -548,6 +629,7 @@ pub async fn against_server(
     let options = crate::run::options::RunOptions {
         fail_fast: !full,
         seed,
+        jobs,
         artifacts: crate::run::options::default_artifacts().join("matrix"),
         ..RunOptions::default()
     };

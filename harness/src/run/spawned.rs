@@ -11,13 +11,15 @@
 use crate::check::verdict::ScenarioResult;
 use crate::contract::Engine;
 use crate::deployment::process::KillOnDrop;
-use crate::run::options::RunOptions;
-use crate::run::suite::{Console, run};
+use crate::run::options::{RunOptions, shard_of};
+use crate::run::pool::SessionPool;
+use crate::run::suite::{Progress, run_in};
 use crate::scenario::{PlatformConfig, discover};
 use fake_provider::{ClientRegistration, FakeProvider};
 use reference_server::{DEFAULT_CLIENTS, OpenerPolicy};
 use std::io::BufRead;
 use std::process::Child;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a spawned server is started with.
@@ -53,14 +55,23 @@ pub struct SpawnedPlatform<'a> {
 /// Runs the scenarios of `pattern` against `platform` in Chromium: one server and one fake
 /// provider per configuration the cases need (a case's `[platform]`, and what the platform
 /// declares where the case leaves it open), each case told what its server is
-/// (`RunOptions::target_platform`).
+/// (`RunOptions::target_platform`). The browser sessions come from `pool`, which the caller
+/// closes.
 pub async fn run_on(
     platform: &SpawnedPlatform<'_>,
     pattern: &str,
     base: &RunOptions,
+    pool: &Arc<SessionPool>,
+    progress: &'static dyn Progress,
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let mut groups: Vec<(PlatformConfig, Vec<String>)> = Vec::new();
     for file in discover(&base.scenarios_root, pattern)? {
+        if base
+            .shard
+            .is_some_and(|(k, n)| shard_of(&file.id.0, n) != k)
+        {
+            continue;
+        }
         let configuration = configured(&file.scenario.platform, &platform.declared);
         match groups.iter_mut().find(|(c, _)| *c == configuration) {
             Some((_, ids)) => ids.push(file.id.0),
@@ -69,7 +80,17 @@ pub async fn run_on(
     }
     let mut results = Vec::new();
     for (configuration, ids) in &groups {
-        results.extend(run_configured(platform, configuration, &ids.join(","), base).await?);
+        results.extend(
+            run_configured(
+                platform,
+                configuration,
+                &ids.join(","),
+                base,
+                pool,
+                progress,
+            )
+            .await?,
+        );
     }
     Ok(results)
 }
@@ -93,6 +114,8 @@ async fn run_configured(
     configuration: &PlatformConfig,
     pattern: &str,
     base: &RunOptions,
+    pool: &Arc<SessionPool>,
+    progress: &'static dyn Progress,
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let provider = FakeProvider::builder().seed(base.seed).start().await?;
     let provider_url = provider.public_url().to_string();
@@ -122,7 +145,7 @@ async fn run_configured(
         run_id: platform.label.replace(' ', "-"),
         ..base.clone()
     };
-    Ok(run(&options, &Console).await?.0)
+    Ok(run_in(&options, pool.clone(), progress).await?.0)
 }
 
 /// Reads the server's URL and redirect URI from its first lines of output (20 s at most),

@@ -108,7 +108,10 @@ pub struct Suite {
     expectations: Option<Expectations>,
     /// The deployment under test; `None` starts the embedded reference server per scenario.
     remote: Option<Target>,
-    pub pool: SessionPool,
+    pub pool: Arc<SessionPool>,
+    /// Whether the pool is this suite's own, closed when it has run (else its owner's: the
+    /// defect matrix lends one pool to all its rows).
+    owns_pool: bool,
     /// Two WebKitGTK sessions at once disturb each other's window and script commands now
     /// and then: WebKit scenarios run one at a time.
     webkit: tokio::sync::Mutex<()>,
@@ -118,6 +121,21 @@ pub struct Suite {
 impl Suite {
     /// Checks the options, reaches the target and reads the baseline.
     pub async fn prepare(options: RunOptions) -> anyhow::Result<Suite> {
+        let pool = Arc::new(SessionPool::new(
+            options.webdriver.clone(),
+            options.reuse_session,
+        ));
+        let mut suite = Self::prepare_with(options, pool).await?;
+        suite.owns_pool = true;
+        Ok(suite)
+    }
+
+    /// A suite whose scenarios take their browser sessions from `pool`, which outlives it:
+    /// the defect matrix runs many suites (a server each) on the same browsers.
+    pub async fn prepare_with(
+        options: RunOptions,
+        pool: Arc<SessionPool>,
+    ) -> anyhow::Result<Suite> {
         if options.accept && options.target.is_some() {
             anyhow::bail!(
                 "--accept writes snapshots from the embedded reference server only; drop --target to accept"
@@ -176,7 +194,8 @@ impl Suite {
             None => None,
         };
         Ok(Suite {
-            pool: SessionPool::new(options.webdriver.clone(), options.reuse_session),
+            pool,
+            owns_pool: false,
             options,
             expectations,
             remote,
@@ -400,7 +419,9 @@ impl Suite {
         for worker in workers {
             outcome.push(worker.await.context("a worker panicked"));
         }
-        self.pool.close_all().await;
+        if self.owns_pool {
+            self.pool.close_all().await;
+        }
         let mut results = Vec::new();
         for worker in outcome {
             results.extend(worker??);
@@ -419,6 +440,23 @@ pub async fn run(
     progress: &'static dyn Progress,
 ) -> anyhow::Result<(Vec<ScenarioResult>, Arc<Suite>)> {
     let suite = Arc::new(Suite::prepare(options.clone()).await?);
+    run_suite(suite, progress).await
+}
+
+/// [`run`], its browser sessions taken from `pool` and left there for the pool's owner.
+pub async fn run_in(
+    options: &RunOptions,
+    pool: Arc<SessionPool>,
+    progress: &'static dyn Progress,
+) -> anyhow::Result<(Vec<ScenarioResult>, Arc<Suite>)> {
+    let suite = Arc::new(Suite::prepare_with(options.clone(), pool).await?);
+    run_suite(suite, progress).await
+}
+
+async fn run_suite(
+    suite: Arc<Suite>,
+    progress: &'static dyn Progress,
+) -> anyhow::Result<(Vec<ScenarioResult>, Arc<Suite>)> {
     let jobs = suite.plan()?;
     let results = suite.run(jobs, progress).await?;
     Ok((results, suite))
