@@ -148,3 +148,87 @@ async fn an_mcp_client_finds_its_way_from_the_servers_challenge_over_http() {
     let client: serde_json::Value = registered.json().await.unwrap();
     assert!(client["client_id"].as_str().unwrap().starts_with("dcr_"));
 }
+
+#[tokio::test]
+async fn moving_the_clock_ahead_expires_a_token_without_waiting_and_the_log_keeps_real_time() {
+    let provider = FakeProvider::builder()
+        .client(ClientRegistration::new(
+            "files-client",
+            "files-secret-value",
+            REDIRECT,
+        ))
+        .faults(Faults::none().token_lifetime(std::time::Duration::from_secs(60)))
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let verifier = "v".repeat(43);
+    let mut url = provider.authorize_url();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", "files-client")
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("state", "s1")
+        .append_pair("scope", "files.read")
+        .append_pair("code_challenge", &pkce_challenge(&verifier))
+        .append_pair("code_challenge_method", "S256");
+    let html = http.get(url).send().await.unwrap().text().await.unwrap();
+    let request = fake_provider::consent_request_id(&html).unwrap();
+    let redirect = http
+        .post(provider.public_url().join("consent").unwrap())
+        .form(&[("request", request), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap();
+    let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let tokens: serde_json::Value = http
+        .post(provider.token_url())
+        .basic_auth("files-client", Some("files-secret-value"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let files = provider.public_url().join("api/files").unwrap();
+    let call = || http.get(files.clone()).bearer_auth(&access).send();
+    assert_eq!(call().await.unwrap().status(), 200);
+
+    let clock = provider.public_url().join("_admin/clock").unwrap();
+    let refused = http
+        .post(clock.clone())
+        .body("{\"advance\": 1}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("advance_ms"));
+    let moved = http
+        .post(clock)
+        .body("{\"advance_ms\": 61000}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    assert_eq!(call().await.unwrap().status(), 401);
+
+    // The log's times are the time that really passed: well under the minute moved ahead.
+    let log = provider.rules().request_log();
+    assert!(log.last().unwrap().at_ms < 60_000, "{:?}", log.last());
+}

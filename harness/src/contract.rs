@@ -27,6 +27,9 @@ pub struct Identity {
 
 /// Development sign-in: `GET /dev/login?user=&org=&next=` (contract §3).
 pub const LOGIN_PATH: &str = "/dev/login";
+/// Moves the platform's clock ahead: `POST` JSON `{"advance_ms": N}` (virtual time; a
+/// deployment without it has its pauses waited for real).
+pub const CLOCK_PATH: &str = "/dev/clock";
 /// The callback page the platform's redirect URI ends on (the spec's path, contract §4).
 pub const CALLBACK_PATH: &str = "/auth/connector-callback";
 /// The BroadcastChannel the callback posts on.
@@ -35,8 +38,9 @@ pub const CHANNEL_NAME: &str = "alumia-connector-oauth";
 pub const STORAGE_KEY: &str = "alumia:connector-oauth";
 
 /// Path templates, as `docs/target-contract.md` spells them (the test reads these).
-pub const PATH_TEMPLATES: [&str; 6] = [
+pub const PATH_TEMPLATES: [&str; 7] = [
     LOGIN_PATH,
+    CLOCK_PATH,
     "/{org}/chat/{chat}",
     "/{org}/connectors",
     CALLBACK_PATH,

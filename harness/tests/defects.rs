@@ -178,6 +178,34 @@ fn every_variant_passes_where_it_differs_and_all_at_once_pass_every_scenario() {
             row.subject.label()
         );
     }
+    // Virtual time: a server with `/dev/clock` had its pauses on the servers' clocks skipped;
+    // the one without had them waited for real, each said in a note.
+    for row in &rows[..rows.len() - 2] {
+        let noted: Vec<&str> = row
+            .results
+            .iter()
+            .filter(|r| !r.notes.is_empty())
+            .map(|r| r.scenario.as_str())
+            .collect();
+        if row.subject.names == ["no-dev-clock"] {
+            assert_eq!(
+                noted.len(),
+                row.results.len(),
+                "{}: {noted:?}",
+                row.subject.label()
+            );
+            for result in &row.results {
+                assert!(
+                    result.notes[0].contains("waited for real")
+                        && result.notes[0].contains("/dev/clock"),
+                    "{:?}",
+                    result.notes
+                );
+            }
+        } else {
+            assert!(noted.is_empty(), "{}: {noted:?}", row.subject.label());
+        }
+    }
     // All variants at once, in two shards: together every scenario, once.
     let shards = &rows[rows.len() - 2..];
     let mut ran: Vec<&str> = shards

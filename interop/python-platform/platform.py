@@ -45,8 +45,13 @@ DOCUMENT_PATH = "/oauth/client.json"
 CALLBACK_PATH = "/auth/connector-callback"
 
 
+# How far POST /dev/clock moved this platform's clock ahead (virtual time). It judges no
+# token's expiry by it (it refreshes after a 401), so only its timestamps move.
+CLOCK_AHEAD_MS = [0]
+
+
 def now_ms():
-    return int(time.time() * 1000)
+    return int(time.time() * 1000) + CLOCK_AHEAD_MS[0]
 
 
 def token(prefix, size=18):
@@ -840,6 +845,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if platform.config.embeddable:
                 attributes = "Path=/; HttpOnly; SameSite=None; Secure; Partitioned"
             return self.found(next_, [("Set-Cookie", "%s=%s; %s" % (COOKIE, session, attributes))])
+        if method == "POST" and path == "/dev/clock":
+            advance = self.body_json().get("advance_ms")
+            if not isinstance(advance, int) or isinstance(advance, bool) or advance < 0:
+                return self.json(400, {"error": "send {\"advance_ms\": N}"})
+            CLOCK_AHEAD_MS[0] += advance
+            return self.json(200, {"now_ms": now_ms()})
         if method == "GET" and parts[0] == "static" and len(parts) == 2:
             name = parts[1]
             extension = os.path.splitext(name)[1]

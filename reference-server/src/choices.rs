@@ -169,6 +169,8 @@ pub struct Choices {
     pub session_cookie_attributes: &'static str,
     /// `/dev/login` goes through one more of the platform's own pages before `next`.
     pub login_hop: bool,
+    /// `POST /dev/clock` moves the platform's clock ahead (virtual time).
+    pub dev_clock: bool,
     pub wording: Wording,
     /// The status API answers with more fields than the contract names.
     pub status_extra_fields: bool,
@@ -226,6 +228,7 @@ impl Choices {
             session_cookie: crate::SESSION_COOKIE,
             session_cookie_attributes: "Path=/; HttpOnly; SameSite=Lax",
             login_hop: false,
+            dev_clock: true,
             wording: Wording::Reference,
             status_extra_fields: false,
             callback_markup: false,
@@ -259,6 +262,7 @@ impl Choices {
             session_cookie,
             session_cookie_attributes,
             login_hop,
+            dev_clock,
             wording,
             status_extra_fields,
             callback_markup,

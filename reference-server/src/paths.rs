@@ -8,6 +8,8 @@
 //! ```
 
 pub const LOGIN: &str = "/dev/login";
+/// Moves the platform's clock ahead (`{"advance_ms": N}`), instead of waiting out a lifetime.
+pub const CLOCK: &str = "/dev/clock";
 pub const CONNECTORS_PAGE: &str = "/{org}/connectors";
 pub const CONNECT: &str = "/{org}/connectors/{connector}/connect";
 pub const CHAT_PAGE: &str = "/{org}/chat/{chat}";

@@ -80,10 +80,13 @@ pub enum Variant {
     TestsNewConnection,
     /// A step-up reconnect revokes the replaced grant at the provider.
     RevokesReplacedGrant,
+    /// No `/dev/clock` (the target contract makes it optional): a pause on the servers'
+    /// clocks is waited for real, and the run says so.
+    NoDevClock,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 26] = [
+    pub const ALL: [Variant; 27] = [
         Variant::MessageWording,
         Variant::NoCallbackMessage,
         Variant::ConnectPath,
@@ -110,6 +113,7 @@ impl Variant {
         Variant::SkipsExpiredFreshToken,
         Variant::TestsNewConnection,
         Variant::RevokesReplacedGrant,
+        Variant::NoDevClock,
     ];
 
     pub fn name(self) -> String {
@@ -281,6 +285,10 @@ impl Variant {
             },
             Variant::LoginHop => Choices {
                 login_hop: true,
+                ..reference
+            },
+            Variant::NoDevClock => Choices {
+                dev_clock: false,
                 ..reference
             },
             Variant::OpenWithoutTarget => Choices {

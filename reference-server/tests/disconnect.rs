@@ -200,8 +200,27 @@ async fn an_expired_access_token_is_refreshed_before_the_tool_call() {
     let stack = stack(Faults::none().token_lifetime(std::time::Duration::from_secs(3600))).await;
     let browser = Browser::new(&stack);
     connected(&stack, &browser).await;
-    // An hour later on the platform's clock, without waiting for it.
-    stack.clock.advance(std::time::Duration::from_secs(3601));
+    // An hour later on the platform's clock, without waiting for it: through `/dev/clock`,
+    // as the harness moves a deployment's clock (a body it does not read is refused).
+    let clock = stack.app_url.join("dev/clock").unwrap();
+    let http = reqwest::Client::new();
+    let refused = http
+        .post(clock.clone())
+        .json(&serde_json::json!({ "ms": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("advance_ms"));
+    let before = stack.clock.now_ms();
+    let moved = http
+        .post(clock)
+        .json(&serde_json::json!({ "advance_ms": 3_601_000 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 200);
+    assert!(stack.clock.now_ms() - before >= 3_601_000);
     let added = browser.say("acme", "c1", "list my files").await;
     assert_eq!(kinds(&added), ["text", "answer"]);
     let refreshes = stack

@@ -52,6 +52,9 @@ pub enum Endpoint {
     /// Registers a client (form: client_id, client_secret, redirect_uri), for a platform
     /// whose redirect URI is known only once it listens.
     AdminClients,
+    /// Moves the provider's clock ahead (JSON `{"advance_ms": N}`): token lifetimes and code
+    /// expiry pass without waiting. The request log keeps the time that really passed.
+    AdminClock,
     /// Browsers ask every origin for its icon on their own: answered, not a violation.
     Favicon,
     /// Authorization server metadata (RFC 8414).
@@ -67,7 +70,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint with its method and path (all but `Unmatched`).
-    pub const ROUTES: [(Endpoint, &'static str, &'static str); 18] = [
+    pub const ROUTES: [(Endpoint, &'static str, &'static str); 19] = [
         (Endpoint::Authorize, "GET", "/authorize"),
         (Endpoint::Consent, "POST", "/consent"),
         (Endpoint::Token, "POST", "/token"),
@@ -81,6 +84,7 @@ impl Endpoint {
         (Endpoint::AdminRevokeGrants, "POST", "/_admin/revoke-grants"),
         (Endpoint::AdminGrants, "GET", "/_admin/grants"),
         (Endpoint::AdminClients, "POST", "/_admin/clients"),
+        (Endpoint::AdminClock, "POST", "/_admin/clock"),
         (Endpoint::Favicon, "GET", "/favicon.ico"),
         (
             Endpoint::Metadata,
@@ -115,6 +119,7 @@ impl Endpoint {
                 | Endpoint::AdminRevokeGrants
                 | Endpoint::AdminGrants
                 | Endpoint::AdminClients
+                | Endpoint::AdminClock
                 | Endpoint::Favicon
         )
     }

@@ -186,6 +186,16 @@ struct State {
     fetcher: Fetcher,
     log: Vec<LoggedRequest>,
     violations: Vec<Violation>,
+    /// How far the clock was moved ahead (`POST /_admin/clock`): added to the time the rules
+    /// judge by, never to the time the log records.
+    clock_ahead_ms: u64,
+}
+
+/// `POST /_admin/clock`'s body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockAdvance {
+    advance_ms: u64,
 }
 
 /// The provider: shared state behind a lock, cheap to clone.
@@ -257,6 +267,7 @@ impl Provider {
             fetcher: Fetcher(Arc::new(crate::metadata_document::fetch_over_loopback)),
             log: Vec::new(),
             violations: Vec::new(),
+            clock_ahead_ms: 0,
         };
         Self {
             state: Arc::new(Mutex::new(state)),
@@ -270,14 +281,16 @@ impl Provider {
     }
 
     /// Answers one request. `now_ms` is the provider's clock (milliseconds since it started);
-    /// the front door passes wall time, a simulator passes virtual time.
+    /// the front door passes wall time, a simulator passes virtual time. The rules judge by
+    /// that clock moved ahead as `/_admin/clock` asked; the log records `now_ms` itself.
     pub fn handle(
         &self,
         endpoint: Endpoint,
         request: &ProviderRequest,
-        now_ms: u64,
+        logged_at_ms: u64,
     ) -> ProviderResponse {
         let mut state = self.lock();
+        let now_ms = logged_at_ms + state.clock_ahead_ms;
         state.handling_seq = state.log.len() as u64 + 1;
         let decision = match endpoint {
             Endpoint::Authorize => state.authorize(request, now_ms),
@@ -307,6 +320,23 @@ impl Provider {
                     )
                 }
                 Err(error) => rejected(400, "invalid_request", &format!("faults: {error}")),
+            },
+            Endpoint::AdminClock => match serde_json::from_slice::<ClockAdvance>(&request.body) {
+                Ok(ClockAdvance { advance_ms }) => {
+                    state.clock_ahead_ms += advance_ms;
+                    decided(
+                        ProviderResponse::json(
+                            200,
+                            serde_json::json!({ "ahead_ms": state.clock_ahead_ms }),
+                        ),
+                        "clock moved ahead",
+                    )
+                }
+                Err(error) => rejected(
+                    400,
+                    "invalid_request",
+                    &format!("clock: {error} (send {{\"advance_ms\": N}})"),
+                ),
             },
             Endpoint::AdminGrants => decided(
                 ProviderResponse::json(200, serde_json::to_value(state.grants(now_ms)).unwrap()),
@@ -403,7 +433,7 @@ impl Provider {
                 .collect();
             state.log.push(LoggedRequest {
                 seq,
-                at_ms: now_ms,
+                at_ms: logged_at_ms,
                 endpoint,
                 method: request.method.clone(),
                 path: request.path.clone(),
@@ -424,6 +454,11 @@ impl Provider {
     /// over loopback; the simulator asks its in-process platform).
     pub fn set_document_fetcher(&self, fetcher: DocumentFetcher) {
         self.lock().fetcher = Fetcher(fetcher);
+    }
+
+    /// Moves the clock the rules judge by ahead (as `POST /_admin/clock` does).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.lock().clock_ahead_ms += by.as_millis() as u64;
     }
 
     /// Registers one more client (for example once the platform knows its redirect URI).

@@ -57,6 +57,10 @@ pub struct ScenarioResult {
     /// A `flaky` outcome counts as expected (`--allow-flaky`).
     #[serde(default)]
     pub allow_flaky: bool,
+    /// What the run did otherwise than its file says, not part of the verdict: a pause of the
+    /// servers' clocks the target could not take, waited for real.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// One earlier attempt of a retried scenario.
@@ -91,6 +95,7 @@ impl ScenarioResult {
             known_failures: Vec::new(),
             attempts: Vec::new(),
             allow_flaky: false,
+            notes: Vec::new(),
         }
     }
 

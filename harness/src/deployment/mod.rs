@@ -13,6 +13,7 @@ use crate::scenario::PlatformConfig;
 use anyhow::{Context, bail};
 use fake_provider::{Faults, GrantState, LoggedRequest, Provider, Secret, SecretLedger, Violation};
 use std::sync::Arc;
+use std::time::Duration;
 use url::Url;
 
 /// Control of the fake provider for one run.
@@ -147,6 +148,25 @@ impl ProviderControl {
         }
     }
 
+    /// Moves the clock the provider judges lifetimes by ahead (`POST /_admin/clock`); why
+    /// not, where it cannot.
+    pub async fn advance_clock(&self, by: Duration) -> Result<(), String> {
+        match self {
+            ProviderControl::Embedded(provider) => {
+                provider.advance_clock(by);
+                Ok(())
+            }
+            ProviderControl::Remote { url, http } => {
+                let endpoint = url.join("_admin/clock").map_err(|e| e.to_string())?;
+                post_clock(http, endpoint, by).await
+            }
+            ProviderControl::Profiled { profile, .. } => Err(format!(
+                "a real provider (profile {}) keeps its own clock",
+                profile.path.display()
+            )),
+        }
+    }
+
     pub async fn revoke_all_grants(&self) -> anyhow::Result<()> {
         match self {
             ProviderControl::Embedded(provider) => {
@@ -263,8 +283,43 @@ impl Target {
         })
     }
 
+    /// Moves the platform's clock (`POST /dev/clock`, target contract §3) and the provider's
+    /// ahead by `by`, instead of waiting: both, or neither (a provider that cannot is asked
+    /// nothing of the platform), with why not.
+    pub async fn advance_clocks(&self, by: Duration) -> Result<(), String> {
+        if let Some(profile) = self.provider.profile() {
+            return Err(format!(
+                "a real provider (profile {}) keeps its own clock",
+                profile.path.display()
+            ));
+        }
+        let endpoint = crate::contract::platform_url(&self.platform, crate::contract::CLOCK_PATH);
+        post_clock(&reqwest::Client::new(), endpoint, by)
+            .await
+            .map_err(|why| format!("the platform: {why}"))?;
+        self.provider
+            .advance_clock(by)
+            .await
+            .map_err(|why| format!("the provider: {why}"))
+    }
+
     /// The target contract's sign-in URL for a test user.
     pub fn login_url(&self, user: &str, org: &str, next: &str) -> Url {
         crate::contract::login_url(&self.platform, user, org, next)
     }
+}
+
+/// `POST {"advance_ms": N}` to a clock endpoint; why not, where it is not answered with a
+/// success.
+async fn post_clock(http: &reqwest::Client, endpoint: Url, by: Duration) -> Result<(), String> {
+    let response = http
+        .post(endpoint.clone())
+        .json(&serde_json::json!({ "advance_ms": by.as_millis() as u64 }))
+        .send()
+        .await
+        .map_err(|e| format!("{endpoint} cannot be reached: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("{endpoint} answered {}", response.status()));
+    }
+    Ok(())
 }

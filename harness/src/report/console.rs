@@ -31,6 +31,9 @@ pub fn console_line(index: usize, total: usize, result: &ScenarioResult) -> Stri
 pub fn informative(result: &ScenarioResult) -> String {
     const SHOWN: usize = 12;
     let mut out = String::new();
+    for note in &result.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
     if result.informative.is_empty() {
         return out;
     }

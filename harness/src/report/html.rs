@@ -302,6 +302,13 @@ pub fn html(results: &[ScenarioResult], seed: u64) -> String {
         if !r.checks.is_empty() {
             checks_table(&mut out, r);
         }
+        for note in &r.notes {
+            let _ = write!(
+                out,
+                "<p data-testid=\"note\">Note (not part of the verdict): {}</p>",
+                escape(note)
+            );
+        }
         for known in &r.known_failures {
             let _ = write!(
                 out,

@@ -306,7 +306,7 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 43] = [
 /// For the test suite: the scenarios where each variant's difference shows (every variant
 /// also runs every scenario, all variants at once; `harness defects --full` runs each alone
 /// on every scenario).
-pub const VARIANT_SCENARIOS: [(&str, &str); 26] = [
+pub const VARIANT_SCENARIOS: [(&str, &str); 27] = [
     ("message-wording", "provider/consent-denied"),
     (
         "no-callback-message",
@@ -374,6 +374,10 @@ pub const VARIANT_SCENARIOS: [(&str, &str); 26] = [
     (
         "revokes-replaced-grant",
         "mcp/step-up-mid-session,provider/insufficient-scope-step-up",
+    ),
+    (
+        "no-dev-clock",
+        "refresh/*,mcp/client-metadata-document,mcp/refresh-names-the-resource",
     ),
 ];
 
@@ -448,6 +452,7 @@ async fn matrix_row(
             "{}",
             crate::report::console_line(done + 1, results.len(), result)
         );
+        told.push_str(&crate::report::informative(result));
         if subject.side == Side::Variant && !result.as_expected() {
             told.push_str(&crate::report::failure_details(result));
         }

@@ -79,6 +79,7 @@ pub async fn run_scenario(
             return result;
         }
     };
+    result.notes = raw.notes.clone();
     let platform_origin = target.platform.origin().ascii_serialization();
     let provider_origin = target.provider.public_url().origin().ascii_serialization();
     let verdict = invariants::check(&file.scenario, &raw.observation, &platform_origin);

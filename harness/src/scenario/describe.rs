@@ -77,7 +77,8 @@ pub fn describe_step(step: &Step) -> String {
                 .unwrap_or_default();
             format!("wait-for {name} in [{tab}]")
         }
-        Step::Pause { ms } => format!("pause {ms} ms"),
+        // The same words for either clock: to the platform and the provider the time passed.
+        Step::Pause { ms, .. } => format!("pause {ms} ms"),
         Step::ForgeSuccess { tab, chat } => {
             format!("forge-success from [{tab}] to the opener, naming [{chat}]'s connection")
         }

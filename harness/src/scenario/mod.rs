@@ -20,7 +20,7 @@ pub mod diagnose;
 pub mod reference;
 mod step;
 
-pub use step::{Condition, Decision, ForgedPayload, HostileOpens, Step};
+pub use step::{Condition, Decision, ForgedPayload, HostileOpens, PauseClock, Step};
 
 use crate::contract::Engine;
 use fake_provider::Faults;
@@ -499,7 +499,7 @@ impl Scenario {
                     "{at}: embedded = true needs a platform whose chat keeps a session in another site's frame (hint: add `embeddable = true` under [platform])"
                 ));
             }
-            if let Step::Pause { ms } = step
+            if let Step::Pause { ms, .. } = step
                 && *ms > 30_000
             {
                 return Err(format!(

@@ -31,6 +31,21 @@ pub enum Condition {
     ConsentPage,
 }
 
+/// Whose time a `pause` lets pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PauseClock {
+    /// Everyone's: the harness waits, and so do the browser's timers and both servers.
+    #[default]
+    Real,
+    /// Only the servers': the harness moves the platform's clock (`POST /dev/clock`) and the
+    /// fake provider's (`POST /_admin/clock`) ahead instead of waiting, for a pause that
+    /// waits out a token's lifetime. The browser's time does not pass, so never for a pause
+    /// whose subject is the browser (polling, a throttled tab, a page that closes itself).
+    /// A target or provider without the endpoint gets the real wait, and the run says so.
+    Servers,
+}
+
 /// One thing the user (or the world) does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "do", rename_all = "kebab-case", deny_unknown_fields)]
@@ -118,7 +133,13 @@ pub enum Step {
         tab: String,
     },
     /// Let time pass.
-    Pause { ms: u64 },
+    Pause {
+        /// How long, in milliseconds (at most 30 000).
+        ms: u64,
+        /// Whose clocks the time passes on.
+        #[serde(default)]
+        clock: PauseClock,
+    },
     /// A hostile page: the page in `tab` (another origin, such as the provider's) posts a
     /// well-formed success payload for the card's connection to its opener, the chat, with
     /// target origin `*`. The chat must confirm with its server, not trust the message.

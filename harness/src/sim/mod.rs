@@ -225,7 +225,10 @@ pub fn scenario_for(
     };
     let provider = world::faults_for(case);
     let mut steps = outcome.steps.clone();
-    steps.push(Step::Pause { ms: 5000 });
+    steps.push(Step::Pause {
+        ms: 5000,
+        clock: crate::scenario::PauseClock::Real,
+    });
     let expected: ChatExpectation = serde_json::from_value(serde_json::json!(expected_chat))
         .expect("the simulator ends a chat in a state scenario files can expect");
     Scenario {

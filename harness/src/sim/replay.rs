@@ -86,7 +86,8 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
                 unless_answered: false,
                 ..
             } if tab == "chat" => actions.push(Action::Retry),
-            Step::Pause { ms } => actions.push(Action::Wait {
+            // The simulated world has one clock: a pause of the servers' clocks is a pause.
+            Step::Pause { ms, .. } => actions.push(Action::Wait {
                 ms: (*ms).min(u64::from(u16::MAX)) as u16,
             }),
             // Waits and checks change nothing in the world; the simulator runs on after each step.

@@ -3,6 +3,7 @@
 
 mod assets;
 mod chat;
+mod clock;
 mod connections;
 mod debug;
 mod oauth;
@@ -26,6 +27,9 @@ pub fn router(state: AppState) -> Router {
     let mut routes = Router::new();
     if state.behaviour().serves_token_stylesheet() {
         routes = debug::routes(routes);
+    }
+    if choices.dev_clock {
+        routes = routes.route(paths::CLOCK, post(clock::advance));
     }
     if choices.login_hop {
         routes = routes.route(crate::choices::LOGIN_HOP_PATH, get(session::login_hop));

@@ -20,8 +20,8 @@ use crate::contract::Engine;
 use crate::deployment::Target;
 use crate::scenario::describe::describe_step;
 use crate::scenario::{
-    Activation, Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, ScenarioFile, Step,
-    StorageMode,
+    Activation, Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, PauseClock,
+    ScenarioFile, Step, StorageMode,
 };
 use anyhow::{Context, anyhow};
 use fantoccini::wd::WindowHandle;
@@ -60,6 +60,9 @@ pub struct RawRun {
     pub identity: Identity,
     /// The tabs still open at the end, by name (for screenshots when the run failed).
     pub open_tabs: Vec<(String, WindowHandle)>,
+    /// What the run did otherwise than its file says (a pause of the servers' clocks waited
+    /// for real), for the report.
+    pub notes: Vec<String>,
 }
 
 /// `(recorder)(config)` for a scenario's browser configuration and the recorder's transport.
@@ -149,6 +152,8 @@ struct Run<'a> {
     unanswered: std::sync::Mutex<Vec<String>>,
     /// Why the step just run was skipped, for its line in the trace.
     step_note: Option<String>,
+    /// What the run did otherwise than its file says, for the report (not the verdict).
+    notes: Vec<String>,
 }
 
 /// How long a WebDriver command outside a step may take before the harness stops waiting.
@@ -461,6 +466,7 @@ pub async fn run_steps(
         connect_urls,
         unanswered: std::sync::Mutex::new(Vec::new()),
         step_note: None,
+        notes: Vec::new(),
     };
     let mut step_error = None;
     for (index, step) in file.scenario.steps.iter().enumerate() {
@@ -561,6 +567,7 @@ pub async fn run_steps(
             .iter()
             .map(|(name, handle)| (name.clone(), handle.clone()))
             .collect(),
+        notes: run.notes,
     })
 }
 
@@ -646,7 +653,7 @@ fn connectors_to_learn(steps: &[Step]) -> Vec<String> {
 /// How long a step may take in all: its own waits, and a margin for the commands around them.
 fn step_budget(step: &Step) -> Duration {
     let pause = match step {
-        Step::Pause { ms }
+        Step::Pause { ms, .. }
         | Step::Consent {
             after_ms: Some(ms), ..
         } => Duration::from_millis(*ms),

@@ -122,7 +122,10 @@ impl World<'_> {
                 self.click_connect();
             }
             Action::Wait { ms } => {
-                self.steps.push(Step::Pause { ms: u64::from(ms) });
+                self.steps.push(Step::Pause {
+                    ms: u64::from(ms),
+                    clock: crate::scenario::PauseClock::Real,
+                });
                 let until = self.now() + u64::from(ms);
                 self.run_until(until);
             }

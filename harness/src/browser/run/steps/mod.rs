@@ -81,8 +81,8 @@ impl Run<'_> {
             }
             Step::WaitFor { condition, tab } => self.wait_for(condition, tab).await,
             Step::ForgeSuccess { tab, chat } => self.forge_success(tab, chat).await,
-            Step::Pause { ms } => {
-                tokio::time::sleep(Duration::from_millis(*ms)).await;
+            Step::Pause { ms, clock } => {
+                self.pause(*ms, *clock).await;
                 Ok(())
             }
             Step::OpenHostilePage {
@@ -266,5 +266,22 @@ impl Run<'_> {
             self.hostile = Some(hostile);
         }
         Ok(self.hostile.as_ref().expect("started above"))
+    }
+}
+
+impl Run<'_> {
+    /// Lets `ms` pass: on every clock, or on the servers' alone where both take it (the
+    /// browser's time does not pass); else waited for real, and noted.
+    async fn pause(&mut self, ms: u64, clock: PauseClock) {
+        let by = Duration::from_millis(ms);
+        if clock == PauseClock::Servers {
+            match self.target.advance_clocks(by).await {
+                Ok(()) => return,
+                Err(why) => self.notes.push(format!(
+                    "pause {ms} ms on the servers' clocks waited for real instead: {why} (docs/target-contract.md, virtual time)"
+                )),
+            }
+        }
+        tokio::time::sleep(by).await;
     }
 }
