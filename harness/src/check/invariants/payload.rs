@@ -50,12 +50,15 @@ impl Check for MessageAsText {
         if callbacks.is_empty() {
             return none_in_this_run("callback page");
         }
-        let markup = callbacks.iter().any(|d| {
-            d.url
-                .query_pairs()
-                .any(|(k, v)| k == "oauth_message" && v.contains('<'))
-        });
-        (!markup).then(|| "no callback message carried markup".into())
+        let with_markup = callbacks_with_markup(run.observation);
+        if with_markup.is_empty() {
+            return Some("no callback message carried markup".into());
+        }
+        // Never a pass on nothing: a page that closed before the recorder saw its text.
+        with_markup
+            .iter()
+            .all(|(_, _, texts)| texts.is_empty())
+            .then(|| "the callback page with markup closed before the recorder saw what it showed (nothing to judge)".into())
     }
 
     fn judge(&self, run: &Run) -> Vec<String> {
@@ -229,9 +232,9 @@ fn callback_urls(observation: &Observation) -> Vec<(String, url::Url)> {
         .collect()
 }
 
-/// Invariant 8: `oauth_message` is shown as text: a message with markup appears verbatim in
-/// the callback page's text, never as elements.
-fn message_as_text(observation: &Observation) -> Vec<String> {
+/// Each callback page whose `oauth_message` carries markup: its tab, the message, and every
+/// text the recorder saw it show.
+fn callbacks_with_markup(observation: &Observation) -> Vec<(String, String, Vec<&str>)> {
     let mut found = Vec::new();
     for (tab, url) in callback_urls(observation) {
         let Some(message) = url
@@ -257,11 +260,21 @@ fn message_as_text(observation: &Observation) -> Vec<String> {
                 _ => None,
             })
             .collect();
-        if texts.iter().any(|text| !text.contains(&message)) {
-            found.push(format!("tab {tab}: the callback message {message:?} was not shown as text (markup rendered)"));
-        }
+        found.push((tab, message, texts));
     }
     found
+}
+
+/// Invariant 8: `oauth_message` is shown as text: a message with markup appears verbatim in
+/// the callback page's text, never as elements.
+fn message_as_text(observation: &Observation) -> Vec<String> {
+    callbacks_with_markup(observation)
+        .into_iter()
+        .filter(|(_, message, texts)| texts.iter().any(|text| !text.contains(message.as_str())))
+        .map(|(tab, message, _)| {
+            format!("tab {tab}: the callback message {message:?} was not shown as text (markup rendered)")
+        })
+        .collect()
 }
 
 /// One callback page that loaded: where it is in the record, its tab, document and URL.
