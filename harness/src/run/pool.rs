@@ -1,8 +1,10 @@
 //! The browser sessions of one suite: a scenario takes a session of its engine and switches
 //! (an idle one, or a new one with a driver of its own) and gives it back when its run ended as
-//! expected, so the next scenario of that engine starts at once (each scenario signs in anew,
-//! with windows and storage reset; starting Firefox alone takes 2-4 s). A session whose run
-//! went wrong is closed, never lent again. `harness run` and `cargo test` share this pool.
+//! expected, or failed on a verdict about the platform with no retry to follow, so the next
+//! scenario of that engine starts at once (each scenario signs in anew, with windows and
+//! storage reset; starting Firefox alone takes 2-4 s). A session whose run hung or timed out,
+//! or that a retry follows, is closed, never lent again. `harness run`, `cargo test` and the
+//! defect matrix share this pool.
 
 use crate::browser::webdriver::{BrowserSetup, DriverProcess, Session};
 use crate::contract::Engine;

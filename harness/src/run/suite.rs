@@ -346,8 +346,13 @@ impl Suite {
             if !result.as_expected() && healthy {
                 keep_artifacts(&mut result, &artifacts.root, &lease.session).await;
             }
-            // A browser that did not behave, or hung, is not lent again.
-            if healthy && result.as_expected() {
+            // A browser that hung, or whose run a retry follows (with a fresh browser), is not
+            // lent again; nor one whose run timed out (a command may have hung). A run that
+            // failed on a verdict about the platform, every step answered, leaves the browser
+            // as a pass does (the defect matrix's rows fail so, one after another).
+            let last_attempt = attempts.len() >= options.retries;
+            let verdict_only = result.outcome == Outcome::Fail && last_attempt;
+            if healthy && (result.as_expected() || verdict_only) {
                 self.pool.give_back(lease).await;
             } else {
                 close(lease).await;
