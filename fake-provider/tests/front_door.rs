@@ -4,18 +4,23 @@ use fake_provider::{ClientRegistration, Coop, FakeProvider, Faults, pkce_challen
 
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/redirect";
 
-#[tokio::test]
-async fn the_consent_page_and_its_redirect_are_served_over_http_with_their_faults() {
-    let provider = FakeProvider::builder()
+/// A provider on loopback with one client, `files-client`, and `faults`.
+async fn files_provider(faults: Faults) -> FakeProvider {
+    FakeProvider::builder()
         .client(ClientRegistration::new(
             "files-client",
             "files-secret-value",
             REDIRECT,
         ))
-        .faults(Faults::none().coop_on_redirect(Coop::SameOrigin))
+        .faults(faults)
         .start()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_consent_page_and_its_redirect_are_served_over_http_with_their_faults() {
+    let provider = files_provider(Faults::none().coop_on_redirect(Coop::SameOrigin)).await;
     assert_eq!(provider.public_url().host_str(), Some("localhost"));
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -71,16 +76,8 @@ async fn the_consent_page_and_its_redirect_are_served_over_http_with_their_fault
 
 #[tokio::test]
 async fn a_slow_token_endpoint_answers_after_its_delay() {
-    let provider = FakeProvider::builder()
-        .client(ClientRegistration::new(
-            "files-client",
-            "files-secret-value",
-            REDIRECT,
-        ))
-        .faults(Faults::none().token_delay(std::time::Duration::from_millis(300)))
-        .start()
-        .await
-        .unwrap();
+    let provider =
+        files_provider(Faults::none().token_delay(std::time::Duration::from_millis(300))).await;
     let started = std::time::Instant::now();
     let response = reqwest::Client::new()
         .post(provider.token_url())
@@ -151,16 +148,8 @@ async fn an_mcp_client_finds_its_way_from_the_servers_challenge_over_http() {
 
 #[tokio::test]
 async fn moving_the_clock_ahead_expires_a_token_without_waiting_and_the_log_keeps_real_time() {
-    let provider = FakeProvider::builder()
-        .client(ClientRegistration::new(
-            "files-client",
-            "files-secret-value",
-            REDIRECT,
-        ))
-        .faults(Faults::none().token_lifetime(std::time::Duration::from_secs(60)))
-        .start()
-        .await
-        .unwrap();
+    let provider =
+        files_provider(Faults::none().token_lifetime(std::time::Duration::from_secs(60))).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -96,27 +96,8 @@ enum Command {
         /// exit (no server needed).
         #[arg(long)]
         list: bool,
-        /// Only these defects (default: every one the server lists, unless --variant is given).
-        #[arg(long = "defect")]
-        defects: Vec<String>,
-        /// Only these variants (default: every one the server lists, unless --defect is given).
-        #[arg(long = "variant")]
-        variants: Vec<String>,
-        /// Run every scenario against each defect (the full matrix) instead of stopping at the
-        /// first that catches it. Variants always run every scenario.
-        #[arg(long)]
-        full: bool,
-        /// Only these scenarios (globs over ids, comma-separated).
-        #[arg(long, default_value = "*")]
-        scenario: String,
-        #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
-        seed: u64,
-        /// Rows of the matrix at a time, each with a browser session and servers of its own.
-        #[arg(short = 'j', long, default_value_t = 2)]
-        jobs: usize,
-        /// Write an HTML report of every run of the matrix into this folder (index.html).
-        #[arg(long)]
-        html: Option<PathBuf>,
+        #[command(flatten)]
+        request: harness::run::defects::MatrixRequest,
     },
     /// A platform as the client the MCP conformance suite tests: starts it with a connector
     /// `notes` that is the MCP server at SERVER, plays its user in headless Chromium (sign in,
@@ -343,27 +324,9 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
         Command::Defects {
             server,
             list: _,
-            defects,
-            variants,
-            full,
-            scenario,
-            seed,
-            jobs,
-            html,
+            request,
         } => {
-            let holds = harness::run::defects::against_server(
-                &server,
-                harness::run::defects::MatrixRequest {
-                    defects,
-                    variants,
-                    full,
-                    scenario,
-                    seed,
-                    jobs,
-                    html,
-                },
-            )
-            .await?;
+            let holds = harness::run::defects::against_server(&server, request).await?;
             Ok(if holds {
                 std::process::ExitCode::SUCCESS
             } else {

@@ -542,16 +542,28 @@ pub fn table(rows: &[MatrixRow]) -> String {
 
 /// What `harness defects` runs: which defects and variants (every one the server lists where
 /// both are empty), on which scenarios, how many rows at a time.
+#[derive(Debug, clap::Args)]
 pub struct MatrixRequest {
+    /// Only these defects (default: every one the server lists, unless --variant is given).
+    #[arg(long = "defect")]
     pub defects: Vec<String>,
+    /// Only these variants (default: every one the server lists, unless --defect is given).
+    #[arg(long = "variant")]
     pub variants: Vec<String>,
-    /// Every scenario against each defect, not only up to the first that catches it.
+    /// Run every scenario against each defect (the full matrix) instead of stopping at the
+    /// first that catches it. Variants always run every scenario.
+    #[arg(long)]
     pub full: bool,
+    /// Only these scenarios (globs over ids, comma-separated).
+    #[arg(long, default_value = "*")]
     pub scenario: String,
+    #[arg(long, env = "HARNESS_SEED", default_value_t = 1)]
     pub seed: u64,
-    /// Rows at a time, each on a browser session of its own.
+    /// Rows of the matrix at a time, each with a browser session and servers of its own.
+    #[arg(short = 'j', long, default_value_t = 2)]
     pub jobs: usize,
-    /// A folder for the HTML report of every run.
+    /// Write an HTML report of every run of the matrix into this folder (index.html).
+    #[arg(long)]
     pub html: Option<std::path::PathBuf>,
 }
 
@@ -562,17 +574,14 @@ pub async fn against_server(
     server: &std::path::Path,
     request: MatrixRequest,
 ) -> anyhow::Result<bool> {
-    let MatrixRequest {
-        defects,
-        variants,
-        full,
-        scenario,
-        seed,
-        jobs,
-        html,
-    } = request;
-    let scenario = scenario.as_str();
-    let html = html.as_deref();
+    let (full, seed, jobs, scenario, html) = (
+        request.full,
+        request.seed,
+        request.jobs,
+        request.scenario.as_str(),
+        request.html.as_deref(),
+    );
+    let (defects, variants) = (request.defects, request.variants);
     let list = |flag: &str| -> anyhow::Result<Vec<String>> {
         let listed = std::process::Command::new(server)
             .arg(flag)
