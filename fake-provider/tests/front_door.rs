@@ -4,6 +4,16 @@ use fake_provider::{ClientRegistration, Coop, FakeProvider, Faults, pkce_challen
 
 const REDIRECT: &str = "http://127.0.0.1:9/oauth/redirect";
 
+/// The user allows on the consent page `html`: the provider's answer (its redirect).
+async fn allow(http: &reqwest::Client, provider: &FakeProvider, html: &str) -> reqwest::Response {
+    let request = fake_provider::consent_request_id(html).unwrap();
+    http.post(provider.public_url().join("consent").unwrap())
+        .form(&[("request", request), ("decision", "allow")])
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A provider on loopback with one client, `files-client`, and `faults`.
 async fn files_provider(faults: Faults) -> FakeProvider {
     FakeProvider::builder()
@@ -44,13 +54,7 @@ async fn the_consent_page_and_its_redirect_are_served_over_http_with_their_fault
     );
     let html = page.text().await.unwrap();
     assert!(html.contains("data-testid=\"consent-allow\""));
-    let request = fake_provider::consent_request_id(&html).unwrap();
-    let redirect = http
-        .post(provider.public_url().join("consent").unwrap())
-        .form(&[("request", request), ("decision", "allow")])
-        .send()
-        .await
-        .unwrap();
+    let redirect = allow(&http, &provider, &html).await;
     assert_eq!(redirect.status(), 302);
     assert_eq!(
         redirect.headers()["cross-origin-opener-policy"],
@@ -165,13 +169,7 @@ async fn moving_the_clock_ahead_expires_a_token_without_waiting_and_the_log_keep
         .append_pair("code_challenge", &pkce_challenge(&verifier))
         .append_pair("code_challenge_method", "S256");
     let html = http.get(url).send().await.unwrap().text().await.unwrap();
-    let request = fake_provider::consent_request_id(&html).unwrap();
-    let redirect = http
-        .post(provider.public_url().join("consent").unwrap())
-        .form(&[("request", request), ("decision", "allow")])
-        .send()
-        .await
-        .unwrap();
+    let redirect = allow(&http, &provider, &html).await;
     let location = url::Url::parse(redirect.headers()["location"].to_str().unwrap()).unwrap();
     let code = location
         .query_pairs()
