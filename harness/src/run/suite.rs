@@ -108,10 +108,9 @@ pub struct Suite {
     expectations: Option<Expectations>,
     /// The deployment under test; `None` starts the embedded reference server per scenario.
     remote: Option<Target>,
+    /// Its browser sessions: its own, or lent by the defect matrix to all its rows. Whoever
+    /// made the pool closes it.
     pub pool: Arc<SessionPool>,
-    /// Whether the pool is this suite's own, closed when it has run (else its owner's: the
-    /// defect matrix lends one pool to all its rows).
-    owns_pool: bool,
     /// Two WebKitGTK sessions at once disturb each other's window and script commands now
     /// and then: WebKit scenarios run one at a time.
     webkit: tokio::sync::Mutex<()>,
@@ -119,15 +118,13 @@ pub struct Suite {
 }
 
 impl Suite {
-    /// Checks the options, reaches the target and reads the baseline.
+    /// Checks the options, reaches the target and reads the baseline; a pool of its own.
     pub async fn prepare(options: RunOptions) -> anyhow::Result<Suite> {
         let pool = Arc::new(SessionPool::new(
             options.webdriver.clone(),
             options.reuse_session,
         ));
-        let mut suite = Self::prepare_with(options, pool).await?;
-        suite.owns_pool = true;
-        Ok(suite)
+        Self::prepare_with(options, pool).await
     }
 
     /// A suite whose scenarios take their browser sessions from `pool`, which outlives it:
@@ -195,7 +192,6 @@ impl Suite {
         };
         Ok(Suite {
             pool,
-            owns_pool: false,
             options,
             expectations,
             remote,
@@ -374,8 +370,8 @@ impl Suite {
     }
 
     /// Runs the plan, `options.jobs` scenarios at a time; returns the results in the plan's
-    /// order (the caller decides the exit status and writes the reports). The sessions are
-    /// closed at the end.
+    /// order (the caller decides the exit status and writes the reports, and closes the
+    /// pool).
     pub async fn run(
         self: &Arc<Self>,
         jobs: Vec<Job>,
@@ -424,9 +420,6 @@ impl Suite {
         for worker in workers {
             outcome.push(worker.await.context("a worker panicked"));
         }
-        if self.owns_pool {
-            self.pool.close_all().await;
-        }
         let mut results = Vec::new();
         for worker in outcome {
             results.extend(worker??);
@@ -445,7 +438,11 @@ pub async fn run(
     progress: &'static dyn Progress,
 ) -> anyhow::Result<(Vec<ScenarioResult>, Arc<Suite>)> {
     let suite = Arc::new(Suite::prepare(options.clone()).await?);
-    run_suite(suite, progress).await
+    let pool = suite.pool.clone();
+    let ran = run_suite(suite, progress).await;
+    // Every session closed (its browser quits, its driver ends), whatever the run came to.
+    pool.close_all().await;
+    ran
 }
 
 /// [`run`], its browser sessions taken from `pool` and left there for the pool's owner.
