@@ -148,6 +148,16 @@ impl ProviderControl {
         }
     }
 
+    /// Why the harness cannot move this provider's clock, where it cannot.
+    fn keeps_own_clock(&self) -> Option<String> {
+        self.profile().map(|profile| {
+            format!(
+                "a real provider (profile {}) keeps its own clock",
+                profile.path.display()
+            )
+        })
+    }
+
     /// Moves the clock the provider judges lifetimes by ahead (`POST /_admin/clock`); why
     /// not, where it cannot.
     pub async fn advance_clock(&self, by: Duration) -> Result<(), String> {
@@ -160,10 +170,9 @@ impl ProviderControl {
                 let endpoint = url.join("_admin/clock").map_err(|e| e.to_string())?;
                 post_clock(http, endpoint, by).await
             }
-            ProviderControl::Profiled { profile, .. } => Err(format!(
-                "a real provider (profile {}) keeps its own clock",
-                profile.path.display()
-            )),
+            ProviderControl::Profiled { .. } => {
+                Err(self.keeps_own_clock().expect("a real provider's reason"))
+            }
         }
     }
 
@@ -287,11 +296,8 @@ impl Target {
     /// ahead by `by`, instead of waiting: both, or neither (a provider that cannot is asked
     /// nothing of the platform), with why not.
     pub async fn advance_clocks(&self, by: Duration) -> Result<(), String> {
-        if let Some(profile) = self.provider.profile() {
-            return Err(format!(
-                "a real provider (profile {}) keeps its own clock",
-                profile.path.display()
-            ));
+        if let Some(why) = self.provider.keeps_own_clock() {
+            return Err(format!("the provider: {why}"));
         }
         let endpoint = crate::contract::platform_url(&self.platform, crate::contract::CLOCK_PATH);
         post_clock(&reqwest::Client::new(), endpoint, by)
