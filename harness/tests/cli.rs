@@ -383,6 +383,26 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
             .unwrap();
         assert_eq!(transcript["status"], "not-applicable", "{result:#}");
     }
+    // One case in two engines in one run against the same deployment: each engine signs in
+    // as an org of its own, so the second does not find the first's connection made (its
+    // card would never show a connect button).
+    if !harness::browser::webdriver::driver_available_for_tests(harness::contract::Engine::Firefox)
+    {
+        return;
+    }
+    let output = harness()
+        .args(["run", "--seed", "21", "--scenario", "channels/baseline"])
+        .args(["--engine", "chromium,firefox"])
+        .args(["--target", &platform_url])
+        .args(["--provider", &provider_url])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 #[test]

@@ -26,10 +26,12 @@ fn short_hash(parts: &[&str]) -> String {
     format!("{hash:016x}")[..10].to_owned()
 }
 
-/// The org and user a scenario runs as: derived from the seed, the scenario and a run id
-/// (empty on the embedded target, whose database is fresh each time).
-pub fn identity(seed: u64, scenario: &str, run_id: &str) -> Identity {
-    let hash = short_hash(&[&seed.to_string(), scenario, run_id]);
+/// The org and user a scenario runs as: derived from the seed, the scenario, the engine and a
+/// run id (empty on the embedded target, whose database is fresh each time). Against one
+/// deployment the same case in two engines runs as two orgs: neither finds the other's
+/// connection.
+pub fn identity(seed: u64, scenario: &str, engine: Engine, run_id: &str) -> Identity {
+    let hash = short_hash(&[&seed.to_string(), scenario, engine.name(), run_id]);
     Identity {
         org: format!("h{hash}"),
         user: format!("u{hash}"),
@@ -52,7 +54,7 @@ pub async fn run_scenario(
     artifacts: &Artifacts,
 ) -> ScenarioResult {
     let started = Instant::now();
-    let identity = identity(seed, &file.id.0, run_id);
+    let identity = identity(seed, &file.id.0, engine, run_id);
     let mut result = ScenarioResult::new(file, engine, seed);
     if session.bidi.is_none() && session.proxy.is_none() {
         result.outcome = Outcome::PreconditionFailed;
