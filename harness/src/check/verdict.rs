@@ -104,6 +104,32 @@ impl ScenarioResult {
     pub fn as_expected(&self) -> bool {
         self.outcome == self.expected || (self.outcome == Outcome::Flaky && self.allow_flaky)
     }
+
+    /// What the run violated (checks, the trace layers, a step), each id once in order; a
+    /// flaky run's failed attempts count too.
+    pub fn violated(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for violation in self
+            .attempts
+            .iter()
+            .flat_map(|a| &a.violations)
+            .chain(&self.violations)
+        {
+            if !ids.contains(&violation.invariant) {
+                ids.push(violation.invariant.clone());
+            }
+        }
+        ids
+    }
+
+    /// Of what the run violated, the checks judged after a browser run (no trace layer, no
+    /// step): what names a broken rule.
+    pub fn checks_that_fired(&self) -> Vec<String> {
+        self.violated()
+            .into_iter()
+            .filter(|id| crate::check::invariants::is_browser_check(id))
+            .collect()
+    }
 }
 
 /// What a failed run keeps, prepared before the final verdict.

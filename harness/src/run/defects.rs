@@ -5,7 +5,7 @@
 //! server runs as its own process on port 0 and says where it listens and which redirect URI
 //! to register; the harness drives it through `--target`, as a team drives its deployment.
 
-use crate::run::options::RunOptions;
+use crate::run::options::{FailFast, RunOptions};
 use crate::run::pool::SessionPool;
 use crate::run::spawned::{Spawn, SpawnedPlatform, run_on};
 use crate::run::suite::Quiet;
@@ -101,10 +101,10 @@ impl MatrixRow {
     /// A defect is caught by a named check; a variant passes every scenario.
     pub fn holds(&self) -> bool {
         match self.subject.side {
-            Side::Defect => self.failed.iter().any(|(_, checks)| {
-                checks
+            Side::Defect => self.failed.iter().any(|(_, violated)| {
+                violated
                     .iter()
-                    .any(|c| crate::check::invariants::browser_check_ids().any(|id| id == c))
+                    .any(|id| crate::check::invariants::is_browser_check(id))
             }),
             Side::Variant => self.failed.is_empty() && self.scenarios > 0,
         }
@@ -439,7 +439,10 @@ async fn matrix_row(
     };
     let options = RunOptions {
         // A variant must pass every scenario: never stop early.
-        fail_fast: base.fail_fast && subject.side == Side::Defect,
+        fail_fast: match subject.side {
+            Side::Defect => base.fail_fast,
+            Side::Variant => FailFast::Off,
+        },
         shard: subject.shard,
         ..base.clone()
     };
@@ -461,18 +464,7 @@ async fn matrix_row(
     let failed = results
         .iter()
         .filter(|r| !r.as_expected())
-        .map(|r| {
-            // A flaky run's checks are those its failed attempts fired.
-            let mut checks: Vec<String> = r
-                .attempts
-                .iter()
-                .flat_map(|a| &a.violations)
-                .chain(&r.violations)
-                .map(|v| v.invariant.clone())
-                .collect();
-            checks.dedup();
-            (r.scenario.clone(), checks)
-        })
+        .map(|r| (r.scenario.clone(), r.violated()))
         .collect();
     Ok(MatrixRow {
         subject: subject.clone(),
@@ -641,7 +633,11 @@ pub async fn against_server(
                 .spawn()?)
         };
     let options = crate::run::options::RunOptions {
-        fail_fast: !full,
+        fail_fast: if full {
+            FailFast::Off
+        } else {
+            FailFast::AtFirstCheckFailure
+        },
         seed,
         jobs,
         artifacts: crate::run::options::default_artifacts().join("matrix"),

@@ -34,8 +34,8 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Only the scenarios of shard K of N (1-based), a stable split for parallel CI jobs.
     pub shard: Option<(usize, usize)>,
-    /// Stop at the first scenario whose outcome is not the expected one.
-    pub fail_fast: bool,
+    /// Whether the run stops before its last scenario.
+    pub fail_fast: FailFast,
     /// A baseline of known failures (`--expect FILE`, see `expectations`).
     pub expectations: Option<PathBuf>,
     /// Run a scenario that is not as expected again, up to this many times, with a fresh
@@ -69,7 +69,7 @@ impl Default for RunOptions {
             reuse_session: true,
             jobs: 1,
             shard: None,
-            fail_fast: false,
+            fail_fast: FailFast::Off,
             expectations: None,
             retries: 0,
             allow_flaky: false,
@@ -222,7 +222,11 @@ impl RunArgs {
             engines: Engine::parse_list(&self.engine)?,
             jobs: self.jobs.max(1),
             shard: self.shard.as_deref().map(parse_shard).transpose()?,
-            fail_fast: self.fail_fast,
+            fail_fast: if self.fail_fast {
+                FailFast::AtFirstFailure
+            } else {
+                FailFast::Off
+            },
             seed: self.seed.unwrap_or_else(clock_seed),
             target: self.target,
             provider: self.provider,
@@ -252,5 +256,32 @@ impl RunArgs {
             html: self.html,
         };
         Ok((options, reports))
+    }
+}
+
+/// When a run stops before its last scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FailFast {
+    /// Never: every scenario runs.
+    #[default]
+    Off,
+    /// At the first scenario whose outcome is not the expected one (`--fail-fast`).
+    AtFirstFailure,
+    /// At the first scenario a check of the catalogue failed on (the defect matrix): one that
+    /// differs only in its trace or a step does not stop it, for a later scenario may name
+    /// the broken rule.
+    AtFirstCheckFailure,
+}
+
+impl FailFast {
+    /// Whether `result` stops the run.
+    pub fn stops_at(self, result: &crate::check::verdict::ScenarioResult) -> bool {
+        match self {
+            FailFast::Off => false,
+            FailFast::AtFirstFailure => !result.as_expected(),
+            FailFast::AtFirstCheckFailure => {
+                !result.as_expected() && !result.checks_that_fired().is_empty()
+            }
+        }
     }
 }

@@ -33,7 +33,7 @@ pub struct SoakRow {
 /// Runs the suite `runs` times with `options` (reports of single runs are not written).
 pub async fn soak(options: &RunOptions, runs: usize) -> anyhow::Result<Vec<SoakRow>> {
     let quiet = RunOptions {
-        fail_fast: false,
+        fail_fast: crate::run::options::FailFast::Off,
         ..options.clone()
     };
     let mut rows: BTreeMap<(String, String), SoakRow> = BTreeMap::new();

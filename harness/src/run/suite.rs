@@ -396,7 +396,7 @@ impl Suite {
                 let mut results = Vec::new();
                 let mut holds_webkit = false;
                 loop {
-                    if suite.options.fail_fast && failed.load(Ordering::SeqCst) {
+                    if failed.load(Ordering::SeqCst) {
                         break;
                     }
                     let next = next_job(
@@ -407,7 +407,7 @@ impl Suite {
                     );
                     let Some(job) = next else { break };
                     let result = suite.run_job(&job, progress).await?;
-                    if !result.as_expected() {
+                    if suite.options.fail_fast.stops_at(&result) {
                         failed.store(true, Ordering::SeqCst);
                     }
                     progress.finished(done.fetch_add(1, Ordering::SeqCst) + 1, total, &result);

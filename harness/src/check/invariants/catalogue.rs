@@ -82,6 +82,11 @@ pub fn browser_check_ids() -> impl Iterator<Item = &'static str> {
     browser_checks().map(|check| check.rule().id)
 }
 
+/// Whether `id` names a check judged after every browser run.
+pub fn is_browser_check(id: &str) -> bool {
+    browser_check_ids().any(|check| check == id)
+}
+
 /// The ids of the checks the simulator judges, in the order its reports name them.
 pub fn simulator_check_ids() -> impl Iterator<Item = &'static str> {
     rules()

@@ -23,7 +23,9 @@ mod secrets;
 mod simulator;
 mod tabs;
 
-pub use catalogue::{CATALOGUE, browser_check_ids, is_check, rule, simulator_check_ids};
+pub use catalogue::{
+    CATALOGUE, browser_check_ids, is_browser_check, is_check, rule, simulator_check_ids,
+};
 pub use chat::{CHAT_RESUMED, RESEND_ONLY_WHEN_CONNECTED, REVOCATION};
 pub use disconnect::{REVOKED_AT_PROVIDER, UNUSED_AFTER_DISCONNECT};
 pub use isolation::{
