@@ -388,14 +388,28 @@ pub fn explain(file: &ScenarioFile) -> String {
         "  normative trace: equal to snapshots/{id}.snap on every target; reference transcript: snapshots/{id}.reference.snap on the embedded target (docs/verdicts.md)",
         id = file.id
     );
-    let _ = writeln!(out, "\nChecks (id: what it asks; what it enforces):");
-    for check in browser_checks() {
-        let rule = check.rule();
+    let (in_scope, out_of_scope): (Vec<_>, Vec<_>) = browser_checks()
+        .map(|check| (check.rule(), check.out_of_scope(scenario)))
+        .partition(|(_, why_not)| why_not.is_none());
+    let _ = writeln!(
+        out,
+        "\nChecks that apply (id: what it asks; what it enforces); one that finds nothing of its kind in a run is reported not applicable, with why, never passed:"
+    );
+    for (rule, _) in in_scope {
         let _ = writeln!(
             out,
             "  - {}: {}\n      enforces {}",
             rule.id, rule.summary, rule.enforces
         );
+    }
+    if !out_of_scope.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nChecks this case leaves nothing to look at (id: why):"
+        );
+        for (rule, why_not) in out_of_scope {
+            let _ = writeln!(out, "  - {}: {}", rule.id, why_not.unwrap_or_default());
+        }
     }
     out
 }

@@ -330,3 +330,69 @@ fn the_committed_reference_of_every_step_and_field_is_the_types_own() {
         );
     }
 }
+
+/// `harness explain` leaves out a check the case gives nothing to look at: each check that can
+/// be out of scope is so in some scenario file and in scope in another (a misspelt step name
+/// or setting would make it out of scope everywhere, a check that can never fail).
+#[test]
+fn every_check_out_of_scope_somewhere_is_in_scope_in_another_scenario() {
+    let files = discover(&harness::scenario::default_root(), "*").unwrap();
+    let mut scoped = 0;
+    for check in harness::check::invariants::catalogue::browser_checks() {
+        let (out, within): (Vec<_>, Vec<_>) = files
+            .iter()
+            .partition(|file| check.out_of_scope(&file.scenario).is_some());
+        if out.is_empty() {
+            continue;
+        }
+        scoped += 1;
+        assert!(
+            !within.is_empty(),
+            "{} is out of scope in every scenario file ({}): its out_of_scope reads a step or setting no file has",
+            check.rule().id,
+            check.out_of_scope(&out[0].scenario).unwrap()
+        );
+    }
+    // revocation, refresh-single-flight, resource-consistent, registration-reused,
+    // hostile-receives-nothing, redirect-bound-to-session, org-isolation and both disconnect
+    // checks.
+    assert_eq!(
+        scoped, 9,
+        "a check gained or lost its out_of_scope: update this count"
+    );
+}
+
+/// `harness explain` lists only the checks that apply, and says why each other one does not.
+#[test]
+fn explain_lists_the_checks_that_apply_and_why_the_others_do_not() {
+    let files = discover(&harness::scenario::default_root(), "channels/baseline").unwrap();
+    let text = harness::authoring::explain(&files[0]);
+    let (apply, rest) = text
+        .split_once("Checks that apply")
+        .map(|(_, after)| {
+            after
+                .split_once("Checks this case leaves nothing to look at")
+                .unwrap()
+        })
+        .unwrap();
+    for id in ["no-secret-visible", "chat-resumed", "channels-complete"] {
+        assert!(
+            apply.contains(&format!("  - {id}: ")),
+            "{id} not listed as applying:\n{text}"
+        );
+    }
+    for (id, why) in [
+        ("registration-reused", "no MCP connector"),
+        ("org-isolation", "no probe-another-org step"),
+        ("revoked-at-provider", "no disconnect step"),
+    ] {
+        assert!(
+            !apply.contains(&format!("  - {id}: ")),
+            "{id} listed as applying:\n{text}"
+        );
+        assert!(
+            rest.contains(&format!("  - {id}: ")) && rest.contains(why),
+            "{id}:\n{text}"
+        );
+    }
+}

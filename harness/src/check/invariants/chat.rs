@@ -62,8 +62,8 @@ impl Check for Revocation {
             tier: Tier::Both,
         }
     }
-    fn not_applicable(&self, run: &Run) -> Option<String> {
-        revoked_then_asked(run.scenario)
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        revoked_then_asked(scenario)
             .is_empty()
             .then(|| "no tool call after a disconnect or a provider-side revocation".into())
     }

@@ -2,9 +2,10 @@
 //! none of them presented again (`check::credentials` reads the provider's grants; the
 //! simulator judges its flows with the same functions).
 
-use super::{Check, Rule, Run, Tier, none_in_this_run};
+use super::{Check, Rule, Run, Tier, none_in_this_run, unless_a_step};
 use crate::check::credentials;
 use crate::check::observation::Observation;
+use crate::scenario::Scenario;
 use fake_provider::{GrantState, LoggedRequest};
 
 pub const REVOKED_AT_PROVIDER: &str = "revoked-at-provider";
@@ -47,6 +48,10 @@ impl Check for AfterDisconnect {
 
     fn reads_provider_log(&self) -> bool {
         true
+    }
+
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        unless_a_step(scenario, "disconnect")
     }
 
     fn not_applicable(&self, run: &Run) -> Option<String> {

@@ -2,8 +2,9 @@
 //! origin nothing on any channel, another browser session's redirect refused, another org's
 //! connection neither shown nor changed.
 
-use super::{Check, Rule, Run, Tier, none_in_this_run, unless};
+use super::{Check, Rule, Run, Tier, none_in_this_run, unless, unless_a_step};
 use crate::check::observation::Observation;
+use crate::scenario::Scenario;
 use serde_json::Value;
 
 pub const PROVIDER_NEVER_GETS_PLATFORM_AUTH: &str = "provider-never-gets-platform-auth";
@@ -52,6 +53,10 @@ impl Check for HostileReceivesNothing {
             tier: Tier::Browser,
         }
     }
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        unless_a_step(scenario, "open-hostile-page")
+    }
+
     fn not_applicable(&self, run: &Run) -> Option<String> {
         unless(
             !run.observation.hostile_pages.is_empty(),
@@ -75,6 +80,10 @@ impl Check for RedirectBoundToSession {
             tier: Tier::Browser,
         }
     }
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        unless_a_step(scenario, "redirect-from-another-session")
+    }
+
     fn not_applicable(&self, run: &Run) -> Option<String> {
         unless(
             !run.observation.cross_session_redirects.is_empty(),
@@ -98,6 +107,10 @@ impl Check for OrgIsolation {
             tier: Tier::Browser,
         }
     }
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        unless_a_step(scenario, "probe-another-org")
+    }
+
     fn not_applicable(&self, run: &Run) -> Option<String> {
         unless(
             !run.observation.other_org_probes.is_empty(),

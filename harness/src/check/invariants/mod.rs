@@ -90,6 +90,13 @@ pub trait Check: Sync {
         false
     }
 
+    /// Why the scenario itself leaves it nothing to look at, whatever the platform does (no
+    /// step or setting of the file can make it happen), if so: `harness explain` says it
+    /// before any run, and a run reports the check not applicable for the same reason.
+    fn out_of_scope(&self, _scenario: &Scenario) -> Option<String> {
+        None
+    }
+
     /// Why it cannot be exercised in this run (nothing it looks at happened), if it cannot.
     fn not_applicable(&self, _run: &Run) -> Option<String> {
         None
@@ -197,7 +204,9 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
             Some(profile) if check.reads_provider_log() => Some(format!(
                 "reads the fake provider's request log; a real provider (profile {profile}) keeps its own"
             )),
-            _ => check.not_applicable(&run),
+            _ => check
+                .out_of_scope(scenario)
+                .or_else(|| check.not_applicable(&run)),
         };
         let (status, reason) = match (found.is_empty(), not_applicable) {
             (false, _) => (CheckStatus::Fail, None),
@@ -218,6 +227,19 @@ pub fn check(scenario: &Scenario, observation: &Observation, platform_origin: &s
         ));
     }
     verdict
+}
+
+/// Why a check is out of scope unless the scenario has a step named `name` (as its file
+/// spells it): "the scenario has no {name} step".
+fn unless_a_step(scenario: &Scenario, name: &str) -> Option<String> {
+    (!scenario.steps.iter().any(|step| step.name() == name))
+        .then(|| format!("the scenario has no {name} step"))
+}
+
+/// Why a check of an MCP server's authorization is out of scope in a scenario without one.
+fn unless_an_mcp_connector(scenario: &Scenario) -> Option<String> {
+    (!scenario.platform.mcp_connector)
+        .then(|| "the scenario has no MCP connector ([platform] mcp_connector)".into())
 }
 
 /// The usual reason a check does not apply: "no {what} in this run".

@@ -2,8 +2,9 @@
 //! exchanged once, refreshes one at a time, the resource named throughout, retries bounded,
 //! one client registration. The simulator judges its flows with the same functions.
 
-use super::{Check, Rule, Run, Tier, unless};
+use super::{Check, Rule, Run, Tier, unless, unless_an_mcp_connector};
 use crate::check::observation::Observation;
+use crate::scenario::Scenario;
 use fake_provider::{LoggedRequest, Outcome};
 
 pub const SINGLE_EXCHANGE: &str = "single-exchange";
@@ -56,13 +57,13 @@ impl Check for RefreshSingleFlight {
         true
     }
 
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        (scenario.provider.refresh_rotation == fake_provider::RefreshRotation::Off).then(|| {
+            "the provider does not rotate refresh tokens here ([provider] refresh_rotation)".into()
+        })
+    }
+
     fn not_applicable(&self, run: &Run) -> Option<String> {
-        if run.scenario.provider.refresh_rotation == fake_provider::RefreshRotation::Off {
-            return Some(
-                "the provider does not rotate refresh tokens here ([provider] refresh_rotation)"
-                    .into(),
-            );
-        }
         let refreshed = run
             .observation
             .provider_requests
@@ -92,6 +93,10 @@ impl Check for ResourceConsistent {
     }
     fn reads_provider_log(&self) -> bool {
         true
+    }
+
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        unless_an_mcp_connector(scenario)
     }
 
     fn not_applicable(&self, run: &Run) -> Option<String> {
@@ -148,6 +153,10 @@ impl Check for RegistrationReused {
     }
     fn reads_provider_log(&self) -> bool {
         true
+    }
+
+    fn out_of_scope(&self, scenario: &Scenario) -> Option<String> {
+        unless_an_mcp_connector(scenario)
     }
 
     fn not_applicable(&self, run: &Run) -> Option<String> {
