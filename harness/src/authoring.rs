@@ -72,12 +72,19 @@ fn browser_lines(scenario: &Scenario) -> Vec<String> {
             ),
         }
     }
-    if browser.storage == StorageMode::Throws {
-        lines.push(
+    match browser.storage {
+        StorageMode::Available => {}
+        StorageMode::Throws => lines.push(
             "localStorage and sessionStorage throw SecurityError in every tab (as with cookies blocked): \
              a BiDi preload script in chromium and firefox; webkit has no switch for it"
                 .to_owned(),
-        );
+        ),
+        StorageMode::ThrowsInThirdPartyFrames => lines.push(
+            "localStorage and sessionStorage throw SecurityError in a frame under another origin's page, \
+             and only there (as Safari, Firefox's strict mode and Chromium with third-party cookies blocked): \
+             a BiDi preload script in chromium and firefox; webkit has no switch for it"
+                .to_owned(),
+        ),
     }
     if browser.opener == OpenerMode::Noopener {
         lines.push(
@@ -102,7 +109,6 @@ fn browser_lines(scenario: &Scenario) -> Vec<String> {
 fn channel_lines(scenario: &Scenario) -> Vec<String> {
     let browser = &scenario.browser;
     let broadcast = !browser.remove_features.contains(&Feature::BroadcastChannel);
-    let storage = browser.storage == StorageMode::Available;
     let mut severed: Vec<&str> = Vec::new();
     if browser.opener == OpenerMode::Noopener {
         severed.push("the browser opens with noopener");
@@ -147,10 +153,15 @@ fn channel_lines(scenario: &Scenario) -> Vec<String> {
             (false, _) => missing.push("BroadcastChannel (removed)".into()),
             (true, true) => missing.push(format!("BroadcastChannel ({partition})")),
         }
-        match (storage, framed) {
-            (true, false) => channels.push("the storage event".into()),
-            (false, _) => missing.push("the storage event (storage throws)".into()),
-            (true, true) => missing.push(format!("the storage event ({partition})")),
+        let storage_throws = if framed {
+            browser.storage.throws_in_third_party_frames()
+        } else {
+            browser.storage.throws_at_top_level()
+        };
+        match (storage_throws, framed) {
+            (false, false) => channels.push("the storage event".into()),
+            (true, _) => missing.push("the storage event (storage throws)".into()),
+            (false, true) => missing.push(format!("the storage event ({partition})")),
         }
         if !openers.contains(&tab) {
             missing.push("postMessage to the opener (no connect opens from it)".into());

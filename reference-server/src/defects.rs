@@ -95,10 +95,11 @@ pub enum Defect {
     BroadcastAndStorageOnly,
     ResendsOnError,
     RevokesAccessTokenOnly,
+    StorageUnguardedInFrame,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 43] = [
+    pub const ALL: [Defect; 44] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -142,6 +143,7 @@ impl Defect {
         Defect::BroadcastAndStorageOnly,
         Defect::ResendsOnError,
         Defect::RevokesAccessTokenOnly,
+        Defect::StorageUnguardedInFrame,
     ];
 
     /// What the defect breaks, in a sentence (`harness defects --list`).
@@ -260,6 +262,9 @@ impl Defect {
             Defect::RevokesAccessTokenOnly => {
                 "A disconnect revokes the access token only: the refresh token stays alive at the provider, where anyone holding it can mint new access tokens."
             }
+            Defect::StorageUnguardedInFrame => {
+                "The chat in another site's frame notes each re-send in localStorage without a guard: where the browser blocks a third-party frame's storage (Safari, Firefox's strict mode, Chromium with third-party cookies blocked) the card throws before it re-sends, and the embedded chat never resumes. A top-level chat, whose storage works or throws everywhere alike, never runs that line."
+            }
         }
     }
 
@@ -295,6 +300,11 @@ impl Defect {
                 "window.open(command.url, \"_blank\", \"popup,width=480,height=640\");",
             )],
             Defect::NoResend => &[("chat.js", "case \"resend\":", "case \"resend-never\":")],
+            Defect::StorageUnguardedInFrame => &[(
+                "chat.js",
+                "case \"resend\":",
+                "case \"resend\": if (window.top !== window) { window.localStorage.setItem(\"alumia-resent\", controller.queuedId); }",
+            )],
             Defect::ResendOnEveryDelivery => &[RESEND_ON_EVERY_DELIVERY],
             Defect::ResendsOnError => &[RESEND_ON_ERROR],
             Defect::BroadcastAndStorageOnly => &[

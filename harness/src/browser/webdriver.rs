@@ -71,7 +71,7 @@ impl Engine {
             // A BiDi preload script produces every configuration, in every tab.
             return Ok(Vec::new());
         }
-        if config.storage == StorageMode::Throws {
+        if config.storage != StorageMode::Available {
             return Err(format!(
                 "{} has no switch that makes storage throw (--features=-LocalStorage makes it null, another configuration) and no BiDi for a preload script",
                 self.name()

@@ -113,7 +113,7 @@ impl MatrixRow {
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 43] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 44] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -300,6 +300,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 43] = [
         "revokes-access-token-only",
         "revocation/disconnect-mid-session",
         "revoked-at-provider",
+    ),
+    (
+        "storage-unguarded-in-frame",
+        "embedded/storage-blocked-in-the-frame",
+        "chat-resumed",
     ),
 ];
 

@@ -83,6 +83,32 @@ pub enum StorageMode {
     /// Every access throws `SecurityError`, as with cookies blocked (produced by a preload
     /// script, because the browser's own cookie blocking would also stop the platform's login).
     Throws,
+    /// Only a page in a frame whose top-level page is of another origin gets `SecurityError`
+    /// (as Safari, Firefox's strict mode and Chromium with third-party cookies blocked treat
+    /// another site's frame); top-level tabs keep working storage. Also a preload script.
+    ThrowsInThirdPartyFrames,
+}
+
+impl StorageMode {
+    /// Whether storage throws in a top-level tab (the platform's own chat, connectors and
+    /// callback tabs).
+    pub fn throws_at_top_level(self) -> bool {
+        self == StorageMode::Throws
+    }
+
+    /// Whether storage throws in a frame under another origin's page.
+    pub fn throws_in_third_party_frames(self) -> bool {
+        self != StorageMode::Available
+    }
+
+    /// The word the recorder's preload script takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageMode::Available => "available",
+            StorageMode::Throws => "throws",
+            StorageMode::ThrowsInThirdPartyFrames => "throws-in-third-party-frames",
+        }
+    }
 }
 
 /// Whether tabs opened with `window.open` keep their opener.

@@ -2,7 +2,7 @@
 //! the simulator and compares with the traces real Chromium recorded in `snapshots/`.
 
 use super::case::{Action, Case, Connector, CoopHop, McpServer, ProviderBehaviour, TokenLifetime};
-use crate::scenario::{Decision, Feature, OpenerMode, PlatformConfig, Scenario, Step, StorageMode};
+use crate::scenario::{Decision, Feature, OpenerMode, PlatformConfig, Scenario, Step};
 use fake_provider::{ConsentFault, Coop, Faults, McpFaults, TokenFailure};
 
 /// The case a scenario describes, or why the simulator cannot express it.
@@ -116,7 +116,7 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
         token_lifetime,
         error_description,
         broadcast_channel: !browser.remove_features.contains(&Feature::BroadcastChannel),
-        storage: browser.storage == StorageMode::Available,
+        storage: !browser.storage.throws_at_top_level(),
         noopener: browser.opener == OpenerMode::Noopener,
         coop,
         provider,

@@ -21,7 +21,7 @@ use crate::deployment::Target;
 use crate::scenario::describe::describe_step;
 use crate::scenario::{
     Activation, Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, PauseClock,
-    ScenarioFile, Step, StorageMode,
+    ScenarioFile, Step,
 };
 use anyhow::{Context, anyhow};
 use fantoccini::wd::WindowHandle;
@@ -78,7 +78,7 @@ pub fn recorder_call(file: &ScenarioFile, recorder: &Recorder<'_>) -> String {
         "marker": MARKER,
         "channelName": contract::CHANNEL_NAME,
         "removeFeatures": browser.remove_features.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>(),
-        "storage": match browser.storage { StorageMode::Available => "available", StorageMode::Throws => "throws" },
+        "storage": browser.storage.as_str(),
         "opener": match browser.opener { OpenerMode::Keep => "keep", OpenerMode::Noopener => "noopener" },
         "surfacesHook": SURFACES_HOOK,
         "transport": recorder.transport(),

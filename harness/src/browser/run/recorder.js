@@ -202,7 +202,7 @@
   for (const feature of config.removeFeatures) {
     try { delete window[feature]; } catch (e) { /* not removable */ }
   }
-  if (config.storage === "throws") {
+  if (config.storage === "throws" || (config.storage === "throws-in-third-party-frames" && thirdParty)) {
     for (const name of ["localStorage", "sessionStorage"]) {
       Object.defineProperty(window, name, {
         configurable: true,

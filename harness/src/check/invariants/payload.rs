@@ -5,7 +5,7 @@ use super::{Check, Finding, Mark, Rule, Run, Tier, none_in_this_run, unless};
 use crate::check::observation::Observation;
 use crate::check::recorded::Event;
 use crate::contract;
-use crate::scenario::{Feature, Scenario, Step, StorageMode};
+use crate::scenario::{Feature, Scenario, Step};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -325,7 +325,8 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Find
         .browser
         .remove_features
         .contains(&Feature::BroadcastChannel);
-    let storage_works = scenario.browser.storage == StorageMode::Available;
+    // Callback pages are top-level tabs.
+    let storage_works = !scenario.browser.storage.throws_at_top_level();
     // Which platform tab opened which tab (a connect click opens `opens` from `tab`).
     let mut opener_of: BTreeMap<&str, &str> = BTreeMap::new();
     for step in &scenario.steps {
