@@ -79,6 +79,11 @@ fn browser_lines(scenario: &Scenario) -> Vec<String> {
              a BiDi preload script in chromium and firefox; webkit has no switch for it"
                 .to_owned(),
         ),
+        StorageMode::Full => lines.push(
+            "storage is full in every tab: reads work, every write throws QuotaExceededError (the origin's quota used up): \
+             a BiDi preload script in chromium and firefox; webkit has no switch for it"
+                .to_owned(),
+        ),
         StorageMode::ThrowsInThirdPartyFrames => lines.push(
             "localStorage and sessionStorage throw SecurityError in a frame under another origin's page, \
              and only there (as Safari, Firefox's strict mode and Chromium with third-party cookies blocked): \
@@ -153,15 +158,10 @@ fn channel_lines(scenario: &Scenario) -> Vec<String> {
             (false, _) => missing.push("BroadcastChannel (removed)".into()),
             (true, true) => missing.push(format!("BroadcastChannel ({partition})")),
         }
-        let storage_throws = if framed {
-            browser.storage.throws_in_third_party_frames()
-        } else {
-            browser.storage.throws_at_top_level()
-        };
-        match (storage_throws, framed) {
-            (false, false) => channels.push("the storage event".into()),
-            (true, _) => missing.push("the storage event (storage throws)".into()),
-            (false, true) => missing.push(format!("the storage event ({partition})")),
+        match (browser.storage.fails(framed), framed) {
+            (None, false) => channels.push("the storage event".into()),
+            (Some(why), _) => missing.push(format!("the storage event ({why})")),
+            (None, true) => missing.push(format!("the storage event ({partition})")),
         }
         if !openers.contains(&tab) {
             missing.push("postMessage to the opener (no connect opens from it)".into());

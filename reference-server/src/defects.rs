@@ -96,10 +96,11 @@ pub enum Defect {
     ResendsOnError,
     RevokesAccessTokenOnly,
     StorageUnguardedInFrame,
+    StorageWriteUnguarded,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 44] = [
+    pub const ALL: [Defect; 45] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -144,6 +145,7 @@ impl Defect {
         Defect::ResendsOnError,
         Defect::RevokesAccessTokenOnly,
         Defect::StorageUnguardedInFrame,
+        Defect::StorageWriteUnguarded,
     ];
 
     /// What the defect breaks, in a sentence (`harness defects --list`).
@@ -262,6 +264,9 @@ impl Defect {
             Defect::RevokesAccessTokenOnly => {
                 "A disconnect revokes the access token only: the refresh token stays alive at the provider, where anyone holding it can mint new access tokens."
             }
+            Defect::StorageWriteUnguarded => {
+                "The callback guards reading localStorage but not writing it: where storage is full (setItem throws QuotaExceededError) the page stops at the write, so its opener never gets the message and the tab never closes. Storage that throws on reading is skipped, and so passes."
+            }
             Defect::StorageUnguardedInFrame => {
                 "The chat in another site's frame notes each re-send in localStorage without a guard: where the browser blocks a third-party frame's storage (Safari, Firefox's strict mode, Chromium with third-party cookies blocked) the card throws before it re-sends, and the embedded chat never resumes. A top-level chat, whose storage works or throws everywhere alike, never runs that line."
             }
@@ -300,6 +305,11 @@ impl Defect {
                 "window.open(command.url, \"_blank\", \"popup,width=480,height=640\");",
             )],
             Defect::NoResend => &[("chat.js", "case \"resend\":", "case \"resend-never\":")],
+            Defect::StorageWriteUnguarded => &[(
+                "callback.js",
+                "  try {\n    // Remove first, so that writing the same result again still fires a storage event.\n    window.localStorage.removeItem(STORAGE_KEY);\n    window.localStorage.setItem(STORAGE_KEY, JSON.stringify(payload));\n    delivered.push(\"storage\");\n  } catch (e) { /* storage blocked or missing */ }\n",
+                "  var storage = null;\n  try { storage = window.localStorage; } catch (e) { /* storage blocked */ }\n  if (storage) {\n    storage.removeItem(STORAGE_KEY);\n    storage.setItem(STORAGE_KEY, JSON.stringify(payload));\n    delivered.push(\"storage\");\n  }\n",
+            )],
             Defect::StorageUnguardedInFrame => &[(
                 "chat.js",
                 "case \"resend\":",

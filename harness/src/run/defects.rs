@@ -113,7 +113,7 @@ impl MatrixRow {
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 44] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 45] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -305,6 +305,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 44] = [
         "storage-unguarded-in-frame",
         "embedded/storage-blocked-in-the-frame",
         "chat-resumed",
+    ),
+    (
+        "storage-write-unguarded",
+        "channels/storage-full",
+        "channels-complete",
     ),
 ];
 

@@ -87,18 +87,31 @@ pub enum StorageMode {
     /// (as Safari, Firefox's strict mode and Chromium with third-party cookies blocked treat
     /// another site's frame); top-level tabs keep working storage. Also a preload script.
     ThrowsInThirdPartyFrames,
+    /// Reads work, and every write throws `QuotaExceededError`, in every tab: the origin's
+    /// quota is used up (another app of the same origin filled it). Also a preload script.
+    Full,
 }
 
 impl StorageMode {
-    /// Whether storage throws in a top-level tab (the platform's own chat, connectors and
-    /// callback tabs).
-    pub fn throws_at_top_level(self) -> bool {
-        self == StorageMode::Throws
+    /// Whether a write to storage in a top-level tab (the platform's own chat, connectors and
+    /// callback tabs) goes through.
+    pub fn writes_at_top_level(self) -> bool {
+        matches!(
+            self,
+            StorageMode::Available | StorageMode::ThrowsInThirdPartyFrames
+        )
     }
 
-    /// Whether storage throws in a frame under another origin's page.
-    pub fn throws_in_third_party_frames(self) -> bool {
-        self != StorageMode::Available
+    /// Why storage cannot carry a result in a page, if it cannot: `framed` for a page in a
+    /// frame under another origin's page.
+    pub fn fails(self, framed: bool) -> Option<&'static str> {
+        match self {
+            StorageMode::Available => None,
+            StorageMode::Throws => Some("storage throws"),
+            StorageMode::ThrowsInThirdPartyFrames if framed => Some("storage throws in the frame"),
+            StorageMode::ThrowsInThirdPartyFrames => None,
+            StorageMode::Full => Some("storage is full: a write throws QuotaExceededError"),
+        }
     }
 
     /// The word the recorder's preload script takes.
@@ -107,6 +120,7 @@ impl StorageMode {
             StorageMode::Available => "available",
             StorageMode::Throws => "throws",
             StorageMode::ThrowsInThirdPartyFrames => "throws-in-third-party-frames",
+            StorageMode::Full => "full",
         }
     }
 }

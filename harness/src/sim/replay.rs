@@ -116,7 +116,7 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
         token_lifetime,
         error_description,
         broadcast_channel: !browser.remove_features.contains(&Feature::BroadcastChannel),
-        storage: !browser.storage.throws_at_top_level(),
+        storage: browser.storage.writes_at_top_level(),
         noopener: browser.opener == OpenerMode::Noopener,
         coop,
         provider,

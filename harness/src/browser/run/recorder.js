@@ -3,7 +3,7 @@
 // document of every tab (the window.open tab included) before any page script.
 //
 // It keeps the originals of what it watches, applies the scenario's browser configuration
-// (features removed, storage throwing, openers severed), and reports on the console, with a
+// (features removed, storage throwing or full, openers severed), and reports on the console, with a
 // marker the harness reads back through `log.entryAdded`:
 //   document       a document started (its URL, whether it has an opener); said again once
 //                  it is parsed, and before any other report of a document that reuses the
@@ -125,6 +125,9 @@
   }, true);
   if (originalSetItem) {
     window.Storage.prototype.setItem = function (key, value) {
+      if (config.storage === "full") {
+        throw new DOMException("The quota has been exceeded.", "QuotaExceededError");
+      }
       emit({ e: "storage-write", key: String(key), value: String(value) });
       return originalSetItem.apply(this, arguments);
     };

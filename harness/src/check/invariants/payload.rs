@@ -326,7 +326,7 @@ fn channels_complete(scenario: &Scenario, observation: &Observation) -> Vec<Find
         .remove_features
         .contains(&Feature::BroadcastChannel);
     // Callback pages are top-level tabs.
-    let storage_works = !scenario.browser.storage.throws_at_top_level();
+    let storage_works = scenario.browser.storage.writes_at_top_level();
     // Which platform tab opened which tab (a connect click opens `opens` from `tab`).
     let mut opener_of: BTreeMap<&str, &str> = BTreeMap::new();
     for step in &scenario.steps {
