@@ -291,6 +291,13 @@ async fn run_cli() -> anyhow::Result<std::process::ExitCode> {
             scenarios,
         } => {
             let path = harness::authoring::new_scenario(&scenarios, &id, from.as_deref())?;
+            // As the user would type it: `scenarios/channels/x.toml` from the repository's
+            // root, not `/repo/harness/../scenarios/channels/x.toml`.
+            let path = path.canonicalize().unwrap_or(path);
+            let path = std::env::current_dir()
+                .ok()
+                .and_then(|here| path.strip_prefix(here).ok().map(|p| p.to_owned()))
+                .unwrap_or(path);
             println!("wrote {}", path.display());
             println!(
                 "1. edit it: describe the case, set [browser] and [provider], adjust the steps"
