@@ -91,6 +91,17 @@ fn browser_lines(scenario: &Scenario) -> Vec<String> {
                 .to_owned(),
         ),
     }
+    if let Some(latency) = &browser.latency {
+        lines.push(format!(
+            "every request to the {} waits {} ms before it leaves (a slow network there): BiDi network \
+             interception in chromium and firefox; webkit has no switch for it",
+            match latency.origin {
+                crate::scenario::SlowOrigin::Platform => "platform's origin",
+                crate::scenario::SlowOrigin::Provider => "provider's origin",
+            },
+            latency.ms
+        ));
+    }
     if browser.opener == OpenerMode::Noopener {
         lines.push(
             "every window.open is made noopener, so the provider tab has no opener: a BiDi preload script \

@@ -97,10 +97,11 @@ pub enum Defect {
     RevokesAccessTokenOnly,
     StorageUnguardedInFrame,
     StorageWriteUnguarded,
+    StatusCheckTimesOut,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 45] = [
+    pub const ALL: [Defect; 46] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -146,6 +147,7 @@ impl Defect {
         Defect::RevokesAccessTokenOnly,
         Defect::StorageUnguardedInFrame,
         Defect::StorageWriteUnguarded,
+        Defect::StatusCheckTimesOut,
     ];
 
     /// What the defect breaks, in a sentence (`harness defects --list`).
@@ -264,6 +266,9 @@ impl Defect {
             Defect::RevokesAccessTokenOnly => {
                 "A disconnect revokes the access token only: the refresh token stays alive at the provider, where anyone holding it can mint new access tokens."
             }
+            Defect::StatusCheckTimesOut => {
+                "The card gives its server 800 ms to answer a status check and counts a slower answer as a failed check: on a network where each request to the platform takes 1.5 s, no check ever succeeds and the chat never resumes."
+            }
             Defect::StorageWriteUnguarded => {
                 "The callback guards reading localStorage but not writing it: where storage is full (setItem throws QuotaExceededError) the page stops at the write, so its opener never gets the message and the tab never closes. Storage that throws on reading is skipped, and so passes."
             }
@@ -305,6 +310,11 @@ impl Defect {
                 "window.open(command.url, \"_blank\", \"popup,width=480,height=640\");",
             )],
             Defect::NoResend => &[("chat.js", "case \"resend\":", "case \"resend-never\":")],
+            Defect::StatusCheckTimesOut => &[(
+                "chat.js",
+                "jsonRequest(\"GET\", apiBase + \"/connections/\" + encodeURIComponent(controller.connectionId)).then(",
+                "Promise.race([jsonRequest(\"GET\", apiBase + \"/connections/\" + encodeURIComponent(controller.connectionId)), new Promise(function (_, reject) { setTimeout(function () { reject(new Error(\"timed out\")); }, 800); })]).then(",
+            )],
             Defect::StorageWriteUnguarded => &[(
                 "callback.js",
                 "  try {\n    // Remove first, so that writing the same result again still fires a storage event.\n    window.localStorage.removeItem(STORAGE_KEY);\n    window.localStorage.setItem(STORAGE_KEY, JSON.stringify(payload));\n    delivered.push(\"storage\");\n  } catch (e) { /* storage blocked or missing */ }\n",

@@ -1,7 +1,8 @@
 //! A small WebDriver BiDi client over the session's `webSocketUrl`: commands with their
 //! answers, and every event kept in arrival order. fantoccini speaks no BiDi; this covers what
 //! the harness needs (`script.addPreloadScript`, `session.subscribe`, `log.entryAdded`,
-//! `browsingContext.*`).
+//! `browsingContext.*`, and `network.addIntercept` for a scenario's latency: each request the
+//! intercept blocks is continued after the delay, by the reader itself).
 
 use anyhow::{Context, anyhow};
 use futures_util::stream::SplitSink;
@@ -27,10 +28,12 @@ pub struct BidiEvent {
 }
 
 pub struct Bidi {
-    sink: tokio::sync::Mutex<Sink>,
+    sink: Arc<tokio::sync::Mutex<Sink>>,
     pending: Pending,
     events: Arc<Mutex<Vec<BidiEvent>>>,
-    next_id: AtomicU64,
+    next_id: Arc<AtomicU64>,
+    /// How long a request an intercept blocked waits before it is continued.
+    delay: Arc<Mutex<Duration>>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -44,11 +47,15 @@ impl Bidi {
         .with_context(|| format!("the BiDi socket {url} did not answer within 10 s"))?
         .with_context(|| format!("cannot open the BiDi socket {url}"))?;
         let (sink, mut stream) = socket.split();
+        let sink = Arc::new(tokio::sync::Mutex::new(sink));
         let pending: Pending = Arc::default();
         let events: Arc<Mutex<Vec<BidiEvent>>> = Arc::default();
+        let next_id = Arc::new(AtomicU64::new(1));
+        let delay: Arc<Mutex<Duration>> = Arc::default();
         let reader = {
             let pending = pending.clone();
             let events = events.clone();
+            let (sink, next_id, delay) = (sink.clone(), next_id.clone(), delay.clone());
             tokio::spawn(async move {
                 while let Some(Ok(message)) = stream.next().await {
                     let Message::Text(text) = message else {
@@ -58,10 +65,31 @@ impl Bidi {
                         continue;
                     };
                     match value["type"].as_str() {
-                        Some("event") => events.lock().unwrap().push(BidiEvent {
-                            method: value["method"].as_str().unwrap_or("").to_owned(),
-                            params: value["params"].clone(),
-                        }),
+                        Some("event") => {
+                            let params = &value["params"];
+                            if value["method"] == "network.beforeRequestSent"
+                                && params["isBlocked"] == true
+                            {
+                                // Continued after the delay; its answer is not waited for.
+                                let request = params["request"]["request"].clone();
+                                let wait = *delay.lock().unwrap();
+                                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                                let sink = sink.clone();
+                                tokio::spawn(async move {
+                                    tokio::time::sleep(wait).await;
+                                    let message = json!({ "id": id, "method": "network.continueRequest", "params": { "request": request } });
+                                    let _ = sink
+                                        .lock()
+                                        .await
+                                        .send(Message::Text(message.to_string().into()))
+                                        .await;
+                                });
+                            }
+                            events.lock().unwrap().push(BidiEvent {
+                                method: value["method"].as_str().unwrap_or("").to_owned(),
+                                params: params.clone(),
+                            })
+                        }
                         Some(kind) => {
                             let Some(id) = value["id"].as_u64() else {
                                 continue;
@@ -85,10 +113,11 @@ impl Bidi {
             })
         };
         Ok(Self {
-            sink: tokio::sync::Mutex::new(sink),
+            sink,
             pending,
             events,
-            next_id: AtomicU64::new(1),
+            next_id,
+            delay,
             reader,
         })
     }
@@ -110,6 +139,38 @@ impl Bidi {
             .map_err(|_| anyhow!("the BiDi command {method} got no answer within 15 s"))?
             .map_err(|_| anyhow!("the BiDi socket closed before answering {method}"))?
             .map_err(|e| anyhow!("BiDi {method} failed: {e}"))
+    }
+
+    /// From now on, every request to `origin` waits `by` before it leaves; returns the
+    /// intercept, for [`Bidi::stop_delaying`].
+    pub async fn delay_requests_to(
+        &self,
+        origin: &url::Url,
+        by: Duration,
+    ) -> anyhow::Result<Value> {
+        *self.delay.lock().unwrap() = by;
+        let mut pattern = json!({
+            "type": "pattern",
+            "protocol": origin.scheme(),
+            "hostname": origin.host_str().unwrap_or_default(),
+        });
+        if let Some(port) = origin.port() {
+            pattern["port"] = json!(port.to_string());
+        }
+        let answer = self
+            .command(
+                "network.addIntercept",
+                json!({ "phases": ["beforeRequestSent"], "urlPatterns": [pattern] }),
+            )
+            .await?;
+        Ok(answer["intercept"].clone())
+    }
+
+    /// Ends [`Bidi::delay_requests_to`].
+    pub async fn stop_delaying(&self, intercept: Value) -> anyhow::Result<()> {
+        self.command("network.removeIntercept", json!({ "intercept": intercept }))
+            .await?;
+        Ok(())
     }
 
     /// Every event received so far, in order.

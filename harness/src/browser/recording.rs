@@ -10,6 +10,13 @@ use serde_json::{Value, json};
 /// The hidden property through which the proxy-served recorder names its document.
 pub const DOC_HOOK: &str = "__alumiaHarnessDoc";
 
+/// What [`Recorder::install`] set up in the browser, for [`Recorder::uninstall`].
+#[derive(Debug, Default)]
+pub struct Installed {
+    script: Option<Value>,
+    intercept: Option<Value>,
+}
+
 #[derive(Clone, Copy)]
 pub enum Recorder<'a> {
     Bidi(&'a Bidi),
@@ -29,9 +36,14 @@ impl Recorder<'_> {
         format!("{PREFIX}report")
     }
 
-    /// Installs `call` (`(recorder)(config)`) in every document from now on; returns what
-    /// `uninstall` needs.
-    pub async fn install(&self, call: &str) -> anyhow::Result<Option<Value>> {
+    /// Installs `call` (`(recorder)(config)`) in every document from now on, and, with
+    /// `latency`, delays every request to its origin (BiDi only: an engine without BiDi cannot
+    /// run such a case, `webdriver::Engine::switches_for`); returns what `uninstall` needs.
+    pub async fn install(
+        &self,
+        call: &str,
+        latency: Option<(&url::Url, std::time::Duration)>,
+    ) -> anyhow::Result<Installed> {
         match self {
             Recorder::Bidi(bidi) => {
                 let script = bidi
@@ -40,19 +52,33 @@ impl Recorder<'_> {
                         json!({ "functionDeclaration": format!("() => {call}") }),
                     )
                     .await?;
-                Ok(Some(script["script"].clone()))
+                let intercept = match latency {
+                    Some((origin, by)) => Some(bidi.delay_requests_to(origin, by).await?),
+                    None => None,
+                };
+                Ok(Installed {
+                    script: Some(script["script"].clone()),
+                    intercept,
+                })
             }
             Recorder::Proxy(proxy) => {
+                anyhow::ensure!(
+                    latency.is_none(),
+                    "the recording proxy delays no request (a case with latency needs BiDi)"
+                );
                 proxy.set_recorder(format!("{call};\n"));
-                Ok(None)
+                Ok(Installed::default())
             }
         }
     }
 
-    pub async fn uninstall(&self, installed: Option<Value>) {
+    pub async fn uninstall(&self, installed: Installed) {
         match self {
             Recorder::Bidi(bidi) => {
-                if let Some(script) = installed {
+                if let Some(intercept) = installed.intercept {
+                    let _ = bidi.stop_delaying(intercept).await;
+                }
+                if let Some(script) = installed.script {
                     let _ = bidi
                         .command("script.removePreloadScript", json!({ "script": script }))
                         .await;

@@ -67,6 +67,11 @@ impl Engine {
         config: &crate::scenario::BrowserConfig,
     ) -> Result<Vec<String>, String> {
         use crate::scenario::{Feature, OpenerMode, StorageMode};
+        if config.latency.is_some() && self == Engine::Chromium {
+            // Tried: the first request the intercept holds is the page a classic navigation
+            // waits for, and chromedriver answers no BiDi command until that navigation ends.
+            return Err(CHROMIUM_CANNOT_DELAY.to_owned());
+        }
         if self.has_bidi() {
             // A BiDi preload script produces every configuration, in every tab.
             return Ok(Vec::new());
@@ -80,6 +85,12 @@ impl Engine {
         if config.opener == OpenerMode::Noopener {
             return Err(format!(
                 "{} has no switch that severs openers and no BiDi for a preload script",
+                self.name()
+            ));
+        }
+        if config.latency.is_some() {
+            return Err(format!(
+                "{} has no switch that slows an origin and no BiDi for network interception",
                 self.name()
             ));
         }
@@ -161,6 +172,9 @@ pub struct BrowserSetup {
     /// What the WebDriver server does that the harness leaves as it is.
     pub notes: &'static str,
 }
+
+/// Why Chromium runs no case with `[browser] latency`.
+pub const CHROMIUM_CANNOT_DELAY: &str = "chromedriver holds a BiDi network.continueRequest until the classic navigation command that waits for the held request ends, so a delayed page never loads (SeleniumHQ/selenium#17373, GoogleChromeLabs/chromium-bidi#4043); Chromium has no switch that slows one origin";
 
 /// Switches chromedriver adds that the harness removes: the popup blocker off, and the timers
 /// of a background tab (the chat's, while the provider tab is in front) never slowed down.

@@ -5,6 +5,7 @@
 //! server runs as its own process on port 0 and says where it listens and which redirect URI
 //! to register; the harness drives it through `--target`, as a team drives its deployment.
 
+use crate::contract::Engine;
 use crate::run::options::{FailFast, RunOptions};
 use crate::run::pool::SessionPool;
 use crate::run::spawned::{Spawn, SpawnedPlatform, run_on};
@@ -34,6 +35,21 @@ pub struct Subject {
     /// Only shard `k` of `n` of them (`--shard k/n`), so one subject's many scenarios can run
     /// as `n` rows at once, each against servers of its own.
     pub shard: Option<(usize, usize)>,
+    /// The engine its scenarios run in: Chromium, unless the defect is caught only where
+    /// Chromium cannot run the case ([`CAUGHT_ONLY_IN`]).
+    pub engine: Engine,
+}
+
+/// Defects whose catching scenario Chromium cannot run (its configuration is
+/// `precondition-failed` there, with the reason), and the engine they are shown in instead.
+pub const CAUGHT_ONLY_IN: [(&str, Engine); 1] = [("status-check-times-out", Engine::Firefox)];
+
+/// The engine a defect's row runs in.
+pub fn catching_engine(defect: &str) -> Engine {
+    CAUGHT_ONLY_IN
+        .iter()
+        .find(|(name, _)| *name == defect)
+        .map_or(Engine::Chromium, |(_, engine)| *engine)
 }
 
 impl Subject {
@@ -43,6 +59,7 @@ impl Subject {
             names: vec![name.to_owned()],
             scenarios: scenarios.to_owned(),
             shard: None,
+            engine: catching_engine(name),
         }
     }
 
@@ -52,6 +69,7 @@ impl Subject {
             names: names.iter().map(|n| (*n).to_owned()).collect(),
             scenarios: scenarios.to_owned(),
             shard: None,
+            engine: Engine::Chromium,
         }
     }
 
@@ -77,9 +95,13 @@ impl Subject {
             (Side::Variant, n) if n == VARIANT_SCENARIOS.len() => "all variants at once".into(),
             (Side::Variant, _) => format!("variants {}", self.names.join("+")),
         };
-        match self.shard {
+        let label = match self.shard {
             Some((k, n)) => format!("{label} (shard {k}/{n})"),
             None => label,
+        };
+        match self.engine {
+            Engine::Chromium => label,
+            other => format!("{label} (in {})", other.name()),
         }
     }
 }
@@ -113,7 +135,7 @@ impl MatrixRow {
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 45] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 46] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -311,6 +333,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 45] = [
         "channels/storage-full",
         "channels-complete",
     ),
+    (
+        "status-check-times-out",
+        "network/slow-platform",
+        "chat-resumed",
+    ),
 ];
 
 /// For the test suite: the scenarios where each variant's difference shows (every variant
@@ -454,6 +481,7 @@ async fn matrix_row(
             Side::Variant => FailFast::Off,
         },
         shard: subject.shard,
+        engines: vec![subject.engine],
         ..base.clone()
     };
     let results = run_on(&platform, &subject.scenarios, &options, pool, &Quiet).await?;
@@ -497,7 +525,11 @@ pub fn catalogue_text() -> String {
             .map(|d| d.what_it_breaks())
             .unwrap_or("(not in the reference server's catalogue)");
         out.push_str(&format!(
-            "{name}\n  breaks: {what}\n  caught: {scenario} fails on the check {check} (docs/verdicts.md)\n"
+            "{name}\n  breaks: {what}\n  caught: {scenario} fails on the check {check}{engine} (docs/verdicts.md)\n",
+            engine = match catching_engine(name) {
+                Engine::Chromium => String::new(),
+                other => format!(" in {}", other.name()),
+            }
         ));
     }
     out.push_str(

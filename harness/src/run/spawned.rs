@@ -9,7 +9,7 @@
 //! or as one JSON line, `{"listening": URL, "redirect_uri": URL}`.
 
 use crate::check::verdict::ScenarioResult;
-use crate::contract::Engine;
+
 use crate::deployment::process::KillOnDrop;
 use crate::run::options::{RunOptions, shard_of};
 use crate::run::pool::SessionPool;
@@ -52,7 +52,8 @@ pub struct SpawnedPlatform<'a> {
     pub spawn: Spawn<'a>,
 }
 
-/// Runs the scenarios of `pattern` against `platform` in Chromium: one server and one fake
+/// Runs the scenarios of `pattern` against `platform` in the engines of `base` (Chromium unless
+/// it names others): one server and one fake
 /// provider per configuration the cases need (a case's `[platform]`, and what the platform
 /// declares where the case leaves it open), each case told what its server is
 /// (`RunOptions::target_platform`). The browser sessions come from `pool`, which the caller
@@ -138,7 +139,6 @@ async fn run_configured(
         target: Some(platform_url.parse()?),
         provider: Some(provider.public_url().clone()),
         target_platform: configuration.clone(),
-        engines: vec![Engine::Chromium],
         jobs: 1,
         pattern: pattern.to_owned(),
         accept: false,

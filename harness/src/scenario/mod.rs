@@ -135,14 +135,39 @@ pub enum OpenerMode {
     Noopener,
 }
 
-/// The browser configuration, produced with the browser's own means (BiDi preload scripts),
-/// never by changing the platform's pages.
+/// The browser configuration, produced with the browser's own means (BiDi preload scripts,
+/// BiDi network interception), never by changing the platform's pages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct BrowserConfig {
     pub remove_features: Vec<Feature>,
     pub storage: StorageMode,
     pub opener: OpenerMode,
+    /// A slow network to one origin: every request the browser makes there waits before it
+    /// leaves.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Latency>,
+}
+
+/// Network latency to one origin, by WebDriver BiDi network interception (`network.addIntercept`,
+/// each request continued after `ms`): page loads, scripts, `fetch` and form posts alike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    /// Whose origin is slow.
+    pub origin: SlowOrigin,
+    /// How long each request waits before it leaves, in milliseconds.
+    pub ms: u64,
+}
+
+/// An origin of the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SlowOrigin {
+    /// The platform's (its pages, scripts and API).
+    Platform,
+    /// The provider's (its authorization and consent pages).
+    Provider,
 }
 
 /// How the user presses a button.

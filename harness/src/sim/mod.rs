@@ -222,6 +222,7 @@ pub fn scenario_for(
         } else {
             OpenerMode::Keep
         },
+        latency: None,
     };
     let provider = world::faults_for(case);
     let mut steps = outcome.steps.clone();

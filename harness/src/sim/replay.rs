@@ -8,6 +8,9 @@ use fake_provider::{ConsentFault, Coop, Faults, McpFaults, TokenFailure};
 /// The case a scenario describes, or why the simulator cannot express it.
 pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
     let browser = &scenario.browser;
+    if browser.latency.is_some() {
+        return Err("a slow origin ([browser] latency) is not modelled".into());
+    }
     let mcp_connector = PlatformConfig {
         mcp_connector: true,
         ..PlatformConfig::default()

@@ -21,7 +21,7 @@ use crate::deployment::Target;
 use crate::scenario::describe::describe_step;
 use crate::scenario::{
     Activation, Condition, Decision, ForgedPayload, HostileOpens, OpenerMode, PauseClock,
-    ScenarioFile, Step,
+    ScenarioFile, SlowOrigin, Step,
 };
 use anyhow::{Context, anyhow};
 use fantoccini::wd::WindowHandle;
@@ -582,7 +582,7 @@ async fn prepare(
 ) -> anyhow::Result<(
     WindowHandle,
     BTreeMap<String, String>,
-    Option<serde_json::Value>,
+    crate::browser::recording::Installed,
 )> {
     // One window left from an earlier scenario in a reused session, at most.
     let first_window = reset_windows(client).await?;
@@ -616,7 +616,19 @@ async fn prepare(
             .with_context(|| format!("learning the connect URL of {connector}"))?;
         connect_urls.insert(connector, template);
     }
-    let installed = recorder.install(&recorder_call(file, recorder)).await?;
+    let latency = file.scenario.browser.latency.as_ref().map(|latency| {
+        let origin = match latency.origin {
+            SlowOrigin::Platform => target.platform.clone(),
+            SlowOrigin::Provider => target.provider.public_url(),
+        };
+        (origin, std::time::Duration::from_millis(latency.ms))
+    });
+    let installed = recorder
+        .install(
+            &recorder_call(file, recorder),
+            latency.as_ref().map(|(origin, by)| (origin, *by)),
+        )
+        .await?;
     Ok((first_window, connect_urls, installed))
 }
 
