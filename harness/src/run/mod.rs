@@ -2,6 +2,7 @@
 //! engines, in parallel), the benchmark, the soak, and the two-sided defect matrix.
 
 pub mod bench;
+pub mod defect_catalogue;
 pub mod defects;
 pub mod expectations;
 pub mod judge;
