@@ -239,3 +239,24 @@ fn a_timing_sensitive_defect_with_one_retry_is_flaky_not_a_pass() {
         "a flaky run is not as expected: the defect counts as caught"
     );
 }
+
+/// One pooled Firefox session across two servers on 127.0.0.1: the second case signs in with
+/// nothing of the first server's cookies (cookies are per host, not per port), so the embedded
+/// case's `Secure; Partitioned` session is not refused after a plain one.
+#[test]
+fn a_reused_firefox_session_brings_no_cookie_of_an_earlier_server() {
+    if !harness::browser::webdriver::driver_available_for_tests(Engine::Firefox) {
+        return;
+    }
+    let subject = Subject {
+        engine: Engine::Firefox,
+        ..Subject::variants(
+            &["message-wording"],
+            "channels/baseline,embedded/chat-in-another-sites-frame",
+        )
+    };
+    let rows = run_matrix(&[subject]);
+    let table = harness::run::defects::table(&rows);
+    assert_eq!(rows[0].scenarios, 2, "{table}");
+    assert!(rows[0].holds(), "{table}");
+}

@@ -72,6 +72,16 @@ impl Recorder<'_> {
         }
     }
 
+    /// Deletes every cookie the browser holds (BiDi `storage.deleteCookies`), so that a reused
+    /// session brings nothing of an earlier server on the same host (127.0.0.1 on another
+    /// port) to the next sign-in. Through the proxy (WebKit) there is nothing to ask: kept.
+    pub async fn forget_cookies(&self) -> anyhow::Result<()> {
+        if let Recorder::Bidi(bidi) = self {
+            bidi.command("storage.deleteCookies", json!({})).await?;
+        }
+        Ok(())
+    }
+
     pub async fn uninstall(&self, installed: Installed) {
         match self {
             Recorder::Bidi(bidi) => {

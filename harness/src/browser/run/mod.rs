@@ -586,6 +586,8 @@ async fn prepare(
 )> {
     // One window left from an earlier scenario in a reused session, at most.
     let first_window = reset_windows(client).await?;
+    // No cookie of an earlier scenario's server (cookies are per host, not per port).
+    recorder.forget_cookies().await?;
     // Sign in before the recorder starts: the trace begins with the scenario's first step.
     let connectors_page =
         contract::platform_url(&target.platform, &contract::connectors_path(&identity.org));
