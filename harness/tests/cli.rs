@@ -19,6 +19,16 @@ fn harness() -> Command {
     command
 }
 
+/// The command succeeded; if not, what it printed on both streams is the failure's message.
+fn assert_succeeded(output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// A scenario folder with the repository's baseline scenario (and, if asked, its snapshot),
 /// expecting `outcome`.
 fn scenario_folder(expect: &str, with_snapshot: bool) -> tempfile::TempDir {
@@ -75,12 +85,8 @@ fn the_json_and_junit_reports_carry_every_field_and_a_pass_exits_zero() {
     let dir = scenario_folder("pass", true);
     let junit = dir.path().join("junit.xml");
     let (output, json) = run_in(dir.path(), &["--junit", junit.to_str().unwrap()]);
+    assert_succeeded(&output);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     let result = &json["results"][0];
     assert_eq!(result["scenario"], "channels/baseline");
     assert_eq!(result["engine"], "chromium");
@@ -344,12 +350,7 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
         .arg(report.path())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_succeeded(&output);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report.path()).unwrap()).unwrap();
     let results = json["results"].as_array().unwrap();
@@ -397,12 +398,7 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
         .args(["--provider", &provider_url])
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_succeeded(&output);
 }
 
 #[test]
@@ -467,11 +463,7 @@ fn a_running_webdriver_endpoint_can_be_given_instead_of_a_spawned_driver() {
             .unwrap();
     let dir = scenario_folder("pass", true);
     let (output, json) = run_in(dir.path(), &["--webdriver", &driver.url]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+    assert_succeeded(&output);
     assert_eq!(json["results"][0]["outcome"], "pass");
 }
 
@@ -482,12 +474,7 @@ fn harness_sim_with_the_same_seed_and_count_prints_the_same_report_twice() {
             .args(["sim", "--seed", "1", "--cases", "2000"])
             .output()
             .unwrap();
-        assert!(
-            output.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_succeeded(&output);
         String::from_utf8(output.stdout).unwrap()
     };
     let first = run();
