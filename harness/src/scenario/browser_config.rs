@@ -32,10 +32,7 @@ impl StorageMode {
     /// Whether a write to storage in a top-level tab (the platform's own chat, connectors and
     /// callback tabs) goes through.
     pub fn writes_at_top_level(self) -> bool {
-        matches!(
-            self,
-            StorageMode::Available | StorageMode::ThrowsInThirdPartyFrames
-        )
+        self.fails(false).is_none()
     }
 
     /// Why storage cannot carry a result in a page, if it cannot: `framed` for a page in a
