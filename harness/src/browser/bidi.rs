@@ -77,12 +77,9 @@ impl Bidi {
                                 let sink = sink.clone();
                                 tokio::spawn(async move {
                                     tokio::time::sleep(wait).await;
-                                    let message = json!({ "id": id, "method": "network.continueRequest", "params": { "request": request } });
-                                    let _ = sink
-                                        .lock()
-                                        .await
-                                        .send(Message::Text(message.to_string().into()))
-                                        .await;
+                                    let params = json!({ "request": request });
+                                    let _ =
+                                        send(&sink, id, "network.continueRequest", params).await;
                                 });
                             }
                             events.lock().unwrap().push(BidiEvent {
@@ -127,13 +124,7 @@ impl Bidi {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(id, tx);
-        let message = json!({ "id": id, "method": method, "params": params }).to_string();
-        self.sink
-            .lock()
-            .await
-            .send(Message::Text(message.into()))
-            .await
-            .with_context(|| format!("cannot send the BiDi command {method}"))?;
+        send(&self.sink, id, method, params).await?;
         tokio::time::timeout(Duration::from_secs(15), rx)
             .await
             .map_err(|_| anyhow!("the BiDi command {method} got no answer within 15 s"))?
@@ -182,6 +173,21 @@ impl Bidi {
     pub fn clear_events(&self) {
         self.events.lock().unwrap().clear();
     }
+}
+
+/// Sends command `id` without waiting for its answer.
+async fn send(
+    sink: &tokio::sync::Mutex<Sink>,
+    id: u64,
+    method: &str,
+    params: Value,
+) -> anyhow::Result<()> {
+    let message = json!({ "id": id, "method": method, "params": params }).to_string();
+    sink.lock()
+        .await
+        .send(Message::Text(message.into()))
+        .await
+        .with_context(|| format!("cannot send the BiDi command {method}"))
 }
 
 impl Drop for Bidi {
