@@ -67,9 +67,7 @@ fn run(broken: Option<RouterCustomizer>, scenario: &str) -> ScenarioResult {
             .await
             .unwrap();
         let driver = DriverProcess::spawn(Engine::Chromium).unwrap();
-        let switches = Engine::Chromium
-            .switches_for_case(&file.scenario.browser, &file.scenario.platform)
-            .unwrap();
+        let switches = Engine::Chromium.switches_for_case(&file.scenario).unwrap();
         let session = Session::start_with(Engine::Chromium, &driver.url, &switches)
             .await
             .unwrap();

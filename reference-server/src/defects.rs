@@ -98,10 +98,11 @@ pub enum Defect {
     StorageUnguardedInFrame,
     StorageWriteUnguarded,
     StatusCheckTimesOut,
+    FocusTakenAsBlocked,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 46] = [
+    pub const ALL: [Defect; 47] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -148,6 +149,7 @@ impl Defect {
         Defect::StorageUnguardedInFrame,
         Defect::StorageWriteUnguarded,
         Defect::StatusCheckTimesOut,
+        Defect::FocusTakenAsBlocked,
     ];
 
     /// What the defect breaks, in a sentence (`harness defects --list`).
@@ -269,6 +271,9 @@ impl Defect {
             Defect::StatusCheckTimesOut => {
                 "The card gives its server 800 ms to answer a status check and counts a slower answer as a failed check: on a network where each request to the platform takes 1.5 s, no check ever succeeds and the chat never resumes."
             }
+            Defect::FocusTakenAsBlocked => {
+                "The card takes a sign-in tab that is still open a second after the click, while the chat has neither lost the focus nor been hidden, for a blocked one (a popup-blocker heuristic): it gives up and asks the user to allow pop-ups. A user who opens the connect in a background tab (Ctrl+click) and reads on in the chat keeps the focus there, so the card gives up on a tab that is open and working, and the chat never resumes."
+            }
             Defect::StorageWriteUnguarded => {
                 "The callback guards reading localStorage but not writing it: where storage is full (setItem throws QuotaExceededError) the page stops at the write, so its opener never gets the message and the tab never closes. Storage that throws on reading is skipped, and so passes."
             }
@@ -315,6 +320,18 @@ impl Defect {
                 "jsonRequest(\"GET\", apiBase + \"/connections/\" + encodeURIComponent(controller.connectionId)).then(",
                 "Promise.race([jsonRequest(\"GET\", apiBase + \"/connections/\" + encodeURIComponent(controller.connectionId)), new Promise(function (_, reject) { setTimeout(function () { reject(new Error(\"timed out\")); }, 800); })]).then(",
             )],
+            Defect::FocusTakenAsBlocked => &[
+                (
+                    "chat.js",
+                    "window.open(command.url, \"_blank\");",
+                    "var left = false; var leave = function () { left = true; }; window.addEventListener(\"blur\", leave, { once: true }); document.addEventListener(\"visibilitychange\", leave, { once: true }); var popup = window.open(command.url, \"_blank\"); setTimeout(function () { if (!left && popup && !popup.closed && document.hasFocus()) { clearTimeout(controller.timer); controller.gaveUp = true; show(controller, \"error\", \"Your browser blocked the sign-in tab: allow pop-ups and try again.\"); } }, 1000);",
+                ),
+                (
+                    "chat.js",
+                    "  function dispatch(controller, event) {\n",
+                    "  function dispatch(controller, event) {\n    if (controller.gaveUp) { return; }\n",
+                ),
+            ],
             Defect::StorageWriteUnguarded => &[(
                 "callback.js",
                 "  try {\n    // Remove first, so that writing the same result again still fires a storage event.\n    window.localStorage.removeItem(STORAGE_KEY);\n    window.localStorage.setItem(STORAGE_KEY, JSON.stringify(payload));\n    delivered.push(\"storage\");\n  } catch (e) { /* storage blocked or missing */ }\n",

@@ -2,6 +2,7 @@
 //! (with an Xvfb display of its own for WebKit), and a session guard with its BiDi side channel.
 
 use crate::contract::Engine;
+use crate::scenario::Step;
 use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder};
 use std::net::TcpListener;
@@ -10,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Why WebKit cannot run a case whose chat is embedded in another site's frame.
+const WEBKIT_IGNORES_MODIFIERS: &str = "WebKitGTK's MiniBrowser opens every `window.open` in a window of its own whatever keys the click holds: after a Ctrl+click or a Shift+click the chat has lost the focus exactly as after a plain click (measured with WebKitWebDriver 2.50, docs/browsers.md), so neither a background tab nor a new window is what the user gets";
 const WEBKIT_CANNOT_EMBED: &str = "WebKitGTK keeps no cookie in another site's frame and refuses a `Secure` cookie over http://127.0.0.1 even first-party (measured with WebKitWebDriver 2.50, docs/browsers.md): a chat embedded across sites has no session there, as in Safari, which blocks third-party cookies";
 
 /// Chromium's switch for a chat embedded in another site's frame: the frame runs in its
@@ -46,11 +48,13 @@ impl Engine {
     /// runs on), or why the engine cannot run it (the scenario is then `precondition-failed`).
     pub fn switches_for_case(
         self,
-        browser: &crate::scenario::BrowserConfig,
-        platform: &crate::scenario::PlatformConfig,
+        scenario: &crate::scenario::Scenario,
     ) -> Result<Vec<String>, String> {
-        let mut switches = self.switches_for(browser)?;
-        if platform.embeddable {
+        let mut switches = self.switches_for(&scenario.browser)?;
+        if self == Engine::Webkit && scenario.steps.iter().any(Step::holds_a_modifier) {
+            return Err(WEBKIT_IGNORES_MODIFIERS.to_owned());
+        }
+        if scenario.platform.embeddable {
             match self {
                 Engine::Webkit => return Err(WEBKIT_CANNOT_EMBED.to_owned()),
                 Engine::Chromium => switches.push(CHROMIUM_SAME_PROCESS_FRAMES.to_owned()),

@@ -11,7 +11,7 @@
 //!   embedded target only (a regression guard); against another target a difference is
 //!   informative.
 
-use crate::check::observation::Observation;
+use crate::check::observation::{Observation, UNNAMED_TAB};
 use crate::check::recorded::{Event, json_of};
 use crate::contract;
 use serde_json::Value;
@@ -188,6 +188,9 @@ fn render_tabs(
             tab_order.push(tab);
         }
     }
+    // A tab no step named appears when the browser pleases (Firefox's new-tab page in a new
+    // window, before or after the page the click opened): it comes after the named ones.
+    tab_order.sort_by_key(|tab| tab.starts_with(UNNAMED_TAB));
     let platform_origin = normalizer.platform_origin.clone();
     for tab in tab_order {
         for record in observation.recorded.iter().filter(|r| r.tab == tab) {
@@ -410,6 +413,10 @@ fn render_provider_requests(
 /// its connect URL, an error page), which are its business.
 fn normative_document(url: &str, platform_origin: &str, org: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
+    if !parsed.origin().is_tuple() {
+        // A browser's own page (Firefox's about:newtab): its URL is all there is to show.
+        return Some(url.to_owned());
+    }
     if parsed.origin().ascii_serialization() != platform_origin {
         let mut shown = format!("{}{}", parsed.origin().ascii_serialization(), parsed.path());
         if let Some(query) = parsed.query().filter(|q| !q.is_empty()) {

@@ -261,18 +261,17 @@ impl Suite {
         if let Some(reason) = self.cannot_run_here(file) {
             return Ok(judge::not_for_remote(file, engine, options.seed, reason));
         }
-        let switches =
-            match engine.switches_for_case(&file.scenario.browser, &file.scenario.platform) {
-                Ok(switches) => switches,
-                Err(reason) => {
-                    return Ok(judge::precondition_failed(
-                        file,
-                        engine,
-                        options.seed,
-                        reason,
-                    ));
-                }
-            };
+        let switches = match engine.switches_for_case(&file.scenario) {
+            Ok(switches) => switches,
+            Err(reason) => {
+                return Ok(judge::precondition_failed(
+                    file,
+                    engine,
+                    options.seed,
+                    reason,
+                ));
+            }
+        };
         let _one_webkit_at_a_time = match engine {
             Engine::Webkit => Some(self.webkit.lock().await),
             _ => None,

@@ -37,6 +37,8 @@ pub fn describe_step(step: &Step) -> String {
             let how = match by {
                 Activation::Click => "",
                 Activation::Keyboard => " by keyboard (Enter)",
+                Activation::CtrlClick => " by Ctrl+click (a background tab)",
+                Activation::ShiftClick => " by Shift+click (a new window)",
             };
             let unless = if *unless_answered {
                 ", unless the chat has answered"

@@ -80,6 +80,12 @@ pub enum Activation {
     /// The button is focused and the user presses Enter (keyboard and switch users): the
     /// browser turns the key press into a trusted click.
     Keyboard,
+    /// A click with Ctrl held, as a user opens a link in a background tab: the chat tab keeps
+    /// the focus, and the tab the click opens loads behind it (Chromium and Firefox).
+    CtrlClick,
+    /// A click with Shift held, as a user opens a link in a new window: the tab the click
+    /// opens is the first tab of a window of its own.
+    ShiftClick,
 }
 
 impl Activation {

@@ -265,6 +265,18 @@ fn default_revisit_tab() -> String {
 }
 
 impl Step {
+    /// Whether the user holds a key while clicking connect (Ctrl or Shift): the tab opens in
+    /// the background or in a new window.
+    pub fn holds_a_modifier(&self) -> bool {
+        matches!(
+            self,
+            Step::Connect {
+                by: Activation::CtrlClick | Activation::ShiftClick,
+                ..
+            }
+        )
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Step::OpenChat { .. } => "open-chat",

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::browser::bidi::BidiEvent;
-use crate::check::observation::{ConsoleLine, Event, Recorded};
+use crate::check::observation::{ConsoleLine, Event, Recorded, UNNAMED_TAB};
 use serde_json::Value;
 
 impl Run<'_> {
@@ -353,11 +353,20 @@ fn absorb(
     events: &[BidiEvent],
     tab_names: &BTreeMap<String, String>,
 ) {
-    let name_of = |context: &str| {
-        tab_names
-            .get(context)
-            .cloned()
-            .unwrap_or_else(|| format!("unnamed-{}", &context[..context.len().min(6)]))
+    // A tab no step named (a browser's own new-tab page beside the one a click opened) is
+    // named by its order of appearance, so that a trace names it the same in every run.
+    let mut unnamed: Vec<String> = Vec::new();
+    let mut name_of = |context: &str| {
+        tab_names.get(context).cloned().unwrap_or_else(|| {
+            let position = match unnamed.iter().position(|c| c == context) {
+                Some(position) => position,
+                None => {
+                    unnamed.push(context.to_owned());
+                    unnamed.len() - 1
+                }
+            };
+            format!("{UNNAMED_TAB}{}", position + 1)
+        })
     };
     // A tab that is gone observes nothing more: Firefox may still deliver to the document of
     // a tab that closed itself, which no person can see.

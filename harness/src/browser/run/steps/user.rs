@@ -3,6 +3,11 @@
 
 use super::super::*;
 use crate::check::observation::DisconnectMark;
+use fantoccini::actions::{
+    Actions, InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction,
+};
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
 
 impl Run<'_> {
     /// The chat in a frame of another site's page, signed in there as that site's user would.
@@ -121,6 +126,8 @@ impl Run<'_> {
                         button.send_keys(ENTER_KEY).await,
                         "press Enter on the connect button",
                     )?,
+                    Activation::CtrlClick => self.click_holding(button, Key::Control).await?,
+                    Activation::ShiftClick => self.click_holding(button, Key::Shift).await?,
                 }
                 clicked = true;
                 break;
@@ -131,6 +138,42 @@ impl Run<'_> {
         }
         self.await_new_tab(events_before, &windows_before, opens, &css)
             .await
+    }
+
+    /// Clicks `button` with `modifier` held down (WebDriver actions: the key goes down, the
+    /// mouse moves to the button and clicks, the key comes up), as a user who opens a link in
+    /// a background tab or a new window.
+    async fn click_holding(&self, button: &Element, modifier: Key) -> Result<(), StepError> {
+        let key = KeyActions::new("modifier".into())
+            .then(KeyAction::Down {
+                value: modifier.into(),
+            })
+            .pause(Duration::ZERO)
+            .pause(Duration::ZERO)
+            .then(KeyAction::Up {
+                value: modifier.into(),
+            });
+        let mouse = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement {
+                element: button.clone(),
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            })
+            .then(PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .then(PointerAction::Up {
+                button: MOUSE_BUTTON_LEFT,
+            })
+            .pause(Duration::ZERO);
+        cmd(
+            self.client
+                .perform_actions(Actions::from(key).and(mouse))
+                .await,
+            &format!("click connect holding {modifier:?}"),
+        )?;
+        cmd(self.client.release_actions().await, "release the keys")
     }
 
     /// Answers the consent page (after `after_ms`, a user who thinks first).
