@@ -82,6 +82,24 @@ impl Recorder<'_> {
         Ok(())
     }
 
+    /// Reloads the tab whose BiDi context is `context` as the user's reload key does
+    /// (`browsingContext.reload`), and says whether it did: Firefox then restores the page's
+    /// form fields, which a classic WebDriver refresh does not (docs/browsers.md). Without
+    /// BiDi the caller refreshes.
+    pub async fn reload(&self, context: &str) -> anyhow::Result<bool> {
+        match self {
+            Recorder::Bidi(bidi) => {
+                bidi.command(
+                    "browsingContext.reload",
+                    json!({ "context": context, "wait": "complete" }),
+                )
+                .await?;
+                Ok(true)
+            }
+            Recorder::Proxy(_) => Ok(false),
+        }
+    }
+
     pub async fn uninstall(&self, installed: Installed) {
         match self {
             Recorder::Bidi(bidi) => {

@@ -105,7 +105,9 @@ pub enum Step {
     },
     /// The user closes a tab.
     CloseTab { tab: String },
-    /// The user reloads a tab.
+    /// The user reloads a tab, as with the reload key (BiDi `browsingContext.reload`: Firefox
+    /// restores the page's form fields, which a WebDriver refresh does not; WebKitGTK, without
+    /// BiDi, is refreshed).
     Reload { tab: String },
     /// The user goes to another site in a tab (a page of the harness's third origin, with no
     /// script); the page they leave may be kept in the back/forward cache or discarded.

@@ -61,7 +61,15 @@ impl Run<'_> {
             }
             Step::Reload { tab } => {
                 self.switch(tab).await?;
-                cmd(self.client.refresh().await, "reload")?;
+                let context = String::from(self.tabs.handle(tab)?);
+                let reloaded = self
+                    .recorder
+                    .reload(&context)
+                    .await
+                    .map_err(|e| StepError::Failed(format!("reload: {e:#}")))?;
+                if !reloaded {
+                    cmd(self.client.refresh().await, "reload")?;
+                }
                 self.answers_seen.insert(tab.clone(), 0);
                 self.wait_css("body[data-ready=true]").await.map(|_| ())
             }
