@@ -5,6 +5,7 @@
 use crate::browser::bidi::{Bidi, BidiEvent};
 use crate::browser::proxy::{PREFIX, RecordingProxy};
 use crate::check::observation::MARKER;
+use crate::contract::Engine;
 use serde_json::{Value, json};
 
 /// The hidden property through which the proxy-served recorder names its document.
@@ -83,17 +84,19 @@ impl Recorder<'_> {
     }
 
     /// Reloads the tab whose BiDi context is `context` as the user's reload key does
-    /// (`browsingContext.reload`), and says whether it did: Firefox then restores the page's
-    /// form fields, which a classic WebDriver refresh does not (docs/browsers.md). Without
-    /// BiDi the caller refreshes.
-    pub async fn reload(&self, context: &str) -> anyhow::Result<bool> {
+    /// (`browsingContext.reload`), or, `hard`, as Ctrl+Shift+R does, and says whether it did.
+    /// Firefox restores the page's form fields after a BiDi reload, which a classic WebDriver
+    /// refresh does not; it refuses `ignoreCache`, and its WebDriver refresh bypasses the cache
+    /// (docs/browsers.md): the caller refreshes for Firefox's hard reload, and without BiDi.
+    pub async fn reload(&self, context: &str, hard: bool, engine: Engine) -> anyhow::Result<bool> {
         match self {
+            Recorder::Bidi(_) if hard && engine == Engine::Firefox => Ok(false),
             Recorder::Bidi(bidi) => {
-                bidi.command(
-                    "browsingContext.reload",
-                    json!({ "context": context, "wait": "complete" }),
-                )
-                .await?;
+                let mut params = json!({ "context": context, "wait": "complete" });
+                if hard {
+                    params["ignoreCache"] = json!(true);
+                }
+                bidi.command("browsingContext.reload", params).await?;
                 Ok(true)
             }
             Recorder::Proxy(_) => Ok(false),

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 /// Why WebKit cannot run a case whose chat is embedded in another site's frame.
 const WEBKIT_IGNORES_MODIFIERS: &str = "WebKitGTK's MiniBrowser opens every `window.open` in a window of its own whatever keys the click holds: after a Ctrl+click or a Shift+click the chat has lost the focus exactly as after a plain click (measured with WebKitWebDriver 2.50, docs/browsers.md), so neither a background tab nor a new window is what the user gets";
+const WEBKIT_NO_HARD_RELOAD: &str = "WebKitGTK's WebDriver has one refresh, the one the reload step uses, and no BiDi for browsingContext.reload with ignoreCache: a reload that bypasses the cache cannot be told apart from a normal one there";
 const WEBKIT_CANNOT_EMBED: &str = "WebKitGTK keeps no cookie in another site's frame and refuses a `Secure` cookie over http://127.0.0.1 even first-party (measured with WebKitWebDriver 2.50, docs/browsers.md): a chat embedded across sites has no session there, as in Safari, which blocks third-party cookies";
 
 /// Chromium's switch for a chat embedded in another site's frame: the frame runs in its
@@ -53,6 +54,9 @@ impl Engine {
         let mut switches = self.switches_for(&scenario.browser)?;
         if self == Engine::Webkit && scenario.steps.iter().any(Step::holds_a_modifier) {
             return Err(WEBKIT_IGNORES_MODIFIERS.to_owned());
+        }
+        if self == Engine::Webkit && scenario.steps.iter().any(Step::reloads_hard) {
+            return Err(WEBKIT_NO_HARD_RELOAD.to_owned());
         }
         if scenario.platform.embeddable {
             match self {

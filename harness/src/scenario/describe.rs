@@ -68,7 +68,8 @@ pub fn describe_step(step: &Step) -> String {
             }
         }
         Step::CloseTab { tab } => format!("close-tab [{tab}]"),
-        Step::Reload { tab } => format!("reload [{tab}]"),
+        Step::Reload { tab, hard: false } => format!("reload [{tab}]"),
+        Step::Reload { tab, hard: true } => format!("hard-reload [{tab}] (no cache)"),
         Step::Disconnect { connector, tab } => format!("disconnect {connector} in [{tab}]"),
         Step::ProviderRevokes => "provider-revokes".to_owned(),
         Step::RevisitCallback { tab } => format!("revisit-callback in [{tab}]"),

@@ -420,7 +420,7 @@ impl Scenario {
                 Step::Say { tab, .. }
                 | Step::Consent { tab, .. }
                 | Step::CloseTab { tab }
-                | Step::Reload { tab }
+                | Step::Reload { tab, .. }
                 | Step::Leave { tab }
                 | Step::GoBack { tab }
                 | Step::Disconnect { tab, .. }

@@ -108,7 +108,16 @@ pub enum Step {
     /// The user reloads a tab, as with the reload key (BiDi `browsingContext.reload`: Firefox
     /// restores the page's form fields, which a WebDriver refresh does not; WebKitGTK, without
     /// BiDi, is refreshed).
-    Reload { tab: String },
+    Reload {
+        tab: String,
+        /// A hard reload (Ctrl+Shift+R): every script, stylesheet and API answer the page
+        /// loads comes from the server, none from the browser's cache, and no form field is
+        /// restored. Chromium: BiDi `browsingContext.reload` with `ignoreCache`; Firefox, which
+        /// refuses `ignoreCache`: a WebDriver refresh, measured to bypass the cache
+        /// (docs/browsers.md); WebKitGTK: `precondition-failed`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hard: bool,
+    },
     /// The user goes to another site in a tab (a page of the harness's third origin, with no
     /// script); the page they leave may be kept in the back/forward cache or discarded.
     Leave { tab: String },
@@ -277,6 +286,11 @@ impl Step {
                 ..
             }
         )
+    }
+
+    /// Whether the step is a hard reload.
+    pub fn reloads_hard(&self) -> bool {
+        matches!(self, Step::Reload { hard: true, .. })
     }
 
     pub fn name(&self) -> &'static str {

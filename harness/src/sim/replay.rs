@@ -82,7 +82,7 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
             Step::CloseTab { tab } if tab.starts_with("provider") => {
                 actions.push(Action::CloseProviderTab)
             }
-            Step::Reload { tab } if tab == "chat" => actions.push(Action::ReloadChat),
+            Step::Reload { tab, .. } if tab == "chat" => actions.push(Action::ReloadChat),
             Step::Connect {
                 tab,
                 connector: None,

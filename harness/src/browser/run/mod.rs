@@ -393,7 +393,7 @@ impl Run<'_> {
             Step::Consent { tab, .. }
             | Step::RedirectFromAnotherSession { tab, .. }
             | Step::ReplayRedirect { tab }
-            | Step::Reload { tab }
+            | Step::Reload { tab, .. }
             | Step::Leave { tab }
             | Step::GoBack { tab }
             | Step::RevisitCallback { tab }

@@ -116,7 +116,10 @@ impl World<'_> {
                 self.tabs[tab].generation += 1;
                 self.note("[chat] reloaded".into());
                 self.open_chat(tab);
-                self.steps.push(Step::Reload { tab: "chat".into() });
+                self.steps.push(Step::Reload {
+                    tab: "chat".into(),
+                    hard: false,
+                });
             }
             Action::Retry => {
                 self.click_connect();

@@ -59,12 +59,12 @@ impl Run<'_> {
                 }
                 Ok(())
             }
-            Step::Reload { tab } => {
+            Step::Reload { tab, hard } => {
                 self.switch(tab).await?;
                 let context = String::from(self.tabs.handle(tab)?);
                 let reloaded = self
                     .recorder
-                    .reload(&context)
+                    .reload(&context, *hard, self.engine)
                     .await
                     .map_err(|e| StepError::Failed(format!("reload: {e:#}")))?;
                 if !reloaded {
