@@ -99,10 +99,11 @@ pub enum Defect {
     StorageWriteUnguarded,
     StatusCheckTimesOut,
     FocusTakenAsBlocked,
+    TrustsItsServiceWorker,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 47] = [
+    pub const ALL: [Defect; 48] = [
         Defect::TokenInCallbackUrl,
         Defect::CodeInCallbackUrl,
         Defect::TokenInPage,
@@ -150,6 +151,7 @@ impl Defect {
         Defect::StorageWriteUnguarded,
         Defect::StatusCheckTimesOut,
         Defect::FocusTakenAsBlocked,
+        Defect::TrustsItsServiceWorker,
     ];
 
     /// What the defect breaks, in a sentence (`harness defects --list`).
@@ -274,6 +276,9 @@ impl Defect {
             Defect::FocusTakenAsBlocked => {
                 "The card takes a sign-in tab that is still open a second after the click, while the chat has neither lost the focus nor been hidden, for a blocked one (a popup-blocker heuristic): it gives up and asks the user to allow pop-ups. A user who opens the connect in a background tab (Ctrl+click) and reads on in the chat keeps the focus there, so the card gives up on a tab that is open and working, and the chat never resumes."
             }
+            Defect::TrustsItsServiceWorker => {
+                "The chat registers a service worker that relays each callback's result to the chat tabs it controls, and once the worker is active the card listens on it alone: it ignores the three channels and stops polling. A hard reload (Ctrl+Shift+R) loads the page without its worker in control (measured in Chromium and Firefox, docs/browsers.md), so the relay never reaches that chat and it never resumes; after a normal reload the worker is in control again."
+            }
             Defect::StorageWriteUnguarded => {
                 "The callback guards reading localStorage but not writing it: where storage is full (setItem throws QuotaExceededError) the page stops at the write, so its opener never gets the message and the tab never closes. Storage that throws on reading is skipped, and so passes."
             }
@@ -330,6 +335,23 @@ impl Defect {
                     "chat.js",
                     "  function dispatch(controller, event) {\n",
                     "  function dispatch(controller, event) {\n    if (controller.gaveUp) { return; }\n",
+                ),
+            ],
+            Defect::TrustsItsServiceWorker => &[
+                (
+                    "sw.js",
+                    "// worker in control. The defect `trusts-its-service-worker` registers this file, edited.\n",
+                    "// worker in control. The defect `trusts-its-service-worker` registers this file, edited.\nself.addEventListener(\"install\", function () { self.skipWaiting(); });\nself.addEventListener(\"activate\", function (event) { event.waitUntil(self.clients.claim()); });\nself.addEventListener(\"fetch\", function (event) {\n  var url = new URL(event.request.url);\n  if (event.request.mode !== \"navigate\" || url.pathname !== \"/auth/connector-callback\") { return; }\n  var payload = { result: url.searchParams.get(\"oauth_result\"), connectionId: url.searchParams.get(\"connection_id\") || \"\" };\n  event.waitUntil(self.clients.matchAll({ type: \"window\" }).then(function (clients) { clients.forEach(function (client) { client.postMessage(payload); }); }));\n});\n",
+                ),
+                (
+                    "chat.js",
+                    "  function deliver(channel, origin, data) {\n",
+                    "  var relay = window.top === window && navigator.serviceWorker ? \"registering\" : null;\n  if (relay) {\n    navigator.serviceWorker.register(\"/static/sw.js\", { scope: \"/\" }).then(function () { return navigator.serviceWorker.ready; }).then(function (registration) { relay = registration.active; }, function (e) { relay = null; });\n    navigator.serviceWorker.addEventListener(\"message\", function (event) { Object.keys(cards).forEach(function (queuedId) { dispatch(cards[queuedId], { type: \"channel\", channel: \"service-worker\", origin: location.origin, data: event.data }); }); });\n  }\n  function deliver(channel, origin, data) {\n    if (relay) { return; }\n",
+                ),
+                (
+                    "chat.js",
+                    "      case \"poll\":\n",
+                    "      case \"poll\":\n        if (relay) { break; }\n",
                 ),
             ],
             Defect::StorageWriteUnguarded => &[(

@@ -25,7 +25,7 @@ pub fn catching_engine(defect: &str) -> Engine {
 
 /// For the test suite: the scenario that catches each defect, and the check that must fire
 /// there (`harness defects --full` shows every catch).
-pub const DEFECT_CATCHES: [(&str, &str, &str); 47] = [
+pub const DEFECT_CATCHES: [(&str, &str, &str); 48] = [
     (
         "token-in-callback-url",
         "channels/baseline",
@@ -231,6 +231,11 @@ pub const DEFECT_CATCHES: [(&str, &str, &str); 47] = [
     (
         "focus-taken-as-blocked",
         "user/connects-in-a-background-tab",
+        "chat-resumed",
+    ),
+    (
+        "trusts-its-service-worker",
+        "tabs/chat-hard-reloaded-during-consent",
         "chat-resumed",
     ),
 ];

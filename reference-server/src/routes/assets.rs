@@ -4,7 +4,7 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     (
         "card-decisions.js",
         "text/javascript; charset=utf-8",
@@ -24,6 +24,11 @@ const ASSETS: [(&str, &str, &str); 5] = [
         "connectors.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/connectors.js"),
+    ),
+    (
+        "sw.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/sw.js"),
     ),
     (
         "style.css",
@@ -59,5 +64,13 @@ pub async fn static_file(
         assert!(body.contains(&from), "{file} lacks {from:?}");
         body = body.replace(&from, &to);
     }
-    ([(header::CONTENT_TYPE, *content_type)], body).into_response()
+    let mut response = ([(header::CONTENT_TYPE, *content_type)], body).into_response();
+    if file == "sw.js" {
+        // A worker served from /static/ may control every page of the origin.
+        response.headers_mut().insert(
+            header::HeaderName::from_static("service-worker-allowed"),
+            header::HeaderValue::from_static("/"),
+        );
+    }
+    response
 }
