@@ -5,7 +5,6 @@
 use crate::browser::bidi::{Bidi, BidiEvent};
 use crate::browser::proxy::{PREFIX, RecordingProxy};
 use crate::check::observation::MARKER;
-use crate::contract::Engine;
 use serde_json::{Value, json};
 
 /// The hidden property through which the proxy-served recorder names its document.
@@ -83,17 +82,13 @@ impl Recorder<'_> {
         Ok(())
     }
 
-    /// Reloads the tab whose BiDi context is `context` as the user's reload key does
-    /// (`browsingContext.reload`), or, `hard`, as Ctrl+Shift+R does, and says whether it did.
-    /// Firefox restores the page's form fields after a BiDi reload, which a classic WebDriver
-    /// refresh does not; it refuses `ignoreCache`, and its WebDriver refresh bypasses the cache
-    /// (docs/browsers.md): the caller refreshes for Firefox's hard reload, and without BiDi.
-    pub async fn reload(&self, context: &str, hard: bool, engine: Engine) -> anyhow::Result<bool> {
+    /// Reloads the tab whose BiDi context is `context` (`browsingContext.reload`, bypassing
+    /// the cache if `ignore_cache`), and says whether it could: without BiDi it cannot.
+    pub async fn reload(&self, context: &str, ignore_cache: bool) -> anyhow::Result<bool> {
         match self {
-            Recorder::Bidi(_) if hard && engine == Engine::Firefox => Ok(false),
             Recorder::Bidi(bidi) => {
                 let mut params = json!({ "context": context, "wait": "complete" });
-                if hard {
+                if ignore_cache {
                     params["ignoreCache"] = json!(true);
                 }
                 bidi.command("browsingContext.reload", params).await?;

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Why WebKit cannot run a case whose chat is embedded in another site's frame.
+/// Why WebKit cannot run a case whose connect holds Ctrl or Shift.
 const WEBKIT_IGNORES_MODIFIERS: &str = "WebKitGTK's MiniBrowser opens every `window.open` in a window of its own whatever keys the click holds: after a Ctrl+click or a Shift+click the chat has lost the focus exactly as after a plain click (measured with WebKitWebDriver 2.50, docs/browsers.md), so neither a background tab nor a new window is what the user gets";
+/// Why WebKit cannot run a case with a hard reload.
 const WEBKIT_NO_HARD_RELOAD: &str = "WebKitGTK's WebDriver has one refresh, the one the reload step uses, and no BiDi for browsingContext.reload with ignoreCache: a reload that bypasses the cache cannot be told apart from a normal one there";
+/// Why WebKit cannot run a case whose chat is embedded in another site's frame.
 const WEBKIT_CANNOT_EMBED: &str = "WebKitGTK keeps no cookie in another site's frame and refuses a `Secure` cookie over http://127.0.0.1 even first-party (measured with WebKitWebDriver 2.50, docs/browsers.md): a chat embedded across sites has no session there, as in Safari, which blocks third-party cookies";
 
 /// Chromium's switch for a chat embedded in another site's frame: the frame runs in its
@@ -111,6 +113,18 @@ impl Engine {
             .collect())
     }
 
+    /// How the engine reloads a page as the user does (`hard`: as Ctrl+Shift+R does), measured
+    /// in docs/browsers.md. Firefox restores form fields after a BiDi reload, as after the
+    /// reload key, and not after a classic refresh; it refuses `ignoreCache`, and its classic
+    /// refresh fetches everything again and leaves the page without its service worker, as a
+    /// hard reload does. WebKitGTK has no BiDi (and runs no hard reload).
+    pub fn reload_with(self, hard: bool) -> ReloadWith {
+        match (self, hard) {
+            (Engine::Webkit, _) | (Engine::Firefox, true) => ReloadWith::Refresh,
+            (Engine::Chromium | Engine::Firefox, _) => ReloadWith::Bidi { ignore_cache: hard },
+        }
+    }
+
     /// Whether the engine's WebDriver offers BiDi (the recorder needs it).
     pub fn has_bidi(self) -> bool {
         !matches!(self, Engine::Webkit)
@@ -162,6 +176,13 @@ impl Engine {
         };
         caps.as_object().expect("an object").clone()
     }
+}
+
+/// How a reload step reloads: BiDi `browsingContext.reload`, or WebDriver's classic refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadWith {
+    Bidi { ignore_cache: bool },
+    Refresh,
 }
 
 /// What the harness changes in each engine against what its WebDriver server sets, per engine:

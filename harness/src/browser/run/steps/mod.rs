@@ -5,6 +5,7 @@ mod profiled;
 mod user;
 
 use super::*;
+use crate::browser::webdriver::ReloadWith;
 
 impl Run<'_> {
     pub(super) async fn step(&mut self, step: &Step) -> Result<(), StepError> {
@@ -61,14 +62,25 @@ impl Run<'_> {
             }
             Step::Reload { tab, hard } => {
                 self.switch(tab).await?;
-                let context = String::from(self.tabs.handle(tab)?);
-                let reloaded = self
-                    .recorder
-                    .reload(&context, *hard, self.engine)
-                    .await
-                    .map_err(|e| StepError::Failed(format!("reload: {e:#}")))?;
-                if !reloaded {
-                    cmd(self.client.refresh().await, "reload")?;
+                match self.engine.reload_with(*hard) {
+                    ReloadWith::Refresh => cmd(self.client.refresh().await, "reload")?,
+                    ReloadWith::Bidi { ignore_cache } => {
+                        let context = String::from(self.tabs.handle(tab)?);
+                        let reloaded = self
+                            .recorder
+                            .reload(&context, ignore_cache)
+                            .await
+                            .map_err(|e| StepError::Failed(format!("reload: {e:#}")))?;
+                        if !reloaded && ignore_cache {
+                            return Err(StepError::Failed(format!(
+                                "a hard reload in {} needs BiDi, and this session has none",
+                                self.engine.name()
+                            )));
+                        }
+                        if !reloaded {
+                            cmd(self.client.refresh().await, "reload")?;
+                        }
+                    }
                 }
                 self.answers_seen.insert(tab.clone(), 0);
                 self.wait_css("body[data-ready=true]").await.map(|_| ())
