@@ -38,6 +38,13 @@ pub mod edits {
         "if (event.origin !== state.origin) {",
         "if (false) {",
     );
+    /// A card that gave up (`controller.gaveUp`, set by a defect's own edit) acts on nothing
+    /// more: no channel, no poll answer, no click.
+    pub const GAVE_UP_IS_FINAL: Edit = (
+        "chat.js",
+        "  function dispatch(controller, event) {\n",
+        "  function dispatch(controller, event) {\n    if (controller.gaveUp) { return; }\n",
+    );
     /// The card re-sends when its server says the connection failed.
     pub const RESEND_ON_ERROR: Edit = (
         "card-decisions.js",
@@ -46,7 +53,9 @@ pub mod edits {
     );
 }
 
-use edits::{Edit, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_ERROR, RESEND_ON_EVERY_DELIVERY};
+use edits::{
+    Edit, GAVE_UP_IS_FINAL, NO_ORIGIN_CHECK, NO_POLLING, RESEND_ON_ERROR, RESEND_ON_EVERY_DELIVERY,
+};
 
 /// One deliberate defect; what each breaks is [`Defect::what_it_breaks`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -331,11 +340,7 @@ impl Defect {
                     "window.open(command.url, \"_blank\");",
                     "var left = false; var leave = function () { left = true; }; window.addEventListener(\"blur\", leave, { once: true }); document.addEventListener(\"visibilitychange\", leave, { once: true }); var popup = window.open(command.url, \"_blank\"); setTimeout(function () { if (!left && popup && !popup.closed && document.hasFocus()) { clearTimeout(controller.timer); controller.gaveUp = true; show(controller, \"error\", \"Your browser blocked the sign-in tab: allow pop-ups and try again.\"); } }, 1000);",
                 ),
-                (
-                    "chat.js",
-                    "  function dispatch(controller, event) {\n",
-                    "  function dispatch(controller, event) {\n    if (controller.gaveUp) { return; }\n",
-                ),
+                GAVE_UP_IS_FINAL,
             ],
             Defect::TrustsItsServiceWorker => &[
                 (
@@ -442,11 +447,7 @@ impl Defect {
                     "window.open(command.url, \"_blank\");",
                     "var popup = window.open(command.url, \"_blank\"); var watch = setInterval(function () { if (!popup || popup.closed) { clearInterval(watch); clearTimeout(controller.timer); controller.gaveUp = true; show(controller, \"error\", \"The sign-in window was closed.\"); } }, 1000);",
                 ),
-                (
-                    "chat.js",
-                    "  function dispatch(controller, event) {\n",
-                    "  function dispatch(controller, event) {\n    if (controller.gaveUp) { return; }\n",
-                ),
+                GAVE_UP_IS_FINAL,
             ],
             _ => &[],
         }
