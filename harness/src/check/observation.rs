@@ -110,11 +110,11 @@ pub struct DisconnectMark {
     pub after_seq: u64,
 }
 
-/// How a step line says the step was skipped (a `connect` with `unless_answered`, say).
 /// How a tab no step named is called, before its number in order of appearance (a
 /// browser's own new-tab page beside the tab a click opened).
 pub const UNNAMED_TAB: &str = "unnamed-";
 
+/// How a step line says the step was skipped (a `connect` with `unless_answered`, say).
 pub const SKIPPED_MARK: &str = "(skipped: ";
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -9,7 +9,6 @@
 //! or as one JSON line, `{"listening": URL, "redirect_uri": URL}`.
 
 use crate::check::verdict::ScenarioResult;
-
 use crate::deployment::process::KillOnDrop;
 use crate::run::options::{RunOptions, shard_of};
 use crate::run::pool::SessionPool;

@@ -82,6 +82,7 @@ pub fn case_from_scenario(scenario: &Scenario) -> Result<Case, String> {
             Step::CloseTab { tab } if tab.starts_with("provider") => {
                 actions.push(Action::CloseProviderTab)
             }
+            // A hard reload is a reload here: the model has no cache and no service worker.
             Step::Reload { tab, .. } if tab == "chat" => actions.push(Action::ReloadChat),
             Step::Connect {
                 tab,
