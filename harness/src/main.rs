@@ -108,7 +108,8 @@ enum Command {
         /// The platform's command line; `{url}` is the MCP server's URL, `{client_id}` and
         /// `{client_secret}` a client the scenario registered beforehand (empty when none),
         /// `{client_metadata_url}` the client ID the suite expects of a client metadata
-        /// document. It must print where it listens (as `reference-server` does, or a JSON line
+        /// document, `{data_dir}` an empty directory removed once the platform is stopped (for
+        /// its database, if it keeps one). It must print where it listens (as `reference-server` does, or a JSON line
         /// `{"listening": URL, ...}`). Default: the `reference-server` beside this binary.
         #[arg(long)]
         platform: Option<String>,

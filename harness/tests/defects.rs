@@ -28,6 +28,7 @@ fn matrix_server_process() {
         settings.opener_policy = Some(OpenerPolicy::parse(&policy).unwrap());
     }
     settings.embeddable = std::env::var("ALUMIA_EMBEDDABLE").is_ok();
+    settings.data_dir = std::env::var_os("ALUMIA_DATA_DIR").map(Into::into);
     for name in std::env::var("ALUMIA_VARIANTS")
         .unwrap_or_default()
         .split(',')
@@ -54,6 +55,7 @@ fn spawn(flags: &ServerFlags<'_>) -> anyhow::Result<Child> {
         ])
         .env("ALUMIA_PROVIDER_URL", flags.provider)
         .env("ALUMIA_VARIANTS", flags.variants.join(","))
+        .env("ALUMIA_DATA_DIR", flags.data_dir)
         .env_remove("ALUMIA_DEFECT")
         .env_remove("ALUMIA_OPENER_POLICY")
         .env_remove("ALUMIA_EMBEDDABLE");

@@ -26,7 +26,9 @@ fn spawn_python_platform(flags: &ServerFlags<'_>) -> anyhow::Result<Child> {
     let mut command = Command::new("python3");
     command
         .arg(script)
-        .args(["--bind", "127.0.0.1:0", "--provider-url", flags.provider]);
+        .args(["--bind", "127.0.0.1:0", "--provider-url", flags.provider])
+        .arg("--database")
+        .arg(flags.data_dir.join("platform.sqlite3"));
     if let Some(policy) = flags.opener_policy {
         command.args(["--opener-policy", policy]);
     }

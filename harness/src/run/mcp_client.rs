@@ -73,7 +73,7 @@ impl ScenarioContext {
 /// beforehand, if any.
 pub fn reference_template(reference_server: &std::path::Path, context: &ScenarioContext) -> String {
     let mut template = format!(
-        "{} --bind 127.0.0.1:0 --mcp-server notes={{url}} --client-metadata-url {{client_metadata_url}}",
+        "{} --bind 127.0.0.1:0 --data-dir '{{data_dir}}' --mcp-server notes={{url}} --client-metadata-url {{client_metadata_url}}",
         reference_server.display()
     );
     if context.client_id.is_some() {
@@ -83,9 +83,16 @@ pub fn reference_template(reference_server: &std::path::Path, context: &Scenario
 }
 
 /// The platform's command line for the MCP server at `url`: `{url}`, `{client_id}`,
-/// `{client_secret}` (empty when the scenario gives none) and `{client_metadata_url}` replaced.
-pub fn platform_command(template: &str, url: &Url, context: &ScenarioContext) -> String {
+/// `{client_secret}` (empty when the scenario gives none), `{client_metadata_url}` and
+/// `{data_dir}` (an empty directory the harness removes once the platform is stopped) replaced.
+pub fn platform_command(
+    template: &str,
+    url: &Url,
+    context: &ScenarioContext,
+    data_dir: &std::path::Path,
+) -> String {
     template
+        .replace("{data_dir}", &data_dir.display().to_string())
         .replace("{url}", url.as_str())
         .replace(
             "{client_id}",
@@ -100,7 +107,9 @@ pub fn platform_command(template: &str, url: &Url, context: &ScenarioContext) ->
 
 /// Runs the client flow against the platform `template` starts for `server`.
 pub async fn run(template: &str, server: &Url, context: &ScenarioContext) -> anyhow::Result<Ended> {
-    let command = platform_command(template, server, context);
+    let data_dir = tempfile::Builder::new().prefix("alumia-data-").tempdir()?;
+    let command = platform_command(template, server, context, data_dir.path());
+    // Dropped before `data_dir`: the platform is stopped before its directory goes.
     let mut platform = KillOnDrop(
         Command::new("sh")
             .args(["-c", &format!("exec {command}")])

@@ -33,6 +33,9 @@ pub struct ServerFlags<'a> {
     pub opener_policy: Option<&'a str>,
     /// `--embeddable`, for a chat other sites may frame.
     pub embeddable: bool,
+    /// Where the server keeps its database: a directory the harness removes once the server
+    /// is stopped (a server killed mid-run cannot remove a temporary one of its own).
+    pub data_dir: &'a std::path::Path,
 }
 
 /// Starts a server on `127.0.0.1:0` with its stdout piped, announcing itself as the module
@@ -119,6 +122,7 @@ async fn run_configured(
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let provider = FakeProvider::builder().seed(base.seed).start().await?;
     let provider_url = provider.public_url().to_string();
+    let data_dir = tempfile::Builder::new().prefix("alumia-data-").tempdir()?;
     let flags = ServerFlags {
         defect: platform.defect.as_deref(),
         variants: &platform.variants,
@@ -126,7 +130,9 @@ async fn run_configured(
         opener_policy: (configuration.opener_policy != OpenerPolicy::Unset)
             .then(|| configuration.opener_policy.name()),
         embeddable: configuration.embeddable,
+        data_dir: data_dir.path(),
     };
+    // Dropped before `data_dir`: the server is stopped before its directory goes.
     let mut child = KillOnDrop((platform.spawn)(&flags)?);
     let (platform_url, redirect_uri) = read_announcement(&mut child.0, &platform.label).await?;
     for (_, _, id, secret) in DEFAULT_CLIENTS {
