@@ -115,6 +115,27 @@ fn the_tables_name_every_defect_and_variant_of_the_catalogue() {
     let listed: Vec<&str> = VARIANT_SCENARIOS.iter().map(|(v, _)| *v).collect();
     assert_eq!(variants, listed);
     assert!(variants.len() >= 10, "{} variants", variants.len());
+    // The counts the front door and docs/verdicts.md give are the catalogue's.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for doc in ["README.md", "docs/verdicts.md"] {
+        let text = std::fs::read_to_string(root.join(doc))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        for said in [
+            format!("--defect NAME` ({} known-bad", defects.len()),
+            format!("--variant NAME` ({} conformant", variants.len()),
+        ] {
+            let said_as_prose = said.replace(" (", ": ");
+            assert!(
+                text.contains(&said) || text.contains(&said_as_prose),
+                "{doc} does not say `{said}`: the catalogue has {} defects and {} variants",
+                defects.len(),
+                variants.len()
+            );
+        }
+    }
     // `harness defects --list`: every defect with what it breaks, where it is caught.
     let listed = harness::run::defects::catalogue_text();
     for defect in Defect::ALL {

@@ -255,7 +255,52 @@ pub fn table(rows: &[MatrixRow]) -> String {
             row.scenarios
         );
     }
+    // A conformant variant that fails is the harness's mistake or the reference's: say what
+    // each failed check saw, so a failure in CI can be read without running it again.
+    for row in rows
+        .iter()
+        .filter(|r| r.subject.side == Side::Variant && !r.holds())
+    {
+        for result in row.results.iter().filter(|r| !r.violations.is_empty()) {
+            let _ = writeln!(out, "\n{}: {}:", row.subject.label(), result.scenario);
+            for violation in &result.violations {
+                let detail: String = violation.detail.chars().take(600).collect();
+                let _ = writeln!(out, "  {}: {detail}", violation.invariant);
+            }
+        }
+    }
     out
+}
+
+/// The rows of `harness defects`: each defect, each variant (`a+b`: one server with both at
+/// once), then, where more than one variant row is asked for, all their variants at once, as
+/// `shards` rows.
+pub fn subjects(
+    defects: &[String],
+    variants: &[String],
+    scenario: &str,
+    shards: usize,
+) -> Vec<Subject> {
+    let mut subjects: Vec<Subject> = defects
+        .iter()
+        .map(|d| Subject::defect(d, scenario))
+        .collect();
+    let rows_of: Vec<Vec<&str>> = variants.iter().map(|v| v.split('+').collect()).collect();
+    subjects.extend(
+        rows_of
+            .iter()
+            .map(|names| Subject::variants(names, scenario)),
+    );
+    if rows_of.len() > 1 {
+        let mut all: Vec<&str> = Vec::new();
+        for name in rows_of.iter().flatten() {
+            if !all.contains(name) {
+                all.push(name);
+            }
+        }
+        subjects.extend(Subject::variants(&all, scenario).in_shards(shards));
+    }
+    subjects
 }
 
 /// What `harness defects` runs: which defects and variants (every one the server lists where
@@ -265,7 +310,8 @@ pub struct MatrixRequest {
     /// Only these defects (default: every one the server lists, unless --variant is given).
     #[arg(long = "defect")]
     pub defects: Vec<String>,
-    /// Only these variants (default: every one the server lists, unless --defect is given).
+    /// Only these variants (default: every one the server lists, unless --defect is given);
+    /// `a+b` is one server with both at once.
     #[arg(long = "variant")]
     pub variants: Vec<String>,
     /// Run every scenario against each defect (the full matrix) instead of stopping at the
@@ -324,23 +370,13 @@ pub async fn against_server(
         (true, true) => (list("--list-defects")?, list("--list-variants")?),
         _ => (defects, variants),
     };
-    let mut subjects: Vec<Subject> = defects
-        .iter()
-        .map(|d| Subject::defect(d, scenario))
-        .collect();
-    subjects.extend(
-        variants
-            .iter()
-            .map(|v| Subject::variants(&[v.as_str()], scenario)),
-    );
-    if variants.len() > 1 {
-        let all: Vec<&str> = variants.iter().map(String::as_str).collect();
-        subjects.extend(Subject::variants(&all, scenario).in_shards(jobs));
-    }
+    let cases = crate::scenario::discover(&crate::scenario::default_root(), scenario)?.len();
+    let subjects = subjects(&defects, &variants, scenario, jobs.min(cases));
     let spawn =
         |flags: &crate::run::spawned::ServerFlags<'_>| -> anyhow::Result<std::process::Child> {
             let mut command = std::process::Command::new(server);
             command.args(["--bind", "127.0.0.1:0", "--provider-url", flags.provider]);
+            command.arg("--data-dir").arg(flags.data_dir);
             if let Some(defect) = flags.defect {
                 command.args(["--defect", defect]);
             }
@@ -383,7 +419,7 @@ pub async fn against_server(
                             Side::Defect => "defect",
                             Side::Variant => "variant",
                         },
-                        row.subject.names.join(" --variant "),
+                        row.subject.names.join("+"),
                         result.scenario,
                         result.seed
                     ));
@@ -399,4 +435,45 @@ pub async fn against_server(
         reports.write(&results, seed, &[])?;
     }
     Ok(rows.iter().all(|r| r.holds()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(subjects: &[Subject]) -> Vec<(String, Option<(usize, usize)>)> {
+        subjects.iter().map(|s| (s.label(), s.shard)).collect()
+    }
+
+    #[test]
+    fn a_plus_joins_variants_into_one_row_and_all_at_once_is_sharded_only_over_cases() {
+        let one = subjects(&[], &["close-at-once+site-wide-coop".into()], "*", 2);
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].names, ["close-at-once", "site-wide-coop"]);
+        let rows = subjects(
+            &["no-pkce".into()],
+            &["close-delay".into(), "close-at-once+close-delay".into()],
+            "hostile/*",
+            2,
+        );
+        assert_eq!(
+            names(&rows),
+            [
+                ("defect no-pkce".to_owned(), None),
+                ("variant close-delay".to_owned(), None),
+                ("variants close-at-once+close-delay".to_owned(), None),
+                (
+                    "variants close-delay+close-at-once (shard 1/2)".to_owned(),
+                    Some((1, 2))
+                ),
+                (
+                    "variants close-delay+close-at-once (shard 2/2)".to_owned(),
+                    Some((2, 2))
+                ),
+            ]
+        );
+        // One case: one row for all at once, not an empty second shard.
+        let single = subjects(&[], &["a".into(), "b".into()], "channels/baseline", 1);
+        assert_eq!(single.last().unwrap().shard, None);
+    }
 }
