@@ -127,7 +127,7 @@ impl FakeProviderBuilder {
             .await;
         Ok(FakeProvider {
             provider,
-            server,
+            server: Some(server),
             public_url,
             addr,
         })
@@ -138,9 +138,27 @@ impl FakeProviderBuilder {
 #[derive(Debug)]
 pub struct FakeProvider {
     provider: Provider,
-    server: MockServer,
+    /// `None` only while it is being dropped.
+    server: Option<MockServer>,
     public_url: Url,
     addr: SocketAddr,
+}
+
+impl Drop for FakeProvider {
+    /// wiremock's `MockServer` blocks on a tokio `RwLock` when dropped. Inside a tokio task
+    /// whose cooperative budget is spent, that lock answers `Pending` and wakes itself at once,
+    /// for ever (tokio-rs/tokio#2711: a nested executor never gets the budget back): a hang at
+    /// 100 % CPU, caught by gdb in `harness/tests/defects.rs`. A thread of its own has no
+    /// budget to spend.
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::spawn(move || drop(server)).join();
+            } else {
+                drop(server);
+            }
+        }
+    }
 }
 
 impl FakeProvider {
@@ -186,7 +204,7 @@ impl FakeProvider {
 
     /// Keeps the wiremock server alive for the caller's scope (it stops on drop).
     pub fn mock_server(&self) -> &MockServer {
-        &self.server
+        self.server.as_ref().expect("present until dropped")
     }
 }
 

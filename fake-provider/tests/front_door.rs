@@ -219,3 +219,37 @@ async fn moving_the_clock_ahead_expires_a_token_without_waiting_and_the_log_keep
     let log = provider.rules().request_log();
     assert!(log.last().unwrap().at_ms < 60_000, "{:?}", log.last());
 }
+
+/// Dropping a provider inside a tokio task that has spent its cooperative budget: wiremock's
+/// drop waits on a tokio lock, which in such a task answers `Pending` for ever
+/// (tokio-rs/tokio#2711). The provider must stop all the same.
+#[test]
+fn a_provider_dropped_by_a_task_out_of_budget_stops() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let provider = FakeProvider::builder().start().await.unwrap();
+            let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+            for n in 0..1000 {
+                sender.send(n).unwrap();
+            }
+            // Each ready `recv` spends a unit of the task's budget (128): spend what is left.
+            while tokio::task::coop::has_budget_remaining() {
+                receiver.recv().await.unwrap();
+            }
+            drop(provider);
+        });
+        let _ = done.send(());
+    });
+    assert!(
+        finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .is_ok(),
+        "dropping the provider did not return within 20 s"
+    );
+}
