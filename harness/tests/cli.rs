@@ -304,9 +304,13 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
             .unwrap(),
     );
     let provider_url = announced(&mut provider, &["public URL:"]).remove(0);
+    // Its database in a directory of the test's: a killed server cannot remove its own.
+    let data_dir = tempfile::tempdir().unwrap();
     let mut platform = KillOnDrop(
         Command::new(workspace_binary("reference-server"))
             .args(["--bind", "127.0.0.1:0", "--provider-url", &provider_url])
+            .arg("--data-dir")
+            .arg(data_dir.path())
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .spawn()

@@ -90,6 +90,8 @@ authorization_parameters = {{ prompt = "consent" }}
         Command::new(workspace_binary("reference-server"))
             .arg("--config")
             .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
             .args(["--bind", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "error")
