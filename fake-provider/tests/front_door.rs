@@ -227,12 +227,7 @@ async fn moving_the_clock_ahead_expires_a_token_without_waiting_and_the_log_keep
 fn a_provider_dropped_by_a_task_out_of_budget_stops() {
     let (done, finished) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
             let provider = FakeProvider::builder().start().await.unwrap();
             let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
             for n in 0..1000 {
