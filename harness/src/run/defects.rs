@@ -274,12 +274,13 @@ pub fn table(rows: &[MatrixRow]) -> String {
 
 /// The rows of `harness defects`: each defect, each variant (`a+b`: one server with both at
 /// once), then, where more than one variant row is asked for, all their variants at once, as
-/// `shards` rows.
+/// `jobs` rows, or one row for each of the `cases` scenarios where there are fewer.
 pub fn subjects(
     defects: &[String],
     variants: &[String],
     scenario: &str,
-    shards: usize,
+    jobs: usize,
+    cases: usize,
 ) -> Vec<Subject> {
     let mut subjects: Vec<Subject> = defects
         .iter()
@@ -298,7 +299,7 @@ pub fn subjects(
                 all.push(name);
             }
         }
-        subjects.extend(Subject::variants(&all, scenario).in_shards(shards));
+        subjects.extend(Subject::variants(&all, scenario).in_shards(jobs.min(cases)));
     }
     subjects
 }
@@ -371,7 +372,7 @@ pub async fn against_server(
         _ => (defects, variants),
     };
     let cases = crate::scenario::discover(&crate::scenario::default_root(), scenario)?.len();
-    let subjects = subjects(&defects, &variants, scenario, jobs.min(cases));
+    let subjects = subjects(&defects, &variants, scenario, jobs, cases);
     let spawn =
         |flags: &crate::run::spawned::ServerFlags<'_>| -> anyhow::Result<std::process::Child> {
             let mut command = std::process::Command::new(server);
@@ -447,7 +448,7 @@ mod tests {
 
     #[test]
     fn a_plus_joins_variants_into_one_row_and_all_at_once_is_sharded_only_over_cases() {
-        let one = subjects(&[], &["close-at-once+site-wide-coop".into()], "*", 2);
+        let one = subjects(&[], &["close-at-once+site-wide-coop".into()], "*", 2, 61);
         assert_eq!(one.len(), 1);
         assert_eq!(one[0].names, ["close-at-once", "site-wide-coop"]);
         let rows = subjects(
@@ -455,6 +456,7 @@ mod tests {
             &["close-delay".into(), "close-at-once+close-delay".into()],
             "hostile/*",
             2,
+            7,
         );
         assert_eq!(
             names(&rows),
@@ -473,7 +475,7 @@ mod tests {
             ]
         );
         // One case: one row for all at once, not an empty second shard.
-        let single = subjects(&[], &["a".into(), "b".into()], "channels/baseline", 1);
+        let single = subjects(&[], &["a".into(), "b".into()], "channels/baseline", 2, 1);
         assert_eq!(single.last().unwrap().shard, None);
     }
 }
