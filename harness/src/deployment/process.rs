@@ -13,6 +13,13 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// A directory for the data of a server the harness starts, removed when dropped: a server
+/// killed by [`KillOnDrop`] cannot remove a temporary one of its own. Declare it before the
+/// server's `KillOnDrop`, so that the server is stopped before its directory goes.
+pub fn server_data_dir() -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new().prefix("alumia-data-").tempdir()
+}
+
 /// Starts `command` as the leader of a process group of its own, which the processes it
 /// starts join unless they leave it (a driver and its browser).
 pub fn spawn_group_leader(command: &mut std::process::Command) -> std::io::Result<Child> {

@@ -16,7 +16,7 @@
 
 use crate::browser::webdriver::{DriverProcess, Session};
 use crate::contract::{self, Engine};
-use crate::deployment::process::KillOnDrop;
+use crate::deployment::process::{KillOnDrop, server_data_dir};
 use anyhow::{Context, bail};
 use fantoccini::{Client, Locator};
 use std::process::{Command, Stdio};
@@ -107,9 +107,8 @@ pub fn platform_command(
 
 /// Runs the client flow against the platform `template` starts for `server`.
 pub async fn run(template: &str, server: &Url, context: &ScenarioContext) -> anyhow::Result<Ended> {
-    let data_dir = tempfile::Builder::new().prefix("alumia-data-").tempdir()?;
+    let data_dir = server_data_dir()?;
     let command = platform_command(template, server, context, data_dir.path());
-    // Dropped before `data_dir`: the platform is stopped before its directory goes.
     let mut platform = KillOnDrop(
         Command::new("sh")
             .args(["-c", &format!("exec {command}")])

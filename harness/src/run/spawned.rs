@@ -9,7 +9,7 @@
 //! or as one JSON line, `{"listening": URL, "redirect_uri": URL}`.
 
 use crate::check::verdict::ScenarioResult;
-use crate::deployment::process::KillOnDrop;
+use crate::deployment::process::{KillOnDrop, server_data_dir};
 use crate::run::options::{RunOptions, shard_of};
 use crate::run::pool::SessionPool;
 use crate::run::suite::{Progress, run_in};
@@ -122,7 +122,7 @@ async fn run_configured(
 ) -> anyhow::Result<Vec<ScenarioResult>> {
     let provider = FakeProvider::builder().seed(base.seed).start().await?;
     let provider_url = provider.public_url().to_string();
-    let data_dir = tempfile::Builder::new().prefix("alumia-data-").tempdir()?;
+    let data_dir = server_data_dir()?;
     let flags = ServerFlags {
         defect: platform.defect.as_deref(),
         variants: &platform.variants,
@@ -132,7 +132,6 @@ async fn run_configured(
         embeddable: configuration.embeddable,
         data_dir: data_dir.path(),
     };
-    // Dropped before `data_dir`: the server is stopped before its directory goes.
     let mut child = KillOnDrop((platform.spawn)(&flags)?);
     let (platform_url, redirect_uri) = read_announcement(&mut child.0, &platform.label).await?;
     for (_, _, id, secret) in DEFAULT_CLIENTS {
