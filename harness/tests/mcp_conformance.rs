@@ -225,7 +225,7 @@ fn the_reference_platform_passes_every_client_scenario_of_the_suite_but_its_base
                             .args(["--timeout", "90000", "--expected-failures"])
                             .arg(&baseline_path)
                             .arg("-o")
-                            .arg(out.path().join(id.replace('/', "_")))
+                            .arg(saved_in(out.path(), id))
                             .output()
                             .expect("the suite runs");
                         done.push((i, run));
@@ -243,7 +243,6 @@ fn the_reference_platform_passes_every_client_scenario_of_the_suite_but_its_base
     let mut answered = 0;
     for (i, run) in runs {
         let id = to_run[i];
-        let dir = out.path().join(id.replace('/', "_"));
         let printed = String::from_utf8_lossy(&run.stdout).into_owned()
             + &String::from_utf8_lossy(&run.stderr);
         if !run.status.success() {
@@ -256,7 +255,7 @@ fn the_reference_platform_passes_every_client_scenario_of_the_suite_but_its_base
         if expected_failures.iter().any(|e| e == id) {
             continue;
         }
-        let chat = chat_ending(&dir);
+        let chat = chat_ending(&saved_in(out.path(), id));
         let without = ENDS_WITHOUT_AN_ANSWER.iter().any(|(s, _)| *s == id);
         let shows_answer = chat.starts_with(harness::run::mcp_client::ANSWERED);
         if shows_answer {
@@ -276,6 +275,11 @@ fn the_reference_platform_passes_every_client_scenario_of_the_suite_but_its_base
         "MCP conformance (rerun one: cd interop/mcp-conformance && node_modules/node/bin/node node_modules/@modelcontextprotocol/conformance/dist/index.js client --command '{command}' --scenario ID):\n{}",
         failures.join("\n\n")
     );
+}
+
+/// Where the suite saves what scenario `id` printed.
+fn saved_in(out: &Path, id: &str) -> PathBuf {
+    out.join(id.replace('/', "_"))
 }
 
 /// What `harness mcp-client` printed of the chat's end, from the suite's saved stdout.
