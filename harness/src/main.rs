@@ -110,7 +110,8 @@ enum Command {
         /// `{client_metadata_url}` the client ID the suite expects of a client metadata
         /// document, `{data_dir}` an empty directory removed once the platform is stopped (for
         /// its database, if it keeps one). It must print where it listens (as
-        /// `reference-server` does, or a JSON line `{"listening": URL, ...}`). Default: the `reference-server` beside this binary.
+        /// `reference-server` does, or a JSON line `{"listening": URL, ...}`). Default: the
+        /// `reference-server` beside this binary.
         #[arg(long)]
         platform: Option<String>,
         /// The MCP server's URL (the suite passes it last).

@@ -6,7 +6,7 @@
 mod servers;
 mod support;
 
-use harness::deployment::process::KillOnDrop;
+use harness::deployment::process::{KillOnDrop, server_data_dir};
 use servers::{announced, workspace_binary};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -304,8 +304,7 @@ fn the_scenarios_pass_against_a_separately_started_reference_server_and_provider
             .unwrap(),
     );
     let provider_url = announced(&mut provider, &["public URL:"]).remove(0);
-    // Its database in a directory of the test's: a killed server cannot remove its own.
-    let data_dir = tempfile::tempdir().unwrap();
+    let data_dir = server_data_dir().unwrap();
     let mut platform = KillOnDrop(
         Command::new(workspace_binary("reference-server"))
             .args(["--bind", "127.0.0.1:0", "--provider-url", &provider_url])
